@@ -1,0 +1,67 @@
+# Tablero. `make run` serves the app on http://127.0.0.1:8000; `make test` runs every test.
+# Both create .venv with the machine's python3 first; nothing else needs installing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+HOST ?= 127.0.0.1
+PORT ?= 8000
+CHROMIUM := /usr/bin/chromium
+# Kept out of the translation catalogue (tests/test_i18n.py checks this list).
+MESSAGES_IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'tests/*' \
+	--ignore 'bench/*' --ignore 'node_modules/*' --ignore 'test-artifacts/*' --ignore '.demo/*'
+
+.PHONY: run test lint format demo messages clean
+
+# (Re)install whenever pyproject.toml changes; an existing .venv is reused.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+# Written once with fresh secrets (mode 0600); never overwritten.
+.env: | $(STAMP)
+	$(BIN)/python -m config.initenv .env
+
+run: $(STAMP) .env
+	$(BIN)/python manage.py migrate --noinput
+	@echo "Tablero is starting on http://$(HOST):$(PORT)/ (first visit: create the owner account)"
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# A demo team with a connection in every state, against the fake provider on loopback.
+DEMO_UPSTREAM_PORT ?= 8765
+# It keeps its own database in .demo/, apart from the one `make run` uses.
+DEMO_DATABASE_URL ?= sqlite:///$(CURDIR)/.demo/db.sqlite3
+demo: export DATABASE_URL = $(DEMO_DATABASE_URL)
+demo: $(STAMP) .env
+	mkdir -p .demo
+	$(BIN)/python manage.py migrate --noinput
+	@$(BIN)/python -m tests.fakeupstream --port $(DEMO_UPSTREAM_PORT) & fake=$$!; \
+	trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
+	export TABLERO_ALLOWED_UPSTREAM_HOSTS=127.0.0.1; \
+	$(BIN)/python manage.py demo_seed --upstream http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1 \
+		--site http://$(HOST):$(PORT)/ && \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# The compiled catalogues (.mo) are committed, so tests need no gettext tools.
+test: $(STAMP)
+	@test -x $(CHROMIUM) || echo "Chromium not installed (apt-get install chromium): browser tests (tests/e2e) will be skipped."
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(STAMP)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+# Regenerate the catalogues after changing strings (needs GNU gettext); commit the .po and .mo.
+messages: $(STAMP) .env
+	@command -v xgettext >/dev/null || { echo "GNU gettext is missing: apt-get install gettext"; exit 1; }
+	$(BIN)/python manage.py makemessages --locale es --no-obsolete $(MESSAGES_IGNORE)
+	$(BIN)/python manage.py compilemessages --locale es $(MESSAGES_IGNORE)
+
+clean:
+	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache test-artifacts
