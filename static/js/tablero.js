@@ -1,0 +1,31 @@
+// Small progressive enhancements. Every page works without this file.
+(function () {
+  "use strict";
+  function ready(fn) {
+    if (document.readyState !== "loading") fn();
+    else document.addEventListener("DOMContentLoaded", fn);
+  }
+  ready(function () {
+    document.documentElement.classList.add("js");
+    // Selects marked data-autosubmit submit their form on change (the language switcher).
+    document.querySelectorAll("select[data-autosubmit]").forEach(function (el) {
+      el.addEventListener("change", function () { el.form.submit(); });
+    });
+    // Buttons marked data-copy copy the value of the element they name.
+    document.querySelectorAll("[data-copy]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var source = document.getElementById(button.getAttribute("data-copy"));
+        if (!source || !navigator.clipboard) return;
+        navigator.clipboard.writeText(source.value || source.textContent).then(function () {
+          button.setAttribute("data-copied", "true");
+        });
+      });
+    });
+    // Close an open <details> menu when clicking elsewhere.
+    document.addEventListener("click", function (event) {
+      document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+        if (!menu.contains(event.target)) menu.removeAttribute("open");
+      });
+    });
+  });
+})();
