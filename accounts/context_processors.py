@@ -1,0 +1,33 @@
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from accounts.access import SESSION_TEAM_KEY
+from accounts.models import Membership
+
+
+def navigation(request: HttpRequest) -> dict:
+    """The team switcher and the current team for the page frame (one query, only if used)."""
+    user = getattr(request, "user", None)
+    if user is None or not user.is_authenticated:
+        return {}
+
+    def memberships():
+        return list(Membership.objects.filter(user=user).select_related("team"))
+
+    lazy_memberships = SimpleLazyObject(memberships)
+
+    def current():
+        access = getattr(request, "team_access", None)
+        if access is not None:
+            return access.membership
+        wanted = None
+        match = getattr(request, "resolver_match", None)
+        if match is not None:
+            wanted = match.kwargs.get("team_id")
+        wanted = str(wanted or request.session.get(SESSION_TEAM_KEY, ""))
+        for membership in lazy_memberships:
+            if str(membership.team_id) == wanted:
+                return membership
+        return lazy_memberships[0] if lazy_memberships else None
+
+    return {"nav_memberships": lazy_memberships, "current_membership": SimpleLazyObject(current)}

@@ -1,0 +1,109 @@
+"""Reads for accounts and teams."""
+
+import datetime
+from uuid import UUID
+
+from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Team, User
+
+
+def member_list(*, team: Team) -> QuerySet[Membership]:
+    """The team's memberships, owners first, then by email."""
+    rank = Case(
+        *(When(role=role, then=Value(-rank)) for role, rank in ROLE_RANK.items()),
+        output_field=IntegerField(),
+    )
+    return (
+        Membership.objects.filter(team=team)
+        .select_related("user")
+        .annotate(rank=rank)
+        .order_by("rank", "user__email")
+    )
+
+
+def team_user_list(*, team: Team) -> QuerySet[User]:
+    """The team's members, and the former members its audit log still names as actors (whose
+    doings are what an admin looks for after removing someone)."""
+    members = Membership.objects.filter(team=team).values("user_id")
+    actors = AuditEvent.objects.filter(team=team, actor__isnull=False).values("actor_id")
+    return User.objects.filter(Q(pk__in=members) | Q(pk__in=actors)).order_by("email")
+
+
+def invitation_pending_list(*, team: Team) -> QuerySet[Invitation]:
+    return (
+        Invitation.objects.filter(
+            team=team,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("invited_by")
+        .order_by("-created_at")
+    )
+
+
+def _start_of_day(day: datetime.date) -> datetime.datetime:
+    return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
+
+
+def audit_event_list(
+    *,
+    team: Team,
+    actor_id: UUID | None = None,
+    action: str | None = None,
+    since: datetime.date | None = None,
+    until: datetime.date | None = None,
+    connection_id: str | None = None,
+) -> QuerySet[AuditEvent]:
+    """The team's audit events, newest first; `since` and `until` are whole days, inclusive;
+    `connection_id` keeps the events whose target is that connection."""
+    events = AuditEvent.objects.filter(team=team).select_related("actor")
+    if actor_id is not None:
+        events = events.filter(actor_id=actor_id)
+    if connection_id:
+        events = events.filter(target_type=CONNECTION_TARGET, target_id=connection_id)
+    if action:
+        events = events.filter(action=action)
+    # The first and the last day a date can name bound nothing (and would overflow when the
+    # day's start is moved to UTC or to the next day).
+    if since is not None and since > datetime.date.min:
+        events = events.filter(created_at__gte=_start_of_day(since))
+    if until is not None and until < datetime.date.max:
+        events = events.filter(created_at__lt=_start_of_day(until + datetime.timedelta(days=1)))
+    return events.order_by("-created_at", "-pk")
+
+
+# AuditEvent.target_type of events about a connection (its model name).
+CONNECTION_TARGET = "connection"
+
+
+def audit_connection_list(*, team: Team) -> list[tuple[str, str]]:
+    """(target id, name) of every connection the team's audit log mentions, removed ones too,
+    by the name it had most recently; sorted by name."""
+    latest: dict[str, tuple[datetime.datetime, str]] = {}
+    rows = (
+        AuditEvent.objects.filter(team=team, target_type=CONNECTION_TARGET)
+        .values("target_id", "target_repr")
+        .annotate(last=Max("created_at"))
+        .order_by()
+    )
+    for row in rows:
+        known = latest.get(row["target_id"])
+        if known is None or row["last"] > known[0]:
+            latest[row["target_id"]] = (row["last"], row["target_repr"])
+    return sorted(
+        ((target_id, name) for target_id, (_when, name) in latest.items()),
+        key=lambda item: (item[1].lower(), item[0]),
+    )
+
+
+def audit_action_list(*, team: Team) -> list[str]:
+    """The actions that occur in the team's audit log, for the filter's choices."""
+    return list(
+        AuditEvent.objects.filter(team=team)
+        .order_by("action")
+        .values_list("action", flat=True)
+        .distinct()
+    )
