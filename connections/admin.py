@@ -1,0 +1,226 @@
+"""Django admin for connections: masked keys only, new keys write-only, every change audited."""
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+from django.utils.decorators import method_decorator
+from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+
+from accounts.services import audit_log
+from connections import services
+from connections.explanations import explain
+from connections.forms import HeaderIdsMixin, clean_key, clean_url
+from connections.models import Connection, ConnectionErrorEvent
+
+
+class ConnectionAdminForm(HeaderIdsMixin, forms.ModelForm):
+    """No encrypted field is ever in the form; new keys go in write-only fields."""
+
+    new_api_key = forms.CharField(
+        label=_("New API key"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("Leave empty to keep the current key. Stored encrypted, never shown."),
+    )
+    new_admin_key = forms.CharField(
+        label=_("New admin key"),
+        required=False,
+        strip=True,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text=_("For reading costs (sk-admin-…). Leave empty to keep the current one."),
+    )
+
+    class Meta:
+        model = Connection
+        fields = [
+            "team",
+            "name",
+            "provider",
+            "base_url",
+            "organization_id",
+            "project_id",
+            "api_version",
+            "run_api",
+        ]
+
+    def clean_new_api_key(self) -> str:
+        return clean_key(self.cleaned_data["new_api_key"])
+
+    def clean_new_admin_key(self) -> str:
+        return clean_key(self.cleaned_data["new_admin_key"])
+
+    def clean_base_url(self) -> str:
+        if "base_url" not in self.changed_data:
+            return self.cleaned_data["base_url"]
+        return clean_url(self.cleaned_data["base_url"])
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("new_api_key"):
+            return cleaned
+        if self.instance._state.adding:
+            self.add_error("new_api_key", _("A new connection needs an API key."))
+        elif "base_url" in self.changed_data:
+            self.add_error(
+                "new_api_key", _("Enter the key again to change the base URL: it goes with it.")
+            )
+        return cleaned
+
+    @sensitive_variables()
+    def save(self, commit: bool = True) -> Connection:
+        connection = super().save(commit=False)
+        if self.cleaned_data.get("new_api_key"):
+            connection.set_api_key(self.cleaned_data["new_api_key"])
+        if self.cleaned_data.get("new_admin_key"):
+            connection.set_admin_key(self.cleaned_data["new_admin_key"])
+        elif "base_url" in self.changed_data:
+            # An admin key entered for the old server must not follow the URL to a new one.
+            connection.set_admin_key("")
+        if commit:
+            connection.save()
+        return connection
+
+
+@admin.register(Connection)
+class ConnectionAdmin(admin.ModelAdmin):
+    form = ConnectionAdminForm
+    list_display = ["name", "team", "provider", "health", "masked_key", "last_checked_at"]
+    list_filter = ["team", "health", "provider"]
+    search_fields = ["name", "team__name", "organization_id", "project_id"]
+    list_select_related = ["team"]
+    readonly_fields = [
+        "masked_key",
+        "masked_admin_key",
+        "health",
+        "last_checked_at",
+        "last_error",
+        "detected_run_api",
+        "created_by",
+        "created_at",
+        "updated_at",
+        "models_cached_at",
+    ]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "team",
+                    "name",
+                    "provider",
+                    "base_url",
+                    "organization_id",
+                    "project_id",
+                    "api_version",
+                    "run_api",
+                    "detected_run_api",
+                ]
+            },
+        ),
+        (_("Keys"), {"fields": ["masked_key", "new_api_key", "masked_admin_key", "new_admin_key"]}),
+        (
+            _("Status"),
+            {
+                "fields": [
+                    "health",
+                    "last_checked_at",
+                    "last_error",
+                    "models_cached_at",
+                    "created_by",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+    ]
+    actions = ["test_connections"]
+
+    # Django's admin does not hide POST data from error reports; the new keys must not show.
+    @method_decorator(sensitive_post_parameters("new_api_key", "new_admin_key"))
+    def changeform_view(self, request: HttpRequest, *args, **kwargs):
+        return super().changeform_view(request, *args, **kwargs)
+
+    @admin.display(description=_("API key"))
+    def masked_key(self, connection: Connection) -> str:
+        return connection.masked_key or "—"
+
+    @admin.display(description=_("Admin key"))
+    def masked_admin_key(self, connection: Connection) -> str:
+        return connection.masked_admin_key or "—"
+
+    def save_model(self, request: HttpRequest, obj: Connection, form, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+        data = {
+            "name": obj.name,
+            "provider": obj.provider,
+            "api_key_last4": obj.api_key_last4,
+            "changed": sorted(form.changed_data),
+            "via": "admin",
+        }
+        audit_log(
+            team=obj.team,
+            actor=request.user,
+            action="connection.update" if change else "connection.create",
+            target=obj,
+            data=data,
+        )
+
+    def delete_model(self, request: HttpRequest, obj: Connection) -> None:
+        services.connection_delete(connection=obj, user=request.user)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        for connection in queryset.select_related("team"):
+            services.connection_delete(connection=connection, user=request.user)
+
+    @admin.action(description=_("Test selected connections"))
+    def test_connections(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
+        working = 0
+        for connection in queryset.select_related("team"):
+            error = services.connection_test(connection=connection, user=request.user)
+            if error is None:
+                working += 1
+            else:
+                self.message_user(
+                    request,
+                    _("%(name)s: %(problem)s")
+                    % {"name": connection.name, "problem": explain(error.kind).title},
+                    messages.ERROR,
+                )
+        if working:
+            self.message_user(
+                request,
+                ngettext("%(count)d connection works.", "%(count)d connections work.", working)
+                % {"count": working},
+                messages.SUCCESS,
+            )
+
+
+@admin.register(ConnectionErrorEvent)
+class ConnectionErrorEventAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "connection", "operation", "kind", "status", "code"]
+    list_filter = ["kind", "operation"]
+    search_fields = ["connection__name", "request_id", "code"]
+    list_select_related = ["connection"]
+    readonly_fields = [
+        "connection",
+        "kind",
+        "code",
+        "status",
+        "request_id",
+        "message",
+        "operation",
+        "user",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False

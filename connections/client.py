@@ -1,0 +1,680 @@
+"""The only code that speaks HTTP to a provider.
+
+One pooled ``httpx.Client`` per process, whose connections go through the SSRF guard's
+network backend; explicit timeouts; no redirects; at most a few retries, and only where another
+attempt can help and cannot run something twice; every failure raised as a classified
+`ProviderError` with the provider's message, keys masked. It knows nothing of the ORM or the
+request: callers hand it an `Endpoint` with the decrypted key and store what it returns.
+
+The log gets one line per attempt (method, path without query, status, request id, attempt,
+duration), never a key, a header or a body.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json as jsonlib
+import logging
+import math
+import random
+import re
+import threading
+import time
+import urllib.parse
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from connections.crypto import mask
+from connections.errors import ErrorKind, ProviderError
+from connections.urlguard import GuardedTransport, validate_base_url
+
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Answer",
+    "Endpoint",
+    "ProviderClient",
+    "RateLimit",
+    "classify",
+    "mask_secrets",
+    "path_segment",
+    "shared_http_client",
+]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+# No single wait between attempts is longer than this; a Retry-After above it ends the call.
+MAX_RETRY_WAIT = 8.0
+BACKOFF_BASE = 0.5
+# A provider answer larger than this is not an answer Tablero expects.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+# The read timeout bounds each wait for data, not the whole answer: a body that trickles in
+# byte by byte would hold a worker for hours. No answer takes longer than this in all.
+MAX_ANSWER_SECONDS = 60.0
+USER_AGENT = "Tablero/0.1"
+
+# Methods whose second run does no more than the first (RFC 9110, 9.2.2).
+_IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# Answers by which the provider refused the request before doing anything: another attempt
+# cannot run anything twice, whatever the method.
+_REFUSED_ANSWERS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.OVERLOADED})
+# Failures after which the request may or may not have been carried out: only an idempotent
+# request (or one that certainly never left) is sent again.
+_UNCERTAIN_FAILURES = frozenset({ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE})
+# Errors raised while a request is built or written out, before the provider sees any of it:
+# a URL too long or malformed, a scheme httpx does not speak, a header or body that cannot be
+# encoded. Another attempt would fail the same way.
+_UNSENDABLE = (httpx.InvalidURL, httpx.UnsupportedProtocol, httpx.LocalProtocolError)
+# The provider's documents nest a few levels. A deeper answer is refused here: the database's
+# JSON encoder (and any later walk of the document) recurses once per level.
+MAX_JSON_DEPTH = 64
+_QUOTA_CODES = frozenset(
+    {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}
+)
+_AUTH_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project"})
+_SECRET_TEXT = re.compile(
+    r"(?P<bearer>\bBearer\s+)[^\s\"',;]+|\b(?P<key>sk-[A-Za-z0-9_*\-]{6,})", re.IGNORECASE
+)
+_PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where and as whom to call: a connection's settings with its decrypted key."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+    provider: str = "openai"  # "openai" | "azure" | "compatible"
+    organization: str = ""
+    project: str = ""
+    api_version: str = ""  # azure
+
+
+# A count in a rate-limit header: ASCII digits only (str.isdigit() also takes "²", which int()
+# refuses), and few enough that int() and a JSON column take them.
+_HEADER_COUNT = re.compile(r"^[0-9]{1,18}$")
+# Anything else a header says is kept as text, but no longer than this.
+_HEADER_TEXT_LIMIT = 64
+
+
+def _header_text(value: str | None) -> str | None:
+    return None if value is None else value.strip()[:_HEADER_TEXT_LIMIT]
+
+
+def _header_int(value: str | None) -> int | str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if _HEADER_COUNT.match(value) else value[:_HEADER_TEXT_LIMIT]
+
+
+@dataclass
+class RateLimit:
+    """The provider's x-ratelimit-* headers: numbers where they are numbers, else as sent."""
+
+    limit_requests: int | str | None = None
+    remaining_requests: int | str | None = None
+    reset_requests: str | None = None
+    limit_tokens: int | str | None = None
+    remaining_tokens: int | str | None = None
+    reset_tokens: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: Mapping[str, str]) -> RateLimit | None:
+        lowered = {key.lower(): value for key, value in headers.items()}
+
+        def get(name: str) -> str | None:
+            return lowered.get(f"x-ratelimit-{name}")
+
+        rate_limit = cls(
+            limit_requests=_header_int(get("limit-requests")),
+            remaining_requests=_header_int(get("remaining-requests")),
+            reset_requests=_header_text(get("reset-requests")),
+            limit_tokens=_header_int(get("limit-tokens")),
+            remaining_tokens=_header_int(get("remaining-tokens")),
+            reset_tokens=_header_text(get("reset-tokens")),
+        )
+        if all(value is None for value in asdict(rate_limit).values()):
+            return None
+        return rate_limit
+
+    def as_dict(self) -> dict[str, int | str | None]:
+        return asdict(self)
+
+
+@dataclass
+class Answer:
+    status: int
+    data: Any
+    request_id: str | None
+    rate_limit: RateLimit | None
+
+
+def mask_secrets(text: str, *secrets: str) -> str:
+    """`text` with the given secrets and anything shaped like a key or bearer token masked."""
+    if not text:
+        return ""
+    for secret in secrets:
+        if secret and len(secret) >= 8:
+            text = text.replace(secret, mask(secret))
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group("bearer"):
+            return f"{match.group('bearer')}…"
+        return mask(match.group("key"))
+
+    return _SECRET_TEXT.sub(replace, text)
+
+
+def path_segment(value: str) -> str:
+    """`value` quoted for use as one segment of a path (ids the provider gave us)."""
+    if value in ("", ".", ".."):
+        raise ValueError("An empty or dot path segment.")
+    return urllib.parse.quote(value, safe=":@")
+
+
+_shared_client: httpx.Client | None = None
+_shared_lock = threading.Lock()
+
+
+def shared_http_client() -> httpx.Client:
+    """The process's one pooled client, built on first use (thread-safe)."""
+    global _shared_client
+    if _shared_client is None:
+        with _shared_lock:
+            if _shared_client is None:
+                _shared_client = httpx.Client(
+                    transport=GuardedTransport(),
+                    follow_redirects=False,
+                    trust_env=False,
+                    timeout=DEFAULT_TIMEOUT,
+                )
+    return _shared_client
+
+
+def _parse_retry_after(headers: httpx.Headers) -> float | None:
+    milliseconds = headers.get("retry-after-ms")
+    if milliseconds:
+        try:
+            return max(0.0, float(milliseconds) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _text_or_none(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    return str(value)
+
+
+def classify(status: int, code: str | None, error_type: str | None, message: str) -> ErrorKind:
+    """The kind of a failed answer, from its error code and type first, then its status."""
+    code = (code or "").lower()
+    error_type = (error_type or "").lower()
+    if code == "server_is_overloaded" or "engine is currently overloaded" in message.lower():
+        return ErrorKind.OVERLOADED
+    if (
+        code in _QUOTA_CODES
+        or code.endswith("_spend_limit_exceeded")
+        or error_type == "insufficient_quota"
+    ):
+        return ErrorKind.QUOTA_EXHAUSTED
+    if status == 401 or code == "invalid_api_key":
+        return ErrorKind.INVALID_KEY
+    if status == 403:
+        return ErrorKind.PERMISSION_DENIED
+    if code == "model_not_found":
+        return ErrorKind.MODEL_NOT_FOUND
+    if status in (404, 410):
+        return ErrorKind.NOT_FOUND
+    if status == 429 or code == "rate_limit_exceeded":
+        return ErrorKind.RATE_LIMITED
+    if status == 503 and error_type in ("server_is_overloaded", "overloaded_error"):
+        return ErrorKind.OVERLOADED
+    if status >= 500:
+        return ErrorKind.SERVER_ERROR
+    return ErrorKind.BAD_REQUEST
+
+
+def _clean_text(value: str) -> str:
+    """`value` without NUL characters (PostgreSQL stores none) and with each lone surrogate
+    (which no database, page or log encodes) replaced by "?"."""
+    if "\x00" in value:
+        value = value.replace("\x00", "")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        value = value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+class _UnusableJSON(ValueError):
+    """JSON that parses but that Tablero cannot store or show."""
+
+
+def _finite_or_none(text: str) -> float | None:
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _load_json(body: bytes) -> Any:
+    """A JSON answer with every value fit to store and show.
+
+    JSON lets a body say "\\u0000" or a lone "\\ud800", and Python's parser takes NaN,
+    Infinity and 1e999; each would fail later, far from here (no database stores them). NUL
+    characters are dropped, lone surrogates replaced, numbers that are not finite become None,
+    and a document nested more than `MAX_JSON_DEPTH` levels is refused (`_UnusableJSON`).
+    Walks the document with a stack, not recursion, so a deep answer cannot overflow it.
+    """
+    document = jsonlib.loads(body, parse_constant=lambda _name: None, parse_float=_finite_or_none)
+    if isinstance(document, str):
+        return _clean_text(document)
+    pending = [(document, 1)] if isinstance(document, (dict, list)) else []
+    while pending:
+        node, depth = pending.pop()
+        if depth > MAX_JSON_DEPTH:
+            raise _UnusableJSON(f"The answer is nested more than {MAX_JSON_DEPTH} levels deep.")
+        if isinstance(node, list):
+            for index, item in enumerate(node):
+                if isinstance(item, str):
+                    node[index] = _clean_text(item)
+                elif isinstance(item, (dict, list)):
+                    pending.append((item, depth + 1))
+            continue
+        for key in list(node):
+            item = node[key]
+            if isinstance(item, str):
+                item = _clean_text(item)
+            elif isinstance(item, (dict, list)):
+                pending.append((item, depth + 1))
+            clean_key = _clean_text(key)
+            if clean_key != key:
+                del node[key]
+            node[clean_key] = item
+    return document
+
+
+def _error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]:
+    """(message, code, type, param) from an error body of any of the usual shapes."""
+    try:
+        document = _load_json(body)
+    except (ValueError, RecursionError):
+        return "", None, None, None
+    if not isinstance(document, dict):
+        return "", None, None, None
+    error = document.get("error", document)
+    if isinstance(error, str):
+        return error, None, None, None
+    if not isinstance(error, dict):
+        return "", None, None, None
+    message = error.get("message") or document.get("detail") or ""
+    return (
+        message if isinstance(message, str) else jsonlib.dumps(message),
+        _text_or_none(error.get("code")),
+        _text_or_none(error.get("type")),
+        _text_or_none(error.get("param")),
+    )
+
+
+@dataclass
+class _Attempt:
+    answer: Answer | None = None
+    error: ProviderError | None = None
+    unsent: bool = False  # the request never reached the provider
+    status: int | None = None
+
+
+class ProviderClient:
+    """Calls one endpoint. `transport` gives it a private client (tests); else the shared one.
+
+    `extra_headers` go with every request (per request too, as `request(extra_headers=)`);
+    they never replace the key or organization headers. Tests use them for Prism's `Prefer`.
+    """
+
+    def __init__(
+        self,
+        endpoint: Endpoint,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        max_retries: int = 2,
+        sleep: Callable[[float], None] = time.sleep,
+        timeout: httpx.Timeout | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.endpoint = endpoint
+        self.extra_headers = dict(extra_headers or {})
+        self.max_retries = max(0, max_retries)
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        self._sleep = sleep
+        self._http = (
+            httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
+            if transport is not None
+            else None
+        )
+        self.last_request_id: str | None = None
+        self.last_rate_limit: RateLimit | None = None
+        self.attempts = 0
+
+    def __repr__(self) -> str:
+        return f"ProviderClient({self.endpoint!r})"
+
+    # -- the one entry point ------------------------------------------------------------
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: Mapping[str, Any] | None = None,
+        beta: str | None = None,
+        extra_headers: Mapping[str, str] | None = None,
+    ) -> Answer:
+        """Send one request (and up to `max_retries` more). Raises ProviderError on failure."""
+        method = method.upper()
+        url = self._url(path)
+        headers = self._headers(beta=beta, extra_headers=extra_headers)
+        query = self._params(params)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.attempts = attempt
+            started = time.monotonic()
+            outcome = self._attempt(method, url, headers=headers, params=query, json=json)
+            self._log(method, url, outcome, attempt, time.monotonic() - started)
+            if outcome.answer is not None:
+                return outcome.answer
+            error = outcome.error
+            assert error is not None
+            if attempt > self.max_retries or not self._may_retry(error, method, outcome.unsent):
+                raise error
+            delay = self._delay(attempt, error)
+            if delay is None:
+                raise error
+            self._sleep(delay)
+
+    # -- typed calls ---------------------------------------------------------------------
+
+    def list_models(self) -> list[dict[str, Any]]:
+        """The models this key may use (GET /models), each an object with a string id."""
+        answer = self.request("GET", "/models")
+        data = answer.data.get("data") if isinstance(answer.data, dict) else None
+        if not isinstance(data, list) or not all(_is_model(item) for item in data):
+            raise self._bad_shape(answer, "a list of models")
+        return data
+
+    def retrieve_model(self, model_id: str) -> dict[str, Any]:
+        """One model (GET /models/{id}); ProviderError MODEL_NOT_FOUND when it does not exist."""
+        try:
+            segment = path_segment(model_id)
+        except ValueError:
+            raise ProviderError(ErrorKind.MODEL_NOT_FOUND, "No model id was given.") from None
+        answer = self.request("GET", f"/models/{segment}")
+        if not _is_model(answer.data):
+            raise self._bad_shape(answer, "a model")
+        return answer.data
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+
+    def __enter__(self) -> ProviderClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _url(self, path: str) -> str:
+        if not path.startswith("/") or any(char in path for char in "?#\\"):
+            raise ValueError("A path starts with '/' and has no query, fragment or backslash.")
+        if any(segment in (".", "..") for segment in path.split("/")):
+            raise ValueError("A path has no dot segments.")
+        return validate_base_url(self.endpoint.base_url, resolve=False) + path
+
+    def _headers(
+        self, *, beta: str | None, extra_headers: Mapping[str, str] | None
+    ) -> dict[str, str]:
+        key = self.endpoint.api_key or ""
+        if not _PRINTABLE_ASCII.match(key):
+            raise ProviderError(
+                ErrorKind.INVALID_KEY,
+                "The key is empty or contains spaces or characters a key never has.",
+            )
+        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        for name, value in {**self.extra_headers, **(extra_headers or {})}.items():
+            if name.lower() not in _AUTH_HEADERS:
+                headers[name] = value
+        if self.endpoint.provider == "azure":
+            headers["api-key"] = key
+        else:
+            headers["Authorization"] = f"Bearer {key}"
+            for name, value in (
+                ("OpenAI-Organization", self.endpoint.organization.strip()),
+                ("OpenAI-Project", self.endpoint.project.strip()),
+            ):
+                if not value:
+                    continue
+                if not _PRINTABLE_ASCII.match(value):
+                    # A header carries ASCII only: an accent or a pasted space would crash
+                    # the request rather than reach the provider.
+                    raise ProviderError(
+                        ErrorKind.BAD_REQUEST,
+                        f"The {name} header would contain spaces or characters an ID never "
+                        "has. Correct the organization or project ID of this connection.",
+                    )
+                headers[name] = value
+        if beta:
+            headers["OpenAI-Beta"] = beta
+        return headers
+
+    def _params(self, params: Mapping[str, Any] | None) -> dict[str, Any]:
+        query = dict(params or {})
+        if self.endpoint.provider == "azure" and self.endpoint.api_version:
+            query["api-version"] = self.endpoint.api_version
+        return query
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: dict[str, str],
+        params: dict[str, Any],
+        json: Any,
+    ) -> _Attempt:
+        http = self._http or shared_http_client()
+        deadline = time.monotonic() + MAX_ANSWER_SECONDS
+        try:
+            request = http.build_request(
+                method, url, headers=headers, params=params or None, json=json, timeout=self.timeout
+            )
+        except (*_UNSENDABLE, ValueError) as exc:
+            # ValueError: a body with NaN or a lone surrogate, which JSON cannot carry.
+            return _Attempt(error=self._unsendable(exc), unsent=True)
+        try:
+            response = http.send(request, stream=True, follow_redirects=False)
+            try:
+                body = _read_limited(response, deadline=deadline)
+            finally:
+                response.close()
+            return self._interpret(response, body)
+        except ProviderError as error:
+            return _Attempt(error=error, unsent=error.kind == ErrorKind.URL_REFUSED)
+        except _UNSENDABLE as exc:
+            return _Attempt(error=self._unsendable(exc), unsent=True)
+        except httpx.TimeoutException as exc:
+            unsent = isinstance(exc, (httpx.ConnectTimeout, httpx.PoolTimeout))
+            return _Attempt(error=self._transport_error(ErrorKind.TIMEOUT, exc), unsent=unsent)
+        except httpx.DecodingError as exc:
+            return _Attempt(error=self._transport_error(ErrorKind.BAD_RESPONSE, exc))
+        except httpx.ConnectError as exc:
+            return _Attempt(error=self._transport_error(ErrorKind.UNREACHABLE, exc), unsent=True)
+        except httpx.HTTPError as exc:
+            return _Attempt(error=self._transport_error(ErrorKind.UNREACHABLE, exc))
+
+    def _interpret(self, response: httpx.Response, body: bytes) -> _Attempt:
+        status = response.status_code
+        request_id = response.headers.get("x-request-id")
+        self.last_request_id = request_id
+        self.last_rate_limit = RateLimit.from_headers(response.headers)
+        if 200 <= status < 300:
+            try:
+                data = _load_json(body) if body.strip() else None
+            except (ValueError, RecursionError) as exc:
+                if isinstance(exc, _UnusableJSON):
+                    message = str(exc)
+                else:
+                    content_type = mask_secrets(
+                        response.headers.get("content-type", "none")[:100], self.endpoint.api_key
+                    )
+                    message = f"The answer is not JSON (content type {content_type!r})."
+                error = ProviderError(
+                    ErrorKind.BAD_RESPONSE, message, status=status, request_id=request_id
+                )
+                return _Attempt(error=error, status=status)
+            answer = Answer(status, data, request_id, self.last_rate_limit)
+            return _Attempt(answer=answer, status=status)
+        if 300 <= status < 400:
+            error = ProviderError(
+                ErrorKind.BAD_RESPONSE,
+                f"The provider answered with a redirect ({status}); Tablero follows none. "
+                "Check the base URL.",
+                status=status,
+                request_id=request_id,
+            )
+            return _Attempt(error=error, status=status)
+        message, code, error_type, param = _error_fields(body)
+        kind = classify(status, code, error_type, message)
+        error = ProviderError(
+            kind,
+            mask_secrets(message, self.endpoint.api_key),
+            status=status,
+            code=code,
+            error_type=error_type,
+            param=param,
+            request_id=request_id,
+            retry_after=_parse_retry_after(response.headers),
+        )
+        return _Attempt(error=error, status=status)
+
+    def _transport_error(self, kind: ErrorKind, exc: Exception) -> ProviderError:
+        detail = _clean_text(str(exc)[:500]) or type(exc).__name__
+        message = mask_secrets(f"{type(exc).__name__}: {detail}", self.endpoint.api_key)
+        return ProviderError(kind, message)
+
+    def _unsendable(self, exc: Exception) -> ProviderError:
+        """A request that could not be built or written out: nothing reached the provider."""
+        detail = _clean_text(str(exc)[:200]) or type(exc).__name__
+        return ProviderError(
+            ErrorKind.BAD_REQUEST,
+            mask_secrets(
+                f"Tablero could not send this request ({type(exc).__name__}: {detail}).",
+                self.endpoint.api_key,
+            ),
+        )
+
+    def _bad_shape(self, answer: Answer, expected: str) -> ProviderError:
+        return ProviderError(
+            ErrorKind.BAD_RESPONSE,
+            f"The answer is JSON but not {expected} as the API describes it.",
+            status=answer.status,
+            request_id=answer.request_id,
+        )
+
+    @staticmethod
+    def _may_retry(error: ProviderError, method: str, unsent: bool) -> bool:
+        """Whether another attempt may help and cannot run the request twice. A POST is only
+        sent again when the provider certainly did not act on it: it refused (rate limit,
+        overloaded) or never received it (no connection); never after a 5xx or a timeout
+        waiting for the answer, when it may have created a run or an assistant already."""
+        if error.kind in _REFUSED_ANSWERS:
+            return True
+        if error.kind in _UNCERTAIN_FAILURES:
+            return unsent or method in _IDEMPOTENT
+        return False
+
+    @staticmethod
+    def _delay(attempt: int, error: ProviderError) -> float | None:
+        """Seconds to wait before the next attempt, or None to give up now."""
+        if error.retry_after is not None:
+            if error.retry_after > MAX_RETRY_WAIT:
+                return None
+            return min(MAX_RETRY_WAIT, error.retry_after * random.uniform(1.0, 1.1))  # noqa: S311
+        ceiling = min(MAX_RETRY_WAIT, BACKOFF_BASE * 2 ** (attempt - 1))
+        return ceiling * random.uniform(0.5, 1.0)  # noqa: S311
+
+    def _log(self, method: str, url: str, outcome: _Attempt, attempt: int, seconds: float) -> None:
+        error = outcome.error
+        if outcome.status is not None:
+            result = str(outcome.status)
+        else:
+            result = error.kind.value if error is not None else "?"
+        if error is not None and outcome.status is not None:
+            result = f"{result} {error.kind.value}"
+        request_id = outcome.answer.request_id if outcome.answer else None
+        if error is not None:
+            request_id = error.request_id
+        logger.info(
+            "provider %s %s -> %s request_id=%s attempt=%d %.0fms",
+            method,
+            _log_path(url),
+            result,
+            request_id or "-",
+            attempt,
+            seconds * 1000,
+        )
+
+
+def _log_path(url: str) -> str:
+    """The URL's path for the log, shortened: a URL httpx refuses still gets its line."""
+    try:
+        path = httpx.URL(url).path
+    except httpx.InvalidURL:
+        path = urllib.parse.unquote(urllib.parse.urlsplit(url).path)
+    return path if len(path) <= 200 else f"{path[:200]}…"
+
+
+def _is_model(item: Any) -> bool:
+    return isinstance(item, dict) and isinstance(item.get("id"), str) and bool(item["id"])
+
+
+def _read_limited(response: httpx.Response, *, deadline: float) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_bytes():
+        if time.monotonic() > deadline:
+            raise ProviderError(
+                ErrorKind.TIMEOUT,
+                f"The answer took longer than {MAX_ANSWER_SECONDS:.0f} seconds to arrive.",
+                request_id=response.headers.get("x-request-id"),
+            )
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE,
+                f"The answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.",
+                status=response.status_code,
+                request_id=response.headers.get("x-request-id"),
+            )
+        chunks.append(chunk)
+    return b"".join(chunks)

@@ -1,0 +1,219 @@
+"""Forms for connections. A key field never renders its value back into the page."""
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team
+from connections import urlguard
+from connections.models import DEFAULT_BASE_URL, Connection, Provider, RunApi
+
+
+def _key_field(label, help_text, *, required: bool = True) -> forms.CharField:
+    return forms.CharField(
+        label=label,
+        help_text=help_text,
+        required=required,
+        strip=True,
+        max_length=500,
+        widget=forms.PasswordInput(
+            render_value=False, attrs={"autocomplete": "off", "spellcheck": "false"}
+        ),
+    )
+
+
+def clean_key(value: str) -> str:
+    if not value:
+        return value
+    if any(ch.isspace() for ch in value):
+        raise ValidationError(_("A key has no spaces or line breaks. Paste the key alone."))
+    if "…" in value or "*" in value:
+        raise ValidationError(
+            _("This looks like a masked key. Paste the full key from the provider.")
+        )
+    if len(value) < 8:
+        raise ValidationError(_("This is too short to be an API key."))
+    return value
+
+
+def clean_header_id(value: str) -> str:
+    """An organization or project ID: it travels in an HTTP header, so ASCII without spaces."""
+    value = value.strip()
+    if value and not all("!" <= ch <= "~" for ch in value):
+        raise ValidationError(
+            _(
+                "An ID has only letters, digits and signs such as - or _, without spaces or "
+                "accents. Copy it again from the provider's settings page."
+            )
+        )
+    return value
+
+
+def clean_url(value: str) -> str:
+    try:
+        return urlguard.validate_base_url(value.strip())
+    except urlguard.URLRefused as error:
+        raise ValidationError(error.reason) from None
+
+
+class HeaderIdsMixin:
+    """For forms with organization_id and project_id fields (the pages and the admin)."""
+
+    cleaned_data: dict
+
+    def clean_organization_id(self) -> str:
+        return clean_header_id(self.cleaned_data["organization_id"])
+
+    def clean_project_id(self) -> str:
+        return clean_header_id(self.cleaned_data["project_id"])
+
+
+class _NameMixin:
+    team: Team
+    instance: Connection | None = None
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        others = Connection.objects.filter(team=self.team, name__iexact=name)
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.exists():
+            raise ValidationError(_("This team already has a connection with this name."))
+        return name
+
+
+class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, forms.Form):
+    name = forms.CharField(
+        label=_("Name"),
+        max_length=100,
+        help_text=_("How your team will recognise it, e.g. “Production” or “Research”."),
+    )
+    provider = forms.ChoiceField(label=_("Provider"), choices=Provider.choices)
+    base_url = forms.CharField(
+        label=_("Base URL"),
+        max_length=500,
+        initial=DEFAULT_BASE_URL,
+        help_text=_("Leave as it is for OpenAI. Other servers: their address ending in /v1."),
+    )
+    organization_id = forms.CharField(
+        label=_("Organization ID"),
+        max_length=100,
+        required=False,
+        help_text=_("Optional. Starts with “org-”; found in your OpenAI organization settings."),
+    )
+    project_id = forms.CharField(
+        label=_("Project ID"),
+        max_length=100,
+        required=False,
+        help_text=_("Optional. Starts with “proj_”."),
+    )
+    api_version = forms.CharField(
+        label=_("API version"),
+        max_length=40,
+        required=False,
+        help_text=_("Azure OpenAI only, e.g. 2024-10-21."),
+    )
+    api_key = _key_field(
+        _("API key"),
+        _("Create one on the provider's API keys page. It is stored encrypted and never shown."),
+    )
+    save_anyway = forms.BooleanField(
+        label=_("Save even if the check fails"),
+        required=False,
+        help_text=_("Tablero checks the key by listing the models before saving."),
+    )
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.team = team
+
+    def clean_base_url(self) -> str:
+        return clean_url(self.cleaned_data["base_url"])
+
+    def clean_api_key(self) -> str:
+        return clean_key(self.cleaned_data["api_key"])
+
+
+class ConnectionEditForm(_NameMixin, HeaderIdsMixin, forms.Form):
+    name = forms.CharField(label=_("Name"), max_length=100)
+    organization_id = forms.CharField(label=_("Organization ID"), max_length=100, required=False)
+    project_id = forms.CharField(label=_("Project ID"), max_length=100, required=False)
+    api_version = forms.CharField(
+        label=_("API version"),
+        max_length=40,
+        required=False,
+        help_text=_("Azure OpenAI only."),
+    )
+    run_api = forms.ChoiceField(
+        label=_("Run assistants through"),
+        choices=RunApi.choices,
+        help_text=_(
+            "“Detect automatically” uses what the last test found. The Assistants API is "
+            "gone from api.openai.com; other servers may still offer it."
+        ),
+    )
+
+    def __init__(self, *args, team: Team, instance: Connection, **kwargs) -> None:
+        kwargs.setdefault(
+            "initial",
+            {
+                "name": instance.name,
+                "organization_id": instance.organization_id,
+                "project_id": instance.project_id,
+                "api_version": instance.api_version,
+                "run_api": instance.run_api,
+            },
+        )
+        super().__init__(*args, **kwargs)
+        self.team = team
+        self.instance = instance
+
+
+class ReplaceKeyForm(forms.Form):
+    api_key = _key_field(
+        _("New API key"), _("The old key is overwritten. It is stored encrypted and never shown.")
+    )
+    base_url = forms.CharField(
+        label=_("Base URL"),
+        max_length=500,
+        required=False,
+        help_text=_("Change it only if the key belongs to another server."),
+    )
+    save_anyway = forms.BooleanField(label=_("Save even if the check fails"), required=False)
+
+    def __init__(self, *args, instance: Connection, **kwargs) -> None:
+        kwargs.setdefault("initial", {"base_url": instance.base_url})
+        super().__init__(*args, **kwargs)
+        self.instance = instance
+
+    def clean_api_key(self) -> str:
+        return clean_key(self.cleaned_data["api_key"])
+
+    def clean_base_url(self) -> str:
+        value = self.cleaned_data["base_url"].strip()
+        return clean_url(value) if value else self.instance.base_url
+
+
+class ModelSearchForm(forms.Form):
+    q = forms.CharField(label=_("Search models"), max_length=100, required=False)
+
+
+ADMIN_KEY_PREFIX = "sk-admin-"
+
+
+class AdminKeyForm(forms.Form):
+    admin_key = _key_field(
+        _("Admin key"),
+        _("Starts with “sk-admin-”. It is stored encrypted and never shown again."),
+    )
+
+    def clean_admin_key(self) -> str:
+        key = clean_key(self.cleaned_data["admin_key"])
+        if not key.startswith(ADMIN_KEY_PREFIX):
+            raise ValidationError(
+                _(
+                    "An admin key starts with “sk-admin-”. An ordinary API key cannot read "
+                    "the organization's costs."
+                )
+            )
+        return key

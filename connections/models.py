@@ -1,0 +1,272 @@
+"""A team's connection to an OpenAI-compatible provider, and the errors it ran into.
+
+The API key is stored encrypted (`connections.crypto`, bound to the row and field) and is only
+ever shown masked (`sk-…abcd`) from a short non-secret prefix and the last four characters.
+"""
+
+import uuid
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team
+from connections import crypto
+from connections.errors import ErrorKind
+
+if TYPE_CHECKING:
+    from connections.client import Endpoint
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+
+
+class Provider(models.TextChoices):
+    OPENAI = "openai", _("OpenAI")
+    AZURE = "azure", _("Azure OpenAI")
+    COMPATIBLE = "compatible", _("OpenAI-compatible server")
+
+
+class Health(models.TextChoices):
+    UNCHECKED = "unchecked", _("Not checked yet")
+    OK = "ok", _("Working")
+    INVALID_KEY = "invalid_key", _("Invalid key")
+    PERMISSION_DENIED = "permission_denied", _("Permission denied")
+    NO_QUOTA = "no_quota", _("No quota left")
+    RATE_LIMITED = "rate_limited", _("Rate limited")
+    OVERLOADED = "overloaded", _("Provider overloaded")
+    UNREACHABLE = "unreachable", _("Unreachable")
+    KEY_UNREADABLE = "key_unreadable", _("Key unreadable")
+    ERROR = "error", _("Error")
+
+
+# Which health a failed check leaves a connection in.
+HEALTH_FOR_KIND: dict[ErrorKind, Health] = {
+    ErrorKind.INVALID_KEY: Health.INVALID_KEY,
+    ErrorKind.PERMISSION_DENIED: Health.PERMISSION_DENIED,
+    ErrorKind.QUOTA_EXHAUSTED: Health.NO_QUOTA,
+    ErrorKind.RATE_LIMITED: Health.RATE_LIMITED,
+    ErrorKind.OVERLOADED: Health.OVERLOADED,
+    ErrorKind.TIMEOUT: Health.UNREACHABLE,
+    ErrorKind.UNREACHABLE: Health.UNREACHABLE,
+    ErrorKind.KEY_UNREADABLE: Health.KEY_UNREADABLE,
+}
+
+
+def health_for(kind: ErrorKind | str) -> Health:
+    return HEALTH_FOR_KIND.get(ErrorKind(kind), Health.ERROR)
+
+
+class RunApi(models.TextChoices):
+    AUTO = "auto", _("Detect automatically")
+    ASSISTANTS = "assistants", _("Assistants API")
+    RESPONSES = "responses", _("Responses API")
+
+
+class DetectedRunApi(models.TextChoices):
+    UNKNOWN = "", _("Not detected yet")
+    ASSISTANTS = "assistants", _("Assistants API")
+    RESPONSES = "responses", _("Responses API")
+
+
+def _prefix_of(secret: str) -> str:
+    """The non-secret part `crypto.mask` shows before the ellipsis (e.g. "sk-")."""
+    return crypto.mask(secret).split("…", 1)[0][:20]
+
+
+class Connection(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="connections")
+    name = models.CharField(_("name"), max_length=100)
+    provider = models.CharField(
+        _("provider"), max_length=20, choices=Provider.choices, default=Provider.OPENAI
+    )
+    base_url = models.CharField(_("base URL"), max_length=500, default=DEFAULT_BASE_URL)
+    organization_id = models.CharField(_("organization ID"), max_length=100, blank=True)
+    project_id = models.CharField(_("project ID"), max_length=100, blank=True)
+    api_version = models.CharField(_("API version"), max_length=40, blank=True)
+
+    # Secrets: ciphertext only, never displayed, never in a form.
+    api_key_encrypted = models.TextField(editable=False)
+    api_key_prefix = models.CharField(max_length=20, blank=True, editable=False)
+    api_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+    admin_key_encrypted = models.TextField(blank=True, editable=False)
+    admin_key_prefix = models.CharField(max_length=20, blank=True, editable=False)
+    admin_key_last4 = models.CharField(max_length=4, blank=True, editable=False)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    health = models.CharField(
+        _("health"), max_length=20, choices=Health.choices, default=Health.UNCHECKED
+    )
+    last_checked_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    last_error = models.CharField(_("last error"), max_length=200, blank=True)
+    last_error_kind = models.CharField(_("last error kind"), max_length=32, blank=True)
+
+    run_api = models.CharField(
+        _("run API"), max_length=20, choices=RunApi.choices, default=RunApi.AUTO
+    )
+    detected_run_api = models.CharField(
+        _("detected run API"),
+        max_length=20,
+        choices=DetectedRunApi.choices,
+        default=DetectedRunApi.UNKNOWN,
+        blank=True,
+    )
+
+    # Last x-ratelimit-* headers seen (as RateLimit.as_dict()) plus "captured_at".
+    rate_limit = models.JSONField(_("rate limit"), default=dict, blank=True)
+    models_cache = models.JSONField(_("models"), default=list, blank=True)
+    models_cached_at = models.DateTimeField(_("models fetched"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("connection")
+        verbose_name_plural = _("connections")
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["team", "name"], name="connections_name_unique"),
+            models.CheckConstraint(
+                condition=models.Q(provider__in=Provider.values),
+                name="connections_provider_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(health__in=Health.values), name="connections_health_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(run_api__in=RunApi.values), name="connections_run_api_valid"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(detected_run_api__in=DetectedRunApi.values),
+                name="connections_detected_run_api_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    # --- secrets -------------------------------------------------------------------------
+
+    def _context(self, field: str) -> str:
+        return f"connections.Connection:{self.pk}:{field}"
+
+    def api_key(self) -> str:
+        """The decrypted API key. Raises crypto.DecryptionError; never returns ciphertext."""
+        return crypto.decrypt(self.api_key_encrypted, context=self._context("api_key"))
+
+    def admin_key(self) -> str:
+        """The decrypted admin key ("" when none is stored). Raises crypto.DecryptionError."""
+        if not self.admin_key_encrypted:
+            return ""
+        return crypto.decrypt(self.admin_key_encrypted, context=self._context("admin_key"))
+
+    def set_api_key(self, key: str) -> None:
+        self.api_key_encrypted = crypto.encrypt(key, context=self._context("api_key"))
+        self.api_key_prefix = _prefix_of(key)
+        self.api_key_last4 = crypto.last_four(key)
+
+    def set_admin_key(self, key: str) -> None:
+        if not key:
+            self.admin_key_encrypted = self.admin_key_prefix = self.admin_key_last4 = ""
+            return
+        self.admin_key_encrypted = crypto.encrypt(key, context=self._context("admin_key"))
+        # OpenAI's admin keys all start "sk-admin-": showing it says which kind is stored.
+        self.admin_key_prefix = "sk-admin-" if key.startswith("sk-admin-") else _prefix_of(key)
+        self.admin_key_last4 = crypto.last_four(key)
+
+    @property
+    def masked_key(self) -> str:
+        return f"{self.api_key_prefix}…{self.api_key_last4}" if self.api_key_encrypted else ""
+
+    @property
+    def masked_admin_key(self) -> str:
+        if not self.admin_key_encrypted:
+            return ""
+        return f"{self.admin_key_prefix}…{self.admin_key_last4}"
+
+    @property
+    def has_admin_key(self) -> bool:
+        return bool(self.admin_key_encrypted)
+
+    def endpoint(self, *, admin: bool = False) -> "Endpoint":
+        """What the client needs to reach the provider. Raises crypto.DecryptionError."""
+        from connections.client import Endpoint
+
+        return Endpoint(
+            base_url=self.base_url,
+            api_key=self.admin_key() if admin else self.api_key(),
+            provider=self.provider,
+            organization=self.organization_id,
+            project=self.project_id,
+            api_version=self.api_version,
+        )
+
+    # --- display -------------------------------------------------------------------------
+
+    @property
+    def health_severity(self) -> str:
+        """The badge colour for the health: ok, warn, danger or muted."""
+        if self.health == Health.OK:
+            return "ok"
+        if self.health == Health.UNCHECKED:
+            return "muted"
+        if self.health in (Health.RATE_LIMITED, Health.OVERLOADED, Health.UNREACHABLE):
+            return "warn"
+        return "danger"
+
+    @property
+    def effective_run_api(self) -> str:
+        """The run API in use: the admin's choice, else the detected one ("" if unknown)."""
+        return self.detected_run_api if self.run_api == RunApi.AUTO else self.run_api
+
+
+class ConnectionErrorEvent(models.Model):
+    """One failed call to the provider, kept for the connection page (admins only)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="error_events"
+    )
+    kind = models.CharField(
+        _("kind"), max_length=32, choices=[(k.value, k.value) for k in ErrorKind]
+    )
+    code = models.CharField(_("code"), max_length=100, blank=True)
+    status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    request_id = models.CharField(_("request ID"), max_length=200, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    operation = models.CharField(_("operation"), max_length=64)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("provider error")
+        verbose_name_plural = _("provider errors")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["connection", "-created_at"], name="connections_error_recent")
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=[k.value for k in ErrorKind]),
+                name="connections_error_kind_valid",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.operation}: {self.kind}"

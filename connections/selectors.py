@@ -1,0 +1,248 @@
+"""Reads for connections and the models a connection's key can use.
+
+The model list is a read-through cache: the Django cache (10 minutes, keyed by the connection
+and its `updated_at`) first, then one provider call through `services.models_refresh`, which
+also keeps `Connection.models_cache` for when the provider cannot be reached.
+"""
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from uuid import UUID
+
+from django.core.cache import cache
+from django.db.models import Count, QuerySet
+from django.shortcuts import get_object_or_404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import Team, User
+from connections import crypto, services
+from connections.errors import ErrorKind, ProviderError
+from connections.models import Connection, ConnectionErrorEvent
+
+RECENT_ERRORS = 20
+MODEL_GET_OPERATION = "models.retrieve"
+# The provider's model ids are short (fine-tuned ones the longest, well under 100 characters).
+# A longer one is not looked up: it cannot exist, and it may not even fit in a URL.
+MODEL_ID_MAX = 256
+
+
+def connection_list(*, team: Team) -> QuerySet[Connection]:
+    """The team's connections with their error counts, in one query."""
+    return (
+        Connection.objects.filter(team=team)
+        .annotate(error_count=Count("error_events"))
+        .order_by("name")
+    )
+
+
+def connection_get(*, team: Team, pk: UUID) -> Connection:
+    """The team's connection or a 404: a connection is only ever fetched through its team."""
+    return get_object_or_404(Connection.objects.select_related("team"), pk=pk, team=team)
+
+
+def connection_error_list(
+    *, connection: Connection, limit: int = RECENT_ERRORS
+) -> QuerySet[ConnectionErrorEvent]:
+    return ConnectionErrorEvent.objects.filter(connection=connection).select_related("user")[:limit]
+
+
+# --- models ------------------------------------------------------------------------------------
+
+FAMILIES: list[tuple[str, Any]] = [
+    ("gpt-4o", _("GPT-4o")),
+    ("gpt-4.1", _("GPT-4.1")),
+    ("gpt-5", _("GPT-5")),
+    ("o-series", _("o-series reasoning models")),
+    ("gpt-4", _("GPT-4")),
+    ("gpt-3.5", _("GPT-3.5")),
+    ("embeddings", _("Embeddings")),
+    ("audio", _("Audio (speech and transcription)")),
+    ("images", _("Images")),
+    ("moderation", _("Moderation")),
+    ("other", _("Other models")),
+]
+FAMILY_LABELS = dict(FAMILIES)
+
+
+def model_family(model_id: str) -> str:
+    name = model_id.lower().removeprefix("ft:").split("/")[-1]
+    if "embedding" in name:
+        return "embeddings"
+    if name.startswith(("whisper", "tts")) or "audio" in name or "transcribe" in name:
+        return "audio"
+    if name.startswith(("dall-e", "gpt-image")):
+        return "images"
+    if "moderation" in name:
+        return "moderation"
+    if name.startswith("gpt-4o") or name.startswith("chatgpt-4o"):
+        return "gpt-4o"
+    if name.startswith("gpt-4.1"):
+        return "gpt-4.1"
+    if name.startswith("gpt-5"):
+        return "gpt-5"
+    if len(name) > 1 and name[0] == "o" and name[1].isdigit():
+        return "o-series"
+    if name.startswith("gpt-4"):
+        return "gpt-4"
+    if name.startswith("gpt-3.5"):
+        return "gpt-3.5"
+    return "other"
+
+
+def _to_datetime(value: Any) -> datetime | None:
+    """A provider timestamp (Unix seconds, ISO date or datetime) as an aware datetime."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return datetime.fromtimestamp(value, tz=UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if isinstance(value, str) and value:
+        try:
+            parsed = parse_datetime(value) or datetime.combine(
+                date.fromisoformat(value[:10]), datetime.min.time()
+            )
+        except ValueError:
+            return None
+        return parsed if timezone.is_aware(parsed) else parsed.replace(tzinfo=UTC)
+    return None
+
+
+@dataclass
+class ModelInfo:
+    id: str
+    family: str
+    owned_by: str
+    created: datetime | None
+    shutdown: datetime | None
+    data: dict[str, Any]
+
+    @property
+    def linkable(self) -> bool:
+        """Whether a URL can carry the id (the detail route takes no line breaks or controls)."""
+        return not any(ord(char) < 32 or ord(char) == 127 for char in self.id)
+
+    @property
+    def shutdown_state(self) -> str:
+        """ "" (none announced), "upcoming" or "past"."""
+        if self.shutdown is None:
+            return ""
+        return "past" if self.shutdown <= timezone.now() else "upcoming"
+
+
+@dataclass
+class ModelGroup:
+    family: str
+    label: Any
+    models: list[ModelInfo] = field(default_factory=list)
+
+
+@dataclass
+class ModelListing:
+    groups: list[ModelGroup]
+    total: int  # before the search
+    count: int  # after the search
+    fetched_at: datetime | None
+    error: ProviderError | None = None
+    stale: bool = False  # showing the list kept from an earlier fetch
+
+
+def model_info(data: dict[str, Any]) -> ModelInfo:
+    model_id = str(data.get("id", ""))
+    return ModelInfo(
+        id=model_id,
+        family=model_family(model_id),
+        owned_by=str(data.get("owned_by") or ""),
+        created=_to_datetime(data.get("created")),
+        shutdown=_to_datetime(data.get("shutdown_date") or data.get("deprecation_date")),
+        data=data,
+    )
+
+
+def _group(models: list[dict[str, Any]], query: str) -> tuple[list[ModelGroup], int]:
+    query = query.strip().lower()
+    groups = {family: ModelGroup(family, label) for family, label in FAMILIES}
+    count = 0
+    for data in models:
+        if not isinstance(data, dict) or not isinstance(data.get("id"), str):
+            continue
+        if query and query not in data["id"].lower():
+            continue
+        info = model_info(data)
+        groups[info.family].models.append(info)
+        count += 1
+    for group in groups.values():
+        group.models.sort(key=lambda info: (-(info.created or _EPOCH).timestamp(), info.id))
+    return [group for group in groups.values() if group.models], count
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def model_list(
+    *,
+    connection: Connection,
+    refresh: bool = False,
+    query: str = "",
+    user: User | None = None,
+) -> ModelListing:
+    """The connection's models grouped by family, searched by `query` (part of the id).
+
+    Served from the cache when possible; `refresh` asks the provider again. When the provider
+    fails, the list kept from the last good fetch is shown (`stale`) with the error.
+    """
+    cached = None if refresh else cache.get(services.models_cache_key(connection))
+    error = None
+    stale = False
+    if cached is not None:
+        models, fetched_at = cached["models"], _to_datetime(cached["fetched_at"])
+    else:
+        fresh, error = services.models_refresh(connection=connection, user=user)
+        if fresh is not None:
+            models, fetched_at = fresh, connection.models_cached_at
+        else:
+            models, fetched_at = connection.models_cache or [], connection.models_cached_at
+            stale = bool(models)
+    groups, count = _group(models, query)
+    return ModelListing(
+        groups=groups,
+        total=len(models),
+        count=count,
+        fetched_at=fetched_at,
+        error=error,
+        stale=stale,
+    )
+
+
+@sensitive_variables()
+def model_get(
+    *, connection: Connection, model_id: str, user: User | None = None
+) -> tuple[ModelInfo | None, ProviderError | None]:
+    """GET /models/{id}: one model with every field the provider gave.
+
+    A failure goes into the connection's error history, like every provider error. An id
+    too long to be a model's is refused without asking the provider (and without a record).
+    """
+    if len(model_id) > MODEL_ID_MAX:
+        message = gettext(
+            "A model ID has at most %(max)s characters; the provider was not asked."
+        ) % {"max": MODEL_ID_MAX}
+        return None, ProviderError(ErrorKind.MODEL_NOT_FOUND, message)
+    try:
+        data = services.client_for(connection).retrieve_model(model_id)
+    except crypto.DecryptionError:
+        error = services.unreadable_key_error()
+    except ProviderError as failure:
+        error = failure
+    else:
+        return model_info(data), None
+    services.error_event_record(
+        connection=connection, error=error, operation=MODEL_GET_OPERATION, user=user
+    )
+    return None, error

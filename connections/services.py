@@ -1,0 +1,417 @@
+"""Writes for connections (HackSoft style: keyword-only, typed).
+
+Provider calls happen outside any transaction: each service first talks to the provider, then
+opens a short transaction for its writes. Keys flow through functions marked
+`sensitive_variables()`, so an error report never shows them.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone, translation
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import Team, User
+from accounts.services import audit_log
+from connections import crypto, urlguard
+from connections.client import ProviderClient
+from connections.errors import ErrorKind, ProviderError
+from connections.explanations import explain
+from connections.models import (
+    Connection,
+    ConnectionErrorEvent,
+    DetectedRunApi,
+    Health,
+    health_for,
+)
+
+MODELS_CACHE_SECONDS = 10 * 60
+
+
+def client_for(connection: Connection, *, admin: bool = False) -> ProviderClient:
+    """The one place that builds a provider client from a connection.
+
+    Raises crypto.DecryptionError when the stored key does not decrypt.
+    """
+    return ProviderClient(connection.endpoint(admin=admin))
+
+
+def unreadable_key_error() -> ProviderError:
+    return ProviderError(ErrorKind.KEY_UNREADABLE)
+
+
+def models_cache_key(connection: Connection) -> str:
+    """Cache key for a connection's model list; a new key, URL or setting invalidates it."""
+    return f"connections:models:{connection.pk}:{connection.updated_at.timestamp()}"
+
+
+# --- probing the provider ----------------------------------------------------------------------
+
+
+@dataclass
+class Probe:
+    """What one GET /models told us about a connection."""
+
+    checked_at: datetime
+    models: list[dict[str, Any]] | None = None
+    error: ProviderError | None = None
+    rate_limit: dict[str, Any] | None = None
+
+
+def _sorted_models(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return sorted(models, key=lambda model: str(model.get("id", "")))
+
+
+@sensitive_variables()
+def _probe(connection: Connection) -> Probe:
+    """List the models with the connection's key. Never raises for provider failures."""
+    checked_at = timezone.now()
+    try:
+        client = client_for(connection)
+    except crypto.DecryptionError:
+        return Probe(checked_at=checked_at, error=unreadable_key_error())
+    try:
+        models = client.list_models()
+    except ProviderError as error:
+        return Probe(checked_at=checked_at, error=error, rate_limit=_rate_limit(client))
+    return Probe(
+        checked_at=checked_at, models=_sorted_models(models), rate_limit=_rate_limit(client)
+    )
+
+
+def _rate_limit(client: ProviderClient) -> dict[str, Any] | None:
+    rate_limit = client.last_rate_limit
+    if rate_limit is None:
+        return None
+    return {**rate_limit.as_dict(), "captured_at": timezone.now().isoformat()}
+
+
+def error_summary(error: ProviderError) -> str:
+    """The short, key-free text kept in `last_error`: catalogue title and provider code."""
+    with translation.override("en"):
+        title = str(explain(error.kind).title)
+    return f"{title} ({error.code})"[:200] if error.code else title[:200]
+
+
+def _apply_probe(connection: Connection, probe: Probe) -> list[str]:
+    """Copy a probe's outcome onto the connection; returns the fields changed."""
+    connection.last_checked_at = probe.checked_at
+    fields = ["health", "last_checked_at", "last_error", "last_error_kind"]
+    if probe.error is None:
+        connection.health = Health.OK
+        connection.last_error = connection.last_error_kind = ""
+    else:
+        connection.health = health_for(probe.error.kind)
+        connection.last_error = error_summary(probe.error)
+        connection.last_error_kind = probe.error.kind.value
+    if probe.rate_limit is not None:
+        connection.rate_limit = probe.rate_limit
+        fields.append("rate_limit")
+    if probe.models is not None:
+        connection.models_cache = probe.models
+        connection.models_cached_at = probe.checked_at
+        fields += ["models_cache", "models_cached_at"]
+    return fields
+
+
+def error_event_record(
+    *, connection: Connection, error: ProviderError, operation: str, user: User | None
+) -> ConnectionErrorEvent:
+    event = ConnectionErrorEvent(
+        connection=connection,
+        kind=error.kind.value,
+        code=(error.code or "")[:100],
+        status=error.status if error.status and 0 < error.status < 1000 else None,
+        request_id=(error.request_id or "")[:200],
+        message=(error.message or "")[:2000],
+        operation=operation,
+        user=user if user is not None and user.is_authenticated else None,
+    )
+    event.full_clean()
+    event.save()
+    return event
+
+
+def _store_probe(
+    connection: Connection, probe: Probe, *, operation: str, user: User | None
+) -> None:
+    """Save a probe's outcome without touching `updated_at` (which keys the models cache)."""
+    fields = _apply_probe(connection, probe)
+    with transaction.atomic():
+        updated = Connection.objects.filter(pk=connection.pk).update(
+            **{field: getattr(connection, field) for field in fields}
+        )
+        if updated and probe.error is not None:
+            error_event_record(
+                connection=connection, error=probe.error, operation=operation, user=user
+            )
+    if probe.models is not None:
+        _cache_models(connection, probe.models, probe.checked_at)
+
+
+def _cache_models(connection: Connection, models: list[dict[str, Any]], when: datetime) -> None:
+    cache.set(
+        models_cache_key(connection),
+        {"models": models, "fetched_at": when.isoformat()},
+        MODELS_CACHE_SECONDS,
+    )
+
+
+def _save(connection: Connection) -> None:
+    """full_clean, then save; a name taken meanwhile by another request is a ValidationError."""
+    connection.full_clean()
+    try:
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError:
+        raise ValidationError(
+            {"name": _("This team already has a connection with this name.")}
+        ) from None
+
+
+def _audit_data(connection: Connection, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": connection.name,
+        "provider": connection.provider,
+        "api_key_last4": connection.api_key_last4,
+        **extra,
+    }
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+@sensitive_variables()
+def connection_create(
+    *,
+    team: Team,
+    user: User,
+    name: str,
+    provider: str,
+    base_url: str,
+    organization_id: str = "",
+    project_id: str = "",
+    api_version: str = "",
+    api_key: str,
+    save_anyway: bool = False,
+) -> tuple[Connection | None, ProviderError | None]:
+    """Check the key by listing the models, then save the connection.
+
+    On a failed check nothing is saved unless `save_anyway`; then the connection is saved with
+    the health the failure implies. A refused base URL is never saved. Returns the connection
+    (or None) and the provider error (or None).
+    """
+    try:
+        base_url = urlguard.validate_base_url(base_url)
+    except urlguard.URLRefused as error:
+        return None, error
+    connection = Connection(
+        team=team,
+        name=name.strip(),
+        provider=provider,
+        base_url=base_url,
+        organization_id=organization_id.strip(),
+        project_id=project_id.strip(),
+        api_version=api_version.strip(),
+        created_by=user,
+    )
+    connection.set_api_key(api_key)
+    connection.full_clean()
+
+    probe = _probe(connection)
+    if probe.error is not None and not save_anyway:
+        return None, probe.error
+
+    _apply_probe(connection, probe)
+    with transaction.atomic():
+        _save(connection)
+        if probe.error is not None:
+            error_event_record(
+                connection=connection, error=probe.error, operation="connection.create", user=user
+            )
+        audit_log(
+            team=team,
+            actor=user,
+            action="connection.create",
+            target=connection,
+            data=_audit_data(connection, health=connection.health),
+        )
+    if probe.models is not None:
+        _cache_models(connection, probe.models, probe.checked_at)
+    return connection, probe.error
+
+
+def connection_test(*, connection: Connection, user: User | None) -> ProviderError | None:
+    """List the models with the stored key and record the outcome (health, rate limits,
+    models, error history). A key that does not decrypt makes no call."""
+    probe = _probe(connection)
+    _store_probe(connection, probe, operation="connection.test", user=user)
+    if probe.error is None:
+        from assistants.services import connection_detect_run_api  # imports this module
+
+        connection_detect_run_api(connection=connection)
+    audit_log(
+        team=connection.team,
+        actor=user,
+        action="connection.test",
+        target=connection,
+        data=_audit_data(connection, health=connection.health),
+    )
+    return probe.error
+
+
+def models_refresh(
+    *, connection: Connection, user: User | None
+) -> tuple[list[dict[str, Any]] | None, ProviderError | None]:
+    """Fetch the model list again (one provider call); keeps health and the caches current."""
+    probe = _probe(connection)
+    _store_probe(connection, probe, operation="models.list", user=user)
+    return probe.models, probe.error
+
+
+@sensitive_variables()
+def connection_replace_key(
+    *,
+    connection: Connection,
+    user: User,
+    api_key: str,
+    base_url: str | None = None,
+    save_anyway: bool = False,
+) -> tuple[Connection | None, ProviderError | None]:
+    """Replace the key (and, with it, optionally the base URL) after checking the new pair.
+
+    A new base URL is only ever accepted together with a key, and removes the stored admin
+    key (it would otherwise be sent to the new server). On a failed check nothing changes
+    unless `save_anyway`; a refused URL never. Returns the connection when it was
+    saved (else None) and the provider error (or None).
+    """
+    if not api_key:
+        raise ValueError("A new key is required.")
+    new_url = connection.base_url
+    if base_url:
+        try:
+            new_url = urlguard.validate_base_url(base_url)
+        except urlguard.URLRefused as error:
+            return None, error
+    url_changed = new_url != connection.base_url
+
+    candidate = Connection(
+        pk=connection.pk,
+        team=connection.team,
+        name=connection.name,
+        provider=connection.provider,
+        base_url=new_url,
+        organization_id=connection.organization_id,
+        project_id=connection.project_id,
+        api_version=connection.api_version,
+    )
+    candidate.set_api_key(api_key)
+    probe = _probe(candidate)
+    if probe.error is not None and not save_anyway:
+        return None, probe.error
+
+    admin_key_removed = url_changed and connection.has_admin_key
+    with transaction.atomic():
+        connection.base_url = new_url
+        connection.set_api_key(api_key)
+        if url_changed:
+            connection.detected_run_api = DetectedRunApi.UNKNOWN
+            # The admin key was entered for the old server: it must not follow the URL to a
+            # new one nobody entered it for (the same rule as for the API key).
+            connection.set_admin_key("")
+        connection.models_cache = []
+        connection.models_cached_at = None
+        _apply_probe(connection, probe)
+        _save(connection)
+        if probe.error is not None:
+            error_event_record(
+                connection=connection,
+                error=probe.error,
+                operation="connection.replace_key",
+                user=user,
+            )
+        audit_log(
+            team=connection.team,
+            actor=user,
+            action="connection.replace_key",
+            target=connection,
+            data=_audit_data(
+                connection,
+                base_url_changed=url_changed,
+                costs_access_removed=admin_key_removed,
+                health=connection.health,
+            ),
+        )
+    if probe.models is not None:
+        _cache_models(connection, probe.models, probe.checked_at)
+    return connection, probe.error
+
+
+@transaction.atomic
+def connection_update(
+    *,
+    connection: Connection,
+    user: User,
+    name: str,
+    organization_id: str,
+    project_id: str,
+    api_version: str,
+    run_api: str,
+) -> Connection:
+    """Change the settings that need no new key. The base URL changes only with a key."""
+    values = {
+        "name": name.strip(),
+        "organization_id": organization_id.strip(),
+        "project_id": project_id.strip(),
+        "api_version": api_version.strip(),
+        "run_api": run_api,
+    }
+    changed = sorted(
+        field for field, value in values.items() if getattr(connection, field) != value
+    )
+    for field, value in values.items():
+        setattr(connection, field, value)
+    _save(connection)
+    audit_log(
+        team=connection.team,
+        actor=user,
+        action="connection.update",
+        target=connection,
+        data=_audit_data(connection, changed=changed),
+    )
+    return connection
+
+
+@transaction.atomic
+def connection_delete(*, connection: Connection, user: User | None) -> None:
+    """Remove the connection; its encrypted keys go with the row."""
+    audit_log(
+        team=connection.team,
+        actor=user,
+        action="connection.delete",
+        target=connection,
+        data=_audit_data(connection),
+    )
+    cache.delete(models_cache_key(connection))
+    connection.delete()
+
+
+@sensitive_variables()
+@transaction.atomic
+def connection_set_admin_key(*, connection: Connection, user: User, admin_key: str) -> None:
+    """Store (or, with "", remove) the admin key used to read costs."""
+    connection.set_admin_key(admin_key)
+    connection.full_clean()
+    connection.save()
+    audit_log(
+        team=connection.team,
+        actor=user,
+        action="connection.set_admin_key" if admin_key else "connection.remove_admin_key",
+        target=connection,
+        data={"name": connection.name, "admin_key_last4": connection.admin_key_last4},
+    )

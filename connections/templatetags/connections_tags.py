@@ -1,0 +1,70 @@
+"""Template tags for provider errors, usable by every app.
+
+    {% load connections_tags %}
+    {% explain_error error %}                 {# ProviderError, ConnectionErrorEvent or kind #}
+    {% explain_error error details=False %}   {# hide the provider's code/status/request id #}
+
+By default the provider's details (code, status, request ID, message) are shown only when the
+access helper found the viewer to be an admin of the team (`request.team_access`).
+"""
+
+from typing import Any
+
+from django import template
+
+from connections.errors import ErrorKind, ProviderError
+from connections.explanations import explain
+
+register = template.Library()
+
+
+def _details(error: Any) -> dict[str, Any]:
+    if isinstance(error, ProviderError):
+        return {
+            "code": error.code or "",
+            "status": error.status,
+            "request_id": error.request_id or "",
+            "message": error.message,
+        }
+    if hasattr(error, "kind") and hasattr(error, "request_id"):  # ConnectionErrorEvent
+        return {
+            "code": error.code,
+            "status": error.status,
+            "request_id": error.request_id,
+            "message": error.message,
+        }
+    return {}
+
+
+def _kind(error: Any) -> str:
+    if isinstance(error, (str, ErrorKind)):
+        return str(error)
+    return str(error.kind)
+
+
+@register.inclusion_tag("connections/partials/error_explanation.html", takes_context=True)
+def explain_error(context, error, details: bool | None = None) -> dict[str, Any]:
+    if not error:
+        return {"explanation": None}
+    if details is None:
+        access = getattr(context.get("request"), "team_access", None)
+        details = bool(access is not None and access.is_admin)
+    try:
+        explanation = explain(_kind(error))
+    except ValueError:
+        return {"explanation": None}
+    return {"explanation": explanation, "details": _details(error) if details else {}}
+
+
+@register.simple_tag
+def error_title(kind: str) -> str:
+    """The catalogue title for an error kind ("" for none or an unknown kind)."""
+    try:
+        return explain(kind).title if kind else ""
+    except ValueError:
+        return ""
+
+
+@register.inclusion_tag("connections/partials/health_badge.html")
+def health_badge(connection) -> dict[str, Any]:
+    return {"connection": connection}

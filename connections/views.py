@@ -1,0 +1,414 @@
+"""Pages for a team's connections and the models they can use.
+
+Everyone in the team sees connections and models; admins add, test, change and remove them;
+members may refresh a model list (it costs a provider call). Provider failures are shown with
+the error catalogue's explanation, never as a server error. Views that receive a key hide it
+from error reports (`sensitive_post_parameters`, `sensitive_variables`).
+"""
+
+import json
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.dateparse import parse_datetime
+from django.utils.text import Truncator
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from accounts.access import get_team_for_user
+from accounts.models import Role
+from connections import costs, selectors, services
+from connections.charts import format_amount, headroom
+from connections.errors import ErrorKind, ProviderError
+from connections.explanations import explain
+from connections.forms import (
+    AdminKeyForm,
+    ConnectionCreateForm,
+    ConnectionEditForm,
+    ModelSearchForm,
+    ReplaceKeyForm,
+)
+
+
+def _failed(request: HttpRequest, error: ProviderError, text: str) -> None:
+    """A message naming the catalogue title; `text` has a %(problem)s placeholder."""
+    messages.error(request, text % {"problem": explain(error.kind).title})
+
+
+@login_required
+@require_safe
+def connection_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    connections = selectors.connection_list(team=access.team)
+    return render(
+        request,
+        "connections/list.html",
+        {"access": access, "team": access.team, "connections": connections},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("api_key", "admin_key")
+@sensitive_variables()
+def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    form = ConnectionCreateForm(request.POST or None, team=access.team)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            connection, error = services.connection_create(
+                team=access.team, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as invalid:
+            form.add_error(None, invalid.messages)
+        else:
+            if connection is not None:
+                if error is None:
+                    messages.success(request, _("Connection added. The key works."))
+                else:
+                    _failed(
+                        request, error, _("Connection saved, but the check failed: %(problem)s.")
+                    )
+                return redirect(
+                    "connections:detail", team_id=access.team.pk, connection_id=connection.pk
+                )
+    return render(
+        request,
+        "connections/create.html",
+        {"access": access, "team": access.team, "form": form, "error": error},
+    )
+
+
+@login_required
+@require_safe
+def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    errors = selectors.connection_error_list(connection=connection) if access.is_admin else []
+    return render(
+        request,
+        "connections/detail.html",
+        {
+            "access": access,
+            "team": access.team,
+            "connection": connection,
+            "errors": errors,
+            "rate_limit": headroom(connection.rate_limit),
+            "rate_limit_at": _captured_at(connection.rate_limit),
+        },
+    )
+
+
+def _captured_at(rate_limit: dict[str, Any]) -> datetime | None:
+    """When the rate-limit headers were seen (None when unknown)."""
+    value = rate_limit.get("captured_at")
+    return parse_datetime(value) if isinstance(value, str) else None
+
+
+@login_required
+@require_POST
+def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    error = services.connection_test(connection=connection, user=request.user)
+    if error is None:
+        messages.success(request, _("The connection works."))
+    else:
+        _failed(request, error, _("The check failed: %(problem)s."))
+    return redirect("connections:detail", team_id=access.team.pk, connection_id=connection.pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_edit(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    form = ConnectionEditForm(request.POST or None, team=access.team, instance=connection)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.connection_update(
+                connection=connection, user=request.user, **form.cleaned_data
+            )
+        except ValidationError as invalid:
+            form.add_error(None, invalid.messages)
+        else:
+            messages.success(request, _("Connection updated."))
+            return redirect(
+                "connections:detail", team_id=access.team.pk, connection_id=connection.pk
+            )
+    return render(
+        request,
+        "connections/edit.html",
+        {"access": access, "team": access.team, "connection": connection, "form": form},
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("api_key", "admin_key")
+@sensitive_variables()
+def connection_replace_key(
+    request: HttpRequest, team_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    form = ReplaceKeyForm(request.POST or None, instance=connection)
+    error = None
+    if request.method == "POST" and form.is_valid():
+        had_admin_key = connection.has_admin_key
+        saved, error = services.connection_replace_key(
+            connection=connection, user=request.user, **form.cleaned_data
+        )
+        if saved is not None:
+            if error is None:
+                messages.success(request, _("Key replaced. The new key works."))
+            else:
+                _failed(request, error, _("Key replaced, but the check failed: %(problem)s."))
+            if had_admin_key and not saved.has_admin_key:
+                messages.warning(
+                    request,
+                    _(
+                        "The admin key was entered for the old base URL, so it was removed. "
+                        "Add it again to read the costs."
+                    ),
+                )
+            return redirect(
+                "connections:detail", team_id=access.team.pk, connection_id=connection.pk
+            )
+    return render(
+        request,
+        "connections/replace_key.html",
+        {
+            "access": access,
+            "team": access.team,
+            "connection": connection,
+            "form": form,
+            "error": error,
+        },
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def connection_delete(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    if request.method == "POST":
+        services.connection_delete(connection=connection, user=request.user)
+        messages.success(request, _("Connection removed; its key was deleted."))
+        return redirect("connections:list", team_id=access.team.pk)
+    return render(
+        request,
+        "connections/delete.html",
+        {"access": access, "team": access.team, "connection": connection},
+    )
+
+
+def _models_page(request: HttpRequest, access, connection, listing, query: str) -> HttpResponse:
+    return render(
+        request,
+        "connections/models.html",
+        {
+            "access": access,
+            "team": access.team,
+            "connection": connection,
+            "listing": listing,
+            "form": ModelSearchForm(initial={"q": query}),
+            "query": query,
+        },
+    )
+
+
+@login_required
+@require_safe
+def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    search = ModelSearchForm(request.GET)
+    query = search.cleaned_data["q"] if search.is_valid() else ""
+    listing = selectors.model_list(connection=connection, query=query, user=request.user)
+    return _models_page(request, access, connection, listing, query)
+
+
+@login_required
+@require_POST
+def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    """Ask the provider again. On failure the page shows why, with the list kept before."""
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    listing = selectors.model_list(connection=connection, refresh=True, user=request.user)
+    if listing.error is not None:
+        return _models_page(request, access, connection, listing, "")
+    messages.success(request, _("Model list refreshed."))
+    return redirect(
+        reverse(
+            "connections:models",
+            kwargs={"team_id": access.team.pk, "connection_id": connection.pk},
+        )
+    )
+
+
+@login_required
+@require_safe
+def model_detail(
+    request: HttpRequest, team_id: UUID, connection_id: UUID, model_id: str
+) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    model, error = selectors.model_get(connection=connection, model_id=model_id, user=request.user)
+    fields = []
+    if model is not None:
+        fields = [
+            (name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+            for name, value in model.data.items()
+        ]
+    return render(
+        request,
+        "connections/model_detail.html",
+        {
+            "access": access,
+            "team": access.team,
+            "connection": connection,
+            "model_id": Truncator(model_id).chars(selectors.MODEL_ID_MAX),
+            "model": model,
+            "fields": fields,
+            "error": error,
+        },
+    )
+
+
+# --- costs and the admin key that reads them (admins only) -------------------------------------
+
+
+def _costs_page(
+    request: HttpRequest, access, connection, group: str, result: costs.CostsResult
+) -> HttpResponse:
+    report = result.report
+    context: dict[str, Any] = {
+        "access": access,
+        "team": access.team,
+        "connection": connection,
+        "group": group,
+        "groups": costs.GROUP_CHOICES,
+        "result": result,
+        "report": report,
+        "error": result.error,
+        "key_refused": result.error is not None
+        and result.error.kind in (ErrorKind.INVALID_KEY, ErrorKind.PERMISSION_DENIED),
+        "admin_keys_url": costs.ADMIN_KEYS_URL,
+        "usage_url": costs.USAGE_URL,
+    }
+    if report is not None:
+        month = report.month_totals(report.end)
+        context.update(
+            chart=costs.costs_chart(report),
+            total=format_amount(report.total, report.currency),
+            other_totals=[
+                format_amount(amount, currency)
+                for currency, amount in report.totals.items()
+                if currency != report.currency
+            ],
+            month_total=format_amount(month.get(report.currency, 0), report.currency),
+            other_month_totals=[
+                format_amount(amount, currency)
+                for currency, amount in month.items()
+                if currency != report.currency
+            ],
+            group_totals=[
+                (costs.group_label(group, value), format_amount(amount, report.currency))
+                for value, amount in report.group_totals()
+            ],
+            rows=[
+                (
+                    line.day,
+                    costs.group_label(group, line.group),
+                    format_amount(line.amount, line.currency),
+                )
+                for line in report.rows()
+            ],
+        )
+    return render(request, "connections/costs.html", context)
+
+
+@login_required
+@require_safe
+def connection_costs(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    group = costs.group_from(request.GET.get("group"))
+    result = costs.costs_get(connection=connection, group=group, user=request.user)
+    return _costs_page(request, access, connection, group, result)
+
+
+@login_required
+@require_POST
+def connection_costs_refresh(
+    request: HttpRequest, team_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Ask the provider again. On failure the page shows why, with the figures kept before."""
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    group = costs.group_from(request.POST.get("group"))
+    target = reverse("connections:costs", args=[access.team.pk, connection.pk])
+    if not connection.has_admin_key:
+        messages.error(request, _("Add an admin key first: costs can only be read with one."))
+        return redirect(f"{target}?group={group}")
+    result = costs.costs_get(connection=connection, group=group, refresh=True, user=request.user)
+    if result.error is not None:
+        return _costs_page(request, access, connection, group, result)
+    messages.success(request, _("Costs refreshed."))
+    return redirect(f"{target}?group={group}")
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+@sensitive_post_parameters("admin_key")
+@sensitive_variables()
+def connection_admin_key(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    """Set or replace the admin key. It is write-only: the page shows it masked."""
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    form = AdminKeyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        replaced = connection.has_admin_key
+        services.connection_set_admin_key(
+            connection=connection, user=request.user, admin_key=form.cleaned_data["admin_key"]
+        )
+        messages.success(
+            request,
+            _("Admin key replaced.") if replaced else _("Admin key saved. Here are the costs."),
+        )
+        return redirect("connections:costs", team_id=access.team.pk, connection_id=connection.pk)
+    return render(
+        request,
+        "connections/admin_key.html",
+        {
+            "access": access,
+            "team": access.team,
+            "connection": connection,
+            "form": form,
+            "admin_keys_url": costs.ADMIN_KEYS_URL,
+        },
+    )
+
+
+@login_required
+@require_POST
+def connection_admin_key_remove(
+    request: HttpRequest, team_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    if connection.has_admin_key:
+        services.connection_set_admin_key(connection=connection, user=request.user, admin_key="")
+        messages.success(request, _("Admin key removed; Tablero can no longer read the costs."))
+    return redirect("connections:admin_key", team_id=access.team.pk, connection_id=connection.pk)
