@@ -1,0 +1,423 @@
+"""What a connection's OpenAI organization spent, from `GET /organization/costs`.
+
+The costs endpoint needs the organization's admin key (`sk-admin-…`), which a connection may
+store next to its API key. The last 30 days (UTC, by day) are fetched, grouped by line item or
+by project, and kept in the Django cache for an hour under a key naming the connection, the
+stored admin key (a digest of its ciphertext, so a new or removed key never reads old
+figures), the grouping and the UTC day. Pages that must never call the provider (the team's
+home page) read that cache only: `month_spend_cached`.
+"""
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.cache import cache
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.debug import sensitive_variables
+
+from accounts.models import User
+from connections import charts, crypto, services
+from connections.errors import ErrorKind, ProviderError
+from connections.models import Connection
+
+# The page's choice → the provider's `group_by` value.
+GROUP_BY = {"line_item": "line_item", "project": "project_id"}
+GROUP_CHOICES = {
+    "line_item": gettext_lazy("By line item"),
+    "project": gettext_lazy("By project"),
+}
+CHART_TITLES = {
+    "line_item": gettext_lazy("Costs per day, by line item"),
+    "project": gettext_lazy("Costs per day, by project"),
+}
+DEFAULT_GROUP = "line_item"
+WINDOW_DAYS = 30
+PAGE_LIMIT = 31
+# A 31-day window fits in one page of 31 buckets; a few more pages are tolerated, no more.
+MAX_PAGES = 6
+CACHE_SECONDS = 60 * 60
+# No line of a bill reaches this; a larger number is a broken answer (and would overflow the
+# chart's floating-point scale).
+MAX_AMOUNT = Decimal(10) ** 12
+OPERATION = "costs.list"
+ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
+USAGE_URL = "https://platform.openai.com/usage"
+
+
+def group_from(value: str | None) -> str:
+    """The grouping asked for, or the default for anything unknown."""
+    return value if value in GROUP_BY else DEFAULT_GROUP
+
+
+def utc_today(now: datetime | None = None) -> date:
+    return (now or timezone.now()).astimezone(UTC).date()
+
+
+def window_start(today: date) -> date:
+    return today - timedelta(days=WINDOW_DAYS)
+
+
+def _unix(day: date) -> int:
+    return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp())
+
+
+def _key_digest(connection: Connection) -> str:
+    return hashlib.sha256(connection.admin_key_encrypted.encode()).hexdigest()[:16]
+
+
+def cache_key(connection: Connection, group: str, day: date) -> str:
+    return f"connections:costs:{connection.pk}:{_key_digest(connection)}:{group}:{day:%Y-%m-%d}"
+
+
+# --- the report --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CostLine:
+    day: date  # the UTC day of the bucket
+    group: str  # line item or project id; "" when the provider gave none
+    amount: Decimal
+    currency: str
+
+
+@dataclass
+class CostReport:
+    group: str
+    start: date
+    end: date  # the last day of the window (the UTC day it was fetched on)
+    fetched_at: datetime
+    lines: list[CostLine] = field(default_factory=list)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+    @property
+    def totals(self) -> dict[str, Decimal]:
+        """Total per currency, largest first."""
+        totals: dict[str, Decimal] = {}
+        for line in self.lines:
+            totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.amount
+        return dict(sorted(totals.items(), key=lambda item: -item[1]))
+
+    @property
+    def currency(self) -> str:
+        """The currency the chart is drawn in (the largest; "usd" for an empty report)."""
+        return next(iter(self.totals), "usd")
+
+    @property
+    def total(self) -> Decimal:
+        return self.totals.get(self.currency, Decimal(0))
+
+    def month_totals(self, today: date) -> dict[str, Decimal]:
+        """Spend per currency from the first of `today`'s month (UTC) on."""
+        first = today.replace(day=1)
+        totals: dict[str, Decimal] = {}
+        for line in self.lines:
+            if line.day >= first:
+                totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.amount
+        return totals
+
+    def group_totals(self) -> list[tuple[str, Decimal]]:
+        """(group, total) in the chart's currency, largest first."""
+        totals: dict[str, Decimal] = {}
+        for line in self.lines:
+            if line.currency == self.currency:
+                totals[line.group] = totals.get(line.group, Decimal(0)) + line.amount
+        return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
+
+    def rows(self) -> list[CostLine]:
+        """The table: newest day first, then the largest amounts; zero lines left out."""
+        lines = [line for line in self.lines if line.amount]
+        return sorted(lines, key=lambda line: (-line.day.toordinal(), -line.amount, line.group))
+
+    # The cache holds plain data, so a change to these classes never reads a stale pickle.
+    def to_cache(self) -> dict[str, Any]:
+        return {
+            "group": self.group,
+            "start": self.start.isoformat(),
+            "end": self.end.isoformat(),
+            "fetched_at": self.fetched_at.isoformat(),
+            "lines": [
+                [line.day.isoformat(), line.group, str(line.amount), line.currency]
+                for line in self.lines
+            ],
+        }
+
+    @classmethod
+    def from_cache(cls, data: dict[str, Any]) -> "CostReport":
+        return cls(
+            group=data["group"],
+            start=date.fromisoformat(data["start"]),
+            end=date.fromisoformat(data["end"]),
+            fetched_at=datetime.fromisoformat(data["fetched_at"]),
+            lines=[
+                CostLine(date.fromisoformat(day), group, Decimal(amount), currency)
+                for day, group, amount, currency in data["lines"]
+            ],
+        )
+
+
+def group_label(group: str, value: str) -> str:
+    """How a group value reads on the page (an empty one gets words)."""
+    if value:
+        return value
+    return _("No project") if group == "project" else _("Other items")
+
+
+# --- talking to the provider -------------------------------------------------------------------
+
+
+def _bad_shape(what: str) -> ProviderError:
+    return ProviderError(
+        ErrorKind.BAD_RESPONSE,
+        f"The costs answer is JSON but not {what} as the API describes it.",
+    )
+
+
+def _amount(result: dict[str, Any]) -> tuple[Decimal, str] | None:
+    """(value, currency) of a result; None when it has no amount (the spec makes it optional).
+
+    An amount that is there but not a number is a bad answer, not a zero: leaving it out would
+    show a total lower than what was spent.
+    """
+    amount = result.get("amount")
+    if amount is None:
+        return None
+    if not isinstance(amount, dict):
+        raise _bad_shape("an amount")
+    value, currency = amount.get("value"), amount.get("currency")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise _bad_shape("an amount")
+    try:
+        number = Decimal(str(value).strip())
+    except InvalidOperation:
+        raise _bad_shape("an amount") from None
+    if not number.is_finite() or abs(number) >= MAX_AMOUNT:
+        raise _bad_shape("an amount")
+    if currency is not None and not isinstance(currency, str):
+        raise _bad_shape("an amount")
+    return number, (currency or "usd").lower()
+
+
+def _bucket_day(start_time: Any) -> date:
+    if isinstance(start_time, bool) or not isinstance(start_time, int):
+        raise _bad_shape("a time bucket")
+    try:
+        return datetime.fromtimestamp(start_time, tz=UTC).date()
+    except (OverflowError, OSError, ValueError):
+        raise _bad_shape("a time bucket") from None
+
+
+def parse_page(data: Any, group: str) -> tuple[list[CostLine], bool, str | None]:
+    """The lines of one costs page, whether there is more, and the next page's cursor.
+
+    Raises ProviderError(BAD_RESPONSE) when the page is not a page of time buckets.
+    """
+    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
+        raise _bad_shape("a page of time buckets")
+    field_name = GROUP_BY[group]
+    lines = []
+    for bucket in data["data"]:
+        if not isinstance(bucket, dict):
+            raise _bad_shape("a time bucket")
+        day = _bucket_day(bucket.get("start_time"))
+        results = bucket.get("results") or []
+        if not isinstance(results, list):
+            raise _bad_shape("a list of results")
+        for result in results:
+            if not isinstance(result, dict):
+                raise _bad_shape("a costs result")
+            amount = _amount(result)
+            if amount is None:
+                continue
+            value = result.get(field_name)
+            lines.append(
+                CostLine(day, value if isinstance(value, str) else "", amount[0], amount[1])
+            )
+    next_page = data.get("next_page")
+    has_more = data.get("has_more") is True and isinstance(next_page, str) and bool(next_page)
+    return lines, has_more, next_page if has_more else None
+
+
+def _merge(lines: Iterable[CostLine]) -> list[CostLine]:
+    """One line per (day, group, currency), in day order."""
+    merged: dict[tuple[date, str, str], Decimal] = {}
+    for line in lines:
+        key = (line.day, line.group, line.currency)
+        merged[key] = merged.get(key, Decimal(0)) + line.amount
+    return [
+        CostLine(day, group, amount, currency)
+        for (day, group, currency), amount in sorted(merged.items())
+    ]
+
+
+def costs_params(*, start: date, group: str) -> dict[str, Any]:
+    """The query of the first page: daily buckets from `start` (UTC midnight) on."""
+    return {
+        "start_time": _unix(start),
+        "bucket_width": "1d",
+        "limit": PAGE_LIMIT,
+        "group_by": [GROUP_BY[group]],
+    }
+
+
+@sensitive_variables()
+def costs_fetch(*, connection: Connection, group: str, now: datetime | None = None) -> CostReport:
+    """Ask the provider for the last 30 days of costs (following `next_page`).
+
+    Raises ProviderError for every failure (KEY_UNREADABLE when the admin key does not
+    decrypt). The caller checks that the connection has an admin key.
+    """
+    now = now or timezone.now()
+    today = utc_today(now)
+    start = window_start(today)
+    try:
+        client = services.client_for(connection, admin=True)
+    except crypto.DecryptionError:
+        raise services.unreadable_key_error() from None
+    params = costs_params(start=start, group=group)
+    lines: list[CostLine] = []
+    cursors: set[str] = set()
+    for _page in range(MAX_PAGES):
+        answer = client.request("GET", "/organization/costs", params=params)
+        page_lines, has_more, next_page = parse_page(answer.data, group)
+        lines.extend(page_lines)
+        if not has_more:
+            break
+        # A cursor seen before would add the same days twice; running out of pages would
+        # show part of the spend as all of it. Either way the figures would be wrong.
+        if next_page in cursors or len(cursors) == MAX_PAGES - 1:
+            raise ProviderError(
+                ErrorKind.BAD_RESPONSE,
+                "The costs answer kept announcing more pages; the figures would be incomplete "
+                "or counted twice.",
+                request_id=answer.request_id,
+            )
+        cursors.add(next_page)
+        params = {**params, "page": next_page}
+    return CostReport(group=group, start=start, end=today, fetched_at=now, lines=_merge(lines))
+
+
+@dataclass
+class CostsResult:
+    report: CostReport | None  # None: no admin key, or nothing fetched yet and it failed
+    error: ProviderError | None = None
+
+    @property
+    def stale(self) -> bool:
+        """A report from the cache shown next to the error of a failed refresh."""
+        return self.report is not None and self.error is not None
+
+
+def costs_get(
+    *, connection: Connection, group: str, refresh: bool = False, user: User | None = None
+) -> CostsResult:
+    """The connection's costs: from the cache, else (or with `refresh`) from the provider.
+
+    A failure is recorded in the connection's error history and returned with whatever the
+    cache still holds. Without an admin key nothing is asked.
+    """
+    if not connection.has_admin_key:
+        return CostsResult(report=None)
+    key = cache_key(connection, group, utc_today())
+    cached = cache.get(key)
+    report = CostReport.from_cache(cached) if cached else None
+    if report is not None and not refresh:
+        return CostsResult(report=report)
+    try:
+        fresh = costs_fetch(connection=connection, group=group)
+    except ProviderError as error:
+        services.error_event_record(
+            connection=connection, error=error, operation=OPERATION, user=user
+        )
+        return CostsResult(report=report, error=error)
+    cache.set(key, fresh.to_cache(), CACHE_SECONDS)
+    return CostsResult(report=fresh)
+
+
+# --- what the home page may know without asking -----------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthSpend:
+    amounts: dict[str, Decimal]  # per currency
+    fetched_at: datetime
+
+    @property
+    def display(self) -> str:
+        if not self.amounts:
+            return charts.format_amount(0)
+        return " + ".join(
+            charts.format_amount(amount, currency) for currency, amount in self.amounts.items()
+        )
+
+
+def month_spend_cached(
+    *, connections: Iterable[Connection], now: datetime | None = None
+) -> dict[Any, MonthSpend]:
+    """This month's spend (UTC) per connection, from cached costs only; connections whose
+    costs are not in the cache (or that have no admin key) are missing from the answer."""
+    today = utc_today(now)
+    keys: dict[str, Any] = {}
+    for connection in connections:
+        if connection.has_admin_key:
+            for group in GROUP_BY:
+                keys[cache_key(connection, group, today)] = connection.pk
+    found: dict[Any, MonthSpend] = {}
+    for key, data in cache.get_many(list(keys)).items():
+        pk = keys[key]
+        report = CostReport.from_cache(data)
+        spend = MonthSpend(report.month_totals(today), report.fetched_at)
+        if pk not in found or found[pk].fetched_at < spend.fetched_at:
+            found[pk] = spend
+    return found
+
+
+# --- the page's chart ---------------------------------------------------------------------------
+
+
+def costs_chart(report: CostReport, *, chart_id: str = "costs-chart") -> charts.BarChart:
+    """Daily costs in the report's main currency, stacked by group."""
+    currency = report.currency
+    per_day: dict[date, dict[str, Decimal]] = {day: {} for day in report.days}
+    for line in report.lines:
+        if line.currency == currency and line.day in per_day:
+            values = per_day[line.day]
+            values[line.group] = values.get(line.group, Decimal(0)) + line.amount
+    groups = {line.group for line in report.lines if line.currency == currency}
+    columns = [
+        charts.Column(
+            label=date_format(day, "j M"),
+            title=date_format(day, "DATE_FORMAT"),
+            values=values,
+        )
+        for day, values in per_day.items()
+    ]
+    return charts.bar_chart(
+        chart_id=chart_id,
+        columns=columns,
+        title=str(CHART_TITLES[report.group]),
+        description=_(
+            "Daily costs from %(start)s to %(end)s (UTC), %(total)s in all. The table below "
+            "gives every amount."
+        )
+        % {
+            "start": date_format(report.start, "DATE_FORMAT"),
+            "end": date_format(report.end, "DATE_FORMAT"),
+            "total": charts.format_amount(report.total, currency),
+        },
+        y_axis_label=currency.upper(),
+        format_value=lambda value: charts.format_amount(value, currency),
+        format_tick=lambda value: charts.format_amount(value, ""),
+        series_labels={group: group_label(report.group, group) for group in groups},
+    )
