@@ -1,0 +1,561 @@
+"""The two run APIs behind one interface.
+
+An assistant is a local record first. A connection runs it through one of two backends:
+
+- `AssistantsBackend`: the Assistants API v2 (`OpenAI-Beta: assistants=v2`), where the server
+  still has it. A remote assistant (`asst_…`) is created, modified and deleted alongside the
+  local one; a run is a thread-and-run, its output the assistant messages of that run.
+- `ResponsesBackend`: the Responses API. Nothing lives remotely between runs; each run is one
+  background response carrying the assistant's model, instructions and tools.
+
+Backends only speak through `connections.client.ProviderClient` and never touch the ORM: they
+read the attributes of the `Assistant` / `Run` they are given and return plain data. Every
+failure is a `ProviderError`; an answer that is not the shape the spec gives is
+`ProviderError(BAD_RESPONSE)`.
+"""
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Protocol
+from urllib.parse import urlsplit
+
+from connections.client import path_segment
+from connections.errors import ErrorKind, ProviderError
+
+if TYPE_CHECKING:
+    from assistants.models import Assistant, Run
+    from connections.client import Answer
+    from connections.models import Connection
+
+ASSISTANTS_BETA = "assistants=v2"
+ASSISTANTS = "assistants"
+RESPONSES = "responses"
+
+RUN_STATUSES = frozenset(
+    {
+        "queued",
+        "in_progress",
+        "requires_action",
+        "cancelling",
+        "cancelled",
+        "failed",
+        "completed",
+        "incomplete",
+        "expired",
+    }
+)
+RESPONSE_STATUSES = frozenset(
+    {"queued", "in_progress", "completed", "failed", "cancelled", "incomplete"}
+)
+# Pages of 100 followed at most when listing remote assistants (10,000 assistants).
+MAX_LIST_PAGES = 100
+# Token counts above this are not believed (and would not fit the database).
+MAX_TOKENS = 2**31 - 1
+# Messages looked at for a run's output (newest first).
+MESSAGES_LIMIT = 20
+
+
+class Requester(Protocol):
+    """What a backend needs from `connections.client.ProviderClient`."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        beta: str | None = None,
+    ) -> "Answer": ...
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """What the provider says about a run right now."""
+
+    status: str
+    thread_id: str = ""
+    remote_run_id: str = ""
+    response_id: str = ""
+    usage: Usage | None = None
+    output_text: str = ""
+    # A failed run's `last_error.code` / `error.code`, or an incomplete run's reason.
+    error_code: str = ""
+    error_message: str = ""
+    completed_at: datetime | None = None
+
+
+class RunBackend(Protocol):
+    name: str
+
+    def create_assistant(self, assistant: "Assistant") -> str | None: ...
+
+    def update_assistant(self, assistant: "Assistant") -> str | None: ...
+
+    def delete_assistant(self, assistant: "Assistant") -> None: ...
+
+    def list_remote_assistants(self) -> Iterator[dict[str, Any]]: ...
+
+    def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot: ...
+
+    def get_run(self, run: "Run") -> RunSnapshot: ...
+
+    def cancel_run(self, run: "Run") -> RunSnapshot: ...
+
+
+# --- reading answers ------------------------------------------------------------------------
+
+
+REMOTE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+
+
+def _segment(value: str) -> str:
+    """A remote id used as one URL path segment: ids typed into the lookup form (or sent back
+    by a server) cannot reach another path."""
+    if not REMOTE_ID.fullmatch(value or ""):
+        raise ProviderError(ErrorKind.BAD_RESPONSE, "Not a valid identifier.")
+    return path_segment(value)
+
+
+def _bad(what: str) -> ProviderError:
+    return ProviderError(ErrorKind.BAD_RESPONSE, f"Unexpected answer: {what}")
+
+
+def _answer(client: "Requester", method: str, path: str, **kwargs: Any) -> Any:
+    """The data of the provider's answer (the client already made it fit to store: no NUL,
+    no lone surrogates, no NaN or Infinity, bounded depth)."""
+    return client.request(method, path, **kwargs).data
+
+
+def _object(data: Any, what: str) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise _bad(f"{what} is not a JSON object")
+    return data
+
+
+def _string(data: dict[str, Any], key: str, *, required: bool = True) -> str:
+    value = data.get(key)
+    if isinstance(value, str) and (value or not required):
+        return value
+    if value is None and not required:
+        return ""
+    raise _bad(f"{key!r} is missing or not a string")
+
+
+def _status(data: dict[str, Any], allowed: frozenset[str]) -> str:
+    status = data.get("status")
+    if status not in allowed:
+        raise _bad("unknown status")
+    return status
+
+
+def _int_or_none(value: Any) -> int | None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_TOKENS:
+        return None
+    return value
+
+
+def _timestamp(value: Any) -> datetime | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    try:
+        return datetime.fromtimestamp(value, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def _error(data: dict[str, Any], key: str) -> tuple[str, str]:
+    error = data.get(key)
+    if not isinstance(error, dict):
+        return "", ""
+    code, message = error.get("code"), error.get("message")
+    return (
+        code[:100] if isinstance(code, str) else "",
+        message[:2000] if isinstance(message, str) else "",
+    )
+
+
+def _incomplete_reason(data: dict[str, Any]) -> str:
+    details = data.get("incomplete_details")
+    reason = details.get("reason") if isinstance(details, dict) else None
+    return reason[:100] if isinstance(reason, str) else ""
+
+
+# --- tools ----------------------------------------------------------------------------------
+
+
+def assistants_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored tools in the Assistants API v2 shape (only the fields the spec allows)."""
+    result: list[dict[str, Any]] = []
+    for tool in tools:
+        kind = tool.get("type")
+        if kind in ("code_interpreter", "file_search"):
+            result.append({"type": kind})
+        elif kind == "function":
+            function = tool.get("function") or {}
+            sent = {"name": function.get("name", "")}
+            if function.get("description"):
+                sent["description"] = function["description"]
+            if function.get("parameters") is not None:
+                sent["parameters"] = function["parameters"]
+            result.append({"type": "function", "function": sent})
+    return result
+
+
+def responses_tools(tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The stored tools in the Responses API shape.
+
+    Code interpreter needs a container (`{"type": "auto"}` lets the provider make one).
+    File search needs vector store ids, which Tablero's assistants do not carry: it is left
+    out (the assistant page says so). Function tools are flattened.
+    """
+    result: list[dict[str, Any]] = []
+    for tool in tools:
+        kind = tool.get("type")
+        if kind == "code_interpreter":
+            result.append({"type": "code_interpreter", "container": {"type": "auto"}})
+        elif kind == "function":
+            function = tool.get("function") or {}
+            result.append(
+                {
+                    "type": "function",
+                    "name": function.get("name", ""),
+                    "description": function.get("description") or None,
+                    "parameters": function.get("parameters"),
+                    "strict": False,
+                }
+            )
+    return result
+
+
+def responses_drops_file_search(tools: list[dict[str, Any]]) -> bool:
+    return any(tool.get("type") == "file_search" for tool in tools)
+
+
+def normalise_remote_tools(tools: Any) -> list[dict[str, Any]]:
+    """Tools read from a remote assistant, in the stored v2 shape (v1 `retrieval` becomes
+    `file_search`; unknown tool types are dropped)."""
+    result: list[dict[str, Any]] = []
+    if not isinstance(tools, list):
+        return result
+    for tool in tools:
+        if not isinstance(tool, dict):
+            continue
+        kind = tool.get("type")
+        if kind == "retrieval":
+            kind = "file_search"
+        if kind in ("code_interpreter", "file_search"):
+            if {"type": kind} not in result:
+                result.append({"type": kind})
+        elif kind == "function" and isinstance(tool.get("function"), dict):
+            function = tool["function"]
+            if not isinstance(function.get("name"), str):
+                continue
+            stored: dict[str, Any] = {"name": function["name"]}
+            if isinstance(function.get("description"), str) and function["description"]:
+                stored["description"] = function["description"]
+            if isinstance(function.get("parameters"), dict):
+                stored["parameters"] = function["parameters"]
+            result.append({"type": "function", "function": stored})
+    return result
+
+
+# --- Assistants API -------------------------------------------------------------------------
+
+
+class AssistantsBackend:
+    name = ASSISTANTS
+
+    def __init__(self, client: Requester) -> None:
+        self.client = client
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        return _answer(self.client, method, path, beta=ASSISTANTS_BETA, **kwargs)
+
+    @staticmethod
+    def _assistant_body(assistant: "Assistant") -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": assistant.model,
+            "name": assistant.name,
+            "description": assistant.description or None,
+            "instructions": assistant.instructions or None,
+            "tools": assistants_tools(assistant.tools),
+            "metadata": dict(assistant.metadata),
+            "temperature": assistant.temperature,
+            "top_p": assistant.top_p,
+        }
+        return body
+
+    def create_assistant(self, assistant: "Assistant") -> str:
+        body = self._assistant_body(assistant)
+        for key in ("temperature", "top_p", "description", "instructions"):
+            if body[key] is None:
+                del body[key]
+        data = _object(self._call("POST", "/assistants", json=body), "the assistant")
+        return _string(data, "id")
+
+    def update_assistant(self, assistant: "Assistant") -> str:
+        if not assistant.remote_id:
+            return self.create_assistant(assistant)
+        data = self._call(
+            "POST",
+            f"/assistants/{_segment(assistant.remote_id)}",
+            json=self._assistant_body(assistant),
+        )
+        return _string(_object(data, "the assistant"), "id")
+
+    def delete_assistant(self, assistant: "Assistant") -> None:
+        if assistant.remote_id:
+            _object(
+                self._call("DELETE", f"/assistants/{_segment(assistant.remote_id)}"), "the answer"
+            )
+
+    def list_remote_assistants(self) -> Iterator[dict[str, Any]]:
+        after: str | None = None
+        for _page in range(MAX_LIST_PAGES):
+            params: dict[str, Any] = {"limit": 100}
+            if after:
+                params["after"] = after
+            data = _object(self._call("GET", "/assistants", params=params), "the list")
+            items = data.get("data")
+            if not isinstance(items, list):
+                raise _bad("'data' is not a list")
+            for item in items:
+                item = _object(item, "an assistant")
+                _string(item, "id")
+                yield item
+            last_id = data.get("last_id") or (items[-1]["id"] if items else None)
+            if data.get("has_more") is not True or not items or last_id == after:
+                return
+            after = last_id
+
+    def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot:
+        body = {
+            "assistant_id": assistant.remote_id,
+            "thread": {"messages": [{"role": "user", "content": message}]},
+        }
+        return self._finished(self._snapshot(self._call("POST", "/threads/runs", json=body)))
+
+    def get_run(self, run: "Run") -> RunSnapshot:
+        return self.lookup(run.thread_id, run.remote_run_id)
+
+    def cancel_run(self, run: "Run") -> RunSnapshot:
+        data = self._call(
+            "POST", f"/threads/{_segment(run.thread_id)}/runs/{_segment(run.remote_run_id)}/cancel"
+        )
+        return self._finished(self._snapshot(data))
+
+    def lookup(self, thread_id: str, run_id: str) -> RunSnapshot:
+        data = self._call("GET", f"/threads/{_segment(thread_id)}/runs/{_segment(run_id)}")
+        return self._finished(self._snapshot(data))
+
+    def _finished(self, snapshot: RunSnapshot) -> RunSnapshot:
+        """Add the output of a run that ended with one (asked once: ended runs are not polled
+        again)."""
+        if snapshot.status not in ("completed", "incomplete"):
+            return snapshot
+        text = self.run_output(snapshot.thread_id, snapshot.remote_run_id)
+        return replace(snapshot, output_text=text)
+
+    def run_output(self, thread_id: str, run_id: str) -> str:
+        data = _object(
+            self._call(
+                "GET",
+                f"/threads/{_segment(thread_id)}/messages",
+                params={"order": "desc", "limit": MESSAGES_LIMIT},
+            ),
+            "the message list",
+        )
+        messages = data.get("data")
+        if not isinstance(messages, list):
+            raise _bad("'data' is not a list")
+        parts: list[str] = []
+        for message in reversed(messages):  # oldest first
+            if not isinstance(message, dict) or message.get("role") != "assistant":
+                continue
+            if message.get("run_id") not in (run_id, None):
+                continue
+            for content in message.get("content") or []:
+                if isinstance(content, dict) and content.get("type") == "text":
+                    text = content.get("text")
+                    value = text.get("value") if isinstance(text, dict) else None
+                    if isinstance(value, str):
+                        parts.append(value)
+        return "\n\n".join(parts)
+
+    @staticmethod
+    def _snapshot(data: Any) -> RunSnapshot:
+        data = _object(data, "the run")
+        status = _status(data, RUN_STATUSES)
+        code, message = _error(data, "last_error")
+        if status == "incomplete" and not code:
+            code = _incomplete_reason(data)
+        usage = data.get("usage")
+        return RunSnapshot(
+            status=status,
+            thread_id=_string(data, "thread_id"),
+            remote_run_id=_string(data, "id"),
+            usage=Usage(
+                input_tokens=_int_or_none(usage.get("prompt_tokens")),
+                output_tokens=_int_or_none(usage.get("completion_tokens")),
+                total_tokens=_int_or_none(usage.get("total_tokens")),
+            )
+            if isinstance(usage, dict)
+            else None,
+            error_code=code,
+            error_message=message,
+            completed_at=_timestamp(data.get("completed_at"))
+            or _timestamp(data.get("failed_at"))
+            or _timestamp(data.get("cancelled_at")),
+        )
+
+
+# --- Responses API --------------------------------------------------------------------------
+
+
+class ResponsesBackend:
+    name = RESPONSES
+
+    def __init__(self, client: Requester) -> None:
+        self.client = client
+
+    # Nothing lives remotely between runs.
+    def create_assistant(self, assistant: "Assistant") -> None:
+        return None
+
+    def update_assistant(self, assistant: "Assistant") -> None:
+        return None
+
+    def delete_assistant(self, assistant: "Assistant") -> None:
+        return None
+
+    def list_remote_assistants(self) -> Iterator[dict[str, Any]]:
+        return iter(())
+
+    def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot:
+        body: dict[str, Any] = {
+            "model": assistant.model,
+            "input": message,
+            "background": True,
+            "store": True,
+        }
+        if assistant.instructions:
+            body["instructions"] = assistant.instructions
+        tools = responses_tools(assistant.tools)
+        if tools:
+            body["tools"] = tools
+        if assistant.temperature is not None:
+            body["temperature"] = assistant.temperature
+        if assistant.top_p is not None:
+            body["top_p"] = assistant.top_p
+        if assistant.metadata:
+            body["metadata"] = dict(assistant.metadata)
+        return self._snapshot(_answer(self.client, "POST", "/responses", json=body))
+
+    def get_run(self, run: "Run") -> RunSnapshot:
+        return self.lookup(run.response_id)
+
+    def cancel_run(self, run: "Run") -> RunSnapshot:
+        data = _answer(self.client, "POST", f"/responses/{_segment(run.response_id)}/cancel")
+        return self._snapshot(data)
+
+    def lookup(self, response_id: str) -> RunSnapshot:
+        return self._snapshot(_answer(self.client, "GET", f"/responses/{_segment(response_id)}"))
+
+    @staticmethod
+    def _snapshot(data: Any) -> RunSnapshot:
+        data = _object(data, "the response")
+        status = _status(data, RESPONSE_STATUSES)
+        code, message = _error(data, "error")
+        if status == "incomplete" and not code:
+            code = _incomplete_reason(data)
+        usage = data.get("usage")
+        return RunSnapshot(
+            status=status,
+            response_id=_string(data, "id"),
+            usage=Usage(
+                input_tokens=_int_or_none(usage.get("input_tokens")),
+                output_tokens=_int_or_none(usage.get("output_tokens")),
+                total_tokens=_int_or_none(usage.get("total_tokens")),
+            )
+            if isinstance(usage, dict)
+            else None,
+            output_text=ResponsesBackend.output_text(data),
+            error_code=code,
+            error_message=message,
+            completed_at=_timestamp(data.get("completed_at")),
+        )
+
+    @staticmethod
+    def output_text(data: dict[str, Any]) -> str:
+        parts: list[str] = []
+        output = data.get("output")
+        for item in output if isinstance(output, list) else []:
+            if not isinstance(item, dict) or item.get("type") != "message":
+                continue
+            for content in item.get("content") or []:
+                if (
+                    isinstance(content, dict)
+                    and content.get("type") == "output_text"
+                    and isinstance(content.get("text"), str)
+                ):
+                    parts.append(content["text"])
+        if not parts and isinstance(data.get("output_text"), str):
+            return data["output_text"]
+        return "\n\n".join(parts)
+
+
+# --- choosing a backend ---------------------------------------------------------------------
+
+
+def run_api_for(connection: "Connection") -> str:
+    """The run API a connection uses: the admin's choice, else the detected one; before any
+    detection, Responses on api.openai.com (which no longer serves assistants) and the
+    Assistants API on other servers."""
+    chosen = connection.effective_run_api
+    if chosen in (ASSISTANTS, RESPONSES):
+        return chosen
+    host = (urlsplit(connection.base_url).hostname or "").lower()
+    return RESPONSES if host == "api.openai.com" else ASSISTANTS
+
+
+def backend_for(
+    connection: "Connection", *, api: str | None = None, client: Requester | None = None
+) -> RunBackend:
+    """The backend for `connection` (or for `api`, e.g. the one a run was started on).
+
+    Raises ProviderError(KEY_UNREADABLE) when the stored key does not decrypt."""
+    if client is None:
+        from connections import crypto
+        from connections.services import client_for, unreadable_key_error
+
+        try:
+            client = client_for(connection)
+        except crypto.DecryptionError:
+            raise unreadable_key_error() from None
+    api = api or run_api_for(connection)
+    if api == ASSISTANTS:
+        return AssistantsBackend(client)
+    return ResponsesBackend(client)
+
+
+def detect_run_api(client: Requester) -> str | None:
+    """Ask whether the server still serves the Assistants API: "assistants", "responses"
+    (404 or 410, as api.openai.com answers since 2026-08-26), or None when the question
+    could not be answered (other failures)."""
+    try:
+        client.request("GET", "/assistants", params={"limit": 1}, beta=ASSISTANTS_BETA)
+    except ProviderError as error:
+        if error.status in (404, 410):
+            return RESPONSES
+        return None
+    return ASSISTANTS

@@ -1,0 +1,147 @@
+"""Why a run ended the way it did, in words.
+
+A run that could not be started or checked carries the error catalogue's kind
+(`Run.last_error_kind`) and is explained by the catalogue. A run the provider itself ended as
+failed, expired, incomplete or cancelled carries the provider's `last_error.code` /
+`incomplete_details.reason` (`Run.last_error_code`): the codes the catalogue knows map to it,
+the others are explained here. The shape matches `connections.explanations.Explanation`, so
+both render through the same template.
+"""
+
+from dataclasses import dataclass
+
+from django.utils.functional import Promise
+from django.utils.translation import gettext_lazy as _
+
+from assistants.models import Run, RunStatus
+from connections.errors import ErrorKind
+from connections.explanations import explain
+
+RUNS_HELP = "https://platform.openai.com/docs/api-reference/runs/object"
+RESPONSES_HELP = "https://platform.openai.com/docs/api-reference/responses/object"
+
+# Run failure codes the error catalogue already explains.
+CODE_KINDS = {
+    "rate_limit_exceeded": ErrorKind.RATE_LIMITED,
+    "server_error": ErrorKind.SERVER_ERROR,
+}
+
+
+@dataclass(frozen=True)
+class RunExplanation:
+    title: str | Promise
+    cause: str | Promise
+    next_step: str | Promise
+    help_url: str
+    severity: str  # danger, warn, or info
+
+
+def _own(
+    title: Promise, cause: Promise, next_step: Promise, run: Run, severity: str = "danger"
+) -> RunExplanation:
+    help_url = RESPONSES_HELP if run.backend == "responses" else RUNS_HELP
+    return RunExplanation(title, cause, next_step, help_url, severity)
+
+
+def _from_catalogue(kind: ErrorKind | str) -> RunExplanation:
+    entry = explain(kind)
+    return RunExplanation(entry.title, entry.cause, entry.next_step, entry.help_url, entry.severity)
+
+
+_INCOMPLETE = {
+    "max_output_tokens": (
+        _("The answer hit the output token limit"),
+        _("The model stopped because the answer reached the maximum number of output tokens."),
+        _("Ask for a shorter answer, or split the question into smaller ones."),
+    ),
+    "max_completion_tokens": (
+        _("The answer hit the completion token limit"),
+        _("The run stopped because the answer reached the maximum number of completion tokens."),
+        _("Ask for a shorter answer, or split the question into smaller ones."),
+    ),
+    "max_prompt_tokens": (
+        _("The conversation is too long"),
+        _("The run stopped because the prompt reached the maximum number of prompt tokens."),
+        _("Shorten the assistant's instructions or the message, then run it again."),
+    ),
+    "content_filter": (
+        _("The answer was stopped by the content filter"),
+        _("The provider's content filter stopped the answer part-way."),
+        _("Rephrase the message, then run it again."),
+    ),
+}
+
+
+def run_explanation(run: Run) -> RunExplanation | None:
+    """What to tell the user about this run's outcome, or None when there is nothing to say
+    (it is going well or completed)."""
+    if run.last_error_kind and (run.status == RunStatus.FAILED or not run.is_terminal):
+        # The provider could not be asked (to start it, or about its status).
+        return _from_catalogue(run.last_error_kind)
+    code = run.last_error_code
+    if run.status == RunStatus.FAILED:
+        if code in CODE_KINDS:
+            return _from_catalogue(CODE_KINDS[code])
+        if code == "invalid_prompt":
+            return _own(
+                _("The provider refused the prompt"),
+                _(
+                    "The message or the assistant's instructions were refused, for example "
+                    "by the provider's usage policies."
+                ),
+                _("Rephrase the message or review the instructions, then run it again."),
+                run,
+            )
+        return _own(
+            _("The run failed"),
+            _("The provider ended the run with an error."),
+            _(
+                "Read the provider's message below, then run it again. If it keeps failing, "
+                "check the assistant's model and tools."
+            ),
+            run,
+        )
+    if run.status == RunStatus.EXPIRED:
+        return _own(
+            _("The run expired"),
+            _(
+                "The provider ends a run that does not finish in time (10 minutes on the "
+                "Assistants API), or that waits too long for the results of function tools, "
+                "which Tablero does not send."
+            ),
+            _(
+                "Run it again. If it keeps expiring, shorten the message or remove the "
+                "function tools the assistant waits on."
+            ),
+            run,
+        )
+    if run.status == RunStatus.INCOMPLETE:
+        title, cause, next_step = _INCOMPLETE.get(
+            code,
+            (
+                _("The answer is incomplete"),
+                _("The provider ended the run before the answer was complete."),
+                _("Run it again, perhaps with a shorter message."),
+            ),
+        )
+        return _own(title, cause, next_step, run, severity="warn")
+    if run.status == RunStatus.CANCELLED:
+        return _own(
+            _("The run was cancelled"),
+            _("Someone cancelled this run before it finished (or the provider did)."),
+            _("Start a new run from the assistant's page if you still need an answer."),
+            run,
+            severity="info",
+        )
+    if run.status == RunStatus.REQUIRES_ACTION:
+        return _own(
+            _("The assistant is waiting for a function result"),
+            _(
+                "The assistant called one of its function tools and waits for the result. "
+                "Tablero does not run functions, so the run will expire."
+            ),
+            _("Cancel the run, or remove the function tools from the assistant."),
+            run,
+            severity="warn",
+        )
+    return None

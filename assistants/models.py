@@ -1,0 +1,299 @@
+"""Assistants (local records, mirrored remotely where the Assistants API still exists) and runs
+(local records of remote runs or background responses).
+
+On delete:
+- `Assistant.connection` CASCADE: an assistant belongs to one connection (its remote copy, if
+  any, lives on that provider account). Deleting the connection removes the local records;
+  remote assistants stay on the provider, and the connection's delete page says so.
+- `Run.assistant` SET_NULL: a run is history (who ran what, what it cost, what it said); it
+  outlives its assistant and keeps the assistant's name in `assistant_name`.
+- `Run.connection` CASCADE: without the connection a run can neither be polled nor cancelled.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team
+from connections.models import Connection
+
+
+class SyncState(models.TextChoices):
+    PENDING = "pending", _("Pending")
+    SYNCED = "synced", _("Synced")
+    FAILED = "failed", _("Sync failed")
+    GONE = "gone", _("Gone remotely")
+
+
+class Backend(models.TextChoices):
+    ASSISTANTS = "assistants", _("Assistants API")
+    RESPONSES = "responses", _("Responses API")
+
+
+class RunStatus(models.TextChoices):
+    QUEUED = "queued", _("Queued")
+    IN_PROGRESS = "in_progress", _("In progress")
+    REQUIRES_ACTION = "requires_action", _("Requires action")
+    CANCELLING = "cancelling", _("Cancelling")
+    CANCELLED = "cancelled", _("Cancelled")
+    FAILED = "failed", _("Failed")
+    COMPLETED = "completed", _("Completed")
+    INCOMPLETE = "incomplete", _("Incomplete")
+    EXPIRED = "expired", _("Expired")
+
+
+TERMINAL_STATUSES = frozenset(
+    {
+        RunStatus.CANCELLED,
+        RunStatus.FAILED,
+        RunStatus.COMPLETED,
+        RunStatus.INCOMPLETE,
+        RunStatus.EXPIRED,
+    }
+)
+CANCELLABLE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.IN_PROGRESS})
+
+STATUS_SEVERITY = {
+    RunStatus.COMPLETED: "ok",
+    RunStatus.FAILED: "danger",
+    RunStatus.EXPIRED: "danger",
+    RunStatus.INCOMPLETE: "warn",
+    RunStatus.CANCELLED: "muted",
+    RunStatus.REQUIRES_ACTION: "warn",
+}
+
+SYNC_SEVERITY = {
+    SyncState.SYNCED: "ok",
+    SyncState.PENDING: "muted",
+    SyncState.FAILED: "danger",
+    SyncState.GONE: "warn",
+}
+
+
+TOOL_TYPES = ("code_interpreter", "file_search", "function")
+METADATA_MAX_PAIRS = 16
+
+
+def validate_tools(value) -> None:
+    """A list of tools in the Assistants API v2 shape."""
+    if not isinstance(value, list) or len(value) > 128:
+        raise ValidationError(_("Tools must be a list of at most 128 tools."))
+    for tool in value:
+        if not isinstance(tool, dict) or tool.get("type") not in TOOL_TYPES:
+            raise ValidationError(_("Each tool is code_interpreter, file_search or function."))
+        function = tool.get("function")
+        if tool["type"] == "function" and not (
+            isinstance(function, dict) and isinstance(function.get("name"), str)
+        ):
+            raise ValidationError(_("A function tool needs a function with a name."))
+
+
+def validate_metadata(value) -> None:
+    """At most 16 pairs of text, as the provider allows (keys up to 64, values up to 512)."""
+    if not isinstance(value, dict) or len(value) > METADATA_MAX_PAIRS:
+        raise ValidationError(_("Metadata is at most 16 key-value pairs."))
+    for key, item in value.items():
+        if not isinstance(item, str) or len(key) > 64 or len(item) > 512:
+            raise ValidationError(
+                _("Metadata keys are up to 64 characters, values text up to 512.")
+            )
+
+
+class Assistant(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="assistants")
+    connection = models.ForeignKey(
+        Connection,
+        on_delete=models.CASCADE,
+        related_name="assistants",
+        verbose_name=_("connection"),
+    )
+    name = models.CharField(_("name"), max_length=256)
+    description = models.CharField(_("description"), max_length=512, blank=True)
+    instructions = models.TextField(_("instructions"), max_length=256000, blank=True)
+    model = models.CharField(_("model"), max_length=200)
+    # The Assistants API v2 shape: {"type": "code_interpreter"}, {"type": "file_search"},
+    # {"type": "function", "function": {"name", "description", "parameters"}}.
+    tools = models.JSONField(_("tools"), default=list, blank=True, validators=[validate_tools])
+    temperature = models.FloatField(
+        _("temperature"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(2)],
+    )
+    top_p = models.FloatField(
+        _("top p"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0), MaxValueValidator(1)],
+    )
+    metadata = models.JSONField(
+        _("metadata"), default=dict, blank=True, validators=[validate_metadata]
+    )
+
+    remote_id = models.CharField(_("remote ID"), max_length=200, blank=True)
+    sync_state = models.CharField(
+        _("sync state"), max_length=10, choices=SyncState.choices, default=SyncState.PENDING
+    )
+    last_error_kind = models.CharField(_("last error kind"), max_length=32, blank=True)
+    last_error = models.CharField(_("last error"), max_length=300, blank=True)
+    last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("created by"),
+    )
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("assistant")
+        verbose_name_plural = _("assistants")
+        ordering = ["name", "created_at"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="assistants_team_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(sync_state__in=SyncState.values),
+                name="assistants_assistant_sync_state_valid",
+            ),
+            models.CheckConstraint(
+                condition=Q(temperature__isnull=True) | Q(temperature__gte=0, temperature__lte=2),
+                name="assistants_assistant_temperature_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(top_p__isnull=True) | Q(top_p__gte=0, top_p__lte=1),
+                name="assistants_assistant_top_p_range",
+            ),
+            models.CheckConstraint(
+                condition=~Q(name=""), name="assistants_assistant_name_not_empty"
+            ),
+            # One local record per remote assistant on a connection.
+            models.UniqueConstraint(
+                fields=["connection", "remote_id"],
+                condition=~Q(remote_id=""),
+                name="assistants_assistant_remote_unique",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def sync_severity(self) -> str:
+        return SYNC_SEVERITY.get(SyncState(self.sync_state), "muted")
+
+    @property
+    def tool_types(self) -> list[str]:
+        return [tool.get("type", "") for tool in self.tools if isinstance(tool, dict)]
+
+    @property
+    def function_names(self) -> list[str]:
+        return [
+            tool["function"].get("name", "")
+            for tool in self.tools
+            if isinstance(tool, dict) and isinstance(tool.get("function"), dict)
+        ]
+
+
+class Run(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="runs")
+    assistant = models.ForeignKey(
+        Assistant,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="runs",
+        verbose_name=_("assistant"),
+    )
+    # Kept so the run still reads after the assistant is deleted.
+    assistant_name = models.CharField(_("assistant name"), max_length=256, blank=True)
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="runs", verbose_name=_("connection")
+    )
+    backend = models.CharField(_("run API"), max_length=12, choices=Backend.choices)
+    input = models.TextField(_("message"), max_length=32000)
+    status = models.CharField(
+        _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED
+    )
+
+    thread_id = models.CharField(_("thread ID"), max_length=200, blank=True)
+    remote_run_id = models.CharField(_("run ID"), max_length=200, blank=True)
+    response_id = models.CharField(_("response ID"), max_length=200, blank=True)
+
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("started by"),
+    )
+    created_at = models.DateTimeField(_("started"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    completed_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    last_polled_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+
+    input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
+    total_tokens = models.PositiveIntegerField(_("total tokens"), null=True, blank=True)
+    output_text = models.TextField(_("output"), blank=True)
+
+    last_error_code = models.CharField(_("error code"), max_length=100, blank=True)
+    last_error_message = models.TextField(_("error message"), max_length=2000, blank=True)
+    last_error_kind = models.CharField(_("error kind"), max_length=32, blank=True)
+
+    class Meta:
+        verbose_name = _("run")
+        verbose_name_plural = _("runs")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="assistants_run_team_recent"),
+            models.Index(fields=["assistant", "-created_at"], name="assistants_run_asst_recent"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(status__in=RunStatus.values), name="assistants_run_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(backend__in=Backend.values), name="assistants_run_backend_valid"
+            ),
+            # An Assistants API run has no response id, a Responses API run no thread or run id.
+            models.CheckConstraint(
+                condition=Q(backend=Backend.ASSISTANTS, response_id="")
+                | Q(backend=Backend.RESPONSES, thread_id="", remote_run_id=""),
+                name="assistants_run_ids_match_backend",
+            ),
+            models.CheckConstraint(condition=~Q(input=""), name="assistants_run_input_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.assistant_name or _('Run')} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+    @property
+    def is_cancellable(self) -> bool:
+        return self.status in CANCELLABLE_STATUSES
+
+    @property
+    def status_severity(self) -> str:
+        return STATUS_SEVERITY.get(RunStatus(self.status), "muted")
+
+    @property
+    def has_usage(self) -> bool:
+        return self.total_tokens is not None or self.input_tokens is not None

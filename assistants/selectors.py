@@ -1,0 +1,146 @@
+"""Reads for assistants and runs. Everything is fetched through the team."""
+
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.db.models import Q, QuerySet
+from django.shortcuts import get_object_or_404
+
+from accounts.models import Team
+from assistants.backends import (
+    ASSISTANTS,
+    AssistantsBackend,
+    ResponsesBackend,
+    RunSnapshot,
+    backend_for,
+)
+from assistants.models import Assistant, Run, RunStatus
+from connections.errors import ProviderError
+from connections.models import Connection
+from connections.selectors import model_list
+
+RECENT_RUNS = 10
+# Model families that cannot back an assistant; left out of the model select.
+NOT_CHAT_FAMILIES = frozenset({"embeddings", "audio", "images", "moderation"})
+
+
+def assistant_list(
+    *, team: Team, connection_id: UUID | None = None, query: str = ""
+) -> QuerySet[Assistant]:
+    assistants = Assistant.objects.filter(team=team).select_related("connection")
+    if connection_id is not None:
+        assistants = assistants.filter(connection_id=connection_id)
+    query = query.strip()
+    if query:
+        assistants = assistants.filter(
+            Q(name__icontains=query)
+            | Q(description__icontains=query)
+            | Q(model__icontains=query)
+            | Q(remote_id__iexact=query)
+        )
+    return assistants.order_by("name", "created_at")
+
+
+def assistant_get(*, team: Team, pk: UUID) -> Assistant:
+    return get_object_or_404(
+        Assistant.objects.select_related("connection", "created_by"), pk=pk, team=team
+    )
+
+
+def run_list(*, team: Team, assistant_id: UUID | None = None, status: str = "") -> QuerySet[Run]:
+    runs = Run.objects.filter(team=team).select_related("assistant", "connection", "started_by")
+    if assistant_id is not None:
+        runs = runs.filter(assistant_id=assistant_id)
+    if status in RunStatus.values:
+        runs = runs.filter(status=status)
+    return runs.order_by("-created_at")
+
+
+def run_recent(*, assistant: Assistant, limit: int = RECENT_RUNS) -> list[Run]:
+    return list(
+        Run.objects.filter(team=assistant.team, assistant=assistant)
+        .select_related("started_by")
+        .order_by("-created_at")[:limit]
+    )
+
+
+def run_get(*, team: Team, pk: UUID) -> Run:
+    return get_object_or_404(
+        Run.objects.select_related("assistant", "connection", "started_by"), pk=pk, team=team
+    )
+
+
+def team_connections(*, team: Team) -> QuerySet[Connection]:
+    return Connection.objects.filter(team=team).order_by("name")
+
+
+@dataclass
+class ModelChoices:
+    ids: list[str] | None  # None: the list could not be fetched (type the model instead)
+    error: ProviderError | None = None
+
+
+def model_choices(*, connection: Connection) -> ModelChoices:
+    """The models an assistant on this connection can use, from the connection's model list
+    (cached). When the provider cannot be asked and no list was kept, `ids` is None."""
+    listing = model_list(connection=connection)
+    ids = [
+        info.id
+        for group in listing.groups
+        if group.family not in NOT_CHAT_FAMILIES
+        for info in group.models
+    ]
+    if not ids and listing.error is not None:
+        return ModelChoices(ids=None, error=listing.error)
+    return ModelChoices(ids=sorted(ids), error=listing.error)
+
+
+def run_lookup(
+    *, connection: Connection, thread_id: str = "", run_id: str = "", response_id: str = ""
+) -> RunSnapshot:
+    """Ask the provider about any run on the connection by its ids, without storing it:
+    a thread and run id (Assistants API) or a response id (Responses API).
+    Raises ProviderError."""
+    if response_id:
+        backend = backend_for(connection, api="responses")
+        assert isinstance(backend, ResponsesBackend)
+        return backend.lookup(response_id)
+    backend = backend_for(connection, api=ASSISTANTS)
+    assert isinstance(backend, AssistantsBackend)
+    return backend.lookup(thread_id, run_id)
+
+
+def run_find(
+    *,
+    team: Team,
+    connection: Connection,
+    thread_id: str = "",
+    run_id: str = "",
+    response_id: str = "",
+) -> Run | None:
+    """The team's own record of a run looked up by its ids, if Tablero started it."""
+    runs = Run.objects.filter(team=team, connection=connection)
+    if response_id:
+        return runs.filter(response_id=response_id).first()
+    return runs.filter(thread_id=thread_id, remote_run_id=run_id).first()
+
+
+def snapshot_as_run(snapshot: RunSnapshot, *, connection: Connection) -> Run:
+    """An unsaved Run showing a looked-up snapshot, so it renders like any other run."""
+    usage = snapshot.usage
+    return Run(
+        team=connection.team,
+        connection=connection,
+        backend="responses" if snapshot.response_id else ASSISTANTS,
+        status=snapshot.status,
+        thread_id=snapshot.thread_id,
+        remote_run_id=snapshot.remote_run_id,
+        response_id=snapshot.response_id,
+        output_text=snapshot.output_text,
+        input_tokens=usage.input_tokens if usage else None,
+        output_tokens=usage.output_tokens if usage else None,
+        total_tokens=usage.total_tokens if usage else None,
+        last_error_code=snapshot.error_code,
+        last_error_message=snapshot.error_message,
+        completed_at=snapshot.completed_at,
+    )

@@ -1,0 +1,575 @@
+"""Writes for assistants and runs (HackSoft style: keyword-only, typed).
+
+Local record first, provider second, and never a transaction open across a provider call:
+each service saves what it knows in a short transaction, talks to the provider, then records
+the outcome in another short transaction. A provider failure never raises out of a service
+that a page calls to change something: it is stored on the record (`last_error_kind`,
+explained on the page through the error catalogue) and in the connection's error history.
+"""
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any, TypeVar
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import Team, User
+from accounts.services import audit_log
+from assistants.backends import (
+    ASSISTANTS,
+    REMOTE_ID,
+    RESPONSES,
+    AssistantsBackend,
+    RunBackend,
+    RunSnapshot,
+    backend_for,
+    detect_run_api,
+    normalise_remote_tools,
+    run_api_for,
+)
+from assistants.models import (
+    METADATA_MAX_PAIRS,
+    TERMINAL_STATUSES,
+    Assistant,
+    Run,
+    RunStatus,
+    SyncState,
+)
+from connections import crypto
+from connections.errors import ErrorKind, ProviderError
+from connections.models import Connection, DetectedRunApi, RunApi
+from connections.services import client_for, error_event_record, error_summary
+
+ASSISTANT_FIELDS = (
+    "name",
+    "description",
+    "instructions",
+    "model",
+    "tools",
+    "temperature",
+    "top_p",
+    "metadata",
+)
+# The provider is asked about a run at most once per this interval, however many people watch.
+POLL_INTERVAL = timedelta(seconds=1)
+
+T = TypeVar("T")
+
+
+def _record_error(
+    connection: Connection, error: ProviderError, *, operation: str, user: User | None
+) -> None:
+    error_event_record(connection=connection, error=error, operation=operation, user=user)
+
+
+def _with_backend(
+    connection: Connection, operation: Callable[[RunBackend], T], *, api: str | None = None
+) -> tuple[T, RunBackend]:
+    """Run `operation` on the connection's backend.
+
+    When the Assistants API answers 404 and the connection detects its run API by itself, ask
+    whether the server still has the Assistants API at all (api.openai.com removed it on
+    2026-08-26); if not, note that on the connection and run `operation` on the Responses API.
+    """
+    backend = backend_for(connection, api=api)
+    try:
+        return operation(backend), backend
+    except ProviderError as error:
+        if not (
+            isinstance(backend, AssistantsBackend)
+            and error.kind == ErrorKind.NOT_FOUND
+            and connection.run_api == RunApi.AUTO
+            and api is None
+            and detect_run_api(backend.client) == RESPONSES
+        ):
+            raise
+    connection_note_run_api(connection=connection, api=RESPONSES)
+    backend = backend_for(connection, api=RESPONSES, client=backend.client)
+    return operation(backend), backend
+
+
+def connection_note_run_api(*, connection: Connection, api: str) -> None:
+    """Store the run API detected on a connection (without touching its `updated_at`)."""
+    if api not in DetectedRunApi.values or connection.detected_run_api == api:
+        return
+    connection.detected_run_api = api
+    Connection.objects.filter(pk=connection.pk).update(detected_run_api=api)
+
+
+def connection_detect_run_api(*, connection: Connection) -> str | None:
+    """Ask whether the connection's server still serves the Assistants API and note the answer
+    on the connection (`connections.services.connection_test` calls this after a successful
+    check). Returns "assistants", "responses", or None when it could not tell."""
+    try:
+        client = client_for(connection)
+    except crypto.DecryptionError:
+        return None
+    api = detect_run_api(client)
+    if api is not None:
+        connection_note_run_api(connection=connection, api=api)
+    return api
+
+
+# --- assistants -----------------------------------------------------------------------------
+
+
+def _assistant_values(data: dict[str, Any]) -> dict[str, Any]:
+    values = {field: data[field] for field in ASSISTANT_FIELDS if field in data}
+    for field in ("name", "description", "instructions", "model"):
+        if field in values:
+            values[field] = (values[field] or "").strip()
+    return values
+
+
+def _assistant_mark(
+    assistant: Assistant,
+    *,
+    state: str,
+    error: ProviderError | None = None,
+    remote_id: str | None = None,
+) -> None:
+    assistant.sync_state = state
+    assistant.last_error_kind = error.kind.value if error else ""
+    assistant.last_error = error_summary(error) if error else ""
+    fields = ["sync_state", "last_error_kind", "last_error", "updated_at"]
+    if remote_id is not None:
+        assistant.remote_id = remote_id
+        fields.append("remote_id")
+    if state == SyncState.SYNCED:
+        assistant.last_synced_at = timezone.now()
+        fields.append("last_synced_at")
+    with transaction.atomic():
+        assistant.save(update_fields=fields)
+
+
+def _assistant_push(assistant: Assistant, *, user: User | None, operation: str) -> Assistant:
+    """Bring the remote copy in line with the local record (create, or modify)."""
+
+    def push(backend: RunBackend) -> str | None:
+        if backend.name != ASSISTANTS:
+            return None
+        if assistant.remote_id and assistant.sync_state != SyncState.GONE:
+            return backend.update_assistant(assistant)
+        return backend.create_assistant(assistant)
+
+    connection = assistant.connection
+    try:
+        remote_id, backend = _with_backend(connection, push)
+    except ProviderError as error:
+        _record_error(connection, error, operation=operation, user=user)
+        gone = (
+            error.kind == ErrorKind.NOT_FOUND
+            and bool(assistant.remote_id)
+            and assistant.sync_state != SyncState.GONE
+        )
+        _assistant_mark(assistant, state=SyncState.GONE if gone else SyncState.FAILED, error=error)
+        return assistant
+    _assistant_mark(
+        assistant,
+        state=SyncState.SYNCED,
+        remote_id=remote_id if backend.name == ASSISTANTS else None,
+    )
+    return assistant
+
+
+def assistant_create(
+    *, team: Team, user: User, connection: Connection, data: dict[str, Any]
+) -> Assistant:
+    """Save the assistant locally (pending), then create it remotely where the connection uses
+    the Assistants API. A provider failure leaves the local record `failed` with the error, to
+    be retried with `assistant_sync`; it never leaves a remote assistant without a record."""
+    if connection.team_id != team.pk:
+        raise ValueError("The connection belongs to another team.")
+    assistant = Assistant(
+        team=team,
+        connection=connection,
+        created_by=user,
+        sync_state=SyncState.PENDING,
+        **_assistant_values(data),
+    )
+    with transaction.atomic():
+        assistant.full_clean()
+        assistant.save()
+        audit_log(
+            team=team,
+            actor=user,
+            action="assistant.create",
+            target=assistant,
+            data={"connection": connection.name, "model": assistant.model},
+        )
+    return _assistant_push(assistant, user=user, operation="assistant.create")
+
+
+def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) -> Assistant:
+    """Change the local record, then the remote copy; a failure marks it `failed`."""
+    values = _assistant_values(data)
+    changed = sorted(field for field, value in values.items() if getattr(assistant, field) != value)
+    with transaction.atomic():
+        for field, value in values.items():
+            setattr(assistant, field, value)
+        if assistant.sync_state == SyncState.SYNCED:
+            assistant.sync_state = SyncState.PENDING
+        assistant.full_clean()
+        assistant.save()
+        audit_log(
+            team=assistant.team,
+            actor=user,
+            action="assistant.update",
+            target=assistant,
+            data={"changed": changed},
+        )
+    return _assistant_push(assistant, user=user, operation="assistant.update")
+
+
+def assistant_sync(*, assistant: Assistant, user: User) -> Assistant:
+    """Try again to bring the remote copy in line ("Retry sync"). An assistant gone remotely
+    is created anew."""
+    audit_log(
+        team=assistant.team,
+        actor=user,
+        action="assistant.sync",
+        target=assistant,
+        data={"state": assistant.sync_state},
+    )
+    return _assistant_push(assistant, user=user, operation="assistant.sync")
+
+
+def assistant_delete(*, assistant: Assistant, user: User) -> bool:
+    """Delete the remote copy first (already gone counts as done), then the local record.
+
+    Any other failure keeps the local record, marked `failed` with the error, and returns
+    False: a local record is never dropped while its remote copy may still exist."""
+    connection = assistant.connection
+    if assistant.remote_id and assistant.sync_state != SyncState.GONE:
+        try:
+            # The remote copy lives on the Assistants API, whichever run API the connection
+            # uses now (an admin may have switched it to Responses since): a server without
+            # that API answers 404, which counts as gone.
+            _with_backend(
+                connection, lambda backend: backend.delete_assistant(assistant), api=ASSISTANTS
+            )
+        except ProviderError as error:
+            if error.kind != ErrorKind.NOT_FOUND:
+                _record_error(connection, error, operation="assistant.delete", user=user)
+                _assistant_mark(assistant, state=SyncState.FAILED, error=error)
+                return False
+    with transaction.atomic():
+        audit_log(
+            team=assistant.team,
+            actor=user,
+            action="assistant.delete",
+            target=assistant,
+            data={"connection": connection.name, "remote_id": assistant.remote_id},
+        )
+        assistant.delete()
+    return True
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    api: str  # the run API the connection uses; nothing to import on "responses"
+    added: int = 0
+    known: int = 0
+    skipped: int = 0
+
+    @property
+    def found(self) -> int:
+        return self.added + self.known + self.skipped
+
+
+def _metadata_from_remote(value: Any) -> dict[str, str]:
+    if not isinstance(value, dict):
+        return {}
+    pairs = [
+        (key, item)
+        for key, item in value.items()
+        if isinstance(key, str) and isinstance(item, str) and len(key) <= 64 and len(item) <= 512
+    ]
+    return dict(pairs[:METADATA_MAX_PAIRS])
+
+
+def _number_in(value: Any, low: float, high: float) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if low <= value <= high else None
+
+
+def _assistant_from_remote(
+    remote: dict[str, Any], *, team: Team, user: User, connection: Connection
+) -> Assistant:
+    def text(key: str, limit: int) -> str:
+        value = remote.get(key)
+        return value.strip()[:limit] if isinstance(value, str) else ""
+
+    return Assistant(
+        team=team,
+        connection=connection,
+        created_by=user,
+        name=text("name", 256) or remote["id"][:256],
+        description=text("description", 512),
+        instructions=text("instructions", 256000),
+        model=text("model", 200),
+        tools=normalise_remote_tools(remote.get("tools")),
+        temperature=_number_in(remote.get("temperature"), 0, 2),
+        top_p=_number_in(remote.get("top_p"), 0, 1),
+        metadata=_metadata_from_remote(remote.get("metadata")),
+        remote_id=remote["id"],
+        sync_state=SyncState.SYNCED,
+        last_synced_at=timezone.now(),
+    )
+
+
+def _known_remote_ids(connection: Connection) -> set[str]:
+    return set(
+        Assistant.objects.filter(connection=connection)
+        .exclude(remote_id="")
+        .values_list("remote_id", flat=True)
+    )
+
+
+def assistant_import(*, team: Team, user: User, connection: Connection) -> ImportResult:
+    """Add a local record for every remote assistant of the connection not known yet (all
+    pages, following `after`). Raises ProviderError when the list cannot be read; then nothing
+    is added."""
+    if connection.team_id != team.pk:
+        raise ValueError("The connection belongs to another team.")
+    try:
+        remotes, backend = _with_backend(
+            connection, lambda backend: list(backend.list_remote_assistants())
+        )
+    except ProviderError as error:
+        _record_error(connection, error, operation="assistant.import", user=user)
+        raise
+    if backend.name != ASSISTANTS:
+        return ImportResult(api=backend.name)
+    known_ids = _known_remote_ids(connection)
+    added = skipped = known = 0
+    with transaction.atomic():
+        for remote in remotes:
+            if remote["id"] in known_ids:
+                known += 1
+                continue
+            if not REMOTE_ID.fullmatch(remote["id"]):  # could never be synced nor deleted
+                skipped += 1
+                continue
+            assistant = _assistant_from_remote(remote, team=team, user=user, connection=connection)
+            try:
+                # The check constraints hold by construction; uniqueness is left to the
+                # database, which alone sees another import of this connection (a double
+                # click) that added the same assistant meanwhile.
+                assistant.full_clean(validate_constraints=False)
+            except ValidationError:  # a remote assistant Tablero cannot represent (no model)
+                skipped += 1
+                continue
+            try:
+                with transaction.atomic():
+                    assistant.save()
+            except IntegrityError:  # the other import added it first
+                known += 1
+                continue
+            known_ids.add(assistant.remote_id)
+            added += 1
+        audit_log(
+            team=team,
+            actor=user,
+            action="assistant.import",
+            target=connection,
+            data={"added": added, "known": known, "skipped": skipped},
+        )
+    return ImportResult(api=ASSISTANTS, added=added, known=known, skipped=skipped)
+
+
+# --- runs -----------------------------------------------------------------------------------
+
+
+def _copy_error(run: Run, error: ProviderError) -> None:
+    run.last_error_kind = error.kind.value
+    run.last_error_code = (error.code or "")[:100]
+    run.last_error_message = (error.message or "")[:2000]
+
+
+def _run_fail(run: Run, error: ProviderError) -> None:
+    """A provider call that should have started the run failed: the run ends here."""
+    run.status = RunStatus.FAILED
+    _copy_error(run, error)
+    run.completed_at = timezone.now()
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "status",
+                "last_error_kind",
+                "last_error_code",
+                "last_error_message",
+                "completed_at",
+                "updated_at",
+            ]
+        )
+
+
+def _run_note_poll_error(run: Run, error: ProviderError) -> None:
+    """Asking about the run failed; the run itself goes on (or not) at the provider."""
+    _copy_error(run, error)
+    run.last_polled_at = timezone.now()
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "last_error_kind",
+                "last_error_code",
+                "last_error_message",
+                "last_polled_at",
+                "updated_at",
+            ]
+        )
+
+
+def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -> None:
+    """Copy what the provider said onto the run."""
+    now = timezone.now()
+    run.status = snapshot.status
+    run.last_polled_at = now
+    fields = ["status", "last_polled_at", "updated_at", "last_error_kind"]
+    run.last_error_kind = ""
+    if backend is not None:
+        run.backend = backend
+        fields.append("backend")
+    for field in ("thread_id", "remote_run_id", "response_id"):
+        value = getattr(snapshot, field)
+        if value:
+            setattr(run, field, value[:200])
+            fields.append(field)
+    if snapshot.usage is not None:
+        run.input_tokens = snapshot.usage.input_tokens
+        run.output_tokens = snapshot.usage.output_tokens
+        run.total_tokens = snapshot.usage.total_tokens
+        fields += ["input_tokens", "output_tokens", "total_tokens"]
+    if snapshot.output_text:
+        run.output_text = snapshot.output_text
+        fields.append("output_text")
+    run.last_error_code = snapshot.error_code
+    run.last_error_message = snapshot.error_message
+    fields += ["last_error_code", "last_error_message"]
+    if run.is_terminal:
+        run.completed_at = snapshot.completed_at or now
+        fields.append("completed_at")
+    with transaction.atomic():
+        run.save(update_fields=fields)
+
+
+def run_start(*, assistant: Assistant, user: User, message: str) -> Run:
+    """Record the run (queued), then start it at the provider. A failure ends the run as
+    `failed` with the error, explained on the run's page; this never raises ProviderError."""
+    connection = assistant.connection
+    api = run_api_for(connection)
+    run = Run(
+        team=assistant.team,
+        assistant=assistant,
+        assistant_name=assistant.name,
+        connection=connection,
+        backend=api,
+        input=message.strip(),
+        status=RunStatus.QUEUED,
+        started_by=user,
+    )
+    with transaction.atomic():
+        run.full_clean()
+        run.save()
+        audit_log(
+            team=run.team,
+            actor=user,
+            action="run.start",
+            target=run,
+            data={"assistant": assistant.name, "backend": api},
+        )
+
+    if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
+        # Not on the provider yet (or out of date): bring it there first.
+        _assistant_push(assistant, user=user, operation="run.start")
+        if assistant.sync_state != SyncState.SYNCED:
+            _run_fail(
+                run,
+                ProviderError(ErrorKind(assistant.last_error_kind or ErrorKind.BAD_REQUEST)),
+            )
+            return run
+
+    def start(backend: RunBackend) -> RunSnapshot:
+        return backend.start_run(assistant, run.input)
+
+    try:
+        snapshot, backend = _with_backend(connection, start)
+    except ProviderError as error:
+        _record_error(connection, error, operation="run.start", user=user)
+        _run_fail(run, error)
+        if error.kind == ErrorKind.NOT_FOUND and run_api_for(connection) == ASSISTANTS:
+            # The server has the Assistants API but not this assistant any more.
+            _assistant_mark(assistant, state=SyncState.GONE, error=error)
+        return run
+    _run_apply(run, snapshot, backend=backend.name)
+    return run
+
+
+def poll_lock_key(run: Run) -> str:
+    return f"assistants:run-poll:{run.pk}"
+
+
+def run_refresh(*, run: Run) -> Run:
+    """Bring the run's status up to date, asking the provider at most about once a second per
+    run however many pages poll it: within the interval, or while another request holds the
+    run's lock, the stored status is returned. Ended runs are never asked about again."""
+    if run.is_terminal or not (run.remote_run_id or run.response_id):
+        return run
+    now = timezone.now()
+    if run.last_polled_at and now - run.last_polled_at < POLL_INTERVAL:
+        return run
+    if not cache.add(poll_lock_key(run), "1", timeout=POLL_INTERVAL.total_seconds()):
+        run.refresh_from_db()
+        return run
+    # The cache lock is one process's own with the local-memory cache: claim the poll in the
+    # database too, so that one request across every process asks the provider.
+    claimed = (
+        Run.objects.filter(pk=run.pk)
+        .exclude(status__in=TERMINAL_STATUSES)
+        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=now - POLL_INTERVAL))
+        .update(last_polled_at=now)
+    )
+    if not claimed:
+        run.refresh_from_db()
+        return run
+    run.last_polled_at = now
+    try:
+        snapshot = backend_for(run.connection, api=run.backend).get_run(run)
+    except ProviderError as error:
+        _record_error(run.connection, error, operation="run.refresh", user=None)
+        _run_note_poll_error(run, error)
+        return run
+    _run_apply(run, snapshot)
+    return run
+
+
+def run_cancel(*, run: Run, user: User) -> ProviderError | None:
+    """Ask the provider to cancel a queued or running run. Returns the provider error, if any
+    (also stored on the run); the run's status then stays what it was."""
+    if not run.is_cancellable:
+        return None
+    audit_log(
+        team=run.team,
+        actor=user,
+        action="run.cancel",
+        target=run,
+        data={"assistant": run.assistant_name, "backend": run.backend},
+    )
+    if not (run.remote_run_id or run.response_id):
+        _run_apply(run, RunSnapshot(status=RunStatus.CANCELLED))
+        return None
+    try:
+        snapshot = backend_for(run.connection, api=run.backend).cancel_run(run)
+    except ProviderError as error:
+        _record_error(run.connection, error, operation="run.cancel", user=user)
+        _run_note_poll_error(run, error)
+        return error
+    _run_apply(run, snapshot)
+    return None

@@ -1,0 +1,42 @@
+"""Template tags for runs.
+
+{% load assistants_tags %}
+{% run_badge run %}        {# the status as a coloured badge #}
+{% run_outcome run %}      {# why the run failed, expired, stopped or was cancelled #}
+"""
+
+from typing import Any
+
+from django import template
+
+from assistants.explanations import run_explanation
+from assistants.models import Assistant, Run
+
+register = template.Library()
+
+
+@register.inclusion_tag("assistants/partials/run_badge.html")
+def run_badge(run: Run) -> dict[str, Any]:
+    return {"run": run}
+
+
+@register.inclusion_tag("assistants/partials/sync_badge.html")
+def sync_badge(assistant: Assistant) -> dict[str, Any]:
+    return {"assistant": assistant}
+
+
+@register.inclusion_tag("connections/partials/error_explanation.html", takes_context=True)
+def run_outcome(context, run: Run) -> dict[str, Any]:
+    """The catalogue's explanation when the provider could not be asked (provider details for
+    admins only, as everywhere), else this app's explanation of the run's own outcome with the
+    provider's code and message (they are about the run, not the account)."""
+    explanation = run_explanation(run)
+    if explanation is None:
+        return {"explanation": None}
+    if run.last_error_kind:
+        access = getattr(context.get("request"), "team_access", None)
+        admin = access is not None and access.is_admin
+        details = {"code": run.last_error_code, "message": run.last_error_message} if admin else {}
+    else:
+        details = {"code": run.last_error_code, "message": run.last_error_message}
+    return {"explanation": explanation, "details": details}

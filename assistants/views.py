@@ -1,0 +1,390 @@
+"""Pages for a team's assistants and runs.
+
+Everyone in the team sees assistants and runs; members and up create, change and delete
+assistants and start and cancel runs. Provider failures are stored on the assistant or run and
+explained on its page, never shown as a server error. Views never build HTTP requests: they
+call the services (writes) and selectors (reads), which call the backends.
+"""
+
+from typing import Any
+from uuid import UUID
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
+
+from accounts.access import TeamAccess, get_team_for_user
+from accounts.models import Role
+from assistants import selectors, services
+from assistants.backends import RESPONSES, responses_drops_file_search, run_api_for
+from assistants.forms import (
+    AssistantCreateForm,
+    AssistantFilterForm,
+    AssistantForm,
+    ConnectionPickForm,
+    RunFilterForm,
+    RunForm,
+    RunLookupForm,
+)
+from assistants.models import Assistant, Run, SyncState
+from connections.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
+from connections.explanations import explain
+from connections.models import Connection
+
+RUNS_PAGE = 100
+
+
+def _page(access: TeamAccess, **context: Any) -> dict[str, Any]:
+    return {"access": access, "team": access.team, **context}
+
+
+def _sync_message(request: HttpRequest, assistant: Assistant, done: str) -> None:
+    if assistant.sync_state == SyncState.SYNCED:
+        messages.success(request, done)
+    else:
+        problem = explain(assistant.last_error_kind or ErrorKind.BAD_RESPONSE).title
+        messages.error(
+            request,
+            _("Saved in Tablero, but not on the provider: %(problem)s. See below.")
+            % {"problem": problem},
+        )
+
+
+# --- assistants ------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def assistant_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    form = AssistantFilterForm(request.GET or None, team=access.team)
+    connection, query = None, ""
+    if form.is_valid():
+        connection, query = form.cleaned_data["connection"], form.cleaned_data["q"]
+    assistants = selectors.assistant_list(
+        team=access.team, connection_id=connection.pk if connection else None, query=query
+    )
+    return render(
+        request,
+        "assistants/list.html",
+        _page(
+            access,
+            form=form,
+            assistants=assistants,
+            connections=selectors.team_connections(team=access.team),
+            filtered=bool(connection or query),
+        ),
+    )
+
+
+def _chosen_connection(request: HttpRequest, connections: list[Connection]) -> Connection:
+    wanted = request.POST.get("connection") or request.GET.get("connection") or ""
+    for connection in connections:
+        if str(connection.pk) == wanted:
+            return connection
+    return connections[0]
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    connections = list(selectors.team_connections(team=access.team))
+    if not connections:
+        return render(request, "assistants/create.html", _page(access, form=None))
+    connection = _chosen_connection(request, connections)
+    choices = selectors.model_choices(connection=connection)
+    form = AssistantCreateForm(
+        request.POST or None,
+        team=access.team,
+        models=choices.ids,
+        initial={"connection": connection.pk},
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            assistant = services.assistant_create(
+                team=access.team,
+                user=request.user,
+                connection=form.cleaned_data["connection"],
+                data=form.assistant_data(),
+            )
+        except ValidationError as invalid:
+            form.add_error(None, invalid)
+        else:
+            _sync_message(request, assistant, _("Assistant created."))
+            return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
+    return render(
+        request,
+        "assistants/create.html",
+        _page(
+            access,
+            form=form,
+            connection=connection,
+            pick_form=ConnectionPickForm(team=access.team, initial={"connection": connection}),
+            several_connections=len(connections) > 1,
+            model_error=choices.error if choices.ids is None else None,
+            run_api=run_api_for(connection),
+        ),
+    )
+
+
+def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm | None) -> dict:
+    run_api = run_api_for(assistant.connection)
+    return _page(
+        access,
+        assistant=assistant,
+        runs=selectors.run_recent(assistant=assistant),
+        run_form=run_form,
+        run_api=run_api,
+        file_search_left_out=run_api == RESPONSES and responses_drops_file_search(assistant.tools),
+    )
+
+
+@login_required
+@require_safe
+def assistant_detail(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
+    run_form = RunForm() if access.is_member else None
+    return render(request, "assistants/detail.html", _detail_context(access, assistant, run_form))
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
+    choices = selectors.model_choices(connection=assistant.connection)
+    form = AssistantForm(
+        request.POST or None, models=choices.ids, initial=AssistantForm.initial_for(assistant)
+    )
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.assistant_update(
+                assistant=assistant, user=request.user, data=form.assistant_data()
+            )
+        except ValidationError as invalid:
+            form.add_error(None, invalid)
+        else:
+            _sync_message(request, assistant, _("Assistant saved."))
+            return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
+    return render(
+        request,
+        "assistants/edit.html",
+        _page(
+            access,
+            assistant=assistant,
+            form=form,
+            model_error=choices.error if choices.ids is None else None,
+            run_api=run_api_for(assistant.connection),
+        ),
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
+    if request.method == "POST":
+        name = assistant.name
+        if services.assistant_delete(assistant=assistant, user=request.user):
+            messages.success(request, _("Assistant “%(name)s” deleted.") % {"name": name})
+            return redirect("assistants:list", team_id=access.team.pk)
+        messages.error(
+            request,
+            _(
+                "The assistant could not be deleted on the provider, so it was kept here: "
+                "%(problem)s."
+            )
+            % {"problem": explain(assistant.last_error_kind).title},
+        )
+        return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
+    return render(request, "assistants/delete.html", _page(access, assistant=assistant))
+
+
+@login_required
+@require_POST
+def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
+    services.assistant_sync(assistant=assistant, user=request.user)
+    _sync_message(request, assistant, _("Assistant synced with the provider."))
+    return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
+
+
+@login_required
+@require_POST
+def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    connection = get_object_or_404(Connection, pk=connection_id, team=access.team)
+    try:
+        result = services.assistant_import(
+            team=access.team, user=request.user, connection=connection
+        )
+    except ProviderError as error:
+        return render(
+            request,
+            "assistants/list.html",
+            _page(
+                access,
+                form=AssistantFilterForm(team=access.team),
+                assistants=selectors.assistant_list(team=access.team),
+                connections=selectors.team_connections(team=access.team),
+                import_error=error,
+                import_connection=connection,
+            ),
+        )
+    if result.api == RESPONSES:
+        messages.info(
+            request,
+            _(
+                "“%(name)s” uses the Responses API, which keeps no assistants on the provider: "
+                "there is nothing to import."
+            )
+            % {"name": connection.name},
+        )
+    else:
+        messages.success(
+            request,
+            _(
+                "Imported from “%(name)s”: %(added)s new, %(known)s already here, "
+                "%(skipped)s skipped."
+            )
+            % {
+                "name": connection.name,
+                "added": result.added,
+                "known": result.known,
+                "skipped": result.skipped,
+            },
+        )
+    return redirect("assistants:list", team_id=access.team.pk)
+
+
+# --- runs ------------------------------------------------------------------------------------
+
+
+@login_required
+@require_POST
+def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
+    form = RunForm(request.POST)
+    if not form.is_valid():
+        return render(request, "assistants/detail.html", _detail_context(access, assistant, form))
+    run = services.run_start(
+        assistant=assistant, user=request.user, message=form.cleaned_data["message"]
+    )
+    return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
+
+
+@login_required
+@require_safe
+def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    form = RunFilterForm(request.GET or None, team=access.team)
+    assistant, status = None, ""
+    if form.is_valid():
+        assistant, status = form.cleaned_data["assistant"], form.cleaned_data["status"]
+    runs = selectors.run_list(
+        team=access.team, assistant_id=assistant.pk if assistant else None, status=status
+    )
+    return render(
+        request,
+        "assistants/runs.html",
+        _page(access, form=form, runs=runs[:RUNS_PAGE], filtered=bool(assistant or status)),
+    )
+
+
+def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
+    # Polling stops when the run ended, or when asking failed in a way that will not pass
+    # by itself (the page then explains it and offers a Refresh link).
+    stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
+    return _page(
+        access,
+        run=run,
+        polling=not run.is_terminal and not stuck,
+        can_cancel=access.is_member and run.is_cancellable,
+    )
+
+
+@login_required
+@require_safe
+def run_detail(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id))
+    return render(request, "assistants/run_detail.html", _status_context(access, run))
+
+
+@login_required
+@require_safe
+def run_status(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """The live part of a run's page (an htmx fragment that polls itself until the run ends)."""
+    access = get_team_for_user(request, team_id)
+    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id))
+    return render(request, "assistants/partials/run_status.html", _status_context(access, run))
+
+
+@login_required
+@require_POST
+def run_cancel(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    run = selectors.run_get(team=access.team, pk=run_id)
+    if not run.is_cancellable:
+        messages.info(request, _("This run is no longer queued or running; nothing to cancel."))
+    else:
+        error = services.run_cancel(run=run, user=request.user)
+        if error is None:
+            messages.success(request, _("Cancellation requested."))
+        else:
+            messages.error(
+                request,
+                _("The run could not be cancelled: %(problem)s.")
+                % {"problem": explain(error.kind).title},
+            )
+    return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
+
+
+@login_required
+@require_safe
+def run_lookup(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    """Look up any run on one of the team's connections by its ids (nothing is stored)."""
+    access = get_team_for_user(request, team_id)
+    form = RunLookupForm(request.GET or None, team=access.team)
+    found = error = local_run = None
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            snapshot = selectors.run_lookup(
+                connection=data["connection"],
+                thread_id=data["thread_id"],
+                run_id=data["run_id"],
+                response_id=data["response_id"],
+            )
+        except ProviderError as failure:
+            error = failure
+        else:
+            found = selectors.snapshot_as_run(snapshot, connection=data["connection"])
+        local_run = selectors.run_find(
+            team=access.team,
+            connection=data["connection"],
+            thread_id=data["thread_id"],
+            run_id=data["run_id"],
+            response_id=data["response_id"],
+        )
+    return render(
+        request,
+        "assistants/run_lookup.html",
+        _page(
+            access,
+            form=form,
+            found=found,
+            error=error,
+            local_run=local_run,
+            has_connections=selectors.team_connections(team=access.team).exists(),
+        ),
+    )
