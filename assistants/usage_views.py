@@ -1,0 +1,51 @@
+"""The team's usage page: runs and tokens of the last 30 days, from Tablero's own records."""
+
+from uuid import UUID
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_safe
+
+from accounts.access import get_team_for_user
+from accounts.models import Team
+from assistants import usage as usage_selectors
+from connections.models import Connection
+
+
+class UsageFilterForm(forms.Form):
+    connection = forms.ModelChoiceField(
+        label=_("Connection"),
+        queryset=Connection.objects.none(),
+        required=False,
+        empty_label=_("All connections"),
+    )
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
+
+
+@login_required
+@require_safe
+def usage(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    form = UsageFilterForm(request.GET or None, team=access.team)
+    connection = form.cleaned_data["connection"] if form.is_bound and form.is_valid() else None
+    summary = usage_selectors.usage_summary(
+        team=access.team, connection_id=connection.pk if connection else None
+    )
+    return render(
+        request,
+        "assistants/usage.html",
+        {
+            "access": access,
+            "team": access.team,
+            "form": form,
+            "connection": connection,
+            "usage": summary,
+            "chart": usage_selectors.usage_chart(summary),
+        },
+    )
