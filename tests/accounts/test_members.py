@@ -1,0 +1,53 @@
+from django.urls import reverse
+
+from tests.accounts.helpers import make_invitation
+
+
+def _url(team):
+    return reverse("accounts:members", args=[team.pk])
+
+
+def test_everyone_sees_members_and_roles(viewer_client, users, team):
+    response = viewer_client.get(_url(team))
+    assert response.status_code == 200
+    body = response.content.decode()
+    for email in ("owner@example.com", "admin@example.com", "member@example.com"):
+        assert email in body
+    assert "outsider@example.com" not in body
+    for role in ("Owner", "Admin", "Member", "Viewer"):
+        assert f">{role}</span>" in body
+
+
+def test_viewer_sees_no_admin_actions_but_can_leave(viewer_client, viewer, users, team):
+    make_invitation(team, email="pending@example.com")
+    body = viewer_client.get(_url(team)).content.decode()
+    assert "Invite someone" not in body
+    assert "pending@example.com" not in body
+    assert 'name="role"' not in body
+    assert "Leave team" in body
+    own = viewer.memberships.get()
+    assert reverse("accounts:member_remove", args=[team.pk, own.pk]) in body
+
+
+def test_admin_sees_invite_form_and_pending_invitations(admin_client_, users, team):
+    make_invitation(team, email="pending@example.com")
+    body = admin_client_.get(_url(team)).content.decode()
+    assert "Invite someone" in body
+    assert "pending@example.com" in body
+    assert "Revoke" in body
+
+
+def test_admin_may_manage_everyone_but_owners(admin_client_, users, team):
+    body = admin_client_.get(_url(team)).content.decode()
+    owner_membership = users["owner"].memberships.get()
+    member_membership = users["member"].memberships.get()
+    assert reverse("accounts:member_role", args=[team.pk, member_membership.pk]) in body
+    assert reverse("accounts:member_role", args=[team.pk, owner_membership.pk]) not in body
+    # An admin is not offered the owner role.
+    assert '<option value="owner"' not in body
+
+
+def test_only_owner_is_marked(owner_client, users, team):
+    body = owner_client.get(_url(team)).content.decode()
+    assert "Only owner" in body
+    assert '<option value="owner"' in body

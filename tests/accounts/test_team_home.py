@@ -1,0 +1,300 @@
+"""The team's home page (accounts:team_home): health, spend, usage and what went wrong."""
+
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from django.db import connection as db
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.access import SESSION_TEAM_KEY
+from assistants.models import RunStatus
+from connections import costs
+from connections.charts import format_amount
+from connections.models import ConnectionErrorEvent, Health
+from tests.assistants.helpers import make_assistant, make_run
+from tests.connections.helpers import make_connection
+from tests.fakeupstream import ADMIN_KEY_OK
+
+RATE_LIMIT = {
+    "limit_requests": 5000,
+    "remaining_requests": 4990,
+    "reset_requests": "12ms",
+    "limit_tokens": 800000,
+    "remaining_tokens": 40000,
+    "reset_tokens": "6m0s",
+    "captured_at": "2026-08-01T10:00:00+00:00",
+}
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    cache.clear()
+    yield
+    cache.clear()
+
+
+def _url(team) -> str:
+    return reverse("accounts:team_home", args=[team.pk])
+
+
+def _section(body: str, section_id: str) -> str:
+    return body.split(f'id="{section_id}"')[1].split("</section>")[0]
+
+
+def test_shows_team_and_role(viewer_client, team):
+    response = viewer_client.get(_url(team))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Acme" in body
+    assert "Your role in this team: Viewer." in body
+    assert viewer_client.session[SESSION_TEAM_KEY] == str(team.pk)
+
+
+def test_switcher_lists_teams_and_offers_a_new_one(viewer_client, team):
+    body = viewer_client.get(_url(team)).content.decode()
+    assert reverse("accounts:team_create") in body
+    assert "New team" in body
+
+
+def test_empty_team_invites_admins_to_add_a_connection(admin_client_, viewer_client, team):
+    body = admin_client_.get(_url(team)).content.decode()
+    assert "No connections yet." in body
+    assert reverse("connections:create", args=[team.pk]) in body
+    assert "No run is in progress." in body and "Nothing went wrong lately." in body
+    assert (
+        reverse("connections:create", args=[team.pk])
+        not in viewer_client.get(_url(team)).content.decode()
+    )
+
+
+def test_every_connection_at_a_glance_problems_first(viewer_client, team):
+    now = timezone.now()
+    make_connection(
+        team,
+        name="Alpha",
+        health=Health.OK,
+        last_checked_at=now,
+        rate_limit=RATE_LIMIT,
+        key="sk-test-ok-0000000000001111",
+    )
+    make_connection(
+        team,
+        name="Broke",
+        health=Health.NO_QUOTA,
+        last_checked_at=now,
+        last_error_kind="quota_exhausted",
+    )
+    make_connection(team, name="Calm", health=Health.UNCHECKED)
+    body = viewer_client.get(_url(team)).content.decode()
+    table = _section(body, "connections")
+    assert table.index("Broke") < table.index("Calm") < table.index("Alpha")
+    assert "sk-…1111" in table
+    assert "badge-danger" in table and "No quota left" in table
+    assert "You exceeded your current quota (429)" in table
+    # Headroom from the last answer's headers.
+    assert "Requests: 4990 / 5000" in table and "resets in 12ms" in table
+    assert "Tokens: 40000 / 800000" in table and 'value="5"' in table
+    assert "Not reported yet" in table
+    assert "Never" in table
+    summary = _section(body, "summary")
+    assert "1 with a problem" in summary and "1 not checked yet" in summary
+    assert '<p class="stat">1 <span class="muted small">/ 3</span></p>' in summary
+
+
+def test_next_steps_say_what_to_do(admin_client_, viewer_client, team):
+    production = make_connection(team, name="Production", health=Health.NO_QUOTA)
+    revoked = make_connection(team, name="Old key", health=Health.INVALID_KEY)
+    make_connection(team, name="Fine", health=Health.OK)
+    body = admin_client_.get(_url(team)).content.decode()
+    steps = _section(body, "next-steps")
+    assert "No credit left on Production: add credit, then test again." in steps
+    assert "The key of Old key was refused: replace the key, then test again." in steps
+    assert "Fine" not in steps
+    assert reverse("connections:detail", args=[team.pk, production.pk]) in steps
+    assert reverse("connections:test", args=[team.pk, production.pk]) in steps
+    assert reverse("connections:replace_key", args=[team.pk, revoked.pk]) in steps
+    assert reverse("connections:replace_key", args=[team.pk, production.pk]) not in steps
+
+    viewer_steps = _section(viewer_client.get(_url(team)).content.decode(), "next-steps")
+    assert "No credit left on Production" in viewer_steps
+    assert reverse("connections:test", args=[team.pk, production.pk]) not in viewer_steps
+
+
+def test_no_next_steps_when_all_is_well(viewer_client, team):
+    make_connection(team, name="Fine", health=Health.OK)
+    assert 'id="next-steps"' not in viewer_client.get(_url(team)).content.decode()
+
+
+def test_runs_in_progress_with_links_and_a_see_all(viewer_client, team, member):
+    connection = make_connection(team)
+    assistant = make_assistant(team, connection, name="Math Tutor")
+    queued = make_run(assistant, status=RunStatus.QUEUED, started_by=member)
+    make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member)
+    done = make_run(assistant, status=RunStatus.COMPLETED, started_by=member)
+    runs = _section(viewer_client.get(_url(team)).content.decode(), "active-runs")
+    assert reverse("assistants:run_detail", args=[team.pk, queued.pk]) in runs
+    assert reverse("assistants:run_detail", args=[team.pk, done.pk]) not in runs
+    assert "Queued" in runs and "In progress" in runs and "member@example.com" in runs
+    assert "more run" not in runs
+
+    for _n in range(20):
+        make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member)
+    runs = _section(viewer_client.get(_url(team)).content.decode(), "active-runs")
+    assert runs.count(reverse("assistants:runs", args=[team.pk]) + "?status=in_progress") == 1
+    assert "2 more runs in progress." in runs
+    assert runs.count("<tr>") == 21  # the header and 20 runs
+
+
+def test_latest_errors_with_explanations(admin_client_, viewer_client, team, member):
+    connection = make_connection(team, name="Production")
+    ConnectionErrorEvent.objects.create(
+        connection=connection,
+        kind="quota_exhausted",
+        code="insufficient_quota",
+        status=429,
+        operation="connection.test",
+        message="You exceeded your current quota",
+    )
+    assistant = make_assistant(team, connection, name="Math Tutor")
+    failed = make_run(
+        assistant,
+        status=RunStatus.FAILED,
+        started_by=member,
+        last_error_code="server_error",
+        last_error_message="Something broke",
+        created_at=timezone.now() - timedelta(hours=1),
+        completed_at=timezone.now() - timedelta(minutes=59),
+    )
+    errors = _section(admin_client_.get(_url(team)).content.decode(), "latest-errors")
+    assert "You exceeded your current quota (429)" in errors
+    assert "Add credit or raise the spending limit" in errors
+    assert "insufficient_quota" in errors  # provider details, for admins
+    assert reverse("assistants:run_detail", args=[team.pk, failed.pk]) in errors
+    assert "The provider had an error (5xx)" in errors
+    assert errors.index("connection.test") < errors.index("Run of Math Tutor")  # newest first
+
+    viewer_errors = _section(viewer_client.get(_url(team)).content.decode(), "latest-errors")
+    assert "You exceeded your current quota (429)" not in viewer_errors  # admins only
+    assert "Run of Math Tutor" in viewer_errors
+
+
+def test_latest_errors_are_limited_to_ten(admin_client_, team):
+    connection = make_connection(team)
+    for _n in range(15):
+        ConnectionErrorEvent.objects.create(
+            connection=connection, kind="timeout", operation="connection.test"
+        )
+    errors = _section(admin_client_.get(_url(team)).content.decode(), "latest-errors")
+    assert errors.count("<details>") == 10
+
+
+def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member):
+    connection = make_connection(team)
+    assistant = make_assistant(team, connection)
+    now = timezone.now()
+    month_start = now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    make_run(assistant, started_by=member, total_tokens=100, created_at=now)
+    make_run(assistant, started_by=member, input_tokens=20, output_tokens=5, created_at=now)
+    make_run(
+        assistant, started_by=member, total_tokens=5000, created_at=month_start - timedelta(days=1)
+    )
+    summary = _section(viewer_client.get(_url(team)).content.decode(), "summary")
+    assert "Runs today" in summary and '<p class="stat">2</p>' in summary
+    assert '<p class="stat">125</p>' in summary
+
+
+def test_spend_this_month_comes_from_the_cache_only(
+    admin_client_, viewer_client, team, owner, fake_upstream
+):
+    known = make_connection(team, name="Known", base_url=fake_upstream.base_url)
+    known.set_admin_key(ADMIN_KEY_OK)
+    known.save()
+    unfetched = make_connection(team, name="Unfetched", base_url=fake_upstream.base_url)
+    unfetched.set_admin_key(ADMIN_KEY_OK)
+    unfetched.save()
+    keyless = make_connection(team, name="Keyless", base_url=fake_upstream.base_url)
+    report = costs.costs_get(connection=known, group="line_item").report
+    assert report is not None
+    fake_upstream.reset()
+
+    body = admin_client_.get(_url(team)).content.decode()
+    assert fake_upstream.requests == []  # the home page never asks the provider
+    month = report.month_totals(costs.utc_today())
+    expected = format_amount(month["usd"], "usd")
+    assert f'<p class="stat">{expected}</p>' in _section(body, "summary")
+    table = _section(body, "connections")
+    assert expected in table
+    assert reverse("connections:costs", args=[team.pk, unfetched.pk]) in table
+    assert "Not known yet: open costs" in table
+    assert reverse("connections:admin_key", args=[team.pk, keyless.pk]) in table
+
+    viewer_body = viewer_client.get(_url(team)).content.decode()
+    assert "Spend this month" not in viewer_body and expected not in viewer_body
+
+
+def test_spend_not_known_without_admin_keys(admin_client_, team):
+    make_connection(team)
+    summary = _section(admin_client_.get(_url(team)).content.decode(), "summary")
+    assert "Not known" in summary
+    assert "Add an admin key to a connection to see its costs." in summary
+
+
+def test_long_connection_lists_are_cut_with_a_link(viewer_client, team):
+    for number in range(55):
+        make_connection(team, name=f"Conn {number:02d}", health=Health.OK)
+    body = viewer_client.get(_url(team)).content.decode()
+    table = _section(body, "connections")
+    assert "Showing the 50 that need attention first, of 55." in table
+    assert reverse("connections:list", args=[team.pk]) in table
+
+
+def _world(team, member, size: int) -> None:
+    """`size` connections (half failing, with rate limits and admin keys), assistants, runs
+    in progress, failed runs and provider errors."""
+    for number in range(size):
+        connection = make_connection(
+            team,
+            name=f"Conn {size}-{number}",
+            health=Health.NO_QUOTA if number % 2 else Health.OK,
+            rate_limit=RATE_LIMIT,
+        )
+        connection.set_admin_key(ADMIN_KEY_OK)
+        connection.save()
+        assistant = make_assistant(team, connection, name=f"Assistant {size}-{number}")
+        make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member, total_tokens=3)
+        make_run(
+            assistant, status=RunStatus.FAILED, started_by=member, last_error_code="server_error"
+        )
+        ConnectionErrorEvent.objects.create(
+            connection=connection,
+            kind="quota_exhausted",
+            operation="connection.test",
+            user=member,
+        )
+
+
+def _count(client, team) -> int:
+    with CaptureQueriesContext(db) as queries:
+        assert client.get(_url(team)).status_code == 200
+    return len(queries)
+
+
+@pytest.mark.parametrize("role_client", ["admin_client_", "viewer_client"])
+def test_query_count_does_not_grow_with_rows(request, role_client, team, member):
+    client = request.getfixturevalue(role_client)
+    _world(team, member, 3)
+    _count(client, team)  # the first visit also stores the team in the session
+    few = _count(client, team)
+    _world(team, member, 60)
+    many = _count(client, team)
+    assert many == few
+
+
+def test_query_budget(admin_client_, team, member, django_assert_max_num_queries):
+    _world(team, member, 10)
+    admin_client_.get(_url(team))
+    with django_assert_max_num_queries(16):
+        admin_client_.get(_url(team))

@@ -1,0 +1,135 @@
+"""The one base fixture set: a team with an owner, an admin, a member and a viewer, and an
+outsider who belongs to another team."""
+
+import pytest
+from django.test import Client
+
+from accounts.models import Membership, Role, Team, User
+
+PASSWORD = "correct-horse-battery-staple-42"
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():
+    """Each test starts with an empty cache: no counters, locks or lists from another test."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
+def _fast_and_plain(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+
+
+def make_user(email: str, *, password: str = PASSWORD, **extra) -> User:
+    return User.objects.create_user(email=email, password=password, **extra)
+
+
+@pytest.fixture
+def team(db) -> Team:
+    return Team.objects.create(name="Acme")
+
+
+@pytest.fixture
+def other_team(db) -> Team:
+    return Team.objects.create(name="Other Co")
+
+
+def _member(team: Team, email: str, role: Role) -> User:
+    user = make_user(email)
+    Membership.objects.create(team=team, user=user, role=role)
+    return user
+
+
+@pytest.fixture
+def owner(team) -> User:
+    return _member(team, "owner@example.com", Role.OWNER)
+
+
+@pytest.fixture
+def admin_user(team) -> User:
+    return _member(team, "admin@example.com", Role.ADMIN)
+
+
+@pytest.fixture
+def member(team) -> User:
+    return _member(team, "member@example.com", Role.MEMBER)
+
+
+@pytest.fixture
+def viewer(team) -> User:
+    return _member(team, "viewer@example.com", Role.VIEWER)
+
+
+@pytest.fixture
+def outsider(other_team) -> User:
+    return _member(other_team, "outsider@example.com", Role.OWNER)
+
+
+@pytest.fixture
+def users(owner, admin_user, member, viewer, outsider) -> dict[str, User]:
+    return {
+        "owner": owner,
+        "admin": admin_user,
+        "member": member,
+        "viewer": viewer,
+        "outsider": outsider,
+    }
+
+
+def client_for(user: User | None) -> Client:
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    return client_for(owner)
+
+
+@pytest.fixture
+def admin_client_(admin_user) -> Client:
+    return client_for(admin_user)
+
+
+@pytest.fixture
+def member_client(member) -> Client:
+    return client_for(member)
+
+
+@pytest.fixture
+def viewer_client(viewer) -> Client:
+    return client_for(viewer)
+
+
+@pytest.fixture
+def outsider_client(outsider) -> Client:
+    return client_for(outsider)
+
+
+@pytest.fixture(scope="session")
+def _fake_upstream_server():
+    from tests.fakeupstream import FakeUpstream
+
+    fake = FakeUpstream()
+    fake.start()
+    yield fake
+    fake.stop()
+
+
+@pytest.fixture
+def fake_upstream(_fake_upstream_server, settings):
+    """The fake provider on loopback (tests/fakeupstream.py), reset, with its host allowed."""
+    _fake_upstream_server.reset()
+    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1"]
+    yield _fake_upstream_server
+    _fake_upstream_server.reset()
