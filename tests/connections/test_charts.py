@@ -1,0 +1,159 @@
+"""The server-side bar charts and headroom meters (connections/charts.py) and their template."""
+
+from decimal import Decimal
+
+import pytest
+from django.template.loader import render_to_string
+from django.utils import translation
+
+from connections.charts import (
+    OTHER_FILL,
+    Column,
+    bar_chart,
+    format_amount,
+    format_count,
+    headroom,
+    nice_ceiling,
+)
+
+
+def _chart(columns, **kwargs):
+    return bar_chart(
+        chart_id=kwargs.pop("chart_id", "test-chart"),
+        columns=columns,
+        title="Tokens per day",
+        description="Tokens used each day.",
+        format_value=format_count,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize(
+    ("value", "integer", "expected"),
+    [
+        (0, False, 1),
+        (0.07, False, 0.1),
+        (3, False, 5),
+        (2.1, False, 2.5),
+        (2.1, True, 5),
+        (0.3, True, 1),
+        (12, True, 20),
+        (240, True, 250),
+        (1000, False, 1000),
+    ],
+)
+def test_nice_ceiling(value, integer, expected):
+    assert nice_ceiling(value, integer=integer) == pytest.approx(expected)
+
+
+def test_simple_chart_has_a_titled_bar_per_column_and_scaled_heights():
+    chart = _chart(
+        [Column("1", "Day one", {"": 100}), Column("2", "Day two", {"": 50})], integer=True
+    )
+    assert not chart.stacked and len(chart.bars) == 2
+    assert chart.bars[0].title == "Day one: 100"
+    first, second = chart.bars[0].segments[0], chart.bars[1].segments[0]
+    assert float(first.height) == pytest.approx(2 * float(second.height))
+    assert [tick.label for tick in chart.y_ticks] == ["0", "25", "50", "75", "100"]
+    assert [label.label for label in chart.x_labels] == ["1", "2"]
+
+
+def test_a_zero_column_keeps_its_title_but_draws_nothing():
+    chart = _chart([Column("1", "Quiet day", {"": 0})])
+    assert chart.bars[0].title == "Quiet day: 0" and chart.bars[0].segments == []
+
+
+def test_stacked_chart_orders_series_by_size_and_folds_the_rest():
+    columns = [
+        Column(str(n), f"Day {n}", {f"s{i}": Decimal(i + 1) for i in range(10)}) for n in range(3)
+    ]
+    labels = {f"s{i}": f"Series {i}" for i in range(10)}
+    chart = _chart(columns, series_labels=labels, max_series=4)
+    assert chart.stacked
+    assert [item.label for item in chart.legend] == ["Series 9", "Series 8", "Series 7", "Other"]
+    assert chart.legend[-1].fill == OTHER_FILL
+    segments = chart.bars[0].segments
+    assert len(segments) == 4
+    assert segments[0].title == "Day 0 · Series 9: 10"
+    assert segments[-1].title == "Day 0 · Other: 28"  # 1 + 2 + ... + 7
+
+
+def test_long_legend_labels_are_shortened_with_the_full_text_kept():
+    chart = _chart(
+        [Column("1", "Day", {"a" * 40: 1, "b": 2})],
+        series_labels={"a" * 40: "a" * 40, "b": "b"},
+    )
+    item = next(item for item in chart.legend if item.title == "a" * 40)
+    assert item.label.endswith("…") and len(item.label) <= 24
+
+
+def test_many_columns_get_a_label_every_few():
+    chart = _chart([Column(str(n), f"Day {n}", {"": n}) for n in range(31)])
+    assert len(chart.bars) == 31
+    assert len(chart.x_labels) <= 10
+
+
+def test_no_columns_is_an_empty_chart():
+    chart = _chart([])
+    assert chart.empty
+    html = render_to_string("partials/bar_chart.html", {"chart": chart})
+    assert "<svg" not in html and "Nothing to draw yet." in html
+
+
+def test_template_is_accessible_and_has_no_inline_style():
+    chart = _chart(
+        [Column("1", "Day one", {"a": 1, "b": 2}), Column("2", "Day two", {"a": 3})],
+        series_labels={"a": "Alpha", "b": "Beta"},
+    )
+    html = render_to_string("partials/bar_chart.html", {"chart": chart})
+    assert 'role="img"' in html
+    assert 'aria-labelledby="test-chart-title test-chart-desc"' in html
+    assert '<title id="test-chart-title">Tokens per day</title>' in html
+    assert '<desc id="test-chart-desc">Tokens used each day.</desc>' in html
+    assert html.count('class="bar-group"') == 2
+    assert "<title>Day one: 3</title>" in html
+    assert "<title>Day one · Beta: 2</title>" in html
+    assert 'fill="#' in html
+    assert "style=" not in html and "<script" not in html
+
+
+def test_coordinates_use_a_dot_in_every_language():
+    with translation.override("es"):
+        chart = _chart([Column("1", "Día", {"": Decimal("1.5")}), Column("2", "Día", {"": 3})])
+        html = render_to_string("partials/bar_chart.html", {"chart": chart})
+    segment = chart.bars[0].segments[0]
+    assert "," not in segment.x + segment.y + segment.width + segment.height
+    assert f'x="{segment.x}"' in html
+
+
+def test_number_formats_follow_the_language():
+    assert format_amount(Decimal("1234.5"), "usd") == "1,234.50 USD"
+    assert format_count(1234567) == "1,234,567"
+    with translation.override("es"):
+        # Django's Spanish grouping is a no-break space.
+        assert format_amount(Decimal("1234.5"), "usd") == "1\xa0234,50 USD"
+
+
+def test_headroom_from_stored_rate_limits():
+    rows = headroom(
+        {
+            "limit_requests": 5000,
+            "remaining_requests": 4999,
+            "reset_requests": "12ms",
+            "limit_tokens": 800000,
+            "remaining_tokens": 40000,
+            "reset_tokens": "6m0s",
+            "captured_at": "2026-08-01T10:00:00+00:00",
+        }
+    )
+    requests, tokens = rows
+    assert (requests.label, requests.percent, requests.severity) == ("Requests", 100, "ok")
+    assert (tokens.percent, tokens.severity, tokens.reset) == (5, "danger", "6m0s")
+
+
+def test_headroom_when_unknown_or_not_numbers():
+    assert headroom({}) == [] and headroom(None) == []
+    [row] = headroom({"limit_tokens": "lots", "remaining_tokens": 10})
+    assert row.percent is None and row.severity == "muted"
+    html = render_to_string("partials/headroom_meter.html", {"row": row})
+    assert "<meter" not in html

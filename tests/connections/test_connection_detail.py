@@ -1,0 +1,127 @@
+import uuid
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+
+from connections.models import ConnectionErrorEvent, Health
+from tests.conftest import client_for
+from tests.connections.helpers import make_connection
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def connection(team, owner):
+    return make_connection(
+        team,
+        created_by=owner,
+        organization_id="org-acme123",
+        health=Health.RATE_LIMITED,
+        last_checked_at=timezone.now(),
+        last_error_kind="rate_limited",
+        last_error="Rate limit reached (429) (rate_limit_exceeded)",
+        rate_limit={
+            "limit_requests": 3,
+            "remaining_requests": 0,
+            "reset_requests": "1s",
+            "limit_tokens": 800000,
+            "remaining_tokens": 799975,
+            "reset_tokens": "6m0s",
+            "captured_at": "2026-08-01T10:00:00+00:00",
+        },
+    )
+
+
+@pytest.fixture
+def error_event(connection, admin_user):
+    return ConnectionErrorEvent.objects.create(
+        connection=connection,
+        kind="rate_limited",
+        code="rate_limit_exceeded",
+        status=429,
+        request_id="req_0123456789",
+        message="Rate limit reached for gpt-4o in organization org-fake",
+        operation="connection.test",
+        user=admin_user,
+    )
+
+
+def url(connection) -> str:
+    return reverse(
+        "connections:detail",
+        kwargs={"team_id": connection.team_id, "connection_id": connection.pk},
+    )
+
+
+def test_shows_settings_health_and_rate_limits(viewer_client, connection):
+    response = viewer_client.get(url(connection))
+
+    assert response.status_code == 200
+    page = response.content.decode()
+    assert "Production" in page
+    assert "org-acme123" in page
+    assert "sk-…abcd" in page
+    assert "Rate limited" in page
+    assert "Rate limit reached (429)" in page
+    assert "6891829" in page  # the help article
+    assert "799975" in page and "800000" in page and "6m0s" in page
+
+
+def test_admins_see_recent_errors_with_provider_details(admin_client_, connection, error_event):
+    page = admin_client_.get(url(connection)).content.decode()
+    assert "Recent errors" in page
+    assert "req_0123456789" in page
+    assert "rate_limit_exceeded" in page
+    assert "connection.test" in page
+
+
+@pytest.mark.parametrize("role", ["member", "viewer"])
+def test_others_see_no_error_history_and_no_admin_buttons(users, connection, error_event, role):
+    page = client_for(users[role]).get(url(connection)).content.decode()
+    assert "Recent errors" not in page
+    assert "req_0123456789" not in page
+    assert "Test now" not in page
+    assert "Replace key" not in page
+    assert "Remove connection" not in page
+
+
+def test_admin_buttons(admin_client_, connection):
+    page = admin_client_.get(url(connection)).content.decode()
+    for name in ("test", "edit", "replace_key", "delete", "models"):
+        assert (
+            reverse(
+                f"connections:{name}",
+                kwargs={"team_id": connection.team_id, "connection_id": connection.pk},
+            )
+            in page
+        )
+
+
+def test_unchecked_connection(viewer_client, team):
+    connection = make_connection(team, name="New")
+    page = viewer_client.get(url(connection)).content.decode()
+    assert "Not checked yet" in page
+    assert "has not reported rate limits" in page
+
+
+def test_connection_of_another_team_is_404(owner_client, other_team):
+    connection = make_connection(other_team)
+    assert owner_client.get(url(connection)).status_code == 404
+
+
+def test_unknown_uuid_is_404(owner_client, team):
+    response = owner_client.get(
+        reverse("connections:detail", kwargs={"team_id": team.pk, "connection_id": uuid.uuid4()})
+    )
+    assert response.status_code == 404
+
+
+def test_outsider_gets_404(outsider_client, connection):
+    assert outsider_client.get(url(connection)).status_code == 404
+
+
+def test_anonymous_is_sent_to_sign_in(client, connection):
+    response = client.get(url(connection))
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))

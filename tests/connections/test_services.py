@@ -1,0 +1,194 @@
+"""Services and selectors called directly (the views' tests cover them through the pages)."""
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from accounts.models import AuditEvent
+from connections import selectors, services
+from connections.client import ProviderClient
+from connections.errors import ErrorKind
+from connections.models import Connection, Health, health_for
+from tests.connections.helpers import make_connection, make_unreadable
+from tests.fakeupstream import KEY_INVALID, KEY_OK
+
+pytestmark = pytest.mark.django_db
+
+
+def create(team, user, base_url, **overrides):
+    arguments = {
+        "team": team,
+        "user": user,
+        "name": "Production",
+        "provider": "openai",
+        "base_url": base_url,
+        "organization_id": "",
+        "project_id": "",
+        "api_version": "",
+        "api_key": KEY_OK,
+        "save_anyway": False,
+        **overrides,
+    }
+    return services.connection_create(**arguments)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_transaction_is_open_during_a_provider_call(
+    team, admin_user, fake_upstream, monkeypatch
+):
+    seen = []
+    original = ProviderClient.list_models
+
+    def spy(self):
+        seen.append(transaction.get_connection().in_atomic_block)
+        return original(self)
+
+    monkeypatch.setattr(ProviderClient, "list_models", spy)
+    connection, _ = create(team, admin_user, fake_upstream.base_url)
+    services.connection_test(connection=connection, user=admin_user)
+    services.connection_replace_key(connection=connection, user=admin_user, api_key=KEY_OK)
+    services.models_refresh(connection=connection, user=admin_user)
+    assert seen == [False, False, False, False]
+
+
+def test_create_refuses_a_private_url_even_with_save_anyway(team, admin_user, settings):
+    connection, error = create(team, admin_user, "http://10.0.0.5/v1", save_anyway=True)
+    assert connection is None
+    assert error.kind == ErrorKind.URL_REFUSED
+    assert not Connection.objects.exists()
+
+
+def test_create_with_a_taken_name_raises_before_calling(team, admin_user, fake_upstream):
+    create(team, admin_user, fake_upstream.base_url)
+    fake_upstream.reset()
+    with pytest.raises(ValidationError):
+        create(team, admin_user, fake_upstream.base_url)
+    assert fake_upstream.requests == []
+
+
+def test_create_normalises_the_base_url(team, admin_user, fake_upstream):
+    connection, _ = create(team, admin_user, fake_upstream.base_url + "/")
+    assert connection.base_url == fake_upstream.base_url
+
+
+def test_test_of_an_unreadable_key(team, admin_user, fake_upstream):
+    good = make_connection(team, name="Good", base_url=fake_upstream.base_url)
+    broken = make_unreadable(make_connection(team, name="Broken"), other=good)
+    error = services.connection_test(connection=broken, user=admin_user)
+    assert error.kind == ErrorKind.KEY_UNREADABLE
+    broken.refresh_from_db()
+    assert broken.health == Health.KEY_UNREADABLE
+    assert broken.error_events.get().kind == "key_unreadable"
+    assert fake_upstream.requests == []
+
+
+def test_health_does_not_touch_updated_at(team, admin_user, fake_upstream):
+    connection = make_connection(team, base_url=fake_upstream.base_url)
+    before = Connection.objects.get().updated_at
+    services.connection_test(connection=connection, user=admin_user)
+    assert Connection.objects.get().updated_at == before
+
+
+def test_new_settings_invalidate_the_model_cache(team, admin_user, fake_upstream):
+    connection = make_connection(team, base_url=fake_upstream.base_url)
+    selectors.model_list(connection=connection)
+    selectors.model_list(connection=connection)
+    assert len(fake_upstream.requests) == 1
+    services.connection_update(
+        connection=connection,
+        user=admin_user,
+        name="Renamed",
+        organization_id="org-other",
+        project_id="",
+        api_version="",
+        run_api="auto",
+    )
+    selectors.model_list(connection=connection)
+    assert len(fake_upstream.requests) == 2
+
+
+def test_update_cannot_change_the_base_url(team, admin_user):
+    connection = make_connection(team)
+    with pytest.raises(TypeError):
+        services.connection_update(
+            connection=connection,
+            user=admin_user,
+            name="x",
+            organization_id="",
+            project_id="",
+            api_version="",
+            run_api="auto",
+            base_url="https://example.com/v1",
+        )
+
+
+def test_replace_key_requires_a_key(team, admin_user):
+    with pytest.raises(ValueError):
+        services.connection_replace_key(
+            connection=make_connection(team), user=admin_user, api_key=""
+        )
+
+
+def test_admin_key_set_and_removed(team, admin_user):
+    connection = make_connection(team)
+    services.connection_set_admin_key(
+        connection=connection, user=admin_user, admin_key="sk-admin-test-ok-00000adm1"
+    )
+    assert Connection.objects.get().admin_key() == "sk-admin-test-ok-00000adm1"
+    services.connection_set_admin_key(connection=connection, user=admin_user, admin_key="")
+    connection = Connection.objects.get()
+    assert connection.admin_key() == "" and connection.masked_admin_key == ""
+    actions = list(AuditEvent.objects.values_list("action", flat=True).order_by("created_at"))
+    assert actions == ["connection.set_admin_key", "connection.remove_admin_key"]
+
+
+def test_error_messages_never_carry_the_key(team, admin_user, fake_upstream):
+    connection = make_connection(team, base_url=fake_upstream.base_url, key=KEY_INVALID)
+    services.connection_test(connection=connection, user=admin_user)
+    event = connection.error_events.get()
+    assert "Incorrect API key provided" in event.message
+    assert KEY_INVALID not in event.message
+
+
+def test_model_get_of_an_unreadable_key(team, fake_upstream):
+    good = make_connection(team, name="Good", base_url=fake_upstream.base_url)
+    broken = make_unreadable(make_connection(team, name="Broken"), other=good)
+    model, error = selectors.model_get(connection=broken, model_id="gpt-4o")
+    assert model is None and error.kind == ErrorKind.KEY_UNREADABLE
+
+
+def test_connection_get_is_scoped_to_the_team(team, other_team):
+    from django.http import Http404
+
+    connection = make_connection(other_team)
+    with pytest.raises(Http404):
+        selectors.connection_get(team=team, pk=connection.pk)
+
+
+@pytest.mark.parametrize("kind", list(ErrorKind))
+def test_every_kind_maps_to_a_health(kind):
+    assert health_for(kind) in Health.values
+
+
+@pytest.mark.parametrize(
+    ("model_id", "family"),
+    [
+        ("gpt-4o-2024-08-06", "gpt-4o"),
+        ("chatgpt-4o-latest", "gpt-4o"),
+        ("gpt-4o-audio-preview", "audio"),
+        ("gpt-4.1-nano", "gpt-4.1"),
+        ("o1-pro", "o-series"),
+        ("o3", "o-series"),
+        ("gpt-4-turbo", "gpt-4"),
+        ("gpt-3.5-turbo-16k", "gpt-3.5"),
+        ("text-embedding-ada-002", "embeddings"),
+        ("whisper-1", "audio"),
+        ("tts-1-hd", "audio"),
+        ("dall-e-2", "images"),
+        ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "gpt-4o"),
+        ("meta-llama/Llama-3-8B", "other"),
+        ("omni-moderation-latest", "moderation"),
+    ],
+)
+def test_model_family(model_id, family):
+    assert selectors.model_family(model_id) == family
