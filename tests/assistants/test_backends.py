@@ -1,0 +1,585 @@
+"""The two run backends against httpx.MockTransport: the exact URLs, headers and JSON they send,
+and how they read what comes back."""
+
+import json
+from types import SimpleNamespace
+from typing import Any
+
+import httpx
+import pytest
+
+from assistants.backends import (
+    ASSISTANTS,
+    RESPONSES,
+    AssistantsBackend,
+    ResponsesBackend,
+    backend_for,
+    detect_run_api,
+    normalise_remote_tools,
+    run_api_for,
+)
+from connections.client import Endpoint, ProviderClient
+from connections.errors import ErrorKind, ProviderError
+from connections.models import Connection
+
+BASE = "https://api.example.test/v1"
+KEY = "sk-test-ok-000000000000abcd"
+
+FUNCTION = {
+    "name": "get_weather",
+    "description": "Weather for a city",
+    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+
+
+class Recorder:
+    """A MockTransport handler that answers from a list and records every request."""
+
+    def __init__(self, *answers: tuple[int, Any]) -> None:
+        self.answers = list(answers)
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        status, body = self.answers.pop(0)
+        return httpx.Response(status, json=body)
+
+    def body(self, index: int = -1) -> Any:
+        return json.loads(self.requests[index].content)
+
+
+def client_with(recorder: Recorder) -> ProviderClient:
+    return ProviderClient(
+        Endpoint(BASE, KEY),
+        transport=httpx.MockTransport(recorder),
+        sleep=lambda seconds: None,
+        max_retries=0,
+    )
+
+
+def assistant(**fields: Any) -> SimpleNamespace:
+    values = {
+        "remote_id": "",
+        "name": "Math Tutor",
+        "description": "",
+        "instructions": "You are a personal math tutor.",
+        "model": "gpt-4o",
+        "tools": [
+            {"type": "code_interpreter"},
+            {"type": "file_search"},
+            {"type": "function", "function": FUNCTION},
+        ],
+        "temperature": None,
+        "top_p": None,
+        "metadata": {},
+    }
+    return SimpleNamespace(**{**values, **fields})
+
+
+def run_object(status: str = "queued", **fields: Any) -> dict[str, Any]:
+    return {
+        "id": "run_abc123",
+        "object": "thread.run",
+        "created_at": 1699063290,
+        "thread_id": "thread_abc123",
+        "assistant_id": "asst_abc123",
+        "status": status,
+        "last_error": None,
+        "completed_at": None,
+        "failed_at": None,
+        "cancelled_at": None,
+        "incomplete_details": None,
+        "usage": None,
+        **fields,
+    }
+
+
+def response_object(status: str = "queued", **fields: Any) -> dict[str, Any]:
+    return {
+        "id": "resp_abc123",
+        "object": "response",
+        "created_at": 1741476777,
+        "status": status,
+        "error": None,
+        "incomplete_details": None,
+        "output": [],
+        "usage": None,
+        **fields,
+    }
+
+
+# --- Assistants API -------------------------------------------------------------------------
+
+
+def test_create_assistant_sends_v2_body_and_beta_header():
+    recorder = Recorder((200, {"id": "asst_abc123", "object": "assistant"}))
+    backend = AssistantsBackend(client_with(recorder))
+
+    remote_id = backend.create_assistant(
+        assistant(description="Tutor", temperature=0.2, metadata={"team": "maths"})
+    )
+
+    assert remote_id == "asst_abc123"
+    request = recorder.requests[0]
+    assert request.method == "POST"
+    assert str(request.url) == f"{BASE}/assistants"
+    assert request.headers["OpenAI-Beta"] == "assistants=v2"
+    assert request.headers["Authorization"] == f"Bearer {KEY}"
+    assert recorder.body() == {
+        "model": "gpt-4o",
+        "name": "Math Tutor",
+        "description": "Tutor",
+        "instructions": "You are a personal math tutor.",
+        "tools": [
+            {"type": "code_interpreter"},
+            {"type": "file_search"},
+            {"type": "function", "function": FUNCTION},
+        ],
+        "metadata": {"team": "maths"},
+        "temperature": 0.2,
+    }
+
+
+def test_update_assistant_posts_every_field_to_its_id():
+    recorder = Recorder((200, {"id": "asst_abc123", "object": "assistant"}))
+    backend = AssistantsBackend(client_with(recorder))
+
+    backend.update_assistant(assistant(remote_id="asst_abc123", tools=[]))
+
+    request = recorder.requests[0]
+    assert (request.method, str(request.url)) == ("POST", f"{BASE}/assistants/asst_abc123")
+    assert request.headers["OpenAI-Beta"] == "assistants=v2"
+    body = recorder.body()
+    assert body["tools"] == []
+    assert body["temperature"] is None and body["top_p"] is None
+    assert body["description"] is None
+
+
+def test_update_without_remote_id_creates():
+    recorder = Recorder((200, {"id": "asst_new", "object": "assistant"}))
+
+    assert AssistantsBackend(client_with(recorder)).update_assistant(assistant()) == "asst_new"
+    assert str(recorder.requests[0].url) == f"{BASE}/assistants"
+
+
+def test_delete_assistant():
+    recorder = Recorder(
+        (200, {"id": "asst_abc123", "object": "assistant.deleted", "deleted": True})
+    )
+
+    AssistantsBackend(client_with(recorder)).delete_assistant(assistant(remote_id="asst_abc123"))
+
+    request = recorder.requests[0]
+    assert (request.method, str(request.url)) == ("DELETE", f"{BASE}/assistants/asst_abc123")
+    assert request.headers["OpenAI-Beta"] == "assistants=v2"
+
+
+def test_delete_without_remote_id_sends_nothing():
+    recorder = Recorder()
+    AssistantsBackend(client_with(recorder)).delete_assistant(assistant())
+    assert recorder.requests == []
+
+
+def test_list_follows_the_after_cursor_while_has_more():
+    page = {"object": "list", "first_id": "asst_1", "last_id": "asst_2", "has_more": True}
+    recorder = Recorder(
+        (200, {**page, "data": [{"id": "asst_1"}, {"id": "asst_2"}]}),
+        (
+            200,
+            {
+                **page,
+                "data": [{"id": "asst_3"}],
+                "first_id": "asst_3",
+                "last_id": "asst_3",
+                "has_more": False,
+            },
+        ),
+    )
+
+    found = list(AssistantsBackend(client_with(recorder)).list_remote_assistants())
+
+    assert [item["id"] for item in found] == ["asst_1", "asst_2", "asst_3"]
+    assert [str(request.url) for request in recorder.requests] == [
+        f"{BASE}/assistants?limit=100",
+        f"{BASE}/assistants?limit=100&after=asst_2",
+    ]
+    assert all(r.headers["OpenAI-Beta"] == "assistants=v2" for r in recorder.requests)
+
+
+def test_list_stops_when_the_cursor_does_not_move():
+    page = {
+        "object": "list",
+        "data": [{"id": "asst_1"}],
+        "first_id": "asst_1",
+        "last_id": "asst_1",
+        "has_more": True,
+    }
+    recorder = Recorder((200, page), (200, page))
+
+    found = list(AssistantsBackend(client_with(recorder)).list_remote_assistants())
+
+    assert [item["id"] for item in found] == ["asst_1", "asst_1"]
+    assert len(recorder.requests) == 2
+
+
+def test_list_with_bad_shape_is_bad_response():
+    recorder = Recorder((200, {"object": "list", "data": "nope"}))
+    with pytest.raises(ProviderError) as caught:
+        list(AssistantsBackend(client_with(recorder)).list_remote_assistants())
+    assert caught.value.kind == ErrorKind.BAD_RESPONSE
+
+
+def test_start_run_creates_thread_and_run():
+    recorder = Recorder((200, run_object("queued")))
+
+    snapshot = AssistantsBackend(client_with(recorder)).start_run(
+        assistant(remote_id="asst_abc123"), "What is 2 + 2?"
+    )
+
+    request = recorder.requests[0]
+    assert (request.method, str(request.url)) == ("POST", f"{BASE}/threads/runs")
+    assert request.headers["OpenAI-Beta"] == "assistants=v2"
+    assert recorder.body() == {
+        "assistant_id": "asst_abc123",
+        "thread": {"messages": [{"role": "user", "content": "What is 2 + 2?"}]},
+    }
+    assert snapshot.status == "queued"
+    assert (snapshot.thread_id, snapshot.remote_run_id) == ("thread_abc123", "run_abc123")
+
+
+def test_get_completed_run_fetches_its_messages_once():
+    messages = {
+        "object": "list",
+        "data": [
+            {
+                "role": "assistant",
+                "run_id": "run_abc123",
+                "content": [{"type": "text", "text": {"value": "Four.", "annotations": []}}],
+            },
+            {
+                "role": "assistant",
+                "run_id": "run_other",
+                "content": [{"type": "text", "text": {"value": "Other run", "annotations": []}}],
+            },
+            {
+                "role": "user",
+                "run_id": None,
+                "content": [
+                    {"type": "text", "text": {"value": "What is 2 + 2?", "annotations": []}}
+                ],
+            },
+        ],
+        "first_id": "msg_3",
+        "last_id": "msg_1",
+        "has_more": False,
+    }
+    usage = {"prompt_tokens": 10, "completion_tokens": 2, "total_tokens": 12}
+    recorder = Recorder(
+        (200, run_object("completed", completed_at=1699063300, usage=usage)), (200, messages)
+    )
+    run = SimpleNamespace(thread_id="thread_abc123", remote_run_id="run_abc123")
+
+    snapshot = AssistantsBackend(client_with(recorder)).get_run(run)
+
+    assert [str(r.url) for r in recorder.requests] == [
+        f"{BASE}/threads/thread_abc123/runs/run_abc123",
+        f"{BASE}/threads/thread_abc123/messages?order=desc&limit=20",
+    ]
+    assert snapshot.status == "completed"
+    assert snapshot.output_text == "Four."
+    assert snapshot.usage.input_tokens == 10
+    assert snapshot.usage.output_tokens == 2
+    assert snapshot.usage.total_tokens == 12
+    assert snapshot.completed_at.year == 2023
+
+
+def test_get_running_run_asks_no_messages():
+    recorder = Recorder((200, run_object("in_progress")))
+    run = SimpleNamespace(thread_id="thread_abc123", remote_run_id="run_abc123")
+
+    snapshot = AssistantsBackend(client_with(recorder)).get_run(run)
+
+    assert snapshot.status == "in_progress"
+    assert len(recorder.requests) == 1
+
+
+def test_failed_run_carries_last_error():
+    recorder = Recorder(
+        (200, run_object("failed", last_error={"code": "rate_limit_exceeded", "message": "Slow"}))
+    )
+    run = SimpleNamespace(thread_id="thread_abc123", remote_run_id="run_abc123")
+
+    snapshot = AssistantsBackend(client_with(recorder)).get_run(run)
+
+    assert (snapshot.error_code, snapshot.error_message) == ("rate_limit_exceeded", "Slow")
+
+
+def test_cancel_run():
+    recorder = Recorder((200, run_object("cancelling")))
+    run = SimpleNamespace(thread_id="thread_abc123", remote_run_id="run_abc123")
+
+    snapshot = AssistantsBackend(client_with(recorder)).cancel_run(run)
+
+    request = recorder.requests[0]
+    assert (request.method, str(request.url)) == (
+        "POST",
+        f"{BASE}/threads/thread_abc123/runs/run_abc123/cancel",
+    )
+    assert request.headers["OpenAI-Beta"] == "assistants=v2"
+    assert snapshot.status == "cancelling"
+
+
+@pytest.mark.parametrize("body", [[], {"status": "exploded", "id": "run_1"}, {"status": "queued"}])
+def test_run_with_bad_shape_is_bad_response(body):
+    recorder = Recorder((200, body))
+    run = SimpleNamespace(thread_id="thread_abc123", remote_run_id="run_abc123")
+    with pytest.raises(ProviderError) as caught:
+        AssistantsBackend(client_with(recorder)).get_run(run)
+    assert caught.value.kind == ErrorKind.BAD_RESPONSE
+
+
+@pytest.mark.parametrize("bad_id", ["../models", "run/../x", "", "run abc"])
+def test_ids_cannot_reach_another_path(bad_id):
+    recorder = Recorder()
+    with pytest.raises(ProviderError) as caught:
+        AssistantsBackend(client_with(recorder)).lookup("thread_abc123", bad_id)
+    assert caught.value.kind == ErrorKind.BAD_RESPONSE
+    assert recorder.requests == []
+
+
+# --- Responses API --------------------------------------------------------------------------
+
+
+def test_responses_backend_keeps_nothing_remotely():
+    recorder = Recorder()
+    backend = ResponsesBackend(client_with(recorder))
+
+    assert backend.create_assistant(assistant()) is None
+    backend.update_assistant(assistant())
+    backend.delete_assistant(assistant())
+    assert list(backend.list_remote_assistants()) == []
+    assert recorder.requests == []
+
+
+def test_start_run_posts_a_background_response():
+    recorder = Recorder((200, response_object("queued")))
+
+    snapshot = ResponsesBackend(client_with(recorder)).start_run(
+        assistant(temperature=0.5, top_p=0.9, metadata={"team": "maths"}), "What is 2 + 2?"
+    )
+
+    request = recorder.requests[0]
+    assert (request.method, str(request.url)) == ("POST", f"{BASE}/responses")
+    assert "OpenAI-Beta" not in request.headers
+    assert recorder.body() == {
+        "model": "gpt-4o",
+        "input": "What is 2 + 2?",
+        "background": True,
+        "store": True,
+        "instructions": "You are a personal math tutor.",
+        "tools": [
+            {"type": "code_interpreter", "container": {"type": "auto"}},
+            {
+                "type": "function",
+                "name": "get_weather",
+                "description": "Weather for a city",
+                "parameters": FUNCTION["parameters"],
+                "strict": False,
+            },
+        ],
+        "temperature": 0.5,
+        "top_p": 0.9,
+        "metadata": {"team": "maths"},
+    }
+    assert snapshot.status == "queued"
+    assert snapshot.response_id == "resp_abc123"
+
+
+def test_start_run_without_tools_or_settings_sends_the_minimum():
+    recorder = Recorder((200, response_object("queued")))
+
+    ResponsesBackend(client_with(recorder)).start_run(
+        assistant(tools=[{"type": "file_search"}], instructions=""), "Hi"
+    )
+
+    assert recorder.body() == {"model": "gpt-4o", "input": "Hi", "background": True, "store": True}
+
+
+def test_completed_response_output_and_usage():
+    output = [
+        {"type": "reasoning", "id": "rs_1", "summary": []},
+        {
+            "type": "message",
+            "id": "msg_1",
+            "role": "assistant",
+            "status": "completed",
+            "content": [
+                {"type": "output_text", "text": "Four.", "annotations": []},
+                {"type": "refusal", "refusal": "no"},
+            ],
+        },
+    ]
+    usage = {"input_tokens": 328, "output_tokens": 52, "total_tokens": 380}
+    recorder = Recorder(
+        (200, response_object("completed", output=output, usage=usage, completed_at=1741476778))
+    )
+
+    snapshot = ResponsesBackend(client_with(recorder)).get_run(
+        SimpleNamespace(response_id="resp_abc123")
+    )
+
+    assert str(recorder.requests[0].url) == f"{BASE}/responses/resp_abc123"
+    assert snapshot.status == "completed"
+    assert snapshot.output_text == "Four."
+    assert (snapshot.usage.input_tokens, snapshot.usage.output_tokens) == (328, 52)
+    assert snapshot.usage.total_tokens == 380
+    assert snapshot.completed_at is not None
+
+
+def test_output_text_convenience_field_is_a_fallback():
+    recorder = Recorder((200, response_object("completed", output_text="Four.")))
+    snapshot = ResponsesBackend(client_with(recorder)).get_run(
+        SimpleNamespace(response_id="resp_abc123")
+    )
+    assert snapshot.output_text == "Four."
+
+
+def test_incomplete_response_reason():
+    recorder = Recorder(
+        (200, response_object("incomplete", incomplete_details={"reason": "max_output_tokens"}))
+    )
+    snapshot = ResponsesBackend(client_with(recorder)).get_run(
+        SimpleNamespace(response_id="resp_abc123")
+    )
+    assert (snapshot.status, snapshot.error_code) == ("incomplete", "max_output_tokens")
+
+
+def test_cancel_response():
+    recorder = Recorder((200, response_object("cancelled")))
+
+    snapshot = ResponsesBackend(client_with(recorder)).cancel_run(
+        SimpleNamespace(response_id="resp_abc123")
+    )
+
+    request = recorder.requests[0]
+    assert (request.method, str(request.url)) == ("POST", f"{BASE}/responses/resp_abc123/cancel")
+    assert snapshot.status == "cancelled"
+
+
+def test_response_status_the_runs_api_has_only_is_bad_response():
+    recorder = Recorder((200, response_object("expired")))
+    with pytest.raises(ProviderError) as caught:
+        ResponsesBackend(client_with(recorder)).get_run(SimpleNamespace(response_id="resp_abc123"))
+    assert caught.value.kind == ErrorKind.BAD_RESPONSE
+
+
+def raw_client(body: str) -> ProviderClient:
+    """A client whose provider answers `body` as it is (JSON that `json=` would not send)."""
+    return ProviderClient(
+        Endpoint(BASE, KEY),
+        transport=httpx.MockTransport(lambda request: httpx.Response(200, content=body.encode())),
+        sleep=lambda seconds: None,
+        max_retries=0,
+    )
+
+
+def test_answers_are_made_fit_for_the_database():
+    # PostgreSQL refuses NUL characters in text and JSON; NaN and Infinity are not JSON.
+    body = json.dumps(
+        response_object(
+            "failed\x00",
+            id="resp_\x00abc",
+            error={"code": "server_error\x00", "message": "Bad\x00 luck"},
+            output=[{"type": "message", "content": [{"type": "output_text", "text": "Fo\x00ur."}]}],
+            usage={"input_tokens": float("nan"), "output_tokens": 1, "total_tokens": 1},
+        )
+    )
+
+    snapshot = ResponsesBackend(raw_client(body)).get_run(SimpleNamespace(response_id="resp_1"))
+
+    assert snapshot.status == "failed"
+    assert snapshot.response_id == "resp_abc"
+    assert (snapshot.error_code, snapshot.error_message) == ("server_error", "Bad luck")
+    assert snapshot.output_text == "Four."
+    assert snapshot.usage.input_tokens is None
+
+
+def test_remote_assistants_are_made_fit_for_the_database():
+    parameters = {"type": "object", "x": float("inf")}
+    remote = {
+        "id": "asst_1",
+        "name": "Tu\x00tor",
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": parameters}}],
+    }
+    body = json.dumps({"object": "list", "data": [remote], "has_more": False})
+
+    (found,) = AssistantsBackend(raw_client(body)).list_remote_assistants()
+
+    assert found["name"] == "Tutor"
+    assert found["tools"][0]["function"]["parameters"] == {"type": "object", "x": None}
+
+
+def test_an_answer_nested_too_deeply_is_bad_response():
+    body = json.dumps(response_object("completed", output="DEEP")).replace(
+        '"DEEP"', "[" * 200 + "]" * 200
+    )
+    with pytest.raises(ProviderError) as caught:
+        ResponsesBackend(raw_client(body)).get_run(SimpleNamespace(response_id="resp_1"))
+    assert caught.value.kind == ErrorKind.BAD_RESPONSE
+
+
+# --- tools, detection, choice ---------------------------------------------------------------
+
+
+def test_remote_tools_map_retrieval_to_file_search():
+    tools = [
+        {"type": "retrieval"},
+        {"type": "file_search"},
+        {"type": "code_interpreter"},
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+        {"type": "browser"},
+        "junk",
+    ]
+    assert normalise_remote_tools(tools) == [
+        {"type": "file_search"},
+        {"type": "code_interpreter"},
+        {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("status", "expected"),
+    [(200, ASSISTANTS), (404, RESPONSES), (410, RESPONSES), (401, None), (500, None)],
+)
+def test_detect_run_api(status, expected):
+    body = (
+        {"object": "list", "data": [], "has_more": False}
+        if status == 200
+        else {
+            "error": {"message": "x", "type": "invalid_request_error", "param": None, "code": None}
+        }
+    )
+    recorder = Recorder((status, body))
+
+    assert detect_run_api(client_with(recorder)) == expected
+    request = recorder.requests[0]
+    assert str(request.url) == f"{BASE}/assistants?limit=1"
+    assert request.headers["OpenAI-Beta"] == "assistants=v2"
+
+
+@pytest.mark.parametrize(
+    ("base_url", "run_api", "detected", "expected"),
+    [
+        ("https://api.openai.com/v1", "auto", "", RESPONSES),
+        ("https://llm.example.test/v1", "auto", "", ASSISTANTS),
+        ("https://api.openai.com/v1", "auto", "assistants", ASSISTANTS),
+        ("https://llm.example.test/v1", "auto", "responses", RESPONSES),
+        ("https://llm.example.test/v1", "responses", "assistants", RESPONSES),
+        ("https://api.openai.com/v1", "assistants", "responses", ASSISTANTS),
+    ],
+)
+def test_run_api_for(base_url, run_api, detected, expected):
+    connection = Connection(base_url=base_url, run_api=run_api, detected_run_api=detected)
+    assert run_api_for(connection) == expected
+    backend = backend_for(connection, client=client_with(Recorder()))
+    assert backend.name == expected
