@@ -201,6 +201,7 @@ class FakeUpstream:
         self.requests: list[FakeRequest] = []
         self.state: dict[str, Any] = {}
         self._queued: list[Reply] = []
+        self._generation = 0
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -230,6 +231,9 @@ class FakeUpstream:
 
     def reset(self) -> None:
         with self._lock:
+            # A request still in flight from before the reset (a client that timed out on the
+            # slow key, say) must not take a reply queued after it.
+            self._generation += 1
             self.requests.clear()
             self._queued.clear()
             self.slow_seconds = 2.0
@@ -253,7 +257,10 @@ class FakeUpstream:
         with self._lock:
             self.requests.append(request)
             count = len(self.requests)
-        reply = self._answer(request)
+            generation = self._generation
+        reply = self._answer(request, generation)
+        if request.key == KEY_SLOW:
+            time.sleep(self.slow_seconds)
         request_id = f"req_{uuid.uuid4().hex}"
         headers = {
             "x-request-id": request_id,
@@ -268,12 +275,13 @@ class FakeUpstream:
         reply.headers = {**headers, **reply.headers}
         return reply
 
-    def _answer(self, request: FakeRequest) -> Reply:
+    def _answer(self, request: FakeRequest, generation: int) -> Reply:
         failure = self._key_failure(request.key)
         if failure is not None:
             return failure
         with self._lock:
-            queued = self._queued.pop(0) if self._queued else None
+            current = generation == self._generation
+            queued = self._queued.pop(0) if self._queued and current else None
         if queued is not None:
             return Reply(queued.status, queued.body, dict(queued.headers))
         for (method, pattern), handler in ROUTES.items():
@@ -345,8 +353,6 @@ class FakeUpstream:
                 b"<body><h1>Please sign in</h1></body></html>",
                 {"Content-Type": "text/html; charset=utf-8"},
             )
-        if key == KEY_SLOW:
-            time.sleep(self.slow_seconds)
         return None
 
 

@@ -96,6 +96,18 @@ def test_slow_key(fake_upstream):
     assert time.monotonic() - started >= 0.3
 
 
+def test_a_slow_request_left_behind_takes_no_reply_queued_after_a_reset(fake_upstream):
+    # A client that gave up on the slow key leaves the fake still answering it; the next
+    # test's queued replies must be left for the next test.
+    fake_upstream.slow_seconds = 0.5
+    with pytest.raises(httpx.ReadTimeout):
+        get(fake_upstream, "/models", key=KEY_SLOW, timeout=httpx.Timeout(2.0, read=0.05))
+    fake_upstream.reset()
+    fake_upstream.queue(Reply.json({"queued": True}))
+    time.sleep(0.6)  # the abandoned request finishes in the meantime
+    assert get(fake_upstream, "/models").json() == {"queued": True}
+
+
 def test_reset_restores_state(fake_upstream):
     fake_upstream.state["models"].pop("gpt-4o")
     fake_upstream.slow_seconds = 9
