@@ -4,6 +4,8 @@ Business rules raise `ValidationError` (a message for the page) or `PermissionDe
 the views check roles first, and these functions check again so no caller can skip a rule.
 """
 
+import re
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -16,16 +18,37 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
 
-# Keys that must never be stored in an audit event's details, whatever their value.
+# Keys that must never be stored in an audit event's details, whatever their value, at any depth
+# ("api_key", "Authorization", "clientSecret"...; "api_key_last4" is what may be shown).
 _SECRET_WORDS = ("key", "secret", "password", "token", "authorization")
+# A provider key pasted into any text ("sk-", "sk-proj-", "sk-admin-", "sk-svcacct-" and 20 or
+# more key characters), but not the end of a word such as "task-…" or "desk-…".
+_PROVIDER_KEY = re.compile(r"(?<![A-Za-z0-9])sk-[A-Za-z0-9_-]{20,}")
 
 
-def _scrub(data: dict[str, Any]) -> dict[str, Any]:
-    return {
-        k: v
-        for k, v in data.items()
-        if not any(word in k.lower() for word in _SECRET_WORDS) or k.endswith("_last4")
-    }
+def _is_secret_name(name: object) -> bool:
+    name = str(name).lower()
+    return any(word in name for word in _SECRET_WORDS) and not name.endswith("_last4")
+
+
+def _mask_keys(text: str) -> str:
+    return _PROVIDER_KEY.sub(lambda match: f"sk-…{match.group()[-4:]}", text)
+
+
+def audit_data_scrub(value: Any) -> Any:
+    """`value` without secret-looking keys in any nested dict, and with every provider key in
+    a string masked (`sk-…abcd`). Used when an event is written and again when it is shown."""
+    if isinstance(value, dict):
+        return {
+            _mask_keys(k) if isinstance(k, str) else k: audit_data_scrub(v)
+            for k, v in value.items()
+            if not _is_secret_name(k)
+        }
+    if isinstance(value, list | tuple):
+        return [audit_data_scrub(item) for item in value]
+    if isinstance(value, str):
+        return _mask_keys(value)
+    return value
 
 
 def audit_log(
@@ -36,7 +59,8 @@ def audit_log(
     target: Model | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
-    """Append an event to the team's audit log. Secret-looking keys in `data` are dropped."""
+    """Append an event to the team's audit log. Secret-looking keys in `data` are dropped and
+    provider keys in its values masked, however deeply nested (`audit_data_scrub`)."""
     actor = actor if actor is not None and actor.is_authenticated else None
     event = AuditEvent(
         team=team,
@@ -46,7 +70,7 @@ def audit_log(
         target_type=target._meta.model_name if target is not None else "",
         target_id=str(target.pk) if target is not None else "",
         target_repr=str(target)[:200] if target is not None else "",
-        data=_scrub(data or {}),
+        data=audit_data_scrub(data or {}),
     )
     event.full_clean()
     event.save()
@@ -73,6 +97,39 @@ def can_manage(actor_role: Role, target_role: Role) -> bool:
     return actor_role == Role.ADMIN and ROLE_RANK[target_role] < ROLE_RANK[Role.OWNER]
 
 
+def invitation_inviter_can_grant(invitation: Invitation) -> bool:
+    """Whether the person who sent `invitation` is still a member of its team whose role may
+    give the invitation's role. An invitation is worth no more than its sender's say."""
+    if invitation.invited_by_id is None:  # their account was deleted
+        return False
+    role = (
+        Membership.objects.filter(team_id=invitation.team_id, user_id=invitation.invited_by_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+    return role is not None and Role(invitation.role) in assignable_roles(Role(role))
+
+
+INVITER_CANNOT_GRANT_MESSAGE = _("The person who invited you can no longer grant this role.")
+# The code of the ValidationError raised with that message, for the views to tell it apart.
+INVITER_CANNOT_GRANT = "inviter_cannot_grant"
+
+
+def team_keeps_an_owner(
+    *, team_id: UUID, losing: Iterable[UUID], gaining: Iterable[UUID] = ()
+) -> bool:
+    """Whether the team still has an owner after the memberships in `losing` stop being its
+    owners (demoted, moved, deleted) and those in `gaining` become owners. A team that has no
+    owner already is not refused. Locks the team's owners, like `_locked_owner_count`."""
+    owners = set(
+        Membership.objects.select_for_update()
+        .filter(team_id=team_id, role=Role.OWNER)
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    return not owners or bool((owners - set(losing)) | set(gaining))
+
+
 def _locked_owner_count(team_id: UUID) -> int:
     """Lock the team's owners and count them, so that two owners demoting or removing each other
     cannot leave the team ownerless. Called before any other membership row is locked, always
@@ -95,7 +152,7 @@ def _locked_membership(membership: Membership) -> Membership:
     return locked
 
 
-_LAST_OWNER = _("A team needs at least one owner. Make someone else owner first.")
+LAST_OWNER = _("A team needs at least one owner. Make someone else owner first.")
 
 
 # --- Users and first run ---------------------------------------------------------------------
@@ -255,6 +312,8 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
         raise ValidationError(_("This invitation is no longer valid."))
     if invitation.email.lower() != user.email.lower():
         raise PermissionDenied
+    if not invitation_inviter_can_grant(invitation):
+        raise ValidationError(INVITER_CANNOT_GRANT_MESSAGE, code=INVITER_CANNOT_GRANT)
     if Membership.objects.filter(team=invitation.team, user=user).exists():
         raise ValidationError(_("You are already a member of this team."))
     membership = Membership(team=invitation.team, user=user, role=invitation.role)
@@ -281,9 +340,55 @@ def invitation_sign_up(*, invitation: Invitation, name: str, password: str) -> U
     locked = Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
     if locked is None or not locked.is_pending:
         raise ValidationError(_("This invitation is no longer valid."))
+    if not invitation_inviter_can_grant(locked):
+        raise ValidationError(INVITER_CANNOT_GRANT_MESSAGE, code=INVITER_CANNOT_GRANT)
     user = user_create(email=invitation.email, password=password, name=name)
     invitation_accept(invitation=invitation, user=user)
     return user
+
+
+def invitation_revoke_ungrantable(
+    *,
+    team: Team,
+    inviter: User,
+    role: Role | None,
+    actor: User | None,
+    reason: str,
+    via: str = "",
+) -> list[Invitation]:
+    """Revoke the pending invitations `inviter` sent to the team that someone with `role` may
+    not give (all of them when `role` is None: no longer a member). Called when a member is
+    demoted or removed, in the same transaction, after their membership row was locked."""
+    grantable = assignable_roles(Role(role)) if role is not None else []
+    now = timezone.now()
+    invitations = list(
+        Invitation.objects.select_for_update()
+        .filter(
+            team=team,
+            invited_by=inviter,
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now,
+        )
+        .exclude(role__in=grantable)
+        .order_by("pk")
+    )
+    for invitation in invitations:
+        invitation.revoked_at = now
+        invitation.save(update_fields=["revoked_at"])
+        audit_log(
+            team=team,
+            actor=actor,
+            action="invitation.revoke",
+            target=invitation,
+            data={
+                "email": invitation.email,
+                "role": invitation.role,
+                "reason": reason,
+                **({"via": via} if via else {}),
+            },
+        )
+    return invitations
 
 
 # --- Members ---------------------------------------------------------------------------------
@@ -302,7 +407,7 @@ def member_role_change(
     if old == role:
         return membership
     if old == Role.OWNER and owners <= 1:
-        raise ValidationError(_LAST_OWNER)
+        raise ValidationError(LAST_OWNER)
     membership.role = role
     membership.full_clean()
     membership.save(update_fields=["role"])
@@ -312,6 +417,13 @@ def member_role_change(
         action="member.role_change",
         target=membership,
         data={"email": membership.user.email, "from": str(old), "to": str(role)},
+    )
+    invitation_revoke_ungrantable(
+        team=membership.team,
+        inviter=membership.user,
+        role=role,
+        actor=actor,
+        reason="inviter_demoted",
     )
     return membership
 
@@ -325,12 +437,19 @@ def member_remove(*, membership: Membership, actor: User, actor_role: Role) -> N
     if not leaving and not can_manage(actor_role, membership.role):
         raise PermissionDenied
     if membership.role == Role.OWNER and owners <= 1:
-        raise ValidationError(_LAST_OWNER)
+        raise ValidationError(LAST_OWNER)
     audit_log(
         team=membership.team,
         actor=actor,
         action="member.remove",
         target=membership,
         data={"email": membership.user.email, "role": membership.role, "left": leaving},
+    )
+    invitation_revoke_ungrantable(
+        team=membership.team,
+        inviter=membership.user,
+        role=None,
+        actor=actor,
+        reason="inviter_removed",
     )
     membership.delete()

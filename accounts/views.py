@@ -419,11 +419,16 @@ _PROBLEMS = {
     "revoked": _("This invitation was withdrawn."),
     "used": _("This invitation has already been used."),
     "gone": _("This invitation no longer exists."),
+    services.INVITER_CANNOT_GRANT: services.INVITER_CANNOT_GRANT_MESSAGE,
+}
+# What to do instead, where asking the person who sent the link is no help.
+_ADVICE = {
+    services.INVITER_CANNOT_GRANT: _("Ask a team admin for a new invitation."),
 }
 
 
 def _invitation_problem(request: HttpRequest, problem: str) -> HttpResponse:
-    context = {"problem": _PROBLEMS[problem]}
+    context = {"problem": _PROBLEMS[problem], "advice": _ADVICE.get(problem)}
     return render(request, "accounts/invitation_invalid.html", context, status=410)
 
 
@@ -434,7 +439,14 @@ def _invitation_state(invitation: Invitation) -> str | None:
         return "used"
     if invitation.expires_at <= timezone.now():
         return TokenProblem.EXPIRED
+    if not services.invitation_inviter_can_grant(invitation):
+        return services.INVITER_CANNOT_GRANT
     return None
+
+
+def _inviter_cannot_grant(error: ValidationError) -> bool:
+    # Found on submitting (the inviter was demoted since the page was shown).
+    return getattr(error, "code", None) == services.INVITER_CANNOT_GRANT
 
 
 def _welcome(request: HttpRequest, team: Team) -> HttpResponse:
@@ -479,6 +491,8 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
         try:
             services.invitation_accept(invitation=invitation, user=user)
         except ValidationError as error:
+            if _inviter_cannot_grant(error):
+                return _invitation_problem(request, services.INVITER_CANNOT_GRANT)
             messages.error(request, _errors(error))
             return redirect("home")
         return _welcome(request, invitation.team)
@@ -498,6 +512,8 @@ def _invitation_sign_up(
                 password=form.cleaned_data["password1"],
             )
         except ValidationError as error:
+            if _inviter_cannot_grant(error):
+                return _invitation_problem(request, services.INVITER_CANNOT_GRANT)
             form.add_error(None, error)
         else:
             login(request, user, backend=_LOGIN_BACKEND)
@@ -520,6 +536,7 @@ def audit(request: HttpRequest, team_id: UUID) -> HttpResponse:
         form.is_valid()
     events = selectors.audit_event_list(team=access.team, **form.filters())
     page = Paginator(events, _AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    page.object_list = [_scrubbed(event) for event in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     context = {
@@ -530,6 +547,12 @@ def audit(request: HttpRequest, team_id: UUID) -> HttpResponse:
         "export_query": query.urlencode(),
     }
     return render(request, "accounts/audit.html", context)
+
+
+def _scrubbed(event: AuditEvent) -> AuditEvent:
+    # Events are scrubbed when written; this also covers those an older version wrote.
+    event.data = services.audit_data_scrub(event.data)
+    return event
 
 
 class _Echo:
@@ -557,7 +580,7 @@ def _audit_rows(events: Iterable[AuditEvent]) -> Iterator[list[object]]:
             event.action,
             event.target_type,
             event.target_repr,
-            json.dumps(event.data, ensure_ascii=False, sort_keys=True),
+            json.dumps(_scrubbed(event).data, ensure_ascii=False, sort_keys=True),
         ]
 
 
