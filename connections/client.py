@@ -21,7 +21,8 @@ import re
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
+import zlib
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -80,6 +81,8 @@ _SECRET_TEXT = re.compile(
     r"(?P<bearer>\bBearer\s+)[^\s\"',;]+|\b(?P<key>sk-[A-Za-z0-9_*\-]{6,})", re.IGNORECASE
 )
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
+# Headers no caller's `extra_headers` replace: the key's, and the codings Tablero can read.
+_FIXED_HEADERS = _AUTH_HEADERS | {"accept-encoding"}
 
 
 @dataclass(frozen=True)
@@ -460,9 +463,13 @@ class ProviderClient:
                 ErrorKind.INVALID_KEY,
                 "The key is empty or contains spaces or characters a key never has.",
             )
-        headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        headers = {
+            "Accept": "application/json",
+            "Accept-Encoding": ACCEPT_ENCODING,
+            "User-Agent": USER_AGENT,
+        }
         for name, value in {**self.extra_headers, **(extra_headers or {})}.items():
-            if name.lower() not in _AUTH_HEADERS:
+            if name.lower() not in _FIXED_HEADERS:
                 headers[name] = value
         if self.endpoint.provider == "azure":
             headers["api-key"] = key
@@ -659,22 +666,129 @@ def _is_model(item: Any) -> bool:
 
 
 def _read_limited(response: httpx.Response, *, deadline: float) -> bytes:
+    """The answer's body, decoded, refused once it passes `MAX_BODY_BYTES`.
+
+    httpx's own decoding inflates each chunk read from the network at once: 64 KB of gzip can
+    become 64 MB before any size is known. Here the raw bytes are read and inflated at most
+    `_DECODE_PIECE` bytes at a time, so a compression bomb stops after the limit and one
+    piece. The raw bytes have a limit too (data sent after the end of a gzip stream).
+    """
+
+    def refuse_larger() -> ProviderError:
+        return ProviderError(
+            ErrorKind.BAD_RESPONSE,
+            f"The answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.",
+            status=response.status_code,
+            request_id=response.headers.get("x-request-id"),
+        )
+
+    if response.is_stream_consumed:
+        # Built in memory and decoded by httpx already (an `httpx.MockTransport` answer in
+        # tests); an answer from the network always comes as a stream.
+        if len(response.content) > MAX_BODY_BYTES:
+            raise refuse_larger()
+        return response.content
+
+    layers = _content_decoders(response)
     chunks: list[bytes] = []
-    size = 0
-    for chunk in response.iter_bytes():
-        if time.monotonic() > deadline:
-            raise ProviderError(
-                ErrorKind.TIMEOUT,
-                f"The answer took longer than {MAX_ANSWER_SECONDS:.0f} seconds to arrive.",
-                request_id=response.headers.get("x-request-id"),
-            )
-        size += len(chunk)
+    raw_size = size = 0
+
+    def raw_chunks() -> Iterator[bytes]:
+        nonlocal raw_size
+        for chunk in response.iter_raw():
+            if time.monotonic() > deadline:
+                raise ProviderError(
+                    ErrorKind.TIMEOUT,
+                    f"The answer took longer than {MAX_ANSWER_SECONDS:.0f} seconds to arrive.",
+                    request_id=response.headers.get("x-request-id"),
+                )
+            raw_size += len(chunk)
+            # Compressed data is at most a little larger than what it holds: twice the limit
+            # is only reached with data after the end of the compressed stream.
+            if raw_size > 2 * MAX_BODY_BYTES:
+                raise refuse_larger()
+            yield chunk
+
+    pieces: Iterator[bytes] = raw_chunks()
+    for layer in layers:
+        pieces = layer.decode(pieces)
+    for piece in pieces:
+        size += len(piece)
         if size > MAX_BODY_BYTES:
+            raise refuse_larger()
+        chunks.append(piece)
+    return b"".join(chunks)
+
+
+# The most a decoder hands on at once (a multiple of what the network gives per read).
+_DECODE_PIECE = 64 * 1024
+# What Tablero asks for and reads with a limit (`_Inflater`).
+ACCEPT_ENCODING = "gzip, deflate"
+# Codings a server may use though Tablero never asks for them; it reads none of them.
+_UNREAD_CODINGS = frozenset({"br", "zstd", "compress", "x-compress"})
+
+
+class _Inflater:
+    """One gzip or deflate layer of an answer, inflated in pieces of `_DECODE_PIECE` bytes.
+
+    Like httpx: "deflate" is zlib-wrapped, or raw when the first bytes say so; anything after
+    the end of the compressed stream is ignored.
+    """
+
+    def __init__(self, coding: str) -> None:
+        gzip = coding in ("gzip", "x-gzip")
+        self._zlib = zlib.decompressobj(zlib.MAX_WBITS | 16 if gzip else zlib.MAX_WBITS)
+        self._may_be_raw = not gzip
+
+    def decode(self, chunks: Iterator[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            yield from self._inflate(chunk)
+        try:
+            rest = self._zlib.flush()
+        except zlib.error as exc:
+            raise httpx.DecodingError(str(exc)) from exc
+        if rest:
+            yield rest
+
+    def _inflate(self, data: bytes) -> Iterator[bytes]:
+        while not self._zlib.eof:
+            try:
+                piece = self._zlib.decompress(data, _DECODE_PIECE)
+            except zlib.error as exc:
+                if not self._may_be_raw:
+                    raise httpx.DecodingError(str(exc)) from exc
+                self._may_be_raw = False
+                self._zlib = zlib.decompressobj(-zlib.MAX_WBITS)
+                continue
+            self._may_be_raw = False
+            data = self._zlib.unconsumed_tail
+            if piece:
+                yield piece
+            # A full piece may leave more output inside zlib even when all input is taken.
+            if not data and len(piece) < _DECODE_PIECE:
+                return
+
+
+def _content_decoders(response: httpx.Response) -> list[_Inflater]:
+    """The decoders for the answer's Content-Encoding, innermost coding last.
+
+    Unknown values (servers send "utf-8" there) are passed over, as httpx does; a compression
+    Tablero did not ask for is refused rather than read without a limit.
+    """
+    codings = [
+        value.strip().lower()
+        for value in response.headers.get_list("content-encoding", split_commas=True)
+    ]
+    layers = []
+    for coding in reversed(codings):
+        if coding in ("gzip", "x-gzip", "deflate"):
+            layers.append(_Inflater(coding))
+        elif coding in _UNREAD_CODINGS:
             raise ProviderError(
                 ErrorKind.BAD_RESPONSE,
-                f"The answer is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB.",
+                f"The answer is compressed with {coding!r}, which Tablero did not ask for "
+                "and does not read.",
                 status=response.status_code,
                 request_id=response.headers.get("x-request-id"),
             )
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return layers
