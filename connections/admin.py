@@ -2,6 +2,7 @@
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
@@ -46,6 +47,17 @@ class ConnectionAdminForm(HeaderIdsMixin, forms.ModelForm):
             "api_version",
             "run_api",
         ]
+
+    def clean_name(self) -> str:
+        """The name is free in the team, whatever its case. On a change the team is read-only,
+        so not in the form: Django would skip the (team, name) constraint; checked here."""
+        name = self.cleaned_data["name"].strip()
+        team = self.cleaned_data.get("team") if self.instance._state.adding else self.instance.team
+        if team is not None:
+            others = Connection.objects.filter(team=team, name__iexact=name)
+            if others.exclude(pk=self.instance.pk).exists():
+                raise ValidationError(_("This team already has a connection with this name."))
+        return name
 
     def clean_new_api_key(self) -> str:
         return clean_key(self.cleaned_data["new_api_key"])
@@ -139,6 +151,13 @@ class ConnectionAdmin(admin.ModelAdmin):
     ]
     actions = ["test_connections"]
 
+    def get_readonly_fields(self, request: HttpRequest, obj: Connection | None = None):
+        """The team is chosen when a connection is added, never changed: the key is encrypted
+        for its row and the assistants belong to the team, neither may move to another."""
+        if obj is None:
+            return self.readonly_fields
+        return [*self.readonly_fields, "team"]
+
     # Django's admin does not hide POST data from error reports; the new keys must not show.
     @method_decorator(sensitive_post_parameters("new_api_key", "new_admin_key"))
     def changeform_view(self, request: HttpRequest, *args, **kwargs):
@@ -182,7 +201,22 @@ class ConnectionAdmin(admin.ModelAdmin):
     def test_connections(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         working = 0
         for connection in queryset.select_related("team"):
-            error = services.connection_test(connection=connection, user=request.user)
+            try:
+                error = services.connection_test(connection=connection, user=request.user)
+            except services.ConnectionChanged:
+                self.message_user(
+                    request,
+                    _("%(name)s: %(problem)s")
+                    % {
+                        "name": connection.name,
+                        "problem": _(
+                            "The key was replaced (or the connection removed) while it was "
+                            "being checked; the result was not kept."
+                        ),
+                    },
+                    messages.WARNING,
+                )
+                continue
             if error is None:
                 working += 1
             else:

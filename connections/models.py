@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
+from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from connections.client import Endpoint
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+# The unique index on (lower(name), team); a save that breaks it names it in its error.
+NAME_CONSTRAINT = "connections_name_unique"
 
 
 class Provider(models.TextChoices):
@@ -134,7 +137,13 @@ class Connection(models.Model):
         verbose_name_plural = _("connections")
         ordering = ["name"]
         constraints = [
-            models.UniqueConstraint(fields=["team", "name"], name="connections_name_unique"),
+            # "Production" and "production" are one name, as the forms already say.
+            models.UniqueConstraint(
+                Lower("name"),
+                "team",
+                name=NAME_CONSTRAINT,
+                violation_error_message=_("This team already has a connection with this name."),
+            ),
             models.CheckConstraint(
                 condition=models.Q(provider__in=Provider.values),
                 name="connections_provider_valid",

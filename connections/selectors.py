@@ -12,6 +12,7 @@ from uuid import UUID
 
 from django.core.cache import cache
 from django.db.models import Count, QuerySet
+from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -151,6 +152,7 @@ class ModelListing:
     fetched_at: datetime | None
     error: ProviderError | None = None
     stale: bool = False  # showing the list kept from an earlier fetch
+    key_replaced: bool = False  # the key changed during the fetch: the new key's list instead
 
 
 def model_info(data: dict[str, Any]) -> ModelInfo:
@@ -199,11 +201,17 @@ def model_list(
     """
     cached = None if refresh else cache.get(services.models_cache_key(connection))
     error = None
-    stale = False
+    stale = key_replaced = False
     if cached is not None:
         models, fetched_at = cached["models"], _to_datetime(cached["fetched_at"])
     else:
-        fresh, error = services.models_refresh(connection=connection, user=user)
+        try:
+            fresh, error = services.models_refresh(connection=connection, user=user)
+        except services.ConnectionChanged as changed:
+            if changed.removed:
+                raise Http404 from None
+            # The fetched list was the old key's; the reloaded connection has the new key's.
+            fresh, key_replaced = connection.models_cache or [], True
         if fresh is not None:
             models, fetched_at = fresh, connection.models_cached_at
         else:
@@ -217,6 +225,7 @@ def model_list(
         fetched_at=fetched_at,
         error=error,
         stale=stale,
+        key_replaced=key_replaced,
     )
 
 

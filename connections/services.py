@@ -23,6 +23,7 @@ from connections.client import ProviderClient
 from connections.errors import ErrorKind, ProviderError
 from connections.explanations import explain
 from connections.models import (
+    NAME_CONSTRAINT,
     Connection,
     ConnectionErrorEvent,
     DetectedRunApi,
@@ -55,12 +56,26 @@ def models_cache_key(connection: Connection) -> str:
 
 @dataclass
 class Probe:
-    """What one GET /models told us about a connection."""
+    """What one GET /models told us about a connection, and with which key and URL."""
 
     checked_at: datetime
     models: list[dict[str, Any]] | None = None
     error: ProviderError | None = None
     rate_limit: dict[str, Any] | None = None
+    # The stored (encrypted) key and the base URL as they were read for the call: the outcome
+    # belongs to them, not to whatever the connection holds when the answer arrives.
+    api_key_encrypted: str = ""
+    base_url: str = ""
+
+
+class ConnectionChanged(Exception):
+    """The connection's key or base URL was replaced, or the connection removed, while the
+    provider was being asked: the answer was about a key it no longer has, and nothing was
+    stored. The connection passed in has been reloaded (unless `removed`)."""
+
+    def __init__(self, *, removed: bool) -> None:
+        super().__init__("removed" if removed else "key replaced")
+        self.removed = removed
 
 
 def _sorted_models(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -70,17 +85,21 @@ def _sorted_models(models: list[dict[str, Any]]) -> list[dict[str, Any]]:
 @sensitive_variables()
 def _probe(connection: Connection) -> Probe:
     """List the models with the connection's key. Never raises for provider failures."""
+    used = {"api_key_encrypted": connection.api_key_encrypted, "base_url": connection.base_url}
     checked_at = timezone.now()
     try:
         client = client_for(connection)
     except crypto.DecryptionError:
-        return Probe(checked_at=checked_at, error=unreadable_key_error())
+        return Probe(checked_at=checked_at, error=unreadable_key_error(), **used)
     try:
         models = client.list_models()
     except ProviderError as error:
-        return Probe(checked_at=checked_at, error=error, rate_limit=_rate_limit(client))
+        return Probe(checked_at=checked_at, error=error, rate_limit=_rate_limit(client), **used)
     return Probe(
-        checked_at=checked_at, models=_sorted_models(models), rate_limit=_rate_limit(client)
+        checked_at=checked_at,
+        models=_sorted_models(models),
+        rate_limit=_rate_limit(client),
+        **used,
     )
 
 
@@ -98,25 +117,28 @@ def error_summary(error: ProviderError) -> str:
     return f"{title} ({error.code})"[:200] if error.code else title[:200]
 
 
-def _apply_probe(connection: Connection, probe: Probe) -> list[str]:
-    """Copy a probe's outcome onto the connection; returns the fields changed."""
-    connection.last_checked_at = probe.checked_at
-    fields = ["health", "last_checked_at", "last_error", "last_error_kind"]
+def _probe_values(probe: Probe) -> dict[str, Any]:
+    """The connection fields a probe's outcome sets, with their new values."""
+    values: dict[str, Any] = {"last_checked_at": probe.checked_at}
     if probe.error is None:
-        connection.health = Health.OK
-        connection.last_error = connection.last_error_kind = ""
+        values.update(health=Health.OK, last_error="", last_error_kind="")
     else:
-        connection.health = health_for(probe.error.kind)
-        connection.last_error = error_summary(probe.error)
-        connection.last_error_kind = probe.error.kind.value
+        values.update(
+            health=health_for(probe.error.kind),
+            last_error=error_summary(probe.error),
+            last_error_kind=probe.error.kind.value,
+        )
     if probe.rate_limit is not None:
-        connection.rate_limit = probe.rate_limit
-        fields.append("rate_limit")
+        values["rate_limit"] = probe.rate_limit
     if probe.models is not None:
-        connection.models_cache = probe.models
-        connection.models_cached_at = probe.checked_at
-        fields += ["models_cache", "models_cached_at"]
-    return fields
+        values.update(models_cache=probe.models, models_cached_at=probe.checked_at)
+    return values
+
+
+def _apply_probe(connection: Connection, probe: Probe) -> None:
+    """Copy a probe's outcome onto the connection (not saved)."""
+    for field, value in _probe_values(probe).items():
+        setattr(connection, field, value)
 
 
 def error_event_record(
@@ -140,16 +162,30 @@ def error_event_record(
 def _store_probe(
     connection: Connection, probe: Probe, *, operation: str, user: User | None
 ) -> None:
-    """Save a probe's outcome without touching `updated_at` (which keys the models cache)."""
-    fields = _apply_probe(connection, probe)
+    """Save a probe's outcome without touching `updated_at` (which keys the models cache).
+
+    Only while the connection still has the key and base URL the probe used: a key replaced
+    during the call has its own check, and the old key's health, error or models must not
+    land on it. Otherwise nothing is stored, `connection` is reloaded and ConnectionChanged
+    raised.
+    """
+    values = _probe_values(probe)
     with transaction.atomic():
-        updated = Connection.objects.filter(pk=connection.pk).update(
-            **{field: getattr(connection, field) for field in fields}
-        )
+        updated = Connection.objects.filter(
+            pk=connection.pk, api_key_encrypted=probe.api_key_encrypted, base_url=probe.base_url
+        ).update(**values)
         if updated and probe.error is not None:
             error_event_record(
                 connection=connection, error=probe.error, operation=operation, user=user
             )
+    if not updated:
+        try:
+            connection.refresh_from_db()
+        except Connection.DoesNotExist:
+            raise ConnectionChanged(removed=True) from None
+        raise ConnectionChanged(removed=False)
+    for field, value in values.items():
+        setattr(connection, field, value)
     if probe.models is not None:
         _cache_models(connection, probe.models, probe.checked_at)
 
@@ -162,13 +198,27 @@ def _cache_models(connection: Connection, models: list[dict[str, Any]], when: da
     )
 
 
-def _save(connection: Connection) -> None:
-    """full_clean, then save; a name taken meanwhile by another request is a ValidationError."""
-    connection.full_clean()
+def _save(connection: Connection, *, update_fields: list[str] | None = None) -> None:
+    """full_clean, then save (only `update_fields`, when given, so a change another request
+    made to the rest of the row meanwhile, such as a new key, is never written back).
+
+    Whether the name is free (ignoring case) is the database's to say, at the moment of
+    saving: a name taken meanwhile by another request, in any case, becomes a ValidationError
+    on `name` (on SQLite and PostgreSQL alike)."""
+    connection.full_clean(validate_constraints=False)
+    connection.validate_constraints(exclude={"name"})
     try:
         with transaction.atomic():
-            connection.save()
-    except IntegrityError:
+            if update_fields is None:
+                connection.save()
+            else:
+                connection.save(update_fields=[*update_fields, "updated_at"])
+    except IntegrityError as error:
+        # SQLite names the index ("UNIQUE constraint failed: index '…'"), PostgreSQL the
+        # constraint ("duplicate key value violates unique constraint "…""). Any other
+        # integrity error is a bug, not the user's input.
+        if NAME_CONSTRAINT not in str(error):
+            raise
         raise ValidationError(
             {"name": _("This team already has a connection with this name.")}
         ) from None
@@ -248,7 +298,11 @@ def connection_create(
 
 def connection_test(*, connection: Connection, user: User | None) -> ProviderError | None:
     """List the models with the stored key and record the outcome (health, rate limits,
-    models, error history). A key that does not decrypt makes no call."""
+    models, error history). A key that does not decrypt makes no call.
+
+    Raises ConnectionChanged, having stored nothing, when the key was replaced (or the
+    connection removed) during the call.
+    """
     probe = _probe(connection)
     _store_probe(connection, probe, operation="connection.test", user=user)
     if probe.error is None:
@@ -268,7 +322,11 @@ def connection_test(*, connection: Connection, user: User | None) -> ProviderErr
 def models_refresh(
     *, connection: Connection, user: User | None
 ) -> tuple[list[dict[str, Any]] | None, ProviderError | None]:
-    """Fetch the model list again (one provider call); keeps health and the caches current."""
+    """Fetch the model list again (one provider call); keeps health and the caches current.
+
+    Raises ConnectionChanged, having stored nothing, when the key was replaced (or the
+    connection removed) during the call; the reloaded connection then has the new key's list.
+    """
     probe = _probe(connection)
     _store_probe(connection, probe, operation="models.list", user=user)
     return probe.models, probe.error
@@ -376,7 +434,7 @@ def connection_update(
     )
     for field, value in values.items():
         setattr(connection, field, value)
-    _save(connection)
+    _save(connection, update_fields=list(values))
     audit_log(
         team=connection.team,
         actor=user,
@@ -406,8 +464,11 @@ def connection_delete(*, connection: Connection, user: User | None) -> None:
 def connection_set_admin_key(*, connection: Connection, user: User, admin_key: str) -> None:
     """Store (or, with "", remove) the admin key used to read costs."""
     connection.set_admin_key(admin_key)
-    connection.full_clean()
-    connection.save()
+    connection.full_clean(validate_constraints=False)
+    # Only the admin key's fields: a key replaced by another request meanwhile stays replaced.
+    connection.save(
+        update_fields=["admin_key_encrypted", "admin_key_prefix", "admin_key_last4", "updated_at"]
+    )
     audit_log(
         team=connection.team,
         actor=user,

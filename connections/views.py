@@ -119,7 +119,20 @@ def _captured_at(rate_limit: dict[str, Any]) -> datetime | None:
 def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    error = services.connection_test(connection=connection, user=request.user)
+    try:
+        error = services.connection_test(connection=connection, user=request.user)
+    except services.ConnectionChanged as changed:
+        if changed.removed:
+            messages.warning(request, _("The connection was removed while it was being checked."))
+            return redirect("connections:list", team_id=access.team.pk)
+        messages.warning(
+            request,
+            _(
+                "The key was replaced while it was being checked, so that check's result was "
+                "not kept. This page shows the new key's state."
+            ),
+        )
+        return redirect("connections:detail", team_id=access.team.pk, connection_id=connection.pk)
     if error is None:
         messages.success(request, _("The connection works."))
     else:
@@ -248,7 +261,16 @@ def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> 
     listing = selectors.model_list(connection=connection, refresh=True, user=request.user)
     if listing.error is not None:
         return _models_page(request, access, connection, listing, "")
-    messages.success(request, _("Model list refreshed."))
+    if listing.key_replaced:
+        messages.warning(
+            request,
+            _(
+                "The key was replaced while the list was being fetched, so that list was not "
+                "kept. This is the list for the new key."
+            ),
+        )
+    else:
+        messages.success(request, _("Model list refreshed."))
     return redirect(
         reverse(
             "connections:models",
