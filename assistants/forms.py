@@ -3,6 +3,7 @@
 import json
 import math
 import re
+import uuid
 from typing import Any
 
 from django import forms
@@ -252,6 +253,31 @@ def parse_metadata(value: str) -> dict[str, str]:
     return data
 
 
+SUBMISSION_TOKEN = "submission_token"
+
+
+class SubmissionTokenMixin(forms.Form):
+    """A one-time token in a hidden field, new on every render of the form, so that the same
+    form sent twice (a double click, back and resubmit) is recognised by the service, which
+    keeps the token on what the first one made.
+
+    A post without a token, or with one that is not a UUID (an old page, an API client), gets
+    a fresh one here: it then works as before, each post making something new. The token is
+    not a secret and needs no signature: it only ever finds what the same team already made."""
+
+    submission_token = forms.UUIDField(required=False, widget=forms.HiddenInput, initial=uuid.uuid4)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if self.is_bound:
+            name = self.add_prefix(SUBMISSION_TOKEN)
+            try:
+                uuid.UUID(str(self.data.get(name) or ""))
+            except ValueError:
+                self.data = self.data.copy()
+                self.data[name] = str(uuid.uuid4())
+
+
 class AssistantForm(forms.Form):
     """The assistant's settings. `models` is the connection's model list, or None when it
     could not be fetched (then the model is typed in)."""
@@ -379,7 +405,7 @@ class AssistantForm(forms.Form):
         }
 
 
-class AssistantCreateForm(AssistantForm):
+class AssistantCreateForm(SubmissionTokenMixin, AssistantForm):
     connection = forms.ModelChoiceField(
         label=_("Connection"), queryset=Connection.objects.none(), widget=forms.HiddenInput
     )
@@ -402,7 +428,7 @@ class ConnectionPickForm(forms.Form):
         self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
 
 
-class RunForm(forms.Form):
+class RunForm(SubmissionTokenMixin, forms.Form):
     message = forms.CharField(
         label=_("Message"),
         max_length=MESSAGE_MAX,

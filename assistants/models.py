@@ -11,6 +11,7 @@ On delete:
 """
 
 import uuid
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -75,6 +76,10 @@ SYNC_SEVERITY = {
     SyncState.GONE: "warn",
 }
 
+
+# A push to the provider claims the assistant first (`sync_claimed_at`); a claim older than this
+# belongs to a request that died mid-call (the client gives up long before) and is taken over.
+SYNC_CLAIM_TTL = timedelta(minutes=2)
 
 TOOL_TYPES = ("code_interpreter", "file_search", "function")
 METADATA_MAX_PAIRS = 16
@@ -144,6 +149,14 @@ class Assistant(models.Model):
     last_error_kind = models.CharField(_("last error kind"), max_length=32, blank=True)
     last_error = models.CharField(_("last error"), max_length=300, blank=True)
     last_synced_at = models.DateTimeField(_("last synced"), null=True, blank=True)
+    # Set while a request brings the remote copy in line, so that a second one (a double click
+    # on "Retry sync") does not create a second remote copy. See SYNC_CLAIM_TTL.
+    sync_claimed_at = models.DateTimeField(_("sync started"), null=True, blank=True, editable=False)
+    # The one-time token of the form that created it: the same form sent twice (a double click,
+    # back and resubmit) finds this assistant instead of creating another.
+    submission_token = models.UUIDField(
+        _("submission token"), null=True, blank=True, editable=False
+    )
 
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -185,6 +198,10 @@ class Assistant(models.Model):
                 condition=~Q(remote_id=""),
                 name="assistants_assistant_remote_unique",
             ),
+            models.UniqueConstraint(
+                fields=["team", "submission_token"],
+                name="assistants_assistant_submitted_once",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -193,6 +210,14 @@ class Assistant(models.Model):
     @property
     def sync_severity(self) -> str:
         return SYNC_SEVERITY.get(SyncState(self.sync_state), "muted")
+
+    @property
+    def sync_in_progress(self) -> bool:
+        """Whether a request is bringing the remote copy in line right now."""
+        return (
+            self.sync_claimed_at is not None
+            and timezone.now() - self.sync_claimed_at < SYNC_CLAIM_TTL
+        )
 
     @property
     def tool_types(self) -> list[str]:
@@ -254,6 +279,10 @@ class Run(models.Model):
     last_error_code = models.CharField(_("error code"), max_length=100, blank=True)
     last_error_message = models.TextField(_("error message"), max_length=2000, blank=True)
     last_error_kind = models.CharField(_("error kind"), max_length=32, blank=True)
+    # The one-time token of the "Run" form that started it (see Assistant.submission_token).
+    submission_token = models.UUIDField(
+        _("submission token"), null=True, blank=True, editable=False
+    )
 
     class Meta:
         verbose_name = _("run")
@@ -277,6 +306,9 @@ class Run(models.Model):
                 name="assistants_run_ids_match_backend",
             ),
             models.CheckConstraint(condition=~Q(input=""), name="assistants_run_input_not_empty"),
+            models.UniqueConstraint(
+                fields=["team", "submission_token"], name="assistants_run_submitted_once"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -7,15 +7,17 @@ that a page calls to change something: it is stored on the record (`last_error_k
 explained on the page through the error catalogue) and in the connection's error history.
 """
 
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
+from enum import StrEnum
 from typing import Any, TypeVar
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
 from accounts.models import Team, User
@@ -34,6 +36,7 @@ from assistants.backends import (
 )
 from assistants.models import (
     METADATA_MAX_PAIRS,
+    SYNC_CLAIM_TTL,
     TERMINAL_STATUSES,
     Assistant,
     Run,
@@ -59,6 +62,24 @@ ASSISTANT_FIELDS = (
 POLL_INTERVAL = timedelta(seconds=1)
 
 T = TypeVar("T")
+
+
+class AlreadySubmitted(Exception):
+    """The form with this one-time token was sent before; `target` is what it made then."""
+
+    def __init__(self, target: Assistant | Run) -> None:
+        super().__init__("already submitted")
+        self.target = target
+
+
+class SyncInProgress(Exception):
+    """Another request is bringing this assistant to the provider right now."""
+
+
+class PushOutcome(StrEnum):
+    DONE = "done"  # the provider answered; success or failure is stored on the assistant
+    BUSY = "busy"  # another request holds the sync claim: nothing was sent
+    VANISHED = "vanished"  # the local record was deleted meanwhile (no remote copy is left)
 
 
 def _record_error(
@@ -98,7 +119,13 @@ def connection_note_run_api(*, connection: Connection, api: str) -> None:
     if api not in DetectedRunApi.values or connection.detected_run_api == api:
         return
     connection.detected_run_api = api
-    Connection.objects.filter(pk=connection.pk).update(detected_run_api=api)
+    # Only while the key and server it was detected with are still the stored ones: a key
+    # replaced meanwhile (perhaps with a new base URL) is detected on its own next test.
+    Connection.objects.filter(
+        pk=connection.pk,
+        api_key_encrypted=connection.api_key_encrypted,
+        base_url=connection.base_url,
+    ).update(detected_run_api=api)
 
 
 def connection_detect_run_api(*, connection: Connection) -> str | None:
@@ -132,28 +159,127 @@ def _assistant_mark(
     state: str,
     error: ProviderError | None = None,
     remote_id: str | None = None,
-) -> None:
-    assistant.sync_state = state
-    assistant.last_error_kind = error.kind.value if error else ""
-    assistant.last_error = error_summary(error) if error else ""
-    fields = ["sync_state", "last_error_kind", "last_error", "updated_at"]
+    claim: datetime | None = None,
+) -> bool:
+    """Store the outcome of a provider call on the assistant, in one UPDATE, and release
+    `claim` if it is still this request's. False when the record no longer exists.
+
+    A push that ends well while someone saved new settings after its claim (their own push was
+    refused as busy) leaves the record `pending`: what the provider has is not what is here."""
+    now = timezone.now()
+    values: dict[str, Any] = {
+        "sync_state": state,
+        "last_error_kind": error.kind.value if error else "",
+        "last_error": error_summary(error) if error else "",
+        "updated_at": now,
+    }
     if remote_id is not None:
-        assistant.remote_id = remote_id
-        fields.append("remote_id")
+        values["remote_id"] = remote_id
     if state == SyncState.SYNCED:
-        assistant.last_synced_at = timezone.now()
-        fields.append("last_synced_at")
+        values["last_synced_at"] = now
+        if claim is not None:
+            values["sync_state"] = Case(
+                When(updated_at__gt=claim, then=Value(SyncState.PENDING)),
+                default=Value(SyncState.SYNCED),
+            )
+    if claim is not None:
+        values["sync_claimed_at"] = Case(
+            When(sync_claimed_at=claim, then=Value(None)), default=F("sync_claimed_at")
+        )
     with transaction.atomic():
-        assistant.save(update_fields=fields)
+        try:
+            with transaction.atomic():
+                updated = Assistant.objects.filter(pk=assistant.pk).update(**values)
+        except IntegrityError:
+            if not remote_id:
+                raise
+            _assistant_absorb_imported_copy(assistant, remote_id)
+            updated = Assistant.objects.filter(pk=assistant.pk).update(**values)
+        if not updated:
+            return False
+        current = Assistant.objects.get(pk=assistant.pk)
+    for field in ("sync_state", "last_error_kind", "last_error", "remote_id", "last_synced_at"):
+        setattr(assistant, field, getattr(current, field))
+    assistant.sync_claimed_at = current.sync_claimed_at
+    assistant.updated_at = current.updated_at
+    return True
 
 
-def _assistant_push(assistant: Assistant, *, user: User | None, operation: str) -> Assistant:
-    """Bring the remote copy in line with the local record (create, or modify)."""
+def _assistant_absorb_imported_copy(assistant: Assistant, remote_id: str) -> None:
+    """An import that listed the remote copy this push has just made, before the push could
+    record it, added a second local record for it. That record is merged into this one (its
+    runs move here), so the remote copy keeps one local record and the UPDATE that records
+    `remote_id` does not break the one-record-per-remote-copy rule."""
+    copies = Assistant.objects.filter(
+        connection_id=assistant.connection_id, remote_id=remote_id
+    ).exclude(pk=assistant.pk)
+    for copy in copies.select_for_update():
+        Run.objects.filter(assistant=copy).update(assistant=assistant)
+        copy.delete()
+
+
+def _assistant_claim(assistant: Assistant) -> datetime | None:
+    """Claim the assistant for one push to the provider: an atomic conditional UPDATE that
+    only one request wins (a claim older than SYNC_CLAIM_TTL is taken over). None when another
+    request holds it or the record is gone."""
+    now = timezone.now()
+    claimed = (
+        Assistant.objects.filter(pk=assistant.pk)
+        .filter(Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lte=now - SYNC_CLAIM_TTL))
+        .update(sync_claimed_at=now)
+    )
+    return now if claimed else None
+
+
+def _assistant_release(assistant: Assistant, claim: datetime) -> None:
+    Assistant.objects.filter(pk=assistant.pk, sync_claimed_at=claim).update(sync_claimed_at=None)
+
+
+def _assistant_busy_or_vanished(assistant: Assistant) -> PushOutcome:
+    row = Assistant.objects.filter(pk=assistant.pk).values("sync_claimed_at").first()
+    if row is None:
+        return PushOutcome.VANISHED
+    assistant.sync_claimed_at = row["sync_claimed_at"]
+    return PushOutcome.BUSY
+
+
+def _assistant_discard_remote(
+    assistant: Assistant, backend: RunBackend, *, remote_id: str, user: User | None
+) -> None:
+    """Delete a remote copy made for a local record that was deleted while it was being made.
+    Best effort: a failure is recorded on the connection's error history."""
+    assistant.remote_id = remote_id
+    try:
+        backend.delete_assistant(assistant)
+    except ProviderError as error:
+        if error.kind != ErrorKind.NOT_FOUND:
+            _record_error(assistant.connection, error, operation="assistant.discard", user=user)
+
+
+def _assistant_push(
+    assistant: Assistant, *, user: User | None, operation: str, claim: datetime | None = None
+) -> PushOutcome:
+    """Bring the remote copy in line with the local record (create, or modify).
+
+    The record is claimed first (or `claim`, taken by the caller, is used), so two requests
+    never push it at once: the second gets BUSY and sends nothing. The claim is held across the
+    provider call, but no transaction is. If the record was deleted while the provider made a
+    new remote copy, that copy is deleted again, so no remote assistant is left without one."""
+    if claim is None:
+        claim = _assistant_claim(assistant)
+        if claim is None:
+            return _assistant_busy_or_vanished(assistant)
+    try:
+        # What another request did before the claim counts: its remote copy, its settings.
+        assistant.refresh_from_db()
+    except Assistant.DoesNotExist:
+        return PushOutcome.VANISHED
+    creates = not assistant.remote_id or assistant.sync_state == SyncState.GONE
 
     def push(backend: RunBackend) -> str | None:
         if backend.name != ASSISTANTS:
             return None
-        if assistant.remote_id and assistant.sync_state != SyncState.GONE:
+        if not creates:
             return backend.update_assistant(assistant)
         return backend.create_assistant(assistant)
 
@@ -162,51 +288,84 @@ def _assistant_push(assistant: Assistant, *, user: User | None, operation: str) 
         remote_id, backend = _with_backend(connection, push)
     except ProviderError as error:
         _record_error(connection, error, operation=operation, user=user)
-        gone = (
-            error.kind == ErrorKind.NOT_FOUND
-            and bool(assistant.remote_id)
-            and assistant.sync_state != SyncState.GONE
+        gone = error.kind == ErrorKind.NOT_FOUND and not creates
+        marked = _assistant_mark(
+            assistant, state=SyncState.GONE if gone else SyncState.FAILED, error=error, claim=claim
         )
-        _assistant_mark(assistant, state=SyncState.GONE if gone else SyncState.FAILED, error=error)
-        return assistant
-    _assistant_mark(
+        return PushOutcome.DONE if marked else PushOutcome.VANISHED
+    on_assistants = backend.name == ASSISTANTS
+    if _assistant_mark(
         assistant,
         state=SyncState.SYNCED,
-        remote_id=remote_id if backend.name == ASSISTANTS else None,
-    )
-    return assistant
+        remote_id=remote_id if on_assistants else None,
+        claim=claim,
+    ):
+        return PushOutcome.DONE
+    if on_assistants and creates and remote_id:
+        _assistant_discard_remote(assistant, backend, remote_id=remote_id, user=user)
+    return PushOutcome.VANISHED
+
+
+def _existing_assistant(team: Team, token: uuid.UUID | None) -> Assistant | None:
+    if token is None:
+        return None
+    return Assistant.objects.filter(team=team, submission_token=token).first()
 
 
 def assistant_create(
-    *, team: Team, user: User, connection: Connection, data: dict[str, Any]
+    *,
+    team: Team,
+    user: User,
+    connection: Connection,
+    data: dict[str, Any],
+    submission_token: uuid.UUID | None = None,
 ) -> Assistant:
     """Save the assistant locally (pending), then create it remotely where the connection uses
     the Assistants API. A provider failure leaves the local record `failed` with the error, to
-    be retried with `assistant_sync`; it never leaves a remote assistant without a record."""
+    be retried with `assistant_sync`; it never leaves a remote assistant without a record.
+
+    `submission_token` is the form's one-time token: the local record carries it (unique per
+    team), so the same form sent again raises AlreadySubmitted with the assistant it created,
+    before anything reaches the provider. Without a token every call creates."""
     if connection.team_id != team.pk:
         raise ValueError("The connection belongs to another team.")
+    existing = _existing_assistant(team, submission_token)
+    if existing is not None:
+        raise AlreadySubmitted(existing)
     assistant = Assistant(
         team=team,
         connection=connection,
         created_by=user,
         sync_state=SyncState.PENDING,
+        submission_token=submission_token,
         **_assistant_values(data),
     )
-    with transaction.atomic():
-        assistant.full_clean()
-        assistant.save()
-        audit_log(
-            team=team,
-            actor=user,
-            action="assistant.create",
-            target=assistant,
-            data={"connection": connection.name, "model": assistant.model},
-        )
-    return _assistant_push(assistant, user=user, operation="assistant.create")
+    try:
+        with transaction.atomic():
+            # The token's uniqueness is the database's to check: only it sees the other
+            # request that sent the same form a moment ago.
+            assistant.full_clean(exclude=["submission_token"])
+            assistant.save()
+            audit_log(
+                team=team,
+                actor=user,
+                action="assistant.create",
+                target=assistant,
+                data={"connection": connection.name, "model": assistant.model},
+            )
+    except IntegrityError:
+        existing = _existing_assistant(team, submission_token)
+        if existing is None:
+            raise
+        raise AlreadySubmitted(existing) from None
+    _assistant_push(assistant, user=user, operation="assistant.create")
+    return assistant
 
 
 def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) -> Assistant:
-    """Change the local record, then the remote copy; a failure marks it `failed`."""
+    """Change the local record, then the remote copy; a failure marks it `failed`. While
+    another request is syncing the assistant the change is saved here only (the assistant's
+    `sync_in_progress` then says so, and it ends up `pending`, to be synced again)."""
     values = _assistant_values(data)
     changed = sorted(field for field, value in values.items() if getattr(assistant, field) != value)
     with transaction.atomic():
@@ -214,8 +373,8 @@ def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) 
             setattr(assistant, field, value)
         if assistant.sync_state == SyncState.SYNCED:
             assistant.sync_state = SyncState.PENDING
-        assistant.full_clean()
-        assistant.save()
+        assistant.full_clean(exclude=["submission_token"])
+        assistant.save(update_fields=[*ASSISTANT_FIELDS, "sync_state", "updated_at"])
         audit_log(
             team=assistant.team,
             actor=user,
@@ -223,12 +382,14 @@ def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) 
             target=assistant,
             data={"changed": changed},
         )
-    return _assistant_push(assistant, user=user, operation="assistant.update")
+    _assistant_push(assistant, user=user, operation="assistant.update")
+    return assistant
 
 
-def assistant_sync(*, assistant: Assistant, user: User) -> Assistant:
+def assistant_sync(*, assistant: Assistant, user: User) -> PushOutcome:
     """Try again to bring the remote copy in line ("Retry sync"). An assistant gone remotely
-    is created anew."""
+    is created anew. BUSY when another request is syncing it: then nothing is sent, so a
+    double click never creates two remote copies."""
     audit_log(
         team=assistant.team,
         actor=user,
@@ -239,35 +400,65 @@ def assistant_sync(*, assistant: Assistant, user: User) -> Assistant:
     return _assistant_push(assistant, user=user, operation="assistant.sync")
 
 
+# A delete that finds a new remote copy recorded meanwhile deletes that one too; a sync started
+# before it can add at most one (the delete's claim refuses later ones).
+DELETE_ATTEMPTS = 3
+
+
 def assistant_delete(*, assistant: Assistant, user: User) -> bool:
     """Delete the remote copy first (already gone counts as done), then the local record.
 
     Any other failure keeps the local record, marked `failed` with the error, and returns
-    False: a local record is never dropped while its remote copy may still exist."""
+    False: a local record is never dropped while its remote copy may still exist.
+
+    A sync in progress does not stop it. The delete takes the sync claim over, so no new sync
+    starts meanwhile; the local record is deleted only if it still names the remote copy just
+    deleted (else that newer copy is deleted too); and a sync that creates a remote copy for a
+    record deleted meanwhile deletes that copy itself. A record already deleted by someone
+    else counts as deleted."""
     connection = assistant.connection
-    if assistant.remote_id and assistant.sync_state != SyncState.GONE:
+    claim = timezone.now()
+    if not Assistant.objects.filter(pk=assistant.pk).update(sync_claimed_at=claim):
+        return True
+    for _attempt in range(DELETE_ATTEMPTS):
+        seen_remote_id = assistant.remote_id
+        if seen_remote_id and assistant.sync_state != SyncState.GONE:
+            try:
+                # The remote copy lives on the Assistants API, whichever run API the connection
+                # uses now (an admin may have switched it to Responses since): a server without
+                # that API answers 404, which counts as gone.
+                _with_backend(
+                    connection,
+                    lambda backend: backend.delete_assistant(assistant),
+                    api=ASSISTANTS,
+                )
+            except ProviderError as error:
+                if error.kind != ErrorKind.NOT_FOUND:
+                    _record_error(connection, error, operation="assistant.delete", user=user)
+                    # Deleted meanwhile by someone else, whose delete reached the provider.
+                    return not _assistant_mark(
+                        assistant, state=SyncState.FAILED, error=error, claim=claim
+                    )
+        with transaction.atomic():
+            _total, deleted = Assistant.objects.filter(
+                pk=assistant.pk, remote_id=seen_remote_id
+            ).delete()
+            if deleted.get(Assistant._meta.label):
+                audit_log(
+                    team=assistant.team,
+                    actor=user,
+                    action="assistant.delete",
+                    target=assistant,
+                    data={"connection": connection.name, "remote_id": seen_remote_id},
+                )
+                return True
         try:
-            # The remote copy lives on the Assistants API, whichever run API the connection
-            # uses now (an admin may have switched it to Responses since): a server without
-            # that API answers 404, which counts as gone.
-            _with_backend(
-                connection, lambda backend: backend.delete_assistant(assistant), api=ASSISTANTS
-            )
-        except ProviderError as error:
-            if error.kind != ErrorKind.NOT_FOUND:
-                _record_error(connection, error, operation="assistant.delete", user=user)
-                _assistant_mark(assistant, state=SyncState.FAILED, error=error)
-                return False
-    with transaction.atomic():
-        audit_log(
-            team=assistant.team,
-            actor=user,
-            action="assistant.delete",
-            target=assistant,
-            data={"connection": connection.name, "remote_id": assistant.remote_id},
-        )
-        assistant.delete()
-    return True
+            # A sync recorded a new remote copy meanwhile: that one goes too.
+            assistant.refresh_from_db()
+        except Assistant.DoesNotExist:
+            return True
+    _assistant_release(assistant, claim)
+    return False
 
 
 @dataclass(frozen=True)
@@ -460,13 +651,46 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
         run.save(update_fields=fields)
 
 
-def run_start(*, assistant: Assistant, user: User, message: str) -> Run:
+def _existing_run(team: Team, token: uuid.UUID | None) -> Run | None:
+    if token is None:
+        return None
+    return Run.objects.filter(team=team, submission_token=token).first()
+
+
+def run_start(
+    *,
+    assistant: Assistant,
+    user: User,
+    message: str,
+    submission_token: uuid.UUID | None = None,
+) -> Run:
     """Record the run (queued), then start it at the provider. A failure ends the run as
-    `failed` with the error, explained on the run's page; this never raises ProviderError."""
+    `failed` with the error, explained on the run's page; this never raises ProviderError.
+
+    `submission_token` is the form's one-time token, kept on the run (unique per team): the
+    same form sent again raises AlreadySubmitted with the run it started, and the provider is
+    not asked twice. An assistant that must first be brought to the provider, while another
+    request is doing that, raises SyncInProgress and records nothing."""
     connection = assistant.connection
+    team = assistant.team
+    existing = _existing_run(team, submission_token)
+    if existing is not None:
+        raise AlreadySubmitted(existing)
     api = run_api_for(connection)
+    claim = None
+    if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
+        # Not on the provider yet (or out of date): it is brought there first, under a claim
+        # taken before the run is recorded, so that a busy assistant records no run.
+        claim = _assistant_claim(assistant)
+        if claim is None:
+            # Perhaps the request that holds it is this same form, sent a moment earlier.
+            existing = _existing_run(team, submission_token)
+            if existing is not None:
+                raise AlreadySubmitted(existing)
+            _assistant_busy_or_vanished(assistant)  # the page then shows the sync under way
+            raise SyncInProgress
     run = Run(
-        team=assistant.team,
+        team=team,
         assistant=assistant,
         assistant_name=assistant.name,
         connection=connection,
@@ -474,21 +698,32 @@ def run_start(*, assistant: Assistant, user: User, message: str) -> Run:
         input=message.strip(),
         status=RunStatus.QUEUED,
         started_by=user,
+        submission_token=submission_token,
     )
-    with transaction.atomic():
-        run.full_clean()
-        run.save()
-        audit_log(
-            team=run.team,
-            actor=user,
-            action="run.start",
-            target=run,
-            data={"assistant": assistant.name, "backend": api},
-        )
+    try:
+        with transaction.atomic():
+            run.full_clean(exclude=["submission_token"])
+            run.save()
+            audit_log(
+                team=run.team,
+                actor=user,
+                action="run.start",
+                target=run,
+                data={"assistant": assistant.name, "backend": api},
+            )
+    except (IntegrityError, ValidationError):
+        if claim is not None:
+            _assistant_release(assistant, claim)
+        existing = _existing_run(team, submission_token)
+        if existing is None:
+            raise
+        raise AlreadySubmitted(existing) from None
 
-    if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
-        # Not on the provider yet (or out of date): bring it there first.
-        _assistant_push(assistant, user=user, operation="run.start")
+    if claim is not None:
+        outcome = _assistant_push(assistant, user=user, operation="run.start", claim=claim)
+        if outcome == PushOutcome.VANISHED:  # deleted meanwhile: nothing left to run
+            _run_fail(run, ProviderError(ErrorKind.NOT_FOUND))
+            return run
         if assistant.sync_state != SyncState.SYNCED:
             _run_fail(
                 run,

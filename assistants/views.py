@@ -43,7 +43,15 @@ def _page(access: TeamAccess, **context: Any) -> dict[str, Any]:
 
 
 def _sync_message(request: HttpRequest, assistant: Assistant, done: str) -> None:
-    if assistant.sync_state == SyncState.SYNCED:
+    if assistant.sync_in_progress:  # another request is syncing it: this change waits
+        messages.info(
+            request,
+            _(
+                "Saved in Tablero. A sync with the provider is already in progress, so this "
+                "change has not been sent yet; retry the sync once it has finished."
+            ),
+        )
+    elif assistant.sync_state == SyncState.SYNCED:
         messages.success(request, done)
     else:
         problem = explain(assistant.last_error_kind or ErrorKind.BAD_RESPONSE).title
@@ -111,9 +119,17 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
                 user=request.user,
                 connection=form.cleaned_data["connection"],
                 data=form.assistant_data(),
+                submission_token=form.cleaned_data["submission_token"],
             )
         except ValidationError as invalid:
             form.add_error(None, invalid)
+        except services.AlreadySubmitted as submitted:
+            messages.info(
+                request, _("This was already submitted; here is the assistant it created.")
+            )
+            return redirect(
+                "assistants:detail", team_id=access.team.pk, assistant_id=submitted.target.pk
+            )
         else:
             _sync_message(request, assistant, _("Assistant created."))
             return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
@@ -201,7 +217,7 @@ def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
                 "The assistant could not be deleted on the provider, so it was kept here: "
                 "%(problem)s."
             )
-            % {"problem": explain(assistant.last_error_kind).title},
+            % {"problem": explain(assistant.last_error_kind or ErrorKind.BAD_RESPONSE).title},
         )
         return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
     return render(request, "assistants/delete.html", _page(access, assistant=assistant))
@@ -212,8 +228,20 @@ def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
 def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
-    services.assistant_sync(assistant=assistant, user=request.user)
-    _sync_message(request, assistant, _("Assistant synced with the provider."))
+    outcome = services.assistant_sync(assistant=assistant, user=request.user)
+    if outcome == services.PushOutcome.VANISHED:
+        messages.info(request, _("The assistant was deleted while it was being synced."))
+        return redirect("assistants:list", team_id=access.team.pk)
+    if outcome == services.PushOutcome.BUSY:
+        messages.info(
+            request,
+            _(
+                "A sync with the provider is already in progress; reload the page in a moment "
+                "to see how it went."
+            ),
+        )
+    else:
+        _sync_message(request, assistant, _("Assistant synced with the provider."))
     return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
 
 
@@ -274,12 +302,30 @@ def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpRe
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
     form = RunForm(request.POST)
-    if not form.is_valid():
-        return render(request, "assistants/detail.html", _detail_context(access, assistant, form))
-    run = services.run_start(
-        assistant=assistant, user=request.user, message=form.cleaned_data["message"]
-    )
-    return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
+    if form.is_valid():
+        try:
+            run = services.run_start(
+                assistant=assistant,
+                user=request.user,
+                message=form.cleaned_data["message"],
+                submission_token=form.cleaned_data["submission_token"],
+            )
+        except services.AlreadySubmitted as submitted:
+            messages.info(request, _("This was already submitted; here is the run it started."))
+            return redirect(
+                "assistants:run_detail", team_id=access.team.pk, run_id=submitted.target.pk
+            )
+        except services.SyncInProgress:
+            form.add_error(
+                None,
+                _(
+                    "This assistant is being synced with the provider right now; start the "
+                    "run again in a moment."
+                ),
+            )
+        else:
+            return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
+    return render(request, "assistants/detail.html", _detail_context(access, assistant, form))
 
 
 @login_required
