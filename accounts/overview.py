@@ -3,8 +3,8 @@
 `team_overview` composes the connections, runs and errors of a team with a fixed number of
 queries, whatever the number of rows: counts and sums are aggregated in the database, lists
 are bounded (`CONNECTIONS_SHOWN`, `RUNS_SHOWN`, `ERRORS_SHOWN`) and fetched with their related
-rows. It never calls the provider: this month's spend comes from the costs cached by the
-connection costs pages (`connections.costs.month_spend_cached`).
+rows. It never calls the provider: this month's spend is what the connection costs pages last
+fetched, stored on each connection (`connections.costs.month_spend_known`).
 """
 
 import datetime
@@ -21,7 +21,7 @@ from accounts.models import Team
 from assistants.models import TERMINAL_STATUSES, Run, RunStatus
 from assistants.usage import RUN_TOKENS
 from connections.charts import Headroom, format_amount, headroom
-from connections.costs import MonthSpend, month_spend_cached
+from connections.costs import MonthSpend, month_spend_known
 from connections.models import Connection, ConnectionErrorEvent, Health
 
 CONNECTIONS_SHOWN = 50
@@ -225,10 +225,10 @@ def team_overview(
         keyed = list(
             Connection.objects.filter(team=team)
             .exclude(admin_key_encrypted="")
-            .only("pk", "admin_key_encrypted")
+            .only("pk", "admin_key_encrypted", "month_spend")
         )
         overview.admin_key_count = len(keyed)
-        spend = month_spend_cached(connections=keyed, now=now)
+        spend = month_spend_known(connections=keyed, now=now)
         overview.spend_known = len(spend)
         totals: dict[str, Decimal] = {}
         for known in spend.values():

@@ -5,10 +5,11 @@
 
 Builds a team in a throwaway SQLite database (or the one --database-url names: it must be
 empty or disposable, the tables are created there), with connections in every health state
-(a sixth of them with an admin key whose costs are in the cache), assistants, runs (some in
-progress, some failed) and provider errors; then renders the home page with Django's test
-client as an admin and as a viewer, and prints the number of queries and the median and 95th
-percentile time. For comparison it does the same for a team of three connections first.
+(a sixth of them with an admin key, half of those with this month's costs fetched),
+assistants, runs (some in progress, some failed) and provider errors; then renders the home
+page with Django's test client as an admin and as a viewer, and prints the number of queries
+and the median and 95th percentile time. For comparison it does the same for a team of three
+connections first.
 """
 
 import argparse
@@ -48,12 +49,17 @@ def _setup(database_url: str) -> None:
 
 def _build(team_name: str, sizes: dict[str, int]):
     """A team of the given sizes; returns (team, admin, viewer)."""
-    from django.core.cache import cache
     from django.utils import timezone
 
     from accounts.models import Membership, Role, Team, User
     from assistants.models import Assistant, Backend, Run, RunStatus, SyncState
-    from connections.costs import CostLine, CostReport, cache_key, utc_today, window_start
+    from connections.costs import (
+        CostLine,
+        CostReport,
+        month_spend_store,
+        utc_today,
+        window_start,
+    )
     from connections.models import Connection, ConnectionErrorEvent, Health
 
     now = timezone.now()
@@ -115,7 +121,7 @@ def _build(team_name: str, sizes: dict[str, int]):
                 for day in range(31)
             ],
         )
-        cache.set(cache_key(connection, "line_item", today), report.to_cache(), 3600)
+        month_spend_store(connection=connection, report=report)
 
     assistants = [
         Assistant(

@@ -342,7 +342,25 @@ def costs_get(
         )
         return CostsResult(report=report, error=error)
     cache.set(key, fresh.to_cache(), CACHE_SECONDS)
+    month_spend_store(connection=connection, report=fresh)
     return CostsResult(report=fresh)
+
+
+def month_spend_store(*, connection: Connection, report: CostReport) -> None:
+    """Keep this month's total on the connection for the home page, unless the admin key it
+    was read with was replaced or removed meanwhile."""
+    today = report.end
+    value = {
+        "month": f"{today:%Y-%m}",
+        "amounts": {
+            currency: str(amount) for currency, amount in report.month_totals(today).items()
+        },
+        "fetched_at": report.fetched_at.isoformat(),
+    }
+    Connection.objects.filter(
+        pk=connection.pk, admin_key_encrypted=connection.admin_key_encrypted
+    ).update(month_spend=value)
+    connection.month_spend = value
 
 
 # --- what the home page may know without asking -----------------------------------------------
@@ -362,24 +380,26 @@ class MonthSpend:
         )
 
 
-def month_spend_cached(
+def month_spend_known(
     *, connections: Iterable[Connection], now: datetime | None = None
 ) -> dict[Any, MonthSpend]:
-    """This month's spend (UTC) per connection, from cached costs only; connections whose
-    costs are not in the cache (or that have no admin key) are missing from the answer."""
-    today = utc_today(now)
-    keys: dict[str, Any] = {}
-    for connection in connections:
-        if connection.has_admin_key:
-            for group in GROUP_BY:
-                keys[cache_key(connection, group, today)] = connection.pk
+    """This month's spend (UTC) per connection, as the costs page last fetched it (stored on
+    the connection, so no cache or provider is asked); connections with no admin key, or
+    whose costs were not fetched this month, are missing from the answer."""
+    month = f"{utc_today(now):%Y-%m}"
     found: dict[Any, MonthSpend] = {}
-    for key, data in cache.get_many(list(keys)).items():
-        pk = keys[key]
-        report = CostReport.from_cache(data)
-        spend = MonthSpend(report.month_totals(today), report.fetched_at)
-        if pk not in found or found[pk].fetched_at < spend.fetched_at:
-            found[pk] = spend
+    for connection in connections:
+        stored = connection.month_spend or {}
+        if not connection.has_admin_key or stored.get("month") != month:
+            continue
+        try:
+            amounts = {
+                str(currency): Decimal(amount) for currency, amount in stored["amounts"].items()
+            }
+            fetched_at = datetime.fromisoformat(stored["fetched_at"])
+        except (KeyError, TypeError, AttributeError, ValueError, ArithmeticError):
+            continue  # written by an older version, or edited by hand: not known
+        found[connection.pk] = MonthSpend(amounts, fetched_at)
     return found
 
 

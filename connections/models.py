@@ -131,6 +131,10 @@ class Connection(models.Model):
     rate_limit = models.JSONField(_("rate limit"), default=dict, blank=True)
     models_cache = models.JSONField(_("models"), default=list, blank=True)
     models_cached_at = models.DateTimeField(_("models fetched"), null=True, blank=True)
+    # This month's spend as the costs page last fetched it with the admin key it names
+    # ({"month": "2026-11", "amounts": {"usd": "12.34"}, "fetched_at": ISO 8601}), so the home
+    # page knows it in every process and after a restart without asking the provider.
+    month_spend = models.JSONField(_("spend this month"), default=dict, blank=True)
 
     class Meta:
         verbose_name = _("connection")
@@ -184,6 +188,7 @@ class Connection(models.Model):
         self.api_key_last4 = crypto.last_four(key)
 
     def set_admin_key(self, key: str) -> None:
+        self.month_spend = {}  # it was read with the key being replaced
         if not key:
             self.admin_key_encrypted = self.admin_key_prefix = self.admin_key_last4 = ""
             return

@@ -467,7 +467,13 @@ def connection_set_admin_key(*, connection: Connection, user: User, admin_key: s
     connection.full_clean(validate_constraints=False)
     # Only the admin key's fields: a key replaced by another request meanwhile stays replaced.
     connection.save(
-        update_fields=["admin_key_encrypted", "admin_key_prefix", "admin_key_last4", "updated_at"]
+        update_fields=[
+            "admin_key_encrypted",
+            "admin_key_prefix",
+            "admin_key_last4",
+            "month_spend",
+            "updated_at",
+        ]
     )
     audit_log(
         team=connection.team,
