@@ -151,11 +151,19 @@ def test_the_migration_renames_names_that_differ_only_in_case(team, other_team):
                 api_key_encrypted="x",
                 created_at=START + timedelta(minutes=age),
             )
-    finally:
         executor = MigrationExecutor(db_connection)
-        executor.loader.build_graph()
         executor.migrate(after)
+        MigratedConnection = executor.loader.project_state(after).apps.get_model(
+            "connections", "Connection"
+        )
+        names = sorted(
+            MigratedConnection.objects.filter(team_id=team.pk).values_list("name", flat=True)
+        )
+        other = MigratedConnection.objects.get(team_id=other_team.pk).name
+    finally:
+        # Back to the latest schema, whatever later migrations there are, for the next tests.
+        executor = MigrationExecutor(db_connection)
+        executor.migrate(executor.loader.graph.leaf_nodes())
 
-    names = sorted(Connection.objects.filter(team=team).values_list("name", flat=True))
     assert names == ["PRODUCTION (4)", "Production", "production (2)", "production (3)"]
-    assert Connection.objects.get(team=other_team).name == "production"
+    assert other == "production"
