@@ -306,10 +306,13 @@ def _assistant_push(
     return PushOutcome.VANISHED
 
 
-def _existing_assistant(team: Team, token: uuid.UUID | None) -> Assistant | None:
+def _raise_if_submitted(model: type[Assistant | Run], team: Team, token: uuid.UUID | None) -> None:
+    """Raise AlreadySubmitted when the form with this one-time token already made a record."""
     if token is None:
-        return None
-    return Assistant.objects.filter(team=team, submission_token=token).first()
+        return
+    existing = model.objects.filter(team=team, submission_token=token).first()
+    if existing is not None:
+        raise AlreadySubmitted(existing)
 
 
 def assistant_create(
@@ -329,9 +332,7 @@ def assistant_create(
     before anything reaches the provider. Without a token every call creates."""
     if connection.team_id != team.pk:
         raise ValueError("The connection belongs to another team.")
-    existing = _existing_assistant(team, submission_token)
-    if existing is not None:
-        raise AlreadySubmitted(existing)
+    _raise_if_submitted(Assistant, team, submission_token)
     assistant = Assistant(
         team=team,
         connection=connection,
@@ -354,10 +355,8 @@ def assistant_create(
                 data={"connection": connection.name, "model": assistant.model},
             )
     except IntegrityError:
-        existing = _existing_assistant(team, submission_token)
-        if existing is None:
-            raise
-        raise AlreadySubmitted(existing) from None
+        _raise_if_submitted(Assistant, team, submission_token)
+        raise
     _assistant_push(assistant, user=user, operation="assistant.create")
     return assistant
 
@@ -651,12 +650,6 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
         run.save(update_fields=fields)
 
 
-def _existing_run(team: Team, token: uuid.UUID | None) -> Run | None:
-    if token is None:
-        return None
-    return Run.objects.filter(team=team, submission_token=token).first()
-
-
 def run_start(
     *,
     assistant: Assistant,
@@ -673,9 +666,7 @@ def run_start(
     request is doing that, raises SyncInProgress and records nothing."""
     connection = assistant.connection
     team = assistant.team
-    existing = _existing_run(team, submission_token)
-    if existing is not None:
-        raise AlreadySubmitted(existing)
+    _raise_if_submitted(Run, team, submission_token)
     api = run_api_for(connection)
     claim = None
     if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
@@ -684,9 +675,7 @@ def run_start(
         claim = _assistant_claim(assistant)
         if claim is None:
             # Perhaps the request that holds it is this same form, sent a moment earlier.
-            existing = _existing_run(team, submission_token)
-            if existing is not None:
-                raise AlreadySubmitted(existing)
+            _raise_if_submitted(Run, team, submission_token)
             _assistant_busy_or_vanished(assistant)  # the page then shows the sync under way
             raise SyncInProgress
     run = Run(
@@ -714,10 +703,8 @@ def run_start(
     except (IntegrityError, ValidationError):
         if claim is not None:
             _assistant_release(assistant, claim)
-        existing = _existing_run(team, submission_token)
-        if existing is None:
-            raise
-        raise AlreadySubmitted(existing) from None
+        _raise_if_submitted(Run, team, submission_token)
+        raise
 
     if claim is not None:
         outcome = _assistant_push(assistant, user=user, operation="run.start", claim=claim)
