@@ -2,7 +2,6 @@
 
 from django import forms
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils.decorators import method_decorator
@@ -13,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from accounts.services import audit_log
 from connections import services
 from connections.explanations import explain
-from connections.forms import HeaderIdsMixin, clean_key, clean_url
+from connections.forms import HeaderIdsMixin, clean_connection_name, clean_key, clean_url
 from connections.models import Connection, ConnectionErrorEvent
 
 
@@ -51,13 +50,11 @@ class ConnectionAdminForm(HeaderIdsMixin, forms.ModelForm):
     def clean_name(self) -> str:
         """The name is free in the team, whatever its case. On a change the team is read-only,
         so not in the form: Django would skip the (team, name) constraint; checked here."""
-        name = self.cleaned_data["name"].strip()
+        name = self.cleaned_data["name"]
         team = self.cleaned_data.get("team") if self.instance._state.adding else self.instance.team
-        if team is not None:
-            others = Connection.objects.filter(team=team, name__iexact=name)
-            if others.exclude(pk=self.instance.pk).exists():
-                raise ValidationError(_("This team already has a connection with this name."))
-        return name
+        if team is None:  # the team field has its own error
+            return name.strip()
+        return clean_connection_name(name, team=team, instance=self.instance)
 
     def clean_new_api_key(self) -> str:
         return clean_key(self.cleaned_data["new_api_key"])

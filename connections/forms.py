@@ -68,18 +68,26 @@ class HeaderIdsMixin:
         return clean_header_id(self.cleaned_data["project_id"])
 
 
+def clean_connection_name(name: str, *, team: Team, instance: Connection | None = None) -> str:
+    """`name` stripped, if no other connection of the team has it, whatever its case (the
+    database says the same when saving; this says it in the form first)."""
+    name = name.strip()
+    others = Connection.objects.filter(team=team, name__iexact=name)
+    if instance is not None:
+        others = others.exclude(pk=instance.pk)
+    if others.exists():
+        raise ValidationError(_("This team already has a connection with this name."))
+    return name
+
+
 class _NameMixin:
     team: Team
     instance: Connection | None = None
 
     def clean_name(self) -> str:
-        name = self.cleaned_data["name"].strip()
-        others = Connection.objects.filter(team=self.team, name__iexact=name)
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.exists():
-            raise ValidationError(_("This team already has a connection with this name."))
-        return name
+        return clean_connection_name(
+            self.cleaned_data["name"], team=self.team, instance=self.instance
+        )
 
 
 class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, forms.Form):
