@@ -203,6 +203,8 @@ class FakeUpstream:
         self._queued: list[Reply] = []
         self._generation = 0
         self._lock = threading.RLock()
+        self._in_flight = 0
+        self._idle = threading.Condition(self._lock)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self.reset()
@@ -253,7 +255,22 @@ class FakeUpstream:
 
     # -- dispatch --------------------------------------------------------------------------
 
+    def wait_idle(self, timeout: float = 5.0) -> bool:
+        """Wait until no request is being answered (a slow one a client gave up on, say)."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._in_flight == 0, timeout)
+
     def handle(self, request: FakeRequest) -> Reply:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._handle(request)
+        finally:
+            with self._idle:
+                self._in_flight -= 1
+                self._idle.notify_all()
+
+    def _handle(self, request: FakeRequest) -> Reply:
         with self._lock:
             self.requests.append(request)
             count = len(self.requests)

@@ -104,7 +104,7 @@ def test_a_slow_request_left_behind_takes_no_reply_queued_after_a_reset(fake_ups
         get(fake_upstream, "/models", key=KEY_SLOW, timeout=httpx.Timeout(2.0, read=0.05))
     fake_upstream.reset()
     fake_upstream.queue(Reply.json({"queued": True}))
-    time.sleep(0.6)  # the abandoned request finishes in the meantime
+    assert fake_upstream.wait_idle()  # the abandoned request has been answered meanwhile
     assert get(fake_upstream, "/models").json() == {"queued": True}
 
 
