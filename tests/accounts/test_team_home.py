@@ -191,7 +191,7 @@ def test_latest_errors_are_limited_to_ten(admin_client_, team):
     assert errors.count("<details>") == 10
 
 
-def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member):
+def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member, pinned_clock):
     connection = make_connection(team)
     assistant = make_assistant(team, connection)
     now = timezone.now()
@@ -207,7 +207,7 @@ def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member):
 
 
 def test_spend_this_month_is_what_the_costs_page_last_fetched(
-    admin_client_, viewer_client, team, owner, fake_upstream
+    admin_client_, viewer_client, team, owner, fake_upstream, pinned_clock
 ):
     known = make_connection(team, name="Known", base_url=fake_upstream.base_url)
     known.set_admin_key(ADMIN_KEY_OK)
@@ -237,7 +237,7 @@ def test_spend_this_month_is_what_the_costs_page_last_fetched(
 
 
 def test_spend_fetched_last_month_or_with_a_replaced_admin_key_is_not_shown(
-    admin_client_, team, owner, fake_upstream
+    admin_client_, team, owner, fake_upstream, pinned_clock
 ):
     old_month = make_connection(team, name="Old month", base_url=fake_upstream.base_url)
     old_month.set_admin_key(ADMIN_KEY_OK)
