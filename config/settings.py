@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "accounts",
     "connections",
     "assistants",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

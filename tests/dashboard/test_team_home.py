@@ -1,4 +1,4 @@
-"""The team's home page (accounts:team_home): health, spend, usage and what went wrong."""
+"""The team's home page (dashboard:team_home): health, spend, usage and what went wrong."""
 
 from datetime import timedelta
 
@@ -37,7 +37,7 @@ def _empty_cache():
 
 
 def _url(team) -> str:
-    return reverse("accounts:team_home", args=[team.pk])
+    return reverse("dashboard:team_home", args=[team.pk])
 
 
 def _section(body: str, section_id: str) -> str:
@@ -322,3 +322,11 @@ def test_query_budget(admin_client_, team, member, django_assert_max_num_queries
     admin_client_.get(_url(team))
     with django_assert_max_num_queries(16):
         admin_client_.get(_url(team))
+
+
+def test_takes_get_and_head_only(owner_client, team):
+    url = _url(team)
+    assert owner_client.get(url).status_code == 200
+    assert owner_client.head(url).status_code == 200
+    for method in ("post", "put", "patch", "delete"):
+        assert getattr(owner_client, method)(url).status_code == 405, method
