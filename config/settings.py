@@ -64,9 +64,10 @@ TABLERO_ALLOWED_UPSTREAM_HOSTS = env.list("TABLERO_ALLOWED_UPSTREAM_HOSTS", defa
 # How long Tablero keeps asking the provider about a run that has not finished, when the
 # provider sets no earlier limit of its own (an Assistants API run's `expires_at`). After it,
 # one last check, then the run is shown as expired and its page stops polling.
-TABLERO_RUN_POLL_LIMIT = timedelta(minutes=env.int("TABLERO_RUN_POLL_LIMIT_MINUTES", default=60))
-if TABLERO_RUN_POLL_LIMIT <= timedelta(0):
-    raise ImproperlyConfigured("TABLERO_RUN_POLL_LIMIT_MINUTES must be a positive number.")
+_run_poll_minutes = env.int("TABLERO_RUN_POLL_LIMIT_MINUTES", default=60)
+if _run_poll_minutes < 1:
+    raise ImproperlyConfigured("TABLERO_RUN_POLL_LIMIT_MINUTES must be 1 or more.")
+TABLERO_RUN_POLL_LIMIT = timedelta(minutes=_run_poll_minutes)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
