@@ -2,9 +2,8 @@
 limit (an Assistants API run's `expires_at`), at most TABLERO_RUN_POLL_LIMIT after the start,
 asks once more, then marks it expired, explains why, and its page stops polling.
 
-The clock is pinned (`clock`): it moves only when a test moves it. The fake provider keeps its
-own (real) clock, so a run it holds "[slow]" is still in progress there however far the pinned
-clock goes."""
+The clock is pinned (`pinned_clock`, for the fake provider too) and the tests move it on. A run
+the fake provider holds "[slow]" is still in progress there however far the clock goes."""
 
 from datetime import timedelta
 
@@ -21,22 +20,6 @@ pytestmark = pytest.mark.django_db
 
 UPDATES_BY_ITSELF = "This part of the page updates by itself"
 STOPPED = "Tablero stopped checking this run"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = timezone.now()
-
-    def advance(self, delta: timedelta) -> None:
-        self.now += delta
-
-
-@pytest.fixture
-def clock(monkeypatch):
-    """Pin `django.utils.timezone.now` (which the services and pages read)."""
-    pinned = Clock()
-    monkeypatch.setattr(timezone, "now", lambda: pinned.now)
-    return pinned
 
 
 def detail_url(run) -> str:
@@ -69,11 +52,11 @@ def api(request):
 
 
 def test_a_30_hour_old_run_is_checked_once_more_then_expired(
-    api, team, fake, member, viewer_client, clock
+    api, team, fake, member, viewer_client, pinned_clock
 ):
     run = start(team, fake, member, api)
     assert run.status == RunStatus.IN_PROGRESS
-    clock.advance(timedelta(hours=30))
+    pinned_clock.shift(timedelta(hours=30))
     fake.requests.clear()
 
     first = viewer_client.get(detail_url(run)).content.decode()
@@ -99,9 +82,9 @@ def test_a_30_hour_old_run_is_checked_once_more_then_expired(
     assert run.remote_status == RunStatus.IN_PROGRESS
 
 
-def test_the_status_fragment_alone_also_stops(api, team, fake, member, viewer_client, clock):
+def test_the_status_fragment_alone_also_stops(api, team, fake, member, viewer_client, pinned_clock):
     run = start(team, fake, member, api)
-    clock.advance(timedelta(hours=30))
+    pinned_clock.shift(timedelta(hours=30))
 
     fragment = viewer_client.get(status_url(run)).content.decode()
     fake.requests.clear()
@@ -112,9 +95,9 @@ def test_the_status_fragment_alone_also_stops(api, team, fake, member, viewer_cl
         assert STOPPED in content and "hx-get" not in content
 
 
-def test_the_explanation_in_spanish(api, team, fake, member, viewer_client, clock):
+def test_the_explanation_in_spanish(api, team, fake, member, viewer_client, pinned_clock):
     run = start(team, fake, member, api)
-    clock.advance(timedelta(hours=30))
+    pinned_clock.shift(timedelta(hours=30))
 
     content = viewer_client.get(detail_url(run), HTTP_ACCEPT_LANGUAGE="es").content.decode()
 
@@ -123,13 +106,13 @@ def test_the_explanation_in_spanish(api, team, fake, member, viewer_client, cloc
     assert "hx-get" not in content
 
 
-def test_a_run_within_the_limit_still_polls(team, fake, member, viewer_client, clock):
+def test_a_run_within_the_limit_still_polls(team, fake, member, viewer_client, pinned_clock):
     runs = [
         (start(team, fake, member, "assistants"), timedelta(minutes=9)),
         (start(team, fake, member, "responses"), timedelta(minutes=59)),
     ]
     for run, age in runs:
-        clock.now = run.created_at + age
+        pinned_clock.move_to(run.created_at + age)
         fake.requests.clear()
 
         content = viewer_client.get(detail_url(run)).content.decode()
@@ -142,12 +125,12 @@ def test_a_run_within_the_limit_still_polls(team, fake, member, viewer_client, c
         assert run.status == RunStatus.IN_PROGRESS
 
 
-def test_the_providers_own_expires_at_comes_first(team, fake, member, viewer_client, clock):
+def test_the_providers_own_expires_at_comes_first(team, fake, member, viewer_client, pinned_clock):
     """The fake provider expires Assistants API runs 10 minutes after creation, well within the
     60-minute setting; an 11-minute-old run it still calls in progress is expired here."""
     run = start(team, fake, member, "assistants")
     assert run.poll_until == run.created_at + timedelta(minutes=10)
-    clock.advance(timedelta(minutes=11))
+    pinned_clock.shift(timedelta(minutes=11))
 
     content = viewer_client.get(detail_url(run)).content.decode()
 
@@ -158,12 +141,12 @@ def test_the_providers_own_expires_at_comes_first(team, fake, member, viewer_cli
 
 
 def test_the_setting_limits_runs_without_a_provider_limit(
-    team, fake, member, viewer_client, clock, settings
+    team, fake, member, viewer_client, pinned_clock, settings
 ):
     settings.TABLERO_RUN_POLL_LIMIT = timedelta(minutes=5)
     assistants_run = start(team, fake, member, "assistants")  # the setting beats the 10 minutes
     responses_run = start(team, fake, member, "responses")
-    clock.advance(timedelta(minutes=6))
+    pinned_clock.shift(timedelta(minutes=6))
 
     for run in (assistants_run, responses_run):
         content = viewer_client.get(detail_url(run)).content.decode()
@@ -184,11 +167,11 @@ def test_a_run_the_provider_expired_is_explained_as_the_providers(
     assert "hx-get" not in content
 
 
-def test_the_last_check_brings_a_late_answer(team, fake, member, viewer_client, clock):
+def test_the_last_check_brings_a_late_answer(team, fake, member, viewer_client, pinned_clock):
     fake.run_step_seconds = 3600
     run = start(team, fake, member, "responses", message="Hi")
     assert run.status == RunStatus.QUEUED
-    clock.advance(timedelta(hours=30))
+    pinned_clock.shift(timedelta(hours=30))
     fake.run_step_seconds = 0  # it finished meanwhile
 
     content = viewer_client.get(detail_url(run)).content.decode()
@@ -198,9 +181,9 @@ def test_the_last_check_brings_a_late_answer(team, fake, member, viewer_client, 
     assert STOPPED not in content
 
 
-def test_a_failed_last_check_still_stops(team, fake, member, viewer_client, clock):
+def test_a_failed_last_check_still_stops(team, fake, member, viewer_client, pinned_clock):
     run = start(team, fake, member, "responses")
-    clock.advance(timedelta(hours=30))
+    pinned_clock.shift(timedelta(hours=30))
     fake.queue(Reply.error(401, "Bad key", "invalid_request_error", "invalid_api_key"))
 
     content = viewer_client.get(detail_url(run)).content.decode()
@@ -212,10 +195,10 @@ def test_a_failed_last_check_still_stops(team, fake, member, viewer_client, cloc
 
 
 def test_a_run_never_started_at_the_provider_is_expired_without_asking(
-    assistant, viewer_client, fake, clock
+    assistant, viewer_client, fake, pinned_clock
 ):
     run = make_run(assistant, status=RunStatus.QUEUED, thread_id="", remote_run_id="")
-    clock.advance(timedelta(hours=2))
+    pinned_clock.shift(timedelta(hours=2))
 
     content = viewer_client.get(detail_url(run)).content.decode()
 
@@ -225,12 +208,12 @@ def test_a_run_never_started_at_the_provider_is_expired_without_asking(
     assert "hx-get" not in content
 
 
-def test_the_runs_list_shows_the_state(team, fake, member, viewer_client, clock):
+def test_the_runs_list_shows_the_state(team, fake, member, viewer_client, pinned_clock):
     checked = start(team, fake, member, "assistants")
     unseen = start(team, fake, member, "responses")
     recent = start(team, fake, member, "responses")
-    clock.advance(timedelta(hours=30))
-    Run.objects.filter(pk=recent.pk).update(created_at=clock.now - timedelta(minutes=1))
+    pinned_clock.shift(timedelta(hours=30))
+    Run.objects.filter(pk=recent.pk).update(created_at=timezone.now() - timedelta(minutes=1))
     viewer_client.get(detail_url(checked))  # its last check: now stored as expired
     fake.requests.clear()
     runs_url = reverse("assistants:runs", kwargs={"team_id": team.pk})
