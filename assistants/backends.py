@@ -17,7 +17,7 @@ failure is a `ProviderError`; an answer that is not the shape the spec gives is
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
@@ -92,6 +92,10 @@ class RunSnapshot:
     error_code: str = ""
     error_message: str = ""
     completed_at: datetime | None = None
+    # How long after its creation the provider itself ends the run if unfinished (an Assistants
+    # API run's `expires_at` minus its `created_at`: both on the provider's clock, so a clock
+    # that differs from Tablero's does not matter).
+    lifetime: timedelta | None = None
 
 
 class RunBackend(Protocol):
@@ -171,6 +175,13 @@ def _timestamp(value: Any) -> datetime | None:
         return datetime.fromtimestamp(value, tz=UTC)
     except (OverflowError, OSError, ValueError):
         return None
+
+
+def _lifetime(data: dict[str, Any]) -> timedelta | None:
+    created, expires = _timestamp(data.get("created_at")), _timestamp(data.get("expires_at"))
+    if created is None or expires is None or expires <= created:
+        return None
+    return expires - created
 
 
 def _error(data: dict[str, Any], key: str) -> tuple[str, str]:
@@ -416,6 +427,7 @@ class AssistantsBackend:
             completed_at=_timestamp(data.get("completed_at"))
             or _timestamp(data.get("failed_at"))
             or _timestamp(data.get("cancelled_at")),
+            lifetime=_lifetime(data),
         )
 
 

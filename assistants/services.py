@@ -621,8 +621,12 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
     """Copy what the provider said onto the run."""
     now = timezone.now()
     run.status = snapshot.status
+    run.remote_status = snapshot.status
     run.last_polled_at = now
-    fields = ["status", "last_polled_at", "updated_at", "last_error_kind"]
+    fields = ["status", "remote_status", "last_polled_at", "updated_at", "last_error_kind"]
+    if snapshot.lifetime is not None:
+        run.poll_until = run.created_at + snapshot.lifetime
+        fields.append("poll_until")
     run.last_error_kind = ""
     if backend is not None:
         run.backend = backend
@@ -738,13 +742,44 @@ def poll_lock_key(run: Run) -> str:
     return f"assistants:run-poll:{run.pk}"
 
 
+def _run_give_up(run: Run) -> None:
+    """The run's deadline (`Run.poll_deadline`) has passed and the last check found it still
+    going: Tablero stops asking and calls it expired. `remote_status` keeps what the provider
+    last said, so the page can tell this from a run the provider itself expired. A run that
+    ended meanwhile (a cancel, another request's last check) is left as it is."""
+    now = timezone.now()
+    values = {
+        "status": RunStatus.EXPIRED,
+        # A run never started at the provider keeps the status Tablero gave it.
+        "remote_status": run.remote_status or run.status,
+        "completed_at": now,
+        "updated_at": now,
+    }
+    updated = Run.objects.filter(pk=run.pk).exclude(status__in=TERMINAL_STATUSES).update(**values)
+    if updated:
+        for field, value in values.items():
+            setattr(run, field, value)
+    else:
+        run.refresh_from_db()
+
+
 def run_refresh(*, run: Run) -> Run:
     """Bring the run's status up to date, asking the provider at most about once a second per
     run however many pages poll it: within the interval, or while another request holds the
-    run's lock, the stored status is returned. Ended runs are never asked about again."""
-    if run.is_terminal or not (run.remote_run_id or run.response_id):
+    run's lock, the stored status is returned. Ended runs are never asked about again.
+
+    Past its deadline (the provider's own `expires_at`, at most TABLERO_RUN_POLL_LIMIT after
+    the start) the provider is asked one last time; a run still going then is marked expired,
+    so its page stops polling and nobody asks about it again."""
+    if run.is_terminal:
         return run
     now = timezone.now()
+    overdue = now >= run.poll_deadline
+    if not (run.remote_run_id or run.response_id):
+        # Never started at the provider (the request that started it died): nothing to ask.
+        if overdue:
+            _run_give_up(run)
+        return run
     if run.last_polled_at and now - run.last_polled_at < POLL_INTERVAL:
         return run
     if not cache.add(poll_lock_key(run), "1", timeout=POLL_INTERVAL.total_seconds()):
@@ -767,8 +802,12 @@ def run_refresh(*, run: Run) -> Run:
     except ProviderError as error:
         _record_error(run.connection, error, operation="run.refresh", user=None)
         _run_note_poll_error(run, error)
+        if overdue:
+            _run_give_up(run)
         return run
     _run_apply(run, snapshot)
+    if overdue and not run.is_terminal:
+        _run_give_up(run)
     return run
 
 

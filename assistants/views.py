@@ -347,8 +347,9 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
 
 
 def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
-    # Polling stops when the run ended, or when asking failed in a way that will not pass
-    # by itself (the page then explains it and offers a Refresh link).
+    # Polling stops when the run ended (`run_refresh` ends a run still going past its
+    # deadline as expired), or when asking failed in a way that will not pass by itself (the
+    # page then explains it and offers a Refresh link).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
     return _page(
         access,
