@@ -148,6 +148,21 @@ def test_runs_in_progress_with_links_and_a_see_all(viewer_client, team, member):
     assert runs.count("<tr>") == 21  # the header and 20 runs
 
 
+def test_a_run_tablero_stopped_checking_is_not_in_progress(viewer_client, team, member):
+    connection = make_connection(team)
+    assistant = make_assistant(team, connection, name="Math Tutor")
+    stalled = make_run(
+        assistant,
+        status=RunStatus.IN_PROGRESS,
+        started_by=member,
+        created_at=timezone.now() - timedelta(hours=30),
+    )
+    body = viewer_client.get(_url(team)).content.decode()
+    runs = _section(body, "active-runs")
+    assert reverse("assistants:run_detail", args=[team.pk, stalled.pk]) not in runs
+    assert "No run is in progress." in body
+
+
 def test_latest_errors_with_explanations(admin_client_, viewer_client, team, member):
     connection = make_connection(team, name="Production")
     ConnectionErrorEvent.objects.create(
