@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import translation
 
+from assistants import services
 from assistants.models import Assistant, Run
 from tests.assistants.helpers import fake_connection
 from tests.conftest import client_for, make_user
@@ -116,6 +117,31 @@ def test_the_message_is_translated(team, foreign_connection):
         assert raised.value.message_dict["connection"] == [
             "Esta conexión es de un equipo distinto al del asistente."
         ]
+
+
+# --- the services --------------------------------------------------------------------------
+
+
+def test_the_services_refuse_an_assistant_whose_team_and_connection_disagree(
+    team, other_team, assistant, member, fake
+):
+    """A row saved before this check (or by hand) is refused before anything is written or
+    sent: neither an edit nor a run goes through."""
+    Assistant.objects.filter(pk=assistant.pk).update(team=other_team)
+    assistant.refresh_from_db()
+
+    with pytest.raises(ValidationError):
+        services.assistant_update(
+            assistant=assistant,
+            user=member,
+            data={"name": "Renamed", "instructions": "", "model": "gpt-4o", "tools": []},
+        )
+    with pytest.raises(ValidationError):
+        services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
+
+    assert Run.objects.count() == 0
+    assert Assistant.objects.get().name == "Math Tutor"
+    assert not [request for request in fake.requests if request.method == "POST"]
 
 
 # --- the admin site ----------------------------------------------------------------------------
