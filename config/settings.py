@@ -61,6 +61,13 @@ if not TABLERO_ENCRYPTION_KEYS and not DEBUG:
 # Hosts a connection's base URL may point at even over http or on a private address
 # (for example a local OpenAI-compatible server). Empty by default.
 TABLERO_ALLOWED_UPSTREAM_HOSTS = env.list("TABLERO_ALLOWED_UPSTREAM_HOSTS", default=[])
+# Seconds a provider call made for a page may take in all, retries and waits included.
+TABLERO_PROVIDER_DEADLINE = env.float("TABLERO_PROVIDER_DEADLINE", default=10.0)
+if not 0 < TABLERO_PROVIDER_DEADLINE <= 600:
+    raise ImproperlyConfigured(
+        "TABLERO_PROVIDER_DEADLINE is the number of seconds a page waits on the provider: "
+        "more than 0, at most 600 (about 10 is right for pages)."
+    )
 
 INSTALLED_APPS = [
     "django.contrib.admin",
