@@ -356,7 +356,7 @@ _RATE_TEXT = re.compile(
 # A model that does not exist, as OpenAI, LiteLLM and others word it.
 _MODEL_MISSING_TEXT = re.compile(
     r"model_not_found|model not found|no such model|unknown model|invalid model name"
-    r"|\bmodel\b.{0,200}?\b(?:does not|doesn't) exist",
+    r"|\bmodel\b.{0,200}?\b(?:does not exist|doesn't exist|not found)",
     re.IGNORECASE,
 )
 _NO_ORGANIZATION_CODES = frozenset({"no_organization"})
