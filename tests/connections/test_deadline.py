@@ -18,6 +18,7 @@ from connections.services import client_for
 from tests.connections.helpers import make_connection
 from tests.connections.slowupstream import SlowUpstream, silent, trickle, trickle_headers
 from tests.fakeupstream import KEY_OK
+from tests.test_settings import production_env, settings_under, startup_error
 
 DEADLINE = 1.0
 
@@ -182,3 +183,21 @@ def test_test_connection_against_a_slow_provider_in_spanish(admin_client_, team,
     page = response.content.decode()
     assert "El proveedor tarda demasiado" in page
     assert "El proveedor no respondió a tiempo." in page
+
+
+# -- the setting --------------------------------------------------------------------------------
+
+
+def test_the_setting_comes_from_the_environment():
+    env = production_env(TABLERO_PROVIDER_DEADLINE="7.5")
+    values = settings_under(env, "TABLERO_PROVIDER_DEADLINE")
+    assert values == {"TABLERO_PROVIDER_DEADLINE": "7.5"}
+    values = settings_under(production_env(), "TABLERO_PROVIDER_DEADLINE")
+    assert values == {"TABLERO_PROVIDER_DEADLINE": "10.0"}
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "3600"])
+def test_a_deadline_out_of_range_stops_the_start(value):
+    assert "TABLERO_PROVIDER_DEADLINE" in startup_error(
+        production_env(TABLERO_PROVIDER_DEADLINE=value)
+    )
