@@ -1,7 +1,8 @@
 """The only code that speaks HTTP to a provider.
 
 One pooled ``httpx.Client`` per process, whose connections go through the SSRF guard's
-network backend; explicit timeouts; no redirects; at most a few retries, and only where another
+network backend; explicit timeouts, and one deadline per call that every attempt, wait and
+byte of the answer keeps; no redirects; at most a few retries, and only where another
 attempt can help and cannot run something twice; every failure raised as a classified
 `ProviderError` with the provider's message, keys masked. It knows nothing of the ORM or the
 request: callers hand it an `Endpoint` with the decrypted key and store what it returns.

@@ -291,11 +291,6 @@ def explain(kind: ErrorKind | str, *, retry_after: float | None = None) -> Expla
     return Explanation(kind, title, cause, next_step, help_url, severity)
 
 
-def explain_error(error: ProviderError) -> Explanation:
-    """The catalogue entry for a failed call, with the wait the provider asked for."""
-    return explain(error.kind, retry_after=error.retry_after)
-
-
 def problem(error: ProviderError) -> str:
     """A one-line summary for a message: the title, and the wait the provider asked for."""
     entry = explain(error.kind)
