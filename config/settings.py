@@ -69,6 +69,14 @@ if _run_poll_minutes < 1:
     raise ImproperlyConfigured("TABLERO_RUN_POLL_LIMIT_MINUTES must be 1 or more.")
 TABLERO_RUN_POLL_LIMIT = timedelta(minutes=_run_poll_minutes)
 
+# Seconds a provider call made for a page may take in all, retries and waits included.
+TABLERO_PROVIDER_DEADLINE = env.float("TABLERO_PROVIDER_DEADLINE", default=10.0)
+if not 0 < TABLERO_PROVIDER_DEADLINE <= 600:
+    raise ImproperlyConfigured(
+        "TABLERO_PROVIDER_DEADLINE is the number of seconds a page waits on the provider: "
+        "more than 0, at most 600 (about 10 is right for pages)."
+    )
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",

@@ -1,7 +1,8 @@
 """The only code that speaks HTTP to a provider.
 
 One pooled ``httpx.Client`` per process, whose connections go through the SSRF guard's
-network backend; explicit timeouts; no redirects; at most a few retries, and only where another
+network backend; explicit timeouts, and one deadline per call that every attempt, wait and
+byte of the answer keeps; no redirects; at most a few retries, and only where another
 attempt can help and cannot run something twice; every failure raised as a classified
 `ProviderError` with the provider's message, keys masked. It knows nothing of the ORM or the
 request: callers hand it an `Endpoint` with the decrypted key and store what it returns.
@@ -23,17 +24,20 @@ import time
 import urllib.parse
 import zlib
 from collections.abc import Callable, Iterator, Mapping
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpcore
 import httpx
 
 from connections.crypto import mask
 from connections.errors import ErrorKind, ProviderError
-from connections.urlguard import GuardedTransport, validate_base_url
+from connections.urlguard import GuardedBackend, GuardedTransport, validate_base_url
 
 __all__ = [
+    "DEFAULT_DEADLINE",
     "DEFAULT_TIMEOUT",
     "Answer",
     "Endpoint",
@@ -48,6 +52,12 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = httpx.Timeout(connect=5.0, read=30.0, write=30.0, pool=5.0)
+# A call gives up after this many seconds in all: every attempt, every wait between them, every
+# byte of the answer. Pages pass settings.TABLERO_PROVIDER_DEADLINE (`client_for`); work done
+# off the request path may pass a longer one.
+DEFAULT_DEADLINE = 10.0
+# No retry starts with less than this left before the deadline: it could not finish.
+MIN_ATTEMPT_SECONDS = 0.5
 # No single wait between attempts is longer than this; a Retry-After above it ends the call.
 MAX_RETRY_WAIT = 8.0
 BACKOFF_BASE = 0.5
@@ -65,7 +75,20 @@ _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
 _REFUSED_ANSWERS = frozenset({ErrorKind.RATE_LIMITED, ErrorKind.OVERLOADED})
 # Failures after which the request may or may not have been carried out: only an idempotent
 # request (or one that certainly never left) is sent again.
-_UNCERTAIN_FAILURES = frozenset({ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE})
+_UNCERTAIN_FAILURES = frozenset(
+    {
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.TIMEOUT,
+        ErrorKind.UNREACHABLE,
+        ErrorKind.CONNECTION_DROPPED,
+    }
+)
+# Never sent again, whatever the provider's x-should-retry says: billing does not change in the
+# next seconds, and each attempt through a proxy that retries too is multiplied by its own.
+_NEVER_RETRIED = frozenset({ErrorKind.QUOTA_EXHAUSTED})
+# Transport failures after the connection was made: the server closed or reset it, or broke
+# the protocol, before the whole answer arrived.
+_DROPPED = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError, httpx.CloseError)
 # Errors raised while a request is built or written out, before the provider sees any of it:
 # a URL too long or malformed, a scheme httpx does not speak, a header or body that cannot be
 # encoded. Another attempt would fail the same way.
@@ -180,6 +203,91 @@ def path_segment(value: str) -> str:
     return urllib.parse.quote(value, safe=":@")
 
 
+# The monotonic time by which the call being made in this thread (or task) must be over;
+# `_DeadlineStream` cuts every socket wait at it.
+_CALL_DEADLINE: ContextVar[float | None] = ContextVar("provider_call_deadline", default=None)
+
+
+def _within_deadline(timeout: float | None, expired: type[Exception]) -> float | None:
+    """`timeout` cut to what is left of the current call's deadline; `expired` raised when
+    nothing is left."""
+    deadline = _CALL_DEADLINE.get()
+    if deadline is None:
+        return timeout
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise expired("The call's deadline has passed.")
+    return remaining if timeout is None else min(timeout, remaining)
+
+
+class _DeadlineStream(httpcore.NetworkStream):
+    """A connection whose every read and write ends by the call's deadline.
+
+    httpx's read timeout bounds each wait for data, and httpcore fixes it once per answer: a
+    server sending a byte a second, or going quiet just before the deadline, would hold the
+    call far past it. Here each socket operation is cut to the time left.
+    """
+
+    def __init__(self, stream: httpcore.NetworkStream) -> None:
+        self._stream = stream
+
+    def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
+        return self._stream.read(max_bytes, _within_deadline(timeout, httpcore.ReadTimeout))
+
+    def write(self, buffer: bytes, timeout: float | None = None) -> None:
+        self._stream.write(buffer, _within_deadline(timeout, httpcore.WriteTimeout))
+
+    def close(self) -> None:
+        self._stream.close()
+
+    def start_tls(
+        self,
+        ssl_context: Any,
+        server_hostname: str | None = None,
+        timeout: float | None = None,
+    ) -> httpcore.NetworkStream:
+        timeout = _within_deadline(timeout, httpcore.ConnectTimeout)
+        return _DeadlineStream(self._stream.start_tls(ssl_context, server_hostname, timeout))
+
+    def get_extra_info(self, info: str) -> Any:
+        return self._stream.get_extra_info(info)
+
+
+class _DeadlineBackend(GuardedBackend):
+    """The SSRF guard's backend, with connections that keep the call's deadline."""
+
+    def connect_tcp(
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
+        socket_options: Any = None,
+    ) -> httpcore.NetworkStream:
+        stream = super().connect_tcp(
+            host,
+            port,
+            timeout=_within_deadline(timeout, httpcore.ConnectTimeout),
+            local_address=local_address,
+            socket_options=socket_options,
+        )
+        return _DeadlineStream(stream)
+
+
+def _bounded_timeout(timeout: httpx.Timeout, seconds: float) -> httpx.Timeout:
+    """`timeout` with no phase longer than `seconds`."""
+
+    def cut(value: float | None) -> float:
+        return seconds if value is None else min(value, seconds)
+
+    return httpx.Timeout(
+        connect=cut(timeout.connect),
+        read=cut(timeout.read),
+        write=cut(timeout.write),
+        pool=cut(timeout.pool),
+    )
+
+
 _shared_client: httpx.Client | None = None
 _shared_lock = threading.Lock()
 
@@ -191,7 +299,7 @@ def shared_http_client() -> httpx.Client:
         with _shared_lock:
             if _shared_client is None:
                 _shared_client = httpx.Client(
-                    transport=GuardedTransport(),
+                    transport=GuardedTransport(network_backend=_DeadlineBackend()),
                     follow_redirects=False,
                     trust_env=False,
                     timeout=DEFAULT_TIMEOUT,
@@ -228,30 +336,98 @@ def _text_or_none(value: Any) -> str | None:
     return str(value)
 
 
+# What servers write when they are overloaded, whatever the status code they chose.
+_OVERLOADED_CODES = frozenset({"server_is_overloaded", "overloaded_error", "slowdown", "slow_down"})
+_OVERLOADED_TEXT = re.compile(r"\boverloaded\b", re.IGNORECASE)
+# S3-style "Slow Down" on a 503 (a 429 that says "slow down" is a plain rate limit).
+_SLOW_DOWN_TEXT = re.compile(r"^slow down\b", re.IGNORECASE)
+# Billing, said in words (a proxy that rewrites the code keeps the upstream's message).
+_QUOTA_TEXT = re.compile(
+    r"exceeded your current quota|insufficient[_ ]quota|credit balance|insufficient credits",
+    re.IGNORECASE,
+)
+# Words that say quota or billing but also appear in rate-limit messages ("add a payment
+# method ... /account/billing", Azure's "aka.ms/oai/quotaincrease"): billing only when nothing
+# in the message speaks of a rate.
+_QUOTA_HINT = re.compile(r"\bquota\b|\bbilling\b", re.IGNORECASE)
+_RATE_TEXT = re.compile(
+    r"rate.?limit|per (?:second|minute|hour|day)|try again in|retry after|\b[rt]p[msd]\b",
+    re.IGNORECASE,
+)
+# A model that does not exist, as OpenAI, LiteLLM and others word it.
+_MODEL_MISSING_TEXT = re.compile(
+    r"model_not_found|model not found|no such model|unknown model|invalid model name"
+    r"|\bmodel\b.{0,200}?\b(?:does not exist|doesn't exist|not found)",
+    re.IGNORECASE,
+)
+_NO_ORGANIZATION_CODES = frozenset({"no_organization"})
+_NO_ORGANIZATION_TEXT = re.compile(r"member of an organi[sz]ation", re.IGNORECASE)
+_WRONG_ORGANIZATION_CODES = frozenset({"invalid_organization", "mismatched_organization"})
+_WRONG_ORGANIZATION_TEXT = re.compile(
+    r"no such organi[sz]ation|should match organi[sz]ation|invalid organi[sz]ation",
+    re.IGNORECASE,
+)
+_IP_CODES = frozenset({"ip_not_authorized", "ip_not_allowed", "ip_restricted"})
+_IP_TEXT = re.compile(
+    r"\bip\b(?: address)?.{0,80}?\bnot (?:authori[sz]ed|allowed|permitted|whitelisted)"
+    r"|unauthori[sz]ed (?:source )?ip",
+    re.IGNORECASE,
+)
+# A proxy (LiteLLM) whose own setup fails: without a database it takes only its master key.
+_PROXY_SETUP_TEXT = re.compile(
+    r"no connected db|not connected to (?:the )?db|no database connected", re.IGNORECASE
+)
+_PROXY_SETUP_TYPES = frozenset({"no_db_connection"})
+
+
 def classify(status: int, code: str | None, error_type: str | None, message: str) -> ErrorKind:
-    """The kind of a failed answer, from its error code and type first, then its status."""
+    """The kind of a failed answer: from its error code and type first, then its message (a
+    proxy in front of the provider may rewrite both code and status, but keeps the message),
+    then its status."""
     code = (code or "").lower()
     error_type = (error_type or "").lower()
-    if code == "server_is_overloaded" or "engine is currently overloaded" in message.lower():
+    message = message.strip()
+    if (
+        code in _OVERLOADED_CODES
+        or error_type in _OVERLOADED_CODES
+        or status == 529
+        or ((status == 429 or status >= 500) and _OVERLOADED_TEXT.search(message))
+        or (status >= 500 and _SLOW_DOWN_TEXT.search(message))
+    ):
         return ErrorKind.OVERLOADED
     if (
         code in _QUOTA_CODES
         or code.endswith("_spend_limit_exceeded")
         or error_type == "insufficient_quota"
+        or status == 402
+        or (status in (400, 403, 429) and _QUOTA_TEXT.search(message))
+        or (
+            status == 429
+            and code != "rate_limit_exceeded"
+            and _QUOTA_HINT.search(message)
+            and not _RATE_TEXT.search(message)
+        )
     ):
         return ErrorKind.QUOTA_EXHAUSTED
+    if error_type in _PROXY_SETUP_TYPES or (status >= 400 and _PROXY_SETUP_TEXT.search(message)):
+        return ErrorKind.PROXY_MISCONFIGURED
+    refused = status in (401, 403)
+    if code in _NO_ORGANIZATION_CODES or (refused and _NO_ORGANIZATION_TEXT.search(message)):
+        return ErrorKind.NO_ORGANIZATION
+    if code in _WRONG_ORGANIZATION_CODES or (refused and _WRONG_ORGANIZATION_TEXT.search(message)):
+        return ErrorKind.WRONG_ORGANIZATION
+    if code in _IP_CODES or (refused and _IP_TEXT.search(message)):
+        return ErrorKind.IP_NOT_ALLOWED
     if status == 401 or code == "invalid_api_key":
         return ErrorKind.INVALID_KEY
     if status == 403:
         return ErrorKind.PERMISSION_DENIED
-    if code == "model_not_found":
+    if code == "model_not_found" or (status in (400, 404) and _MODEL_MISSING_TEXT.search(message)):
         return ErrorKind.MODEL_NOT_FOUND
     if status in (404, 410):
         return ErrorKind.NOT_FOUND
     if status == 429 or code == "rate_limit_exceeded":
         return ErrorKind.RATE_LIMITED
-    if status == 503 and error_type in ("server_is_overloaded", "overloaded_error"):
-        return ErrorKind.OVERLOADED
     if status >= 500:
         return ErrorKind.SERVER_ERROR
     return ErrorKind.BAD_REQUEST
@@ -337,6 +513,23 @@ def _error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]
     )
 
 
+def _plain_text(response: httpx.Response, body: bytes) -> str:
+    """The message of an error answer in plain text (a 503 "Slow Down"), or "" for a web
+    page or a JSON document without a message."""
+    content_type = response.headers.get("content-type", "").lower()
+    plain = content_type.startswith("text/plain") or (
+        not content_type and not body.lstrip().startswith(b"<")
+    )
+    if not plain:
+        return ""
+    return _clean_text(body[:2000].decode("utf-8", "replace")).strip()[:500]
+
+
+def _should_retry(headers: httpx.Headers) -> bool | None:
+    """The provider's ``x-should-retry`` header: True, False, or None when absent or odd."""
+    return {"true": True, "false": False}.get(headers.get("x-should-retry", "").strip().lower())
+
+
 @dataclass
 class _Attempt:
     answer: Answer | None = None
@@ -348,8 +541,11 @@ class _Attempt:
 class ProviderClient:
     """Calls one endpoint. `transport` gives it a private client (tests); else the shared one.
 
-    `extra_headers` go with every request (per request too, as `request(extra_headers=)`);
-    they never replace the key or organization headers. Tests use them for Prism's `Prefer`.
+    `deadline` is the most seconds one `request` takes in all, retries and waits included
+    (`DEFAULT_DEADLINE`; pages use the TABLERO_PROVIDER_DEADLINE setting, through
+    `connections.services.client_for`). `extra_headers` go with every request (per request
+    too, as `request(extra_headers=)`); they never replace the key or organization headers.
+    Tests use them for Prism's `Prefer`.
     """
 
     def __init__(
@@ -360,12 +556,16 @@ class ProviderClient:
         max_retries: int = 2,
         sleep: Callable[[float], None] = time.sleep,
         timeout: httpx.Timeout | None = None,
+        deadline: float = DEFAULT_DEADLINE,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
+        if not deadline > 0:
+            raise ValueError("A deadline is a positive number of seconds.")
         self.endpoint = endpoint
         self.extra_headers = dict(extra_headers or {})
         self.max_retries = max(0, max_retries)
         self.timeout = timeout or DEFAULT_TIMEOUT
+        self.deadline = float(deadline)
         self._sleep = sleep
         self._http = (
             httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
@@ -391,26 +591,34 @@ class ProviderClient:
         beta: str | None = None,
         extra_headers: Mapping[str, str] | None = None,
     ) -> Answer:
-        """Send one request (and up to `max_retries` more). Raises ProviderError on failure."""
+        """Send one request (and up to `max_retries` more), all within `deadline` seconds.
+        Raises ProviderError on failure: TIMEOUT when the deadline passed first."""
         method = method.upper()
         url = self._url(path)
         headers = self._headers(beta=beta, extra_headers=extra_headers)
         query = self._params(params)
+        deadline = time.monotonic() + self.deadline
         attempt = 0
         while True:
             attempt += 1
             self.attempts = attempt
             started = time.monotonic()
-            outcome = self._attempt(method, url, headers=headers, params=query, json=json)
+            outcome = self._attempt(
+                method, url, headers=headers, params=query, json=json, deadline=deadline
+            )
             self._log(method, url, outcome, attempt, time.monotonic() - started)
             if outcome.answer is not None:
                 return outcome.answer
             error = outcome.error
             assert error is not None
+            if error.kind == ErrorKind.TIMEOUT and time.monotonic() >= deadline - 0.05:
+                error = self._too_slow(error, attempt)
             if attempt > self.max_retries or not self._may_retry(error, method, outcome.unsent):
                 raise error
             delay = self._delay(attempt, error)
-            if delay is None:
+            # A wait the provider asks for (or the backoff) that would leave no time for the
+            # next attempt ends the call now; the error keeps `retry_after` for the page.
+            if delay is None or time.monotonic() + delay + MIN_ATTEMPT_SECONDS > deadline:
                 raise error
             self._sleep(delay)
 
@@ -508,20 +716,31 @@ class ProviderClient:
         headers: dict[str, str],
         params: dict[str, Any],
         json: Any,
+        deadline: float,
     ) -> _Attempt:
+        """One attempt, over by `deadline` (a `time.monotonic()` value) whatever happens."""
         http = self._http or shared_http_client()
-        deadline = time.monotonic() + MAX_ANSWER_SECONDS
+        now = time.monotonic()
+        if now >= deadline:
+            return _Attempt(error=ProviderError(ErrorKind.TIMEOUT), unsent=True)
+        answer_by = min(deadline, now + MAX_ANSWER_SECONDS)
         try:
             request = http.build_request(
-                method, url, headers=headers, params=params or None, json=json, timeout=self.timeout
+                method,
+                url,
+                headers=headers,
+                params=params or None,
+                json=json,
+                timeout=_bounded_timeout(self.timeout, deadline - now),
             )
         except (*_UNSENDABLE, ValueError) as exc:
             # ValueError: a body with NaN or a lone surrogate, which JSON cannot carry.
             return _Attempt(error=self._unsendable(exc), unsent=True)
+        token = _CALL_DEADLINE.set(deadline)
         try:
             response = http.send(request, stream=True, follow_redirects=False)
             try:
-                body = _read_limited(response, deadline=deadline)
+                body = _read_limited(response, deadline=answer_by)
             finally:
                 response.close()
             return self._interpret(response, body)
@@ -536,8 +755,12 @@ class ProviderClient:
             return _Attempt(error=self._transport_error(ErrorKind.BAD_RESPONSE, exc))
         except httpx.ConnectError as exc:
             return _Attempt(error=self._transport_error(ErrorKind.UNREACHABLE, exc), unsent=True)
+        except _DROPPED as exc:
+            return _Attempt(error=self._transport_error(ErrorKind.CONNECTION_DROPPED, exc))
         except httpx.HTTPError as exc:
             return _Attempt(error=self._transport_error(ErrorKind.UNREACHABLE, exc))
+        finally:
+            _CALL_DEADLINE.reset(token)
 
     def _interpret(self, response: httpx.Response, body: bytes) -> _Attempt:
         status = response.status_code
@@ -571,6 +794,8 @@ class ProviderClient:
             )
             return _Attempt(error=error, status=status)
         message, code, error_type, param = _error_fields(body)
+        if not message:
+            message = _plain_text(response, body)
         kind = classify(status, code, error_type, message)
         error = ProviderError(
             kind,
@@ -581,6 +806,7 @@ class ProviderClient:
             param=param,
             request_id=request_id,
             retry_after=_parse_retry_after(response.headers),
+            should_retry=_should_retry(response.headers),
         )
         return _Attempt(error=error, status=status)
 
@@ -588,6 +814,17 @@ class ProviderClient:
         detail = _clean_text(str(exc)[:500]) or type(exc).__name__
         message = mask_secrets(f"{type(exc).__name__}: {detail}", self.endpoint.api_key)
         return ProviderError(kind, message)
+
+    def _too_slow(self, error: ProviderError, attempts: int) -> ProviderError:
+        """The error for a call whose deadline passed before a whole answer arrived."""
+        tries = "1 attempt" if attempts == 1 else f"{attempts} attempts"
+        return ProviderError(
+            ErrorKind.TIMEOUT,
+            f"No complete answer within {self.deadline:g} seconds ({tries}); Tablero stopped "
+            "waiting.",
+            status=error.status,
+            request_id=error.request_id,
+        )
 
     def _unsendable(self, exc: Exception) -> ProviderError:
         """A request that could not be built or written out: nothing reached the provider."""
@@ -613,7 +850,13 @@ class ProviderClient:
         """Whether another attempt may help and cannot run the request twice. A POST is only
         sent again when the provider certainly did not act on it: it refused (rate limit,
         overloaded) or never received it (no connection); never after a 5xx or a timeout
-        waiting for the answer, when it may have created a run or an assistant already."""
+        waiting for the answer, when it may have created a run or an assistant already.
+        The provider's ``x-should-retry`` overrides this both ways, except that billing
+        errors are never sent again."""
+        if error.should_retry is False or error.kind in _NEVER_RETRIED:
+            return False
+        if error.should_retry:
+            return True
         if error.kind in _REFUSED_ANSWERS:
             return True
         if error.kind in _UNCERTAIN_FAILURES:
@@ -699,7 +942,8 @@ def _read_limited(response: httpx.Response, *, deadline: float) -> bytes:
             if time.monotonic() > deadline:
                 raise ProviderError(
                     ErrorKind.TIMEOUT,
-                    f"The answer took longer than {MAX_ANSWER_SECONDS:.0f} seconds to arrive.",
+                    "The answer did not arrive in time.",
+                    status=response.status_code,
                     request_id=response.headers.get("x-request-id"),
                 )
             raw_size += len(chunk)

@@ -9,17 +9,22 @@ from enum import StrEnum
 
 
 class ErrorKind(StrEnum):
-    INVALID_KEY = "invalid_key"  # 401: wrong, revoked, or not a member of the organization
+    INVALID_KEY = "invalid_key"  # 401: wrong or revoked key
+    NO_ORGANIZATION = "no_organization"  # 401: the key's account belongs to no organization
+    WRONG_ORGANIZATION = "wrong_organization"  # 401: the organization ID is not the key's
+    IP_NOT_ALLOWED = "ip_not_allowed"  # 401/403: this server's address is not on the allowlist
+    PROXY_MISCONFIGURED = "proxy_misconfigured"  # a proxy's own setup fails ("No connected db")
     PERMISSION_DENIED = "permission_denied"  # 403: region unsupported, project lacks access
     MODEL_NOT_FOUND = "model_not_found"  # 404 model_not_found
     NOT_FOUND = "not_found"  # any other 404 (or 410)
     BAD_REQUEST = "bad_request"  # any other 4xx: the request itself was refused
     RATE_LIMITED = "rate_limited"  # 429 rate_limit_exceeded: retry after Retry-After
     QUOTA_EXHAUSTED = "quota_exhausted"  # 429 insufficient_quota & friends: never retried
-    OVERLOADED = "overloaded"  # 503 server_is_overloaded, old 429 "engine ... overloaded"
+    OVERLOADED = "overloaded"  # 503 server_is_overloaded / "Slow Down", 529, 429 "overloaded"
     SERVER_ERROR = "server_error"  # 500 and other 5xx
-    TIMEOUT = "timeout"  # no answer in time
+    TIMEOUT = "timeout"  # no (complete) answer before the call's deadline
     UNREACHABLE = "unreachable"  # DNS, refused connection, TLS failure
+    CONNECTION_DROPPED = "connection_dropped"  # connected, then closed or reset mid-answer
     BAD_RESPONSE = "bad_response"  # not JSON, or not the shape the spec gives
     URL_REFUSED = "url_refused"  # the base URL is not allowed (SSRF guard)
     KEY_UNREADABLE = "key_unreadable"  # the stored key does not decrypt: enter it again
@@ -35,6 +40,7 @@ TRANSIENT_KINDS = frozenset(
         ErrorKind.SERVER_ERROR,
         ErrorKind.TIMEOUT,
         ErrorKind.UNREACHABLE,
+        ErrorKind.CONNECTION_DROPPED,
     }
 )
 
@@ -43,7 +49,9 @@ class ProviderError(Exception):
     """A failed call to the provider, classified.
 
     `message` is the provider's own message with anything that looks like a key masked;
-    it is shown to admins only, next to the catalogue's explanation.
+    it is shown to admins only, next to the catalogue's explanation. `retry_after` is the wait
+    the provider asked for (seconds), `should_retry` its ``x-should-retry`` header (None when
+    it sent none).
     """
 
     def __init__(
@@ -57,6 +65,7 @@ class ProviderError(Exception):
         param: str | None = None,
         request_id: str | None = None,
         retry_after: float | None = None,
+        should_retry: bool | None = None,
     ) -> None:
         super().__init__(message or kind.value)
         self.kind = ErrorKind(kind)
@@ -67,6 +76,7 @@ class ProviderError(Exception):
         self.param = param
         self.request_id = request_id
         self.retry_after = retry_after
+        self.should_retry = should_retry
 
     @property
     def permanent(self) -> bool:

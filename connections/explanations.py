@@ -2,15 +2,19 @@
 
 Used wherever a provider error is shown (`{% explain_error error %}` from
 `connections_tags`). Titles and sentences are translatable; `help_url` points at the
-provider's own article where one exists.
+provider's own article where one exists. When the provider asked for a wait (`Retry-After`)
+longer than Tablero keeps a page waiting, the next step says how long.
 """
 
+import math
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
+from django.utils.text import format_lazy
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from connections.errors import TRANSIENT_KINDS, ErrorKind
+from connections.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 
 ERROR_CODES_GUIDE = "https://platform.openai.com/docs/guides/error-codes"
 HELP_401 = "https://help.openai.com/en/articles/6891767-error-code-401-invalid-authentication"
@@ -25,6 +29,7 @@ HELP_OVERLOADED = (
     "https://help.openai.com/en/articles/6891834-error-code-429-the-engine-is-currently"
     "-overloaded-please-try-again-later"
 )
+HELP_LITELLM_KEYS = "https://docs.litellm.ai/docs/proxy/virtual_keys"
 
 
 @dataclass(frozen=True)
@@ -49,6 +54,59 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
             "this connection. If an organization ID is set, check that it is the right one."
         ),
         HELP_401,
+    ),
+    ErrorKind.NO_ORGANIZATION: (
+        _("The key's account belongs to no organization (401)"),
+        _(
+            "The provider says: “You must be a member of an organization to use the API.” "
+            "The key is not the problem: the account it was made with has left its "
+            "organization or was removed from it."
+        ),
+        _(
+            "Ask an owner of the organization on the provider's platform to invite that "
+            "account again, or create a key with an account that is a member, and replace "
+            "the key of this connection."
+        ),
+        HELP_401,
+    ),
+    ErrorKind.WRONG_ORGANIZATION: (
+        _("Wrong organization ID (401)"),
+        _(
+            "The organization ID set on this connection does not exist, or the key does not "
+            "belong to that organization."
+        ),
+        _(
+            "Edit the connection and correct the organization ID (it starts with “org-” and "
+            "is shown in the provider's organization settings), or leave it empty to use the "
+            "key's default organization."
+        ),
+        HELP_401,
+    ),
+    ErrorKind.IP_NOT_ALLOWED: (
+        _("This server's IP address is not allowed"),
+        _(
+            "The provider only accepts this key from listed IP addresses, and the address "
+            "Tablero's server calls from is not on the list. The key itself is valid."
+        ),
+        _(
+            "Ask an owner of the organization to add this server's outgoing IP address to "
+            "the allowed IP addresses in the provider's security settings, or to lift the "
+            "restriction for this project."
+        ),
+        ERROR_CODES_GUIDE,
+    ),
+    ErrorKind.PROXY_MISCONFIGURED: (
+        _("The proxy in front of the provider is misconfigured"),
+        _(
+            "The base URL points at a proxy (such as LiteLLM) that refused the request "
+            "because of its own setup, not because of the key: for example it has no "
+            "database connected, and without one it accepts only its master key."
+        ),
+        _(
+            "Ask whoever runs the proxy to connect its database (so that its keys work) or "
+            "to give you a key it accepts, then test the connection again."
+        ),
+        HELP_LITELLM_KEYS,
     ),
     ErrorKind.PERMISSION_DENIED: (
         _("Access denied (403)"),
@@ -114,12 +172,15 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
         HELP_QUOTA,
     ),
     ErrorKind.OVERLOADED: (
-        _("The engine is currently overloaded"),
+        _("The provider is overloaded"),
         _(
-            "The provider has too many requests from everyone right now. This is on the "
-            "provider's side, not a problem with your key."
+            "The provider (or this model) has too many requests from everyone right now. "
+            "This is on the provider's side, not a problem with your key or your settings."
         ),
-        _("Try again later. Tablero retries such failures a few times on its own."),
+        _(
+            "Try again later, in a few minutes. Tablero already retried a few times, as "
+            "long as the page could wait."
+        ),
         HELP_OVERLOADED,
     ),
     ErrorKind.SERVER_ERROR: (
@@ -132,11 +193,14 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
         ERROR_CODES_GUIDE,
     ),
     ErrorKind.TIMEOUT: (
-        _("No answer in time"),
-        _("The provider did not answer within the time limit."),
+        _("The provider is slow"),
         _(
-            "Try again. If it keeps happening, the provider may be slow or the network path "
-            "to it may be blocked."
+            "The provider did not answer in time. Tablero stops waiting after a few seconds, "
+            "retries included, so that a page never hangs on a slow provider."
+        ),
+        _(
+            "Try again in a moment. If it keeps happening, the provider is overloaded or the "
+            "network path to it is blocked: check its status page and the base URL."
         ),
         ERROR_CODES_GUIDE,
     ),
@@ -147,6 +211,18 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
             "refused, or the secure connection failed."
         ),
         _("Check the base URL and that this server can reach it, then test the connection again."),
+        ERROR_CODES_GUIDE,
+    ),
+    ErrorKind.CONNECTION_DROPPED: (
+        _("The connection was dropped"),
+        _(
+            "Tablero reached the provider, but the connection was closed or reset before the "
+            "whole answer arrived: the provider, a proxy or a firewall on the way cut it."
+        ),
+        _(
+            "Try again. If it keeps happening, check the provider's status page and any "
+            "proxy or firewall between this server and the provider."
+        ),
         ERROR_CODES_GUIDE,
     ),
     ErrorKind.BAD_RESPONSE: (
@@ -195,9 +271,52 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
 }
 
 
-def explain(kind: ErrorKind | str) -> Explanation:
-    """The catalogue entry for `kind`. Unknown kinds raise ValueError."""
+def describe_wait(seconds: float) -> str:
+    """A wait in words, rounded up: "45 seconds", "2 minutes", "3 hours"."""
+    seconds = max(1, math.ceil(seconds))
+    if seconds < 60:
+        return ngettext("%(count)d second", "%(count)d seconds", seconds) % {"count": seconds}
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return ngettext("%(count)d minute", "%(count)d minutes", minutes) % {"count": minutes}
+    hours = math.ceil(minutes / 60)
+    return ngettext("%(count)d hour", "%(count)d hours", hours) % {"count": hours}
+
+
+def explain(kind: ErrorKind | str, *, retry_after: float | None = None) -> Explanation:
+    """The catalogue entry for `kind`. Unknown kinds raise ValueError.
+
+    `retry_after` (seconds, from the provider's Retry-After) adds the wait to the next step
+    of a failure that may pass on its own.
+    """
     kind = ErrorKind(kind)
     title, cause, next_step, help_url = _CATALOGUE[kind]
     severity = "warn" if kind in TRANSIENT_KINDS else "danger"
+    if retry_after and retry_after > 0 and kind in TRANSIENT_KINDS:
+        next_step = format_lazy(
+            "{} {}",
+            format_lazy(_("The provider asks to wait {} before trying again."), _Wait(retry_after)),
+            next_step,
+        )
     return Explanation(kind, title, cause, next_step, help_url, severity)
+
+
+def problem(error: ProviderError) -> str:
+    """A one-line summary for a message: the title, and the wait the provider asked for."""
+    entry = explain(error.kind)
+    if error.retry_after and error.retry_after > 0 and error.kind in TRANSIENT_KINDS:
+        return gettext("%(title)s; the provider asks to wait %(wait)s") % {
+            "title": entry.title,
+            "wait": describe_wait(error.retry_after),
+        }
+    return str(entry.title)
+
+
+class _Wait:
+    """`describe_wait` in the language active when the text is rendered."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return describe_wait(self.seconds)

@@ -48,11 +48,15 @@ class Health(models.TextChoices):
 HEALTH_FOR_KIND: dict[ErrorKind, Health] = {
     ErrorKind.INVALID_KEY: Health.INVALID_KEY,
     ErrorKind.PERMISSION_DENIED: Health.PERMISSION_DENIED,
+    ErrorKind.NO_ORGANIZATION: Health.PERMISSION_DENIED,
+    ErrorKind.WRONG_ORGANIZATION: Health.PERMISSION_DENIED,
+    ErrorKind.IP_NOT_ALLOWED: Health.PERMISSION_DENIED,
     ErrorKind.QUOTA_EXHAUSTED: Health.NO_QUOTA,
     ErrorKind.RATE_LIMITED: Health.RATE_LIMITED,
     ErrorKind.OVERLOADED: Health.OVERLOADED,
     ErrorKind.TIMEOUT: Health.UNREACHABLE,
     ErrorKind.UNREACHABLE: Health.UNREACHABLE,
+    ErrorKind.CONNECTION_DROPPED: Health.UNREACHABLE,
     ErrorKind.KEY_UNREADABLE: Health.KEY_UNREADABLE,
 }
 

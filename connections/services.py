@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
@@ -34,12 +35,18 @@ from connections.models import (
 MODELS_CACHE_SECONDS = 10 * 60
 
 
-def client_for(connection: Connection, *, admin: bool = False) -> ProviderClient:
+def client_for(
+    connection: Connection, *, admin: bool = False, deadline: float | None = None
+) -> ProviderClient:
     """The one place that builds a provider client from a connection.
 
+    Each call it makes is over within `deadline` seconds, retries included; by default the
+    TABLERO_PROVIDER_DEADLINE setting, which keeps a page from waiting long on the provider.
     Raises crypto.DecryptionError when the stored key does not decrypt.
     """
-    return ProviderClient(connection.endpoint(admin=admin))
+    if deadline is None:
+        deadline = settings.TABLERO_PROVIDER_DEADLINE
+    return ProviderClient(connection.endpoint(admin=admin), deadline=deadline)
 
 
 def unreadable_key_error() -> ProviderError:

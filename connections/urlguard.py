@@ -297,13 +297,16 @@ class GuardedTransport(httpx.HTTPTransport):
 
     httpx takes no network backend argument, so the pool it builds is replaced by an
     equivalent one that has ours. Proxies from the environment are never used: a proxy would
-    make the address check meaningless.
+    make the address check meaningless. `network_backend` may be a `GuardedBackend` subclass
+    (the client's adds its call deadline to every socket operation).
     """
 
-    def __init__(self, *, limits: httpx.Limits | None = None) -> None:
+    def __init__(
+        self, *, limits: httpx.Limits | None = None, network_backend: GuardedBackend | None = None
+    ) -> None:
         limits = limits or httpx.Limits(max_connections=100, max_keepalive_connections=20)
         super().__init__(trust_env=False, limits=limits)
-        self.network_backend = GuardedBackend()
+        self.network_backend = network_backend or GuardedBackend()
         self._pool = httpcore.ConnectionPool(
             ssl_context=httpx.create_ssl_context(),
             max_connections=limits.max_connections,

@@ -28,7 +28,7 @@ from accounts.models import Role
 from connections import costs, selectors, services
 from connections.charts import format_amount, headroom
 from connections.errors import ErrorKind, ProviderError
-from connections.explanations import explain
+from connections.explanations import problem
 from connections.forms import (
     AdminKeyForm,
     ConnectionCreateForm,
@@ -39,8 +39,9 @@ from connections.forms import (
 
 
 def _failed(request: HttpRequest, error: ProviderError, text: str) -> None:
-    """A message naming the catalogue title; `text` has a %(problem)s placeholder."""
-    messages.error(request, text % {"problem": explain(error.kind).title})
+    """A message naming the catalogue title (and the wait the provider asked for); `text` has
+    a %(problem)s placeholder."""
+    messages.error(request, text % {"problem": problem(error)})
 
 
 @login_required

@@ -50,7 +50,7 @@ def explain_error(context, error, details: bool | None = None) -> dict[str, Any]
         access = getattr(context.get("request"), "team_access", None)
         details = bool(access is not None and access.is_admin)
     try:
-        explanation = explain(_kind(error))
+        explanation = explain(_kind(error), retry_after=getattr(error, "retry_after", None))
     except ValueError:
         return {"explanation": None}
     return {"explanation": explanation, "details": _details(error) if details else {}}

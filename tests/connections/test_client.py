@@ -436,7 +436,7 @@ def test_backoff_is_capped(monkeypatch):
     ("status", "body", "kind"),
     [
         (401, error_body(None), ErrorKind.INVALID_KEY),
-        (401, error_body("invalid_organization"), ErrorKind.INVALID_KEY),
+        (401, error_body("invalid_organization"), ErrorKind.WRONG_ORGANIZATION),
         (
             401,
             {"error": {"code": "401", "message": "Access denied due to invalid subscription key."}},

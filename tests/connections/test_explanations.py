@@ -98,6 +98,6 @@ def test_tag_details_follow_the_viewers_role(team, owner, viewer):
 
 
 def test_tag_takes_a_kind_and_ignores_nothing_or_unknown():
-    assert "The engine is currently overloaded" in TAG.render(Context({"error": "overloaded"}))
+    assert "The provider is overloaded" in TAG.render(Context({"error": "overloaded"}))
     assert TAG.render(Context({"error": ""})).strip() == ""
     assert TAG.render(Context({"error": "bogus"})).strip() == ""
