@@ -14,6 +14,7 @@ from assistants.models import Run, RunStatus, SyncState
 from connections.models import Connection, RunApiReason
 from connections.services import connection_create, connection_test
 from tests.assistants.helpers import fake_connection, let_poll
+from tests.conftest import client_for, make_user
 from tests.fakeupstream import KEY_OK, Reply
 from tests.fakeupstream_assistants import LITELLM_RESPONSE_ID_LENGTH
 
@@ -221,3 +222,17 @@ def test_a_long_id_typed_in_the_lookup_form_is_refused_above_the_limit(
 
     assert "at most 1024 characters" in content
     assert fake.requests == []
+
+
+def test_the_admin_site_shows_the_detection_and_why(team, owner, litellm):
+    connection = fake_connection(team, litellm, created_by=owner)
+    connection_test(connection=connection, user=owner)
+    superuser = make_user("root@example.com", is_staff=True, is_superuser=True)
+
+    page = (
+        client_for(superuser)
+        .get(reverse("admin:connections_connection_change", args=[connection.pk]))
+        .content.decode()
+    )
+
+    assert NOT_OFFERED in page
