@@ -236,3 +236,22 @@ def test_the_admin_site_shows_the_detection_and_why(team, owner, litellm):
     )
 
     assert NOT_OFFERED in page
+
+
+def test_a_response_id_above_the_limit_is_refused_with_an_explanation(
+    team, owner, member, admin_client_, fake
+):
+    connection = fake_connection(team, fake, created_by=owner, detected_run_api="responses")
+    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    too_long = "resp_" + "A" * 1100
+    fake.queue(Reply.json({"id": too_long, "object": "response", "status": "in_progress"}))
+
+    run = services.run_start(assistant=assistant, user=member, message="Hi")
+
+    run.refresh_from_db()
+    assert (run.status, run.last_error_kind) == (RunStatus.FAILED, "bad_response")
+    assert run.response_id == ""  # not cut to fit
+    page = admin_client_.get(run_url("run_detail", run)).content.decode()
+    assert "is 1105 characters long" in page
+    assert "up to 1024 characters whole and does not cut them" in page
+    assert too_long[:200] not in page
