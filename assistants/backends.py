@@ -595,7 +595,11 @@ _NOT_OFFERED = re.compile(
     r"|no such (?:route|endpoint|path)|custom_llm_provider'? must be set",
     re.IGNORECASE,
 )
-_ROUTE_MISSING = re.compile(r"invalid url|unknown url|unrecognized request url", re.IGNORECASE)
+_ROUTE_MISSING = re.compile(
+    r"invalid url|unknown url|unrecognized request url|no route|route not found"
+    r"|no such (?:route|endpoint|path)",
+    re.IGNORECASE,
+)
 _NO_SUCH_RESPONSE = re.compile(
     r"\bresponse\b.*\bnot found\b|\bno response\b|\bresponse_id\b", re.IGNORECASE
 )
@@ -622,7 +626,7 @@ class ProbeOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
-class Probe:
+class ApiProbe:
     outcome: ProbeOutcome
     status: int | None = None  # the HTTP status of the answer, None without one
 
@@ -662,19 +666,19 @@ def _failure_outcome(error: ProviderError) -> ProbeOutcome:
     return ProbeOutcome.UNCLEAR
 
 
-def _probe_assistants(client: Requester) -> Probe:
+def _probe_assistants(client: Requester) -> ApiProbe:
     try:
         answer = client.request("GET", "/assistants", params={"limit": 1}, beta=ASSISTANTS_BETA)
     except ProviderError as error:
-        return Probe(_failure_outcome(error), error.status)
+        return ApiProbe(_failure_outcome(error), error.status)
     data = answer.data
     if isinstance(data, dict) and isinstance(data.get("data"), list):
-        return Probe(ProbeOutcome.ANSWERED, answer.status)
+        return ApiProbe(ProbeOutcome.ANSWERED, answer.status)
     # Something answers every path (a catch-all page): not the Assistants API.
-    return Probe(ProbeOutcome.ABSENT, answer.status)
+    return ApiProbe(ProbeOutcome.ABSENT, answer.status)
 
 
-def _probe_responses(client: Requester) -> Probe:
+def _probe_responses(client: Requester) -> ApiProbe:
     """GET /responses/{an id that does not exist}: the spec's read-only call, which creates
     (and costs) nothing. A server with the Responses API answers that it has no such response
     (404, or a 400 or 500 that says so, as LiteLLM may); one without does not know the path."""
@@ -689,12 +693,12 @@ def _probe_responses(client: Requester) -> Probe:
             and (error.code or "").lower() != "unknown_url"
             and (RESPONSES_PROBE_ID in message or _NO_SUCH_RESPONSE.search(message))
         ):
-            return Probe(ProbeOutcome.ANSWERED, error.status)
-        return Probe(_failure_outcome(error), error.status)
+            return ApiProbe(ProbeOutcome.ANSWERED, error.status)
+        return ApiProbe(_failure_outcome(error), error.status)
     data = answer.data
     if isinstance(data, dict) and isinstance(data.get("id"), str):
-        return Probe(ProbeOutcome.ANSWERED, answer.status)
-    return Probe(ProbeOutcome.ABSENT, answer.status)
+        return ApiProbe(ProbeOutcome.ANSWERED, answer.status)
+    return ApiProbe(ProbeOutcome.ABSENT, answer.status)
 
 
 def detect_run_api(client: Requester, *, previous: str = "") -> RunApiDetection:
