@@ -443,14 +443,14 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
             try:
                 # The remote copy lives on the Assistants API, whichever run API the connection
                 # uses now (an admin may have switched it to Responses since): a server without
-                # that API answers 404, which counts as gone.
+                # that API (404, or LiteLLM's "not supported" 500) counts it as gone.
                 _with_backend(
                     connection,
                     lambda backend: backend.delete_assistant(assistant),
                     api=ASSISTANTS,
                 )
             except ProviderError as error:
-                if error.kind != ErrorKind.NOT_FOUND:
+                if error.kind != ErrorKind.NOT_FOUND and not says_not_offered(error):
                     _record_error(connection, error, operation="assistant.delete", user=user)
                     # Deleted meanwhile by someone else, whose delete reached the provider.
                     return not _assistant_mark(

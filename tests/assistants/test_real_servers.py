@@ -10,10 +10,10 @@ from django.urls import reverse
 from django.utils import translation
 
 from assistants import services
-from assistants.models import Run, RunStatus, SyncState
+from assistants.models import Assistant, Run, RunStatus, SyncState
 from connections.models import Connection, RunApiReason
 from connections.services import connection_create, connection_test
-from tests.assistants.helpers import fake_connection, let_poll
+from tests.assistants.helpers import fake_connection, let_poll, make_assistant
 from tests.conftest import client_for, make_user
 from tests.fakeupstream import KEY_OK, Reply
 from tests.fakeupstream_assistants import LITELLM_RESPONSE_ID_LENGTH
@@ -255,3 +255,15 @@ def test_a_response_id_above_the_limit_is_refused_with_an_explanation(
     assert "is 1105 characters long" in page
     assert "up to 1024 characters whole and does not cut them" in page
     assert too_long[:200] not in page
+
+
+def test_an_assistant_whose_server_stopped_offering_the_api_can_be_deleted(
+    team, owner, member, litellm
+):
+    connection = fake_connection(team, litellm, created_by=owner, detected_run_api="responses")
+    assistant = make_assistant(team, connection, remote_id="asst_from_before")
+
+    assert services.assistant_delete(assistant=assistant, user=member) is True
+
+    assert not Assistant.objects.filter(pk=assistant.pk).exists()
+    assert litellm.requests_to("/v1/assistants/asst_from_before", "DELETE")
