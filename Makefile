@@ -11,14 +11,25 @@ CHROMIUM := /usr/bin/chromium
 MESSAGES_IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'tests/*' \
 	--ignore 'bench/*' --ignore 'node_modules/*' --ignore 'test-artifacts/*' --ignore '.demo/*'
 
-.PHONY: run test lint format demo messages clean
+.PHONY: run test lint format demo messages clean lock
 
-# (Re)install whenever pyproject.toml changes; an existing .venv is reused.
-$(STAMP): pyproject.toml
+# (Re)install whenever the lock changes; an existing .venv is reused. Every package comes from
+# requirements/dev.lock, pinned with hashes; then Tablero itself, without resolving again.
+LOCK := requirements/dev.lock
+$(STAMP): pyproject.toml $(LOCK)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
+
+# Pin every dependency again after changing pyproject.toml: production.lock for servers
+# (the application and its production extra), dev.lock for development and CI.
+UV_COMPILE = $(BIN)/uv pip compile pyproject.toml --generate-hashes --universal \
+	--python-version 3.11 --custom-compile-command "make lock" --quiet
+lock: $(STAMP)
+	$(UV_COMPILE) --extra production -o requirements/production.lock
+	$(UV_COMPILE) --extra production --group pyproject.toml:dev -o $(LOCK)
 
 # Written once with fresh secrets (mode 0600); never overwritten.
 .env: | $(STAMP)

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 
 from accounts import services
-from accounts.models import AuditEvent, Invitation, Membership, Role, Team, User
+from accounts.models import AuditAction, AuditEvent, Invitation, Membership, Role, Team, User
 from accounts.services import audit_log
 
 # --- A team keeps an owner, here as on the members page --------------------------------------
@@ -188,7 +188,7 @@ class TeamAdmin(admin.ModelAdmin):
             audit_log(
                 team=obj,
                 actor=request.user,
-                action="team.create",
+                action=AuditAction.TEAM_CREATE,
                 target=obj,
                 data={"via": "admin"},
             )
@@ -196,7 +196,7 @@ class TeamAdmin(admin.ModelAdmin):
             audit_log(
                 team=obj,
                 actor=request.user,
-                action="team.rename",
+                action=AuditAction.TEAM_RENAME,
                 target=obj,
                 data={"from": form.initial.get("name", ""), "to": obj.name, "via": "admin"},
             )
@@ -227,7 +227,7 @@ class TeamAdmin(admin.ModelAdmin):
             audit_log(
                 team=team,
                 actor=request.user,
-                action="member.add",
+                action=AuditAction.MEMBER_ADD,
                 target=membership,
                 data=_membership_data(membership),
             )
@@ -240,7 +240,7 @@ def _audit_team_delete(request, team: Team) -> None:
     audit_log(
         team=None,
         actor=request.user,
-        action="team.delete",
+        action=AuditAction.TEAM_DELETE,
         target=team,
         data={"name": team.name, "via": "admin"},
     )
@@ -252,7 +252,7 @@ def _audit_role_change(request, membership: Membership, old_role: str | None) ->
     audit_log(
         team=membership.team,
         actor=request.user,
-        action="member.role_change",
+        action=AuditAction.MEMBER_ROLE_CHANGE,
         target=membership,
         data={
             "email": membership.user.email,
@@ -302,7 +302,7 @@ class MembershipAdmin(_KeepsTeamOwners, admin.ModelAdmin):
             audit_log(
                 team=obj.team,
                 actor=request.user,
-                action="member.add",
+                action=AuditAction.MEMBER_ADD,
                 target=obj,
                 data=_membership_data(obj),
             )
@@ -334,7 +334,7 @@ def _audit_member_remove(request, membership: Membership) -> None:
     audit_log(
         team=membership.team,
         actor=request.user,
-        action="member.remove",
+        action=AuditAction.MEMBER_REMOVE,
         target=membership,
         data=_membership_data(membership),
     )

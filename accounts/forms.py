@@ -10,7 +10,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors
-from accounts.models import Membership, Role, Team, User
+from accounts.models import AuditAction, Membership, Role, Team, User
 from accounts.services import assignable_roles
 
 
@@ -173,7 +173,12 @@ class AuditFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.fields["actor"].queryset = selectors.team_user_list(team=team)
         actions = selectors.audit_action_list(team=team)
-        self.fields["action"].choices = [("", _("Any action"))] + [(a, a) for a in actions]
+        labels = dict(AuditAction.choices)
+        named = sorted(
+            ((action, labels.get(action, action)) for action in actions),
+            key=lambda choice: str(choice[1]),
+        )
+        self.fields["action"].choices = [("", _("Any action")), *named]
         connections = selectors.audit_connection_list(team=team)
         self.fields["connection"].choices = [("", _("Any connection")), *connections]
 

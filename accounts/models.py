@@ -177,6 +177,35 @@ class Invitation(models.Model):
         )
 
 
+class AuditAction(models.TextChoices):
+    """What an audit event records. The value is stored (and exported in the CSV); the label
+    is what the audit page shows."""
+
+    TEAM_CREATE = "team.create", _("Team created")
+    TEAM_RENAME = "team.rename", _("Team renamed")
+    TEAM_DELETE = "team.delete", _("Team deleted")
+    MEMBER_INVITE = "member.invite", _("Member invited")
+    MEMBER_ADD = "member.add", _("Member added")
+    MEMBER_ROLE_CHANGE = "member.role_change", _("Role changed")
+    MEMBER_REMOVE = "member.remove", _("Member removed")
+    INVITATION_REVOKE = "invitation.revoke", _("Invitation revoked")
+    INVITATION_ACCEPT = "invitation.accept", _("Invitation accepted")
+    CONNECTION_CREATE = "connection.create", _("Connection added")
+    CONNECTION_TEST = "connection.test", _("Connection tested")
+    CONNECTION_REPLACE_KEY = "connection.replace_key", _("Key replaced")
+    CONNECTION_UPDATE = "connection.update", _("Connection edited")
+    CONNECTION_DELETE = "connection.delete", _("Connection removed")
+    CONNECTION_SET_ADMIN_KEY = "connection.set_admin_key", _("Admin key set")
+    CONNECTION_REMOVE_ADMIN_KEY = "connection.remove_admin_key", _("Admin key removed")
+    ASSISTANT_CREATE = "assistant.create", _("Assistant created")
+    ASSISTANT_UPDATE = "assistant.update", _("Assistant edited")
+    ASSISTANT_SYNC = "assistant.sync", _("Assistant synced")
+    ASSISTANT_DELETE = "assistant.delete", _("Assistant deleted")
+    ASSISTANT_IMPORT = "assistant.import", _("Assistants imported")
+    RUN_START = "run.start", _("Run started")
+    RUN_CANCEL = "run.cancel", _("Run cancelled")
+
+
 class AuditEvent(models.Model):
     """Something that happened in a team. Never holds a secret value."""
 
@@ -193,7 +222,9 @@ class AuditEvent(models.Model):
     )
     # Kept so the log still reads after the actor's account is deleted.
     actor_email = models.EmailField(_("actor"), blank=True)
-    action = models.CharField(_("action"), max_length=64, db_index=True)
+    action = models.CharField(
+        _("action"), max_length=64, choices=AuditAction.choices, db_index=True
+    )
     target_type = models.CharField(_("target type"), max_length=64, blank=True)
     target_id = models.CharField(_("target id"), max_length=64, blank=True)
     target_repr = models.CharField(_("target"), max_length=200, blank=True)

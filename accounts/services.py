@@ -16,7 +16,16 @@ from django.db.models import Model
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
+from accounts.models import (
+    ROLE_RANK,
+    AuditAction,
+    AuditEvent,
+    Invitation,
+    Membership,
+    Role,
+    Team,
+    User,
+)
 
 # Keys that must never be stored in an audit event's details, whatever their value, at any depth
 # ("api_key", "Authorization", "clientSecret"...; "api_key_last4" is what may be shown).
@@ -55,7 +64,7 @@ def audit_log(
     *,
     team: Team | None,
     actor: User | None,
-    action: str,
+    action: AuditAction,
     target: Model | None = None,
     data: dict[str, Any] | None = None,
 ) -> AuditEvent:
@@ -206,7 +215,7 @@ def team_create(*, name: str, owner: User) -> Team:
     membership = Membership(team=team, user=owner, role=Role.OWNER)
     membership.full_clean()
     membership.save()
-    audit_log(team=team, actor=owner, action="team.create", target=team)
+    audit_log(team=team, actor=owner, action=AuditAction.TEAM_CREATE, target=team)
     return team
 
 
@@ -220,7 +229,7 @@ def team_rename(*, team: Team, name: str, actor: User | None) -> Team:
         audit_log(
             team=team,
             actor=actor,
-            action="team.rename",
+            action=AuditAction.TEAM_RENAME,
             target=team,
             data={"from": old, "to": team.name},
         )
@@ -230,7 +239,13 @@ def team_rename(*, team: Team, name: str, actor: User | None) -> Team:
 @transaction.atomic
 def team_delete(*, team: Team, actor: User | None) -> None:
     # The team's own events go with it; this one is kept, outside any team.
-    audit_log(team=None, actor=actor, action="team.delete", target=team, data={"name": team.name})
+    audit_log(
+        team=None,
+        actor=actor,
+        action=AuditAction.TEAM_DELETE,
+        target=team,
+        data={"name": team.name},
+    )
     team.delete()
 
 
@@ -277,7 +292,7 @@ def invitation_create(
     audit_log(
         team=team,
         actor=invited_by,
-        action="member.invite",
+        action=AuditAction.MEMBER_INVITE,
         target=invitation,
         data={"email": email, "role": str(role)},
     )
@@ -296,7 +311,7 @@ def invitation_revoke(*, invitation: Invitation, actor: User, actor_role: Role) 
     audit_log(
         team=invitation.team,
         actor=actor,
-        action="invitation.revoke",
+        action=AuditAction.INVITATION_REVOKE,
         target=invitation,
         data={"email": invitation.email, "role": invitation.role},
     )
@@ -325,7 +340,7 @@ def invitation_accept(*, invitation: Invitation, user: User) -> Membership:
     audit_log(
         team=invitation.team,
         actor=user,
-        action="invitation.accept",
+        action=AuditAction.INVITATION_ACCEPT,
         target=invitation,
         data={"email": user.email, "role": invitation.role},
     )
@@ -379,7 +394,7 @@ def invitation_revoke_ungrantable(
         audit_log(
             team=team,
             actor=actor,
-            action="invitation.revoke",
+            action=AuditAction.INVITATION_REVOKE,
             target=invitation,
             data={
                 "email": invitation.email,
@@ -414,7 +429,7 @@ def member_role_change(
     audit_log(
         team=membership.team,
         actor=actor,
-        action="member.role_change",
+        action=AuditAction.MEMBER_ROLE_CHANGE,
         target=membership,
         data={"email": membership.user.email, "from": str(old), "to": str(role)},
     )
@@ -441,7 +456,7 @@ def member_remove(*, membership: Membership, actor: User, actor_role: Role) -> N
     audit_log(
         team=membership.team,
         actor=actor,
-        action="member.remove",
+        action=AuditAction.MEMBER_REMOVE,
         target=membership,
         data={"email": membership.user.email, "role": membership.role, "left": leaving},
     )

@@ -65,7 +65,6 @@ urlpatterns = [
     ),
     path("setup/", views.setup, name="setup"),
     path("teams/new/", views.team_create, name="team_create"),
-    path("teams/<uuid:team_id>/", views.team_home, name="team_home"),
     path("teams/<uuid:team_id>/settings/", views.team_settings, name="team_settings"),
     path("teams/<uuid:team_id>/delete/", views.team_delete, name="team_delete"),
     path("teams/<uuid:team_id>/members/", views.members, name="members"),

@@ -46,7 +46,6 @@ from accounts.forms import (
     axes_client_ip,
 )
 from accounts.models import AuditEvent, Invitation, Membership, Role, Team, User
-from accounts.overview import team_overview
 from accounts.tokens import (
     InvitationTokenError,
     TokenProblem,
@@ -87,7 +86,7 @@ def home(request: HttpRequest) -> HttpResponse:
     membership = membership or memberships.order_by("created_at").first()
     if membership is None:
         return redirect("accounts:team_create")
-    return redirect("accounts:team_home", team_id=membership.team_id)
+    return redirect("dashboard:team_home", team_id=membership.team_id)
 
 
 class LoginView(auth_views.LoginView):
@@ -159,7 +158,7 @@ def setup(request: HttpRequest) -> HttpResponse:
             raise Http404 from None
         login(request, owner, backend=_LOGIN_BACKEND)
         messages.success(request, _("Welcome to Tablero. Your team is ready."))
-        return redirect("accounts:team_home", team_id=team.pk)
+        return redirect("dashboard:team_home", team_id=team.pk)
     return render(request, "accounts/setup.html", {"form": form})
 
 
@@ -173,21 +172,8 @@ def team_create(request: HttpRequest) -> HttpResponse:
     if form.is_bound and form.is_valid():
         team = services.team_create(name=form.cleaned_data["name"], owner=request.user)
         messages.success(request, _("Team “%(name)s” created.") % {"name": team.name})
-        return redirect("accounts:team_home", team_id=team.pk)
+        return redirect("dashboard:team_home", team_id=team.pk)
     return render(request, "accounts/team_create.html", {"form": form})
-
-
-@login_required
-@require_safe
-def team_home(request: HttpRequest, team_id: UUID) -> HttpResponse:
-    access = get_team_for_user(request, team_id)
-    overview = team_overview(
-        team=access.team,
-        with_errors_of_connections=access.is_admin,
-        with_costs=access.is_admin,
-    )
-    context = {"access": access, "team": access.team, "overview": overview}
-    return render(request, "accounts/team_home.html", context)
 
 
 @login_required
@@ -451,7 +437,7 @@ def _inviter_cannot_grant(error: ValidationError) -> bool:
 
 def _welcome(request: HttpRequest, team: Team) -> HttpResponse:
     messages.success(request, _("Welcome to “%(team)s”.") % {"team": team.name})
-    return redirect("accounts:team_home", team_id=team.pk)
+    return redirect("dashboard:team_home", team_id=team.pk)
 
 
 @sensitive_post_parameters("password1", "password2")
@@ -474,7 +460,7 @@ def invitation_accept(request: HttpRequest, token: str) -> HttpResponse:
     )
     if already_in:
         # A second click on the link (or on Accept) by the person who accepted it.
-        return redirect("accounts:team_home", team_id=invitation.team_id)
+        return redirect("dashboard:team_home", team_id=invitation.team_id)
     problem = _invitation_state(invitation)
     if problem is not None:
         return _invitation_problem(request, problem)

@@ -27,6 +27,8 @@ class RunAdmin(admin.ModelAdmin):
         "remote_run_id",
         "response_id",
         "status",
+        "remote_status",
         "last_polled_at",
+        "poll_until",
         "completed_at",
     ]

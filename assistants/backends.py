@@ -15,9 +15,10 @@ failure is a `ProviderError`; an answer that is not the shape the spec gives is
 """
 
 import re
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
@@ -54,6 +55,13 @@ RESPONSE_STATUSES = frozenset(
 )
 # Pages of 100 followed at most when listing remote assistants (10,000 assistants).
 MAX_LIST_PAGES = 100
+# Pages of 100 looked through, newest first, for the copy an uncertain create may have made.
+TAG_LOOKUP_PAGES = 10
+# The metadata key that ties a remote assistant to the local record Tablero made it for (its
+# id). It is added to what is sent, never stored in the record's metadata nor shown as the
+# user's; it is left out when the user's own metadata already has this key or all 16 pairs.
+TAG_KEY = "tablero_id"
+PROVIDER_METADATA_PAIRS = 16  # the provider's limit on metadata pairs
 # Token counts above this are not believed (and would not fit the database).
 MAX_TOKENS = 2**31 - 1
 # Messages looked at for a run's output (newest first).
@@ -95,6 +103,10 @@ class RunSnapshot:
     error_code: str = ""
     error_message: str = ""
     completed_at: datetime | None = None
+    # How long after its creation the provider itself ends the run if unfinished (an Assistants
+    # API run's `expires_at` minus its `created_at`: both on the provider's clock, so a clock
+    # that differs from Tablero's does not matter).
+    lifetime: timedelta | None = None
 
 
 class RunBackend(Protocol):
@@ -106,7 +118,9 @@ class RunBackend(Protocol):
 
     def delete_assistant(self, assistant: "Assistant") -> None: ...
 
-    def list_remote_assistants(self) -> Iterator[dict[str, Any]]: ...
+    def list_remote_assistants(self, *, max_pages: int = ...) -> Iterator[dict[str, Any]]: ...
+
+    def find_tagged_assistant(self, tag: str) -> str | None: ...
 
     def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot: ...
 
@@ -205,6 +219,13 @@ def _timestamp(value: Any) -> datetime | None:
         return None
 
 
+def _lifetime(data: dict[str, Any]) -> timedelta | None:
+    created, expires = _timestamp(data.get("created_at")), _timestamp(data.get("expires_at"))
+    if created is None or expires is None or expires <= created:
+        return None
+    return expires - created
+
+
 def _error(data: dict[str, Any], key: str) -> tuple[str, str]:
     error = data.get(key)
     if not isinstance(error, dict):
@@ -220,6 +241,31 @@ def _incomplete_reason(data: dict[str, Any]) -> str:
     details = data.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
     return reason[:100] if isinstance(reason, str) else ""
+
+
+# --- the tag on what Tablero creates ---------------------------------------------------------
+
+
+def tagged_metadata(assistant: "Assistant") -> dict[str, str]:
+    """The metadata sent for `assistant`: the user's own pairs, untouched, plus the tag with the
+    record's id when there is room for it and the user has no key of that name."""
+    metadata = dict(assistant.metadata)
+    if TAG_KEY not in metadata and len(metadata) < PROVIDER_METADATA_PAIRS:
+        metadata[TAG_KEY] = str(assistant.pk)
+    return metadata
+
+
+def remote_tag(remote: dict[str, Any]) -> str | None:
+    """The local record id a remote assistant is tagged with, if it has a tag of the shape
+    Tablero writes (a UUID); a user's own non-UUID value under that key is not a tag."""
+    metadata = remote.get("metadata")
+    value = metadata.get(TAG_KEY) if isinstance(metadata, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 # --- tools ----------------------------------------------------------------------------------
@@ -321,7 +367,7 @@ class AssistantsBackend:
             "description": assistant.description or None,
             "instructions": assistant.instructions or None,
             "tools": assistants_tools(assistant.tools),
-            "metadata": dict(assistant.metadata),
+            "metadata": tagged_metadata(assistant),
             "temperature": assistant.temperature,
             "top_p": assistant.top_p,
         }
@@ -351,9 +397,11 @@ class AssistantsBackend:
                 self._call("DELETE", f"/assistants/{_segment(assistant.remote_id)}"), "the answer"
             )
 
-    def list_remote_assistants(self) -> Iterator[dict[str, Any]]:
+    def list_remote_assistants(
+        self, *, max_pages: int = MAX_LIST_PAGES
+    ) -> Iterator[dict[str, Any]]:
         after: str | None = None
-        for _page in range(MAX_LIST_PAGES):
+        for _page in range(max_pages):
             params: dict[str, Any] = {"limit": 100}
             if after:
                 params["after"] = after
@@ -369,6 +417,14 @@ class AssistantsBackend:
             if data.get("has_more") is not True or not items or last_id == after:
                 return
             after = last_id
+
+    def find_tagged_assistant(self, tag: str) -> str | None:
+        """The id of the newest remote assistant tagged with `tag` (see TAG_KEY) among the
+        most recent ones, or None. Raises ProviderError when the list cannot be read."""
+        for item in self.list_remote_assistants(max_pages=TAG_LOOKUP_PAGES):
+            if remote_tag(item) == tag and is_remote_id(item["id"]):
+                return item["id"]
+        return None
 
     def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot:
         body = {
@@ -448,6 +504,7 @@ class AssistantsBackend:
             completed_at=_timestamp(data.get("completed_at"))
             or _timestamp(data.get("failed_at"))
             or _timestamp(data.get("cancelled_at")),
+            lifetime=_lifetime(data),
         )
 
 
@@ -470,8 +527,13 @@ class ResponsesBackend:
     def delete_assistant(self, assistant: "Assistant") -> None:
         return None
 
-    def list_remote_assistants(self) -> Iterator[dict[str, Any]]:
+    def list_remote_assistants(
+        self, *, max_pages: int = MAX_LIST_PAGES
+    ) -> Iterator[dict[str, Any]]:
         return iter(())
+
+    def find_tagged_assistant(self, tag: str) -> str | None:
+        return None
 
     def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot:
         body: dict[str, Any] = {

@@ -11,6 +11,7 @@ both render through the same template.
 from dataclasses import dataclass
 
 from django.utils.functional import Promise
+from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from assistants.models import Run, RunStatus
@@ -72,6 +73,31 @@ _INCOMPLETE = {
 }
 
 
+def _stopped_checking(run: Run) -> RunExplanation:
+    """Tablero gave up on a run that had not ended by its deadline (`Run.poll_deadline`)."""
+    limit = timesince(run.created_at, run.poll_deadline)
+    if run.remote_run_id or run.response_id:
+        cause = _(
+            "Tablero stopped checking this run %(limit)s after it started; the provider still "
+            "said “%(status)s”. It may have stalled."
+        ) % {"limit": limit, "status": RunStatus(run.remote_status).label}
+    else:
+        cause = _(
+            "Tablero stopped checking this run %(limit)s after it started; the provider never "
+            "confirmed that it had started."
+        ) % {"limit": limit}
+    return _own(
+        _("Tablero stopped checking this run"),
+        cause,
+        _(
+            "Start it again from the assistant's page. If you still want this run's answer, "
+            "look it up by its ID later: the provider may finish it after all."
+        ),
+        run,
+        severity="warn",
+    )
+
+
 def run_explanation(run: Run) -> RunExplanation | None:
     """What to tell the user about this run's outcome, or None when there is nothing to say
     (it is going well or completed)."""
@@ -101,6 +127,8 @@ def run_explanation(run: Run) -> RunExplanation | None:
             ),
             run,
         )
+    if run.stopped_checking:
+        return _stopped_checking(run)
     if run.status == RunStatus.EXPIRED:
         return _own(
             _("The run expired"),

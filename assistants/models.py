@@ -11,7 +11,7 @@ On delete:
 """
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -59,6 +59,8 @@ TERMINAL_STATUSES = frozenset(
     }
 )
 CANCELLABLE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.IN_PROGRESS})
+# Not ended, as far as the provider says.
+ACTIVE_STATUSES = frozenset(set(RunStatus) - TERMINAL_STATUSES)
 
 STATUS_SEVERITY = {
     RunStatus.COMPLETED: "ok",
@@ -275,6 +277,14 @@ class Run(models.Model):
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
     completed_at = models.DateTimeField(_("finished"), null=True, blank=True)
     last_polled_at = models.DateTimeField(_("last checked"), null=True, blank=True)
+    # Tablero asks about the run until then (see `poll_deadline`): the provider's own
+    # `expires_at` when it gives one, at most TABLERO_RUN_POLL_LIMIT after the start.
+    poll_until = models.DateTimeField(_("checked until"), null=True, blank=True)
+    # What the provider last said (`status` is Tablero's word: an unfinished run whose deadline
+    # passed is `expired` here while the provider may still say `in_progress`).
+    remote_status = models.CharField(
+        _("status at the provider"), max_length=20, choices=RunStatus.choices, blank=True
+    )
 
     input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
     output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
@@ -328,8 +338,30 @@ class Run(models.Model):
         return self.status in CANCELLABLE_STATUSES
 
     @property
+    def is_overdue(self) -> bool:
+        """Not ended, and past the time Tablero stops checking it: the next check is its last."""
+        return not self.is_terminal and timezone.now() >= self.poll_deadline
+
+    @property
+    def shown_status(self) -> RunStatus:
+        """The status lists show: an overdue run reads as expired before its last check (which
+        a view of its page makes) confirms it or brings the provider's late result."""
+        return RunStatus.EXPIRED if self.is_overdue else RunStatus(self.status)
+
+    @property
     def status_severity(self) -> str:
-        return STATUS_SEVERITY.get(RunStatus(self.status), "muted")
+        return STATUS_SEVERITY.get(self.shown_status, "muted")
+
+    @property
+    def poll_deadline(self) -> datetime:
+        """When Tablero stops asking the provider about the run (then asks once more)."""
+        limit = self.created_at + settings.TABLERO_RUN_POLL_LIMIT
+        return min(self.poll_until, limit) if self.poll_until else limit
+
+    @property
+    def stopped_checking(self) -> bool:
+        """Tablero gave up on the run while the provider still said it was going on."""
+        return self.status == RunStatus.EXPIRED and self.remote_status in ACTIVE_STATUSES
 
     @property
     def has_usage(self) -> bool:

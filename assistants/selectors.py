@@ -3,8 +3,10 @@
 from dataclasses import dataclass
 from uuid import UUID
 
+from django.conf import settings
 from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from accounts.models import Team
 from assistants.backends import (
@@ -14,7 +16,7 @@ from assistants.backends import (
     RunSnapshot,
     backend_for,
 )
-from assistants.models import Assistant, Run, RunStatus
+from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
 from connections.errors import ProviderError
 from connections.models import Connection
 from connections.selectors import model_list
@@ -51,9 +53,19 @@ def run_list(*, team: Team, assistant_id: UUID | None = None, status: str = "") 
     runs = Run.objects.filter(team=team).select_related("assistant", "connection", "started_by")
     if assistant_id is not None:
         runs = runs.filter(assistant_id=assistant_id)
-    if status in RunStatus.values:
-        runs = runs.filter(status=status)
+    if status == RunStatus.EXPIRED:
+        runs = runs.filter(Q(status=status) | run_overdue_q())
+    elif status in RunStatus.values:
+        runs = runs.filter(status=status).exclude(run_overdue_q())
     return runs.order_by("-created_at")
+
+
+def run_overdue_q() -> Q:
+    """Runs not ended and past the time Tablero stops checking them (`Run.is_overdue`)."""
+    now = timezone.now()
+    return ~Q(status__in=TERMINAL_STATUSES) & (
+        Q(created_at__lte=now - settings.TABLERO_RUN_POLL_LIMIT) | Q(poll_until__lte=now)
+    )
 
 
 def run_recent(*, assistant: Assistant, limit: int = RECENT_RUNS) -> list[Run]:

@@ -25,6 +25,7 @@ from accounts.services import audit_log
 from assistants.backends import (
     ASSISTANTS,
     RESPONSES,
+    TAG_KEY,
     AssistantsBackend,
     RunApiDetection,
     RunBackend,
@@ -33,6 +34,7 @@ from assistants.backends import (
     detect_run_api,
     is_remote_id,
     normalise_remote_tools,
+    remote_tag,
     run_api_for,
     says_not_offered,
 )
@@ -59,6 +61,14 @@ ASSISTANT_FIELDS = (
     "temperature",
     "top_p",
     "metadata",
+)
+# Failures after which a create may have reached the provider and made the remote copy though
+# no answer said so: a 5xx, no answer in time, a dropped connection, an answer that could not
+# be read. A clear refusal (4xx, rate limit, overloaded) made nothing. Every remote assistant
+# Tablero creates carries the local record's id in its metadata (`backends.TAG_KEY`), so before
+# it creates again after such a failure it looks for that copy and adopts it.
+UNCERTAIN_CREATE_KINDS = frozenset(
+    {ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.BAD_RESPONSE}
 )
 # The provider is asked about a run at most once per this interval, however many people watch.
 POLL_INTERVAL = timedelta(seconds=1)
@@ -274,10 +284,40 @@ def _assistant_discard_remote(
             _record_error(assistant.connection, error, operation="assistant.discard", user=user)
 
 
+def _assistant_create_uncertain(assistant: Assistant) -> bool:
+    """Whether the record's last create failed in a way that may have made the remote copy
+    all the same (see UNCERTAIN_CREATE_KINDS)."""
+    return not assistant.remote_id and assistant.last_error_kind in UNCERTAIN_CREATE_KINDS
+
+
+def _tagged_copy_finder(assistant: Assistant) -> Callable[[RunBackend], str | None]:
+    tag = str(assistant.pk)
+    return lambda backend: backend.find_tagged_assistant(tag)
+
+
+def _assistant_adopt(assistant: Assistant, remote_id: str) -> bool:
+    """Record `remote_id`, the copy an uncertain create made after all, on the assistant
+    (nothing else changes). False when the record no longer exists."""
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                updated = Assistant.objects.filter(pk=assistant.pk).update(remote_id=remote_id)
+        except IntegrityError:
+            _assistant_absorb_imported_copy(assistant, remote_id)
+            updated = Assistant.objects.filter(pk=assistant.pk).update(remote_id=remote_id)
+    if updated:
+        assistant.remote_id = remote_id
+    return bool(updated)
+
+
 def _assistant_push(
     assistant: Assistant, *, user: User | None, operation: str, claim: datetime | None = None
 ) -> PushOutcome:
     """Bring the remote copy in line with the local record (create, or modify).
+
+    A create that follows an uncertain one (see UNCERTAIN_CREATE_KINDS) first looks for the
+    copy that one may have made, by its tag, and modifies it instead of making another; when
+    the provider cannot be asked, nothing is created and the record stays as it was.
 
     The record is claimed first (or `claim`, taken by the caller, is used), so two requests
     never push it at once: the second gets BUSY and sends nothing. The claim is held across the
@@ -293,6 +333,23 @@ def _assistant_push(
     except Assistant.DoesNotExist:
         return PushOutcome.VANISHED
     creates = not assistant.remote_id or assistant.sync_state == SyncState.GONE
+    connection = assistant.connection
+    if creates and _assistant_create_uncertain(assistant):
+        try:
+            found, backend = _with_backend(connection, _tagged_copy_finder(assistant))
+        except ProviderError as error:
+            # Whether the earlier attempt made a copy cannot be told: nothing is created, and
+            # the record stays as that attempt left it, to be tried again.
+            _record_error(connection, error, operation=operation, user=user)
+            _assistant_release(assistant, claim)
+            if not Assistant.objects.filter(pk=assistant.pk).exists():
+                return PushOutcome.VANISHED
+            return PushOutcome.DONE
+        if found:
+            if not _assistant_adopt(assistant, found):
+                _assistant_discard_remote(assistant, backend, remote_id=found, user=user)
+                return PushOutcome.VANISHED
+            creates = False  # the adopted copy is brought in line with the record below
 
     def push(backend: RunBackend) -> str | None:
         if backend.name != ASSISTANTS:
@@ -301,14 +358,19 @@ def _assistant_push(
             return backend.update_assistant(assistant)
         return backend.create_assistant(assistant)
 
-    connection = assistant.connection
     try:
         remote_id, backend = _with_backend(connection, push)
     except ProviderError as error:
         _record_error(connection, error, operation=operation, user=user)
         gone = error.kind == ErrorKind.NOT_FOUND and not creates
         marked = _assistant_mark(
-            assistant, state=SyncState.GONE if gone else SyncState.FAILED, error=error, claim=claim
+            assistant,
+            state=SyncState.GONE if gone else SyncState.FAILED,
+            error=error,
+            # A failed create names no remote copy (not the one that went before it), so that
+            # the next attempt knows to look for the copy this one may have made.
+            remote_id="" if creates else None,
+            claim=claim,
         )
         return PushOutcome.DONE if marked else PushOutcome.VANISHED
     on_assistants = backend.name == ASSISTANTS
@@ -437,6 +499,24 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
     claim = timezone.now()
     if not Assistant.objects.filter(pk=assistant.pk).update(sync_claimed_at=claim):
         return True
+    try:
+        assistant.refresh_from_db()
+    except Assistant.DoesNotExist:
+        return True
+    if _assistant_create_uncertain(assistant):
+        # Its create may have made a remote copy whose answer was lost: that copy goes too.
+        try:
+            found, _backend = _with_backend(
+                connection, _tagged_copy_finder(assistant), api=ASSISTANTS
+            )
+        except ProviderError as error:
+            if error.kind != ErrorKind.NOT_FOUND:  # 404: the server has no Assistants API
+                _record_error(connection, error, operation="assistant.delete", user=user)
+                _assistant_release(assistant, claim)
+                return not Assistant.objects.filter(pk=assistant.pk).exists()
+            found = None
+        if found and not _assistant_adopt(assistant, found):
+            return True
     for _attempt in range(DELETE_ATTEMPTS):
         seen_remote_id = assistant.remote_id
         if seen_remote_id and assistant.sync_state != SyncState.GONE:
@@ -491,12 +571,15 @@ class ImportResult:
 
 
 def _metadata_from_remote(value: Any) -> dict[str, str]:
+    """The user's metadata of a remote assistant: Tablero's own tag is not theirs."""
     if not isinstance(value, dict):
         return {}
+    tagged = remote_tag({"metadata": value}) is not None
     pairs = [
         (key, item)
         for key, item in value.items()
         if isinstance(key, str) and isinstance(item, str) and len(key) <= 64 and len(item) <= 512
+        if not (tagged and key == TAG_KEY)
     ]
     return dict(pairs[:METADATA_MAX_PAIRS])
 
@@ -541,10 +624,58 @@ def _known_remote_ids(connection: Connection) -> set[str]:
     )
 
 
+class _Tagged(StrEnum):
+    ATTACHED = "attached"  # the copy an uncertain create made for a record here, now recorded
+    KNOWN = "known"  # that record's push is under way: it finds the copy itself
+    SKIPPED = "skipped"  # a copy made for a record that has another one, or lives elsewhere
+    UNKNOWN = "unknown"  # no record of that id exists: imported like any other assistant
+
+
+def _import_tagged(remote: dict[str, Any], tag: str, *, connection: Connection) -> _Tagged:
+    """What an import does with a remote assistant Tablero tagged with a record's id.
+
+    A record of this connection that names no remote copy (its create was uncertain) or one
+    gone remotely gets this copy, unless a push holds it (that push finds the copy by itself).
+    A record that names another copy keeps it: this one is an extra, never a new record. A
+    record of another connection or team is never attached to, nor copied here."""
+    record = Assistant.objects.filter(pk=tag).values("connection_id").first()
+    if record is None:
+        return _Tagged.UNKNOWN
+    if record["connection_id"] != connection.pk:
+        return _Tagged.SKIPPED
+    now = timezone.now()
+    candidates = (
+        Assistant.objects.filter(pk=tag, connection=connection)
+        .filter(Q(remote_id="") | Q(sync_state=SyncState.GONE))
+        .filter(Q(sync_claimed_at__isnull=True) | Q(sync_claimed_at__lte=now - SYNC_CLAIM_TTL))
+    )
+    try:
+        with transaction.atomic():
+            attached = candidates.update(
+                remote_id=remote["id"],
+                sync_state=SyncState.PENDING,
+                last_error_kind="",
+                last_error="",
+                updated_at=now,
+            )
+    except IntegrityError:  # another import recorded this copy meanwhile
+        return _Tagged.KNOWN
+    if attached:
+        return _Tagged.ATTACHED
+    busy = Assistant.objects.filter(
+        pk=tag, sync_claimed_at__gt=now - SYNC_CLAIM_TTL, remote_id=""
+    ).exists()
+    return _Tagged.KNOWN if busy else _Tagged.SKIPPED
+
+
 def assistant_import(*, team: Team, user: User, connection: Connection) -> ImportResult:
     """Add a local record for every remote assistant of the connection not known yet (all
     pages, following `after`). Raises ProviderError when the list cannot be read; then nothing
-    is added."""
+    is added.
+
+    A remote assistant tagged with the id of a local record (Tablero made it for that record,
+    see UNCERTAIN_CREATE_KINDS) never becomes a new record: it is attached to a record of this
+    connection that lacks it, and then brought in line with that record."""
     if connection.team_id != team.pk:
         raise ValueError("The connection belongs to another team.")
     try:
@@ -558,12 +689,24 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
         return ImportResult(api=backend.name)
     known_ids = _known_remote_ids(connection)
     added = skipped = known = 0
+    attached: list[str] = []
     with transaction.atomic():
         for remote in remotes:
             if remote["id"] in known_ids:
                 known += 1
                 continue
             if not is_remote_id(remote["id"]):  # could never be synced nor deleted
+                skipped += 1
+                continue
+            tag = remote_tag(remote)
+            outcome = _import_tagged(remote, tag, connection=connection) if tag else None
+            if outcome == _Tagged.ATTACHED:
+                attached.append(tag)
+                known_ids.add(remote["id"])
+            if outcome in (_Tagged.ATTACHED, _Tagged.KNOWN):
+                known += 1
+                continue
+            if outcome == _Tagged.SKIPPED:
                 skipped += 1
                 continue
             assistant = _assistant_from_remote(remote, team=team, user=user, connection=connection)
@@ -588,8 +731,13 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
             actor=user,
             action="assistant.import",
             target=connection,
-            data={"added": added, "known": known, "skipped": skipped},
+            data={"added": added, "known": known, "skipped": skipped, "attached": len(attached)},
         )
+    for pk in attached:
+        # The copy holds the settings of the create that made it: send the record's own.
+        found = Assistant.objects.filter(pk=pk).first()
+        if found is not None:
+            _assistant_push(found, user=user, operation="assistant.import")
     return ImportResult(api=ASSISTANTS, added=added, known=known, skipped=skipped)
 
 
@@ -640,8 +788,12 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
     """Copy what the provider said onto the run."""
     now = timezone.now()
     run.status = snapshot.status
+    run.remote_status = snapshot.status
     run.last_polled_at = now
-    fields = ["status", "last_polled_at", "updated_at", "last_error_kind"]
+    fields = ["status", "remote_status", "last_polled_at", "updated_at", "last_error_kind"]
+    if snapshot.lifetime is not None:
+        run.poll_until = run.created_at + snapshot.lifetime
+        fields.append("poll_until")
     run.last_error_kind = ""
     if backend is not None:
         run.backend = backend
@@ -757,13 +909,44 @@ def poll_lock_key(run: Run) -> str:
     return f"assistants:run-poll:{run.pk}"
 
 
+def _run_give_up(run: Run) -> None:
+    """The run's deadline (`Run.poll_deadline`) has passed and the last check found it still
+    going: Tablero stops asking and calls it expired. `remote_status` keeps what the provider
+    last said, so the page can tell this from a run the provider itself expired. A run that
+    ended meanwhile (a cancel, another request's last check) is left as it is."""
+    now = timezone.now()
+    values = {
+        "status": RunStatus.EXPIRED,
+        # A run never started at the provider keeps the status Tablero gave it.
+        "remote_status": run.remote_status or run.status,
+        "completed_at": now,
+        "updated_at": now,
+    }
+    updated = Run.objects.filter(pk=run.pk).exclude(status__in=TERMINAL_STATUSES).update(**values)
+    if updated:
+        for field, value in values.items():
+            setattr(run, field, value)
+    else:
+        run.refresh_from_db()
+
+
 def run_refresh(*, run: Run) -> Run:
     """Bring the run's status up to date, asking the provider at most about once a second per
     run however many pages poll it: within the interval, or while another request holds the
-    run's lock, the stored status is returned. Ended runs are never asked about again."""
-    if run.is_terminal or not (run.remote_run_id or run.response_id):
+    run's lock, the stored status is returned. Ended runs are never asked about again.
+
+    Past its deadline (the provider's own `expires_at`, at most TABLERO_RUN_POLL_LIMIT after
+    the start) the provider is asked one last time; a run still going then is marked expired,
+    so its page stops polling and nobody asks about it again."""
+    if run.is_terminal:
         return run
     now = timezone.now()
+    overdue = now >= run.poll_deadline
+    if not (run.remote_run_id or run.response_id):
+        # Never started at the provider (the request that started it died): nothing to ask.
+        if overdue:
+            _run_give_up(run)
+        return run
     if run.last_polled_at and now - run.last_polled_at < POLL_INTERVAL:
         return run
     if not cache.add(poll_lock_key(run), "1", timeout=POLL_INTERVAL.total_seconds()):
@@ -786,8 +969,12 @@ def run_refresh(*, run: Run) -> Run:
     except ProviderError as error:
         _record_error(run.connection, error, operation="run.refresh", user=None)
         _run_note_poll_error(run, error)
+        if overdue:
+            _run_give_up(run)
         return run
     _run_apply(run, snapshot)
+    if overdue and not run.is_terminal:
+        _run_give_up(run)
     return run
 
 

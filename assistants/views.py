@@ -98,7 +98,7 @@ def _chosen_connection(request: HttpRequest, connections: list[Connection]) -> C
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connections = list(selectors.team_connections(team=access.team))
@@ -170,7 +170,7 @@ def assistant_detail(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
@@ -202,7 +202,7 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
@@ -347,8 +347,9 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
 
 
 def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
-    # Polling stops when the run ended, or when asking failed in a way that will not pass
-    # by itself (the page then explains it and offers a Refresh link).
+    # Polling stops when the run ended (`run_refresh` ends a run still going past its
+    # deadline as expired), or when asking failed in a way that will not pass by itself (the
+    # page then explains it and offers a Refresh link).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
     return _page(
         access,

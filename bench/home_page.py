@@ -198,7 +198,7 @@ def _measure(team, user, renders: int) -> tuple[int, float, float, int]:
 
     client = Client()
     client.force_login(user)
-    url = reverse("accounts:team_home", args=[team.pk])
+    url = reverse("dashboard:team_home", args=[team.pk])
     response = client.get(url)  # warm up (and store the team in the session)
     assert response.status_code == 200, response.status_code
     reset_queries()

@@ -61,6 +61,13 @@ if not TABLERO_ENCRYPTION_KEYS and not DEBUG:
 # Hosts a connection's base URL may point at even over http or on a private address
 # (for example a local OpenAI-compatible server). Empty by default.
 TABLERO_ALLOWED_UPSTREAM_HOSTS = env.list("TABLERO_ALLOWED_UPSTREAM_HOSTS", default=[])
+# How long Tablero keeps asking the provider about a run that has not finished, when the
+# provider sets no earlier limit of its own (an Assistants API run's `expires_at`). After it,
+# one last check, then the run is shown as expired and its page stops polling.
+_run_poll_minutes = env.int("TABLERO_RUN_POLL_LIMIT_MINUTES", default=60)
+if _run_poll_minutes < 1:
+    raise ImproperlyConfigured("TABLERO_RUN_POLL_LIMIT_MINUTES must be 1 or more.")
+TABLERO_RUN_POLL_LIMIT = timedelta(minutes=_run_poll_minutes)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -76,6 +83,7 @@ INSTALLED_APPS = [
     "accounts",
     "connections",
     "assistants",
+    "dashboard",
 ]
 
 MIDDLEWARE = [

@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("accounts.urls")),
     path("", include("connections.urls")),
     path("", include("assistants.urls")),
+    path("", include("dashboard.urls")),
 ]

@@ -14,7 +14,7 @@ labels, and the pages show the same numbers in a table.
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 from django.utils.formats import number_format
@@ -282,9 +282,32 @@ def bar_chart(
 # --- number formats shared by the pages that draw charts ---------------------------------------
 
 
+# ISO 4217 minor units of the currencies that do not count in hundredths.
+_ZERO_DECIMALS = "bif clp djf gnf isk jpy kmf krw pyg rwf ugx uyi vnd vuv xaf xof xpf"
+_THREE_DECIMALS = "bhd iqd jod kwd lyd omr tnd"
+MINOR_UNITS = {
+    **dict.fromkeys(_ZERO_DECIMALS.split(), 0),
+    **dict.fromkeys(_THREE_DECIMALS.split(), 3),
+}
+
+
+def money(value: Number, currency: str = "usd") -> Decimal:
+    """`value` rounded half-up to the currency's smallest unit (cents for most): 231.9164 USD
+    is 231.92, never 231.91. Every amount a person reads goes through here."""
+    places = MINOR_UNITS.get(currency.lower(), 2)
+    amount = Decimal(str(value))
+    try:
+        return amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    except InvalidOperation:  # more digits than the context holds: nothing left to round
+        return amount
+
+
 def format_amount(value: Number, currency: str = "usd") -> str:
-    """A money amount in the page's language: "1,234.56 USD" / "1.234,56 USD"."""
-    amount = number_format(Decimal(str(value)), decimal_pos=2, force_grouping=True)
+    """A money amount in the page's language, rounded to the currency's smallest unit:
+    "1,234.56 USD" / "1.234,56 USD"."""
+    rounded = money(value, currency)
+    places = max(0, -int(rounded.as_tuple().exponent))
+    amount = number_format(rounded, decimal_pos=places, force_grouping=True)
     return f"{amount} {currency.upper()}" if currency else amount
 
 

@@ -56,7 +56,7 @@ def connection_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("api_key", "admin_key")
 @sensitive_variables()
 def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
@@ -141,7 +141,7 @@ def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def connection_edit(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
@@ -166,7 +166,7 @@ def connection_edit(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("api_key", "admin_key")
 @sensitive_variables()
 def connection_replace_key(
@@ -211,7 +211,7 @@ def connection_replace_key(
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def connection_delete(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
@@ -392,7 +392,7 @@ def connection_costs_refresh(
 
 
 @login_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @sensitive_post_parameters("admin_key")
 @sensitive_variables()
 def connection_admin_key(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:

@@ -1,12 +1,20 @@
 """The one base fixture set: a team with an owner, an admin, a member and a viewer, and an
 outsider who belongs to another team."""
 
+from datetime import UTC, datetime
+
 import pytest
+import time_machine
 from django.test import Client
 
 from accounts.models import Membership, Role, Team, User
 
 PASSWORD = "correct-horse-battery-staple-42"
+
+# The moment tests that depend on the date stand at. 30 November 2026 is a day whose 31-day
+# costs window sums to a third decimal of 5 or more (so truncated money shows); noon keeps
+# "today" and "this month" away from midnight whatever the test does.
+PINNED_NOW = datetime(2026, 11, 30, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +38,14 @@ def _fast_and_plain(settings):
 
 def make_user(email: str, *, password: str = PASSWORD, **extra) -> User:
     return User.objects.create_user(email=email, password=password, **extra)
+
+
+@pytest.fixture
+def pinned_clock():
+    """The clock stands at PINNED_NOW and ticks on from there, for the whole process (the fake
+    provider's thread included). Use it in every test whose answer depends on the date."""
+    with time_machine.travel(PINNED_NOW, tick=True) as traveller:
+        yield traveller
 
 
 @pytest.fixture

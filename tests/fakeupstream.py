@@ -111,6 +111,7 @@ class Reply:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False  # close the connection without answering (the request was handled)
 
     @classmethod
     def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Reply:
@@ -300,7 +301,7 @@ class FakeUpstream:
             current = generation == self._generation
             queued = self._queued.pop(0) if self._queued and current else None
         if queued is not None:
-            return Reply(queued.status, queued.body, dict(queued.headers))
+            return Reply(queued.status, queued.body, dict(queued.headers), queued.drop)
         for (method, pattern), handler in ROUTES.items():
             match = pattern.fullmatch(request.path)
             if match and method == request.method:
@@ -402,6 +403,9 @@ def _make_handler(fake: FakeUpstream) -> type[BaseHTTPRequestHandler]:
                 json=parsed,
             )
             reply = fake.handle(request)
+            if reply.drop:
+                self.close_connection = True
+                return
             try:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():

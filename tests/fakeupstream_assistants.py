@@ -19,11 +19,18 @@ completes with an answer that quotes the message. Cancelling a run goes through
 
 ``fake.assistants_api_removed = True`` (or ``--no-assistants-api`` on the command line)
 answers every Assistants and threads path with 404, as api.openai.com does since 2026-08-26.
+
 ``fake.litellm_mode = True`` (``--litellm``) answers like a LiteLLM proxy in front of a
 provider without assistants: every Assistants and threads path is a 500 whose message says
 the API is not supported, and background response ids are LiteLLM's: "resp_" and base64,
 about 470 characters, with "+", "/" and "=" in them.
-Every switch goes back to its default on ``reset()``.
+
+``fake.lose_created_assistants`` makes the next creates of an assistant succeed and their
+answers go missing, one mode per create, in order: ``"502"`` (a proxy's HTML Bad Gateway),
+``"drop"`` (the connection closes without an answer), ``"slow"`` (the answer comes after
+``fake.slow_seconds``, when the client has given up). The assistant exists all the same.
+
+The switches go back to their defaults on ``reset()``.
 """
 
 from __future__ import annotations
@@ -76,6 +83,7 @@ def register(module: ModuleType) -> None:
         original_reset(self)
         self.assistants_api_removed = False
         self.litellm_mode = False
+        self.lose_created_assistants = []
         self.run_step_seconds = DEFAULT_RUN_STEP_SECONDS
 
     module.FakeUpstream.reset = reset
@@ -330,7 +338,31 @@ def create_assistant(fake: FakeUpstream, request: FakeRequest, match: re.Match[s
         "_seq": _seq(),
     }
     fake.state["assistants"][assistant["id"]] = assistant
+    if fake.lose_created_assistants:
+        return _lost_answer(fake, fake.lose_created_assistants.pop(0), assistant)
     return _json(_public(assistant))
+
+
+def _lost_answer(fake: FakeUpstream, mode: str, assistant: dict[str, Any]) -> Reply:
+    """The answer to a create that was carried out, as it fails to reach the client."""
+    if mode == "502":
+        return _reply()(
+            502,
+            b"<html><head><title>502 Bad Gateway</title></head>"
+            b"<body><center><h1>502 Bad Gateway</h1></center></body></html>",
+            {"Content-Type": "text/html"},
+        )
+    if mode == "drop":
+        return _reply()(drop=True)
+    if mode == "slow":
+        # The route runs under the fake's lock: wait outside it, as a slow upstream would.
+        fake._lock.release()
+        try:
+            time.sleep(fake.slow_seconds)
+        finally:
+            fake._lock.acquire()
+        return _json(_public(assistant))
+    raise ValueError(f"unknown mode {mode!r}")
 
 
 def _no_assistant(assistant_id: str) -> Reply:

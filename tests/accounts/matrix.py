@@ -38,7 +38,6 @@ def _membership_kwargs(world: World) -> dict:
 
 
 CASES = [
-    Case("accounts:team_home", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
     Case("accounts:members", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
     Case(
         "accounts:member_invite",

@@ -28,14 +28,28 @@ def test_lists_events_newest_first(admin_client_, users, team, other_team):
     day = datetime(2026, 3, 1, 12, tzinfo=UTC)
     _event(team, users["owner"], "team.rename", when=day, to="Acme")
     _event(team, users["admin"], "member.invite", when=day + timedelta(hours=1), email="x@y.z")
-    _event(other_team, users["outsider"], "team.secret_other", when=day)
+    _event(other_team, users["outsider"], "connection.delete", when=day)
 
     body = admin_client_.get(_url(team)).content.decode()
     assert "2 events" in body
-    assert body.index("member.invite") < body.index("team.rename")
+    table = body.split("<tbody>")[1]
+    # Each action in words, newest first; the stored code stays out of the table.
+    assert table.index("Member invited") < table.index("Team renamed")
+    assert "member.invite" not in table
     assert "admin@example.com" in body
     assert "x@y.z" in body
-    assert "team.secret_other" not in body
+    assert "Connection removed" not in body
+
+
+def test_actions_read_in_the_visitors_language(admin_client_, users, team):
+    _event(team, users["owner"], "connection.replace_key")
+    AuditEvent.objects.create(team=team, actor=users["owner"], action="some.future_action")
+    body = admin_client_.get(_url(team), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    table = body.split("<tbody>")[1]
+    assert "Clave reemplazada" in table
+    assert '<option value="connection.replace_key">Clave reemplazada</option>' in body
+    # An action this version has no words for is shown as stored, not hidden.
+    assert "some.future_action" in table
 
 
 def test_filters_by_member_action_and_dates(admin_client_, users, team):
@@ -52,7 +66,7 @@ def test_filters_by_member_action_and_dates(admin_client_, users, team):
         _url(team), {"since": "2026-03-02", "until": "2026-03-02"}
     ).content.decode()
     assert "1 event" in by_dates
-    assert "member.invite" in by_dates.split("<tbody>")[1]
+    assert "Member invited" in by_dates.split("<tbody>")[1]
 
 
 def test_member_choices_are_team_members_only(admin_client_, users, team):
@@ -66,7 +80,7 @@ def test_member_choices_are_team_members_only(admin_client_, users, team):
 def test_action_choices_are_the_actions_present(admin_client_, users, team):
     _event(team, users["owner"], "team.rename")
     body = admin_client_.get(_url(team)).content.decode()
-    assert '<option value="team.rename">' in body
+    assert '<option value="team.rename">Team renamed</option>' in body
     assert '<option value="member.remove">' not in body
 
 
@@ -136,7 +150,7 @@ def test_filters_by_connection_including_removed_ones(admin_client_, users, team
     assert "2 events" in by_connection
     removed = admin_client_.get(_url(team), {"connection": gone_id}).content.decode()
     assert "2 events" in removed  # its test and its removal
-    assert "connection.delete" in removed.split("<tbody>")[1]
+    assert "Connection removed" in removed.split("<tbody>")[1]
     combined = admin_client_.get(
         _url(team), {"connection": production.pk, "actor": users["owner"].pk}
     ).content.decode()
@@ -172,4 +186,4 @@ def test_a_former_member_can_still_be_filtered_by(admin_client_, users, team):
     assert "member@example.com" in body.split('name="actor"')[1].split("</select>")[0]
     response = admin_client_.get(_url(team), {"actor": users["member"].pk})
     assert "1 event" in response.content.decode()
-    assert "member.invite" in response.content.decode().split("<tbody>")[1]
+    assert "Member invited" in response.content.decode().split("<tbody>")[1]

@@ -13,14 +13,14 @@ def test_anonymous_goes_to_sign_in(client, owner):
 
 
 def test_member_goes_to_their_team(owner_client, team):
-    assert owner_client.get("/")["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert owner_client.get("/")["Location"] == reverse("dashboard:team_home", args=[team.pk])
 
 
 def test_last_visited_team_wins(owner, team, other_team):
     Membership.objects.create(team=other_team, user=owner, role="viewer")
     client = client_for(owner)
-    client.get(reverse("accounts:team_home", args=[other_team.pk]))
-    assert client.get("/")["Location"] == reverse("accounts:team_home", args=[other_team.pk])
+    client.get(reverse("dashboard:team_home", args=[other_team.pk]))
+    assert client.get("/")["Location"] == reverse("dashboard:team_home", args=[other_team.pk])
 
 
 def test_user_without_team_creates_one(db):

@@ -101,7 +101,7 @@ def test_sign_up_creates_account_joins_and_signs_in(client, owner, team):
     invitation.refresh_from_db()
     assert invitation.accepted_by == user
     assert invitation.accepted_at is not None
-    assert response["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert response["Location"] == reverse("dashboard:team_home", args=[team.pk])
     assert client.session[SESSION_KEY] == str(user.pk)
     assert "Welcome to “Acme”." in client.get(response["Location"]).content.decode()
     event = AuditEvent.objects.get(action="invitation.accept")
@@ -152,7 +152,7 @@ def test_sign_in_then_accept(client, team, outsider):
     page = client.get(response["Location"])
     assert "Accept" in page.content.decode()
     accepted = client.post(response["Location"])
-    assert accepted["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert accepted["Location"] == reverse("dashboard:team_home", args=[team.pk])
     assert Membership.objects.get(team=team, user=outsider).role == Role.ADMIN
 
 
@@ -172,7 +172,7 @@ def test_accept_is_idempotent_for_the_person_who_accepted(team, outsider):
     client = client_for(outsider)
     client.post(_url(invitation))
     again = client.post(_url(invitation))
-    assert again["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert again["Location"] == reverse("dashboard:team_home", args=[team.pk])
     assert Membership.objects.filter(team=team, user=outsider).count() == 1
     assert AuditEvent.objects.filter(action="invitation.accept").count() == 1
 

@@ -103,7 +103,7 @@ def test_owner_demoted_to_admin_may_still_give_admin_but_not_owner(
 
     outsider = client_for(users["outsider"])
     response = outsider.post(_url(as_admin))
-    assert response["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert response["Location"] == reverse("dashboard:team_home", args=[team.pk])
     assert Membership.objects.get(team=team, user=users["outsider"]).role == Role.ADMIN
 
 
@@ -129,7 +129,7 @@ def test_the_service_refuses_too(users, team):
 def test_an_inviter_still_allowed_is_fine(client, admin_client_, team, users):
     invitation = _invite(admin_client_, team, "newcomer@example.com", Role.ADMIN)
     response = _sign_up(client, invitation)
-    assert response["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert response["Location"] == reverse("dashboard:team_home", args=[team.pk])
     user = User.objects.get(email="newcomer@example.com")
     assert Membership.objects.get(team=team, user=user).role == Role.ADMIN
 

@@ -24,7 +24,7 @@ def test_signs_in_with_email_any_case(client, owner, team):
     assert response.status_code == 302
     assert response["Location"] == reverse("home")
     assert client.session[SESSION_KEY] == str(owner.pk)
-    assert client.get(reverse("home"))["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert client.get(reverse("home"))["Location"] == reverse("dashboard:team_home", args=[team.pk])
 
 
 def test_follows_next(client, owner, team):

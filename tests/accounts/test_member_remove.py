@@ -38,7 +38,7 @@ def test_member_cannot_remove_others(member_client, users, team):
 
 
 def test_anyone_can_leave(viewer_client, users, team):
-    viewer_client.get(reverse("accounts:team_home", args=[team.pk]))
+    viewer_client.get(reverse("dashboard:team_home", args=[team.pk]))
     response = _remove(viewer_client, team, users["viewer"])
     assert response["Location"] == reverse("home")
     assert not _is_member(team, users["viewer"])

@@ -42,7 +42,7 @@ def test_creates_owner_and_team_and_signs_in(client, db):
     assert AuditEvent.objects.filter(team=team, action="team.create", actor=user).exists()
 
     assert response.status_code == 302
-    assert response["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert response["Location"] == reverse("dashboard:team_home", args=[team.pk])
     assert client.session[SESSION_KEY] == str(user.pk)
     page = client.get(response["Location"])
     assert "Welcome to Tablero. Your team is ready." in page.content.decode()

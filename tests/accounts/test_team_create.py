@@ -14,7 +14,7 @@ def test_shows_form(viewer_client):
 def test_creates_team_owned_by_creator(viewer_client, viewer):
     response = viewer_client.post(URL, {"name": "  Skunkworks "})
     team = Team.objects.get(name="Skunkworks")
-    assert response["Location"] == reverse("accounts:team_home", args=[team.pk])
+    assert response["Location"] == reverse("dashboard:team_home", args=[team.pk])
     assert Membership.objects.get(team=team, user=viewer).role == Role.OWNER
     event = AuditEvent.objects.get(team=team, action="team.create")
     assert event.actor == viewer

@@ -77,7 +77,8 @@ def test_save_updates_the_remote_copy(synced, fake, member_client):
     assert sent["name"] == "Algebra Tutor"
     assert sent["model"] == "gpt-4o-mini"
     assert sent["instructions"] == "Only algebra."
-    assert sent["metadata"] == {}
+    # The user's metadata is cleared; Tablero's tag (the record's id) stays on the copy.
+    assert sent["metadata"] == {"tablero_id": str(synced.pk)}
 
 
 def test_invalid_input_is_shown(synced, member_client, fake):

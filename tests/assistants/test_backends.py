@@ -2,6 +2,7 @@
 and how they read what comes back."""
 
 import json
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -26,6 +27,7 @@ from connections.models import Connection, RunApiReason
 
 BASE = "https://api.example.test/v1"
 KEY = "sk-test-ok-000000000000abcd"
+RECORD_ID = uuid.UUID("0b6f4a1e-3c1d-4d59-9a57-2f0c6c1d9e11")
 
 FUNCTION = {
     "name": "get_weather",
@@ -61,6 +63,7 @@ def client_with(recorder: Recorder) -> ProviderClient:
 
 def assistant(**fields: Any) -> SimpleNamespace:
     values = {
+        "pk": RECORD_ID,
         "remote_id": "",
         "name": "Math Tutor",
         "description": "",
@@ -137,7 +140,7 @@ def test_create_assistant_sends_v2_body_and_beta_header():
             {"type": "file_search"},
             {"type": "function", "function": FUNCTION},
         ],
-        "metadata": {"team": "maths"},
+        "metadata": {"team": "maths", "tablero_id": str(RECORD_ID)},
         "temperature": 0.2,
     }
 
@@ -155,6 +158,60 @@ def test_update_assistant_posts_every_field_to_its_id():
     assert body["tools"] == []
     assert body["temperature"] is None and body["top_p"] is None
     assert body["description"] is None
+
+
+def test_the_tag_never_replaces_the_users_metadata():
+    # Sixteen pairs leave no room (the provider allows 16), and a key of the tag's name is the
+    # user's own: both are sent as they are, without the tag.
+    full = {f"k{number}": "v" for number in range(16)}
+    own = {"tablero_id": "mine"}
+    recorder = Recorder(*[(200, {"id": "asst_abc123", "object": "assistant"})] * 2)
+    backend = AssistantsBackend(client_with(recorder))
+
+    backend.create_assistant(assistant(metadata=full))
+    backend.update_assistant(assistant(remote_id="asst_abc123", metadata=own))
+
+    assert recorder.body(0)["metadata"] == full
+    assert recorder.body(1)["metadata"] == own
+
+
+def test_update_sends_the_tag_with_the_users_metadata():
+    recorder = Recorder((200, {"id": "asst_abc123", "object": "assistant"}))
+
+    AssistantsBackend(client_with(recorder)).update_assistant(
+        assistant(remote_id="asst_abc123", metadata={"team": "maths"})
+    )
+
+    assert recorder.body()["metadata"] == {"team": "maths", "tablero_id": str(RECORD_ID)}
+
+
+def test_find_tagged_assistant_looks_newest_first_through_pages():
+    other = {"id": "asst_other", "metadata": {"tablero_id": str(uuid.uuid4())}}
+    users_own = {"id": "asst_mine", "metadata": {"tablero_id": "not a uuid"}}
+    tagged = {"id": "asst_tagged", "metadata": {"tablero_id": str(RECORD_ID).upper()}}
+    page = {"object": "list", "has_more": True, "last_id": "asst_mine"}
+    recorder = Recorder(
+        (200, {**page, "data": [other, users_own]}),
+        (200, {**page, "data": [tagged], "last_id": "asst_tagged"}),
+    )
+
+    found = AssistantsBackend(client_with(recorder)).find_tagged_assistant(str(RECORD_ID))
+
+    assert found == "asst_tagged"
+    assert len(recorder.requests) == 2  # stops at the first match
+    assert recorder.requests[1].url.params["after"] == "asst_mine"
+
+
+def test_find_tagged_assistant_gives_up_after_its_pages():
+    page = {"object": "list", "has_more": True}
+    answers = [
+        (200, {**page, "data": [{"id": f"asst_{n}", "metadata": {}}], "last_id": f"asst_{n}"})
+        for n in range(20)
+    ]
+    recorder = Recorder(*answers)
+
+    assert AssistantsBackend(client_with(recorder)).find_tagged_assistant(str(RECORD_ID)) is None
+    assert len(recorder.requests) == 10
 
 
 def test_update_without_remote_id_creates():

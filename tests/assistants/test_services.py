@@ -49,7 +49,8 @@ def test_create_on_the_assistants_api_makes_the_remote_copy(team, member, connec
     assert assistant.remote_id.startswith("asst_")
     remote = remote_assistants(fake)[assistant.remote_id]
     assert remote["name"] == "Math Tutor"
-    assert remote["metadata"] == {"team": "maths"}
+    # The user's metadata, and Tablero's tag with the record's id.
+    assert remote["metadata"] == {"team": "maths", "tablero_id": str(assistant.pk)}
     assert remote["temperature"] == 0.3
     sent = fake.requests_to("/v1/assistants", "POST")[0]
     assert sent.headers["openai-beta"] == "assistants=v2"

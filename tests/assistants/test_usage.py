@@ -18,6 +18,11 @@ from tests.assistants.helpers import check_refusals, make_assistant, make_run
 from tests.connections.helpers import make_connection
 
 
+@pytest.fixture(autouse=True)
+def _pinned(pinned_clock):
+    """The page shows the last 30 days: every test here stands at the same moment."""
+
+
 @pytest.fixture
 def production(team, owner):
     return make_connection(team, name="Production", created_by=owner)

@@ -126,6 +126,23 @@ def test_coordinates_use_a_dot_in_every_language():
     assert f'x="{segment.x}"' in html
 
 
+@pytest.mark.parametrize(
+    ("value", "currency", "shown"),
+    [
+        (Decimal("231.9164"), "usd", "231.92 USD"),  # rounded, never cut to 231.91
+        (Decimal("0.125"), "usd", "0.13 USD"),  # half-up, not to the even cent
+        (Decimal("-0.125"), "usd", "-0.13 USD"),
+        (Decimal("0.004"), "eur", "0.00 EUR"),
+        (Decimal("1234.5"), "jpy", "1,235 JPY"),  # no minor unit
+        (Decimal("1.2345"), "KWD", "1.235 KWD"),  # three decimals
+        (2.675, "usd", "2.68 USD"),  # a float is read as written, not as its binary value
+        (7, "usd", "7.00 USD"),
+    ],
+)
+def test_money_is_rounded_half_up_to_the_currency_unit(value, currency, shown):
+    assert format_amount(value, currency) == shown
+
+
 def test_number_formats_follow_the_language():
     assert format_amount(Decimal("1234.5"), "usd") == "1,234.50 USD"
     assert format_count(1234567) == "1,234,567"

@@ -70,7 +70,7 @@ def test_anonymous_is_sent_to_sign_in(client, team):
 
 
 def test_nav_links_to_connections(viewer_client, team):
-    page = viewer_client.get(reverse("accounts:team_home", kwargs={"team_id": team.pk}))
+    page = viewer_client.get(reverse("dashboard:team_home", kwargs={"team_id": team.pk}))
     assert url(team) in page.content.decode()
 
 

@@ -22,7 +22,8 @@ COSTS_PATH = "/v1/organization/costs"
 
 
 @pytest.fixture(autouse=True)
-def _empty_cache():
+def _empty_cache(pinned_clock):
+    """Every test here reads a window that ends today: the clock is pinned."""
     cache.clear()
     yield
     cache.clear()
@@ -70,7 +71,7 @@ def test_shows_total_chart_and_table_by_line_item(admin_client_, connection, fak
     assert response.status_code == 200
     body = response.content.decode()
 
-    total = format_amount(_expected_total().quantize(Decimal("0.01")), "usd")
+    total = format_amount(_expected_total(), "usd")
     assert total in body
     # The chart: one bar per day of the window, each with a title; a title and a description.
     assert body.count('class="bar-group"') == 31
@@ -84,6 +85,14 @@ def test_shows_total_chart_and_table_by_line_item(admin_client_, connection, fak
     assert rows.count("<tr>") >= 31
     # The admin key is never in the page.
     assert ADMIN_KEY_OK not in body
+
+
+def test_the_total_is_rounded_to_the_cent_not_cut(admin_client_, connection, pinned_clock):
+    # The 31 days to 30 November 2026 (the pinned clock) cost 231.9164 USD at the fake.
+    assert _expected_total() == Decimal("231.9164")
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert "231.92 USD" in body
+    assert "231.91" not in body
 
 
 def test_sends_the_admin_key_and_the_window(admin_client_, connection, fake_upstream):
@@ -105,7 +114,7 @@ def test_groups_by_project(admin_client_, connection, fake_upstream):
     assert sent.query["group_by"] == ["project_id"]
     assert "Costs per day, by project" in body
     assert "proj_fakeResearch001" in _tbody(body)
-    assert format_amount(_expected_total().quantize(Decimal("0.01")), "usd") in body
+    assert format_amount(_expected_total(), "usd") in body
     # An unknown grouping falls back to line items.
     admin_client_.get(_url(connection, group="nonsense"))
     assert fake_upstream.requests_to(COSTS_PATH)[-1].query["group_by"] == ["line_item"]
@@ -119,7 +128,7 @@ def test_follows_next_page(admin_client_, connection, fake_upstream, monkeypatch
     assert "page" not in sent[0].query
     assert sent[1].query["page"] == ["page_7"]
     assert body.count('class="bar-group"') == 31
-    assert format_amount(_expected_total().quantize(Decimal("0.01")), "usd") in body
+    assert format_amount(_expected_total(), "usd") in body
 
 
 def test_a_cursor_that_repeats_is_not_counted_twice(admin_client_, connection, fake_upstream):

@@ -25,7 +25,7 @@ def get(fake, path, key=KEY_OK, **kwargs):
     return httpx.get(f"{fake.base_url}{path}", headers=headers, **kwargs)
 
 
-def test_models_list_is_realistic(fake_upstream):
+def test_models_list_is_realistic(fake_upstream, pinned_clock):
     response = get(fake_upstream, "/models")
     assert response.status_code == 200
     body = response.json()

@@ -5,6 +5,7 @@ Prism is stateless: a run's status is whatever the spec's example says, so nothi
 polls; the flows themselves are tested against tests/fakeupstream.py.
 """
 
+import uuid
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +28,7 @@ FUNCTION = {
 
 def assistant(**fields: Any) -> SimpleNamespace:
     values = {
+        "pk": uuid.UUID("0b6f4a1e-3c1d-4d59-9a57-2f0c6c1d9e11"),  # sent as the metadata tag
         "remote_id": "asst_abc123",
         "name": "Math Tutor",
         "description": "Helps with maths",
@@ -69,10 +71,15 @@ def assistants_calls(backend: AssistantsBackend) -> None:
     backend.create_assistant(
         assistant(remote_id="", description="", instructions="", temperature=None, tools=[])
     )
+    # Fifteen pairs of the user's and Tablero's tag: the 16 the spec allows.
+    backend.create_assistant(
+        assistant(remote_id="", metadata={f"key{n}": "value" for n in range(15)})
+    )
     backend.update_assistant(assistant())
     backend.update_assistant(assistant(description="", temperature=None, top_p=None, tools=[]))
     backend.delete_assistant(assistant())
     list(backend.list_remote_assistants())
+    backend.find_tagged_assistant("0b6f4a1e-3c1d-4d59-9a57-2f0c6c1d9e11")
     backend.start_run(assistant(), "What is 2 + 2?")
     backend.get_run(THREAD_RUN)
     backend.cancel_run(THREAD_RUN)
@@ -162,6 +169,7 @@ def test_random_answers_do_not_crash_the_backends(prism, attempt):
     _survives(lambda: assistants.update_assistant(assistant()))
     _survives(lambda: assistants.delete_assistant(assistant()))
     _survives(lambda: list(assistants.list_remote_assistants()))
+    _survives(lambda: assistants.find_tagged_assistant("0b6f4a1e-3c1d-4d59-9a57-2f0c6c1d9e11"))
     _survives(lambda: assistants.start_run(assistant(), "Hi"))
     _survives(lambda: assistants.get_run(THREAD_RUN))
     _survives(lambda: assistants.cancel_run(THREAD_RUN))

@@ -34,7 +34,7 @@ def test_overview_and_costs_in_english_and_spanish(
     make_run(assistant, status=RunStatus.FAILED, started_by=member, last_error_code="server_error")
 
     costs_url = reverse("connections:costs", args=[team.pk, production.pk])
-    home_url = reverse("accounts:team_home", args=[team.pk])
+    home_url = reverse("dashboard:team_home", args=[team.pk])
 
     for current, language in ((page, "en"), (page_es, "es")):
         sign_in(current, admin_user)

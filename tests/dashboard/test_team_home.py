@@ -1,4 +1,4 @@
-"""The team's home page (accounts:team_home): health, spend, usage and what went wrong."""
+"""The team's home page (dashboard:team_home): health, spend, usage and what went wrong."""
 
 from datetime import timedelta
 
@@ -37,7 +37,7 @@ def _empty_cache():
 
 
 def _url(team) -> str:
-    return reverse("accounts:team_home", args=[team.pk])
+    return reverse("dashboard:team_home", args=[team.pk])
 
 
 def _section(body: str, section_id: str) -> str:
@@ -148,6 +148,21 @@ def test_runs_in_progress_with_links_and_a_see_all(viewer_client, team, member):
     assert runs.count("<tr>") == 21  # the header and 20 runs
 
 
+def test_a_run_tablero_stopped_checking_is_not_in_progress(viewer_client, team, member):
+    connection = make_connection(team)
+    assistant = make_assistant(team, connection, name="Math Tutor")
+    stalled = make_run(
+        assistant,
+        status=RunStatus.IN_PROGRESS,
+        started_by=member,
+        created_at=timezone.now() - timedelta(hours=30),
+    )
+    body = viewer_client.get(_url(team)).content.decode()
+    runs = _section(body, "active-runs")
+    assert reverse("assistants:run_detail", args=[team.pk, stalled.pk]) not in runs
+    assert "No run is in progress." in body
+
+
 def test_latest_errors_with_explanations(admin_client_, viewer_client, team, member):
     connection = make_connection(team, name="Production")
     ConnectionErrorEvent.objects.create(
@@ -191,7 +206,7 @@ def test_latest_errors_are_limited_to_ten(admin_client_, team):
     assert errors.count("<details>") == 10
 
 
-def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member):
+def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member, pinned_clock):
     connection = make_connection(team)
     assistant = make_assistant(team, connection)
     now = timezone.now()
@@ -207,7 +222,7 @@ def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member):
 
 
 def test_spend_this_month_is_what_the_costs_page_last_fetched(
-    admin_client_, viewer_client, team, owner, fake_upstream
+    admin_client_, viewer_client, team, owner, fake_upstream, pinned_clock
 ):
     known = make_connection(team, name="Known", base_url=fake_upstream.base_url)
     known.set_admin_key(ADMIN_KEY_OK)
@@ -237,7 +252,7 @@ def test_spend_this_month_is_what_the_costs_page_last_fetched(
 
 
 def test_spend_fetched_last_month_or_with_a_replaced_admin_key_is_not_shown(
-    admin_client_, team, owner, fake_upstream
+    admin_client_, team, owner, fake_upstream, pinned_clock
 ):
     old_month = make_connection(team, name="Old month", base_url=fake_upstream.base_url)
     old_month.set_admin_key(ADMIN_KEY_OK)
@@ -322,3 +337,11 @@ def test_query_budget(admin_client_, team, member, django_assert_max_num_queries
     admin_client_.get(_url(team))
     with django_assert_max_num_queries(16):
         admin_client_.get(_url(team))
+
+
+def test_takes_get_and_head_only(owner_client, team):
+    url = _url(team)
+    assert owner_client.get(url).status_code == 200
+    assert owner_client.head(url).status_code == 200
+    for method in ("post", "put", "patch", "delete"):
+        assert getattr(owner_client, method)(url).status_code == 405, method

@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from assistants.models import TERMINAL_STATUSES, Run, RunStatus
+from assistants.selectors import run_overdue_q
 from assistants.usage import RUN_TOKENS
 from connections.charts import Headroom, format_amount, headroom
 from connections.costs import MonthSpend, month_spend_known
@@ -141,7 +142,7 @@ def _run_stats(team: Team, overview: Overview, now: datetime.datetime) -> None:
     month_start = timezone.make_aware(
         datetime.datetime.combine(today.replace(day=1), datetime.time.min)
     )
-    active = Q(status__in=ACTIVE_STATUSES)
+    active = Q(status__in=ACTIVE_STATUSES) & ~run_overdue_q()
     stats = (
         Run.objects.filter(team=team)
         .filter(Q(created_at__gte=month_start) | active)
@@ -248,6 +249,7 @@ def team_overview(
     _run_stats(team, overview, now)
     overview.active_runs = list(
         Run.objects.filter(team=team, status__in=ACTIVE_STATUSES)
+        .exclude(run_overdue_q())
         .select_related("connection", "started_by")
         .defer("connection__models_cache", "input", "output_text")
         .order_by("-created_at")[:RUNS_SHOWN]

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assistants', '0002_submission_token_and_sync_claim'),
+        ('assistants', '0003_run_poll_deadline'),
     ]
 
     operations = [

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 from django.core.management.base import BaseCommand, CommandError
 
-from accounts.models import Membership, Role, Team, User
+from accounts.models import AuditAction, Membership, Role, Team, User
 from accounts.services import audit_log
 from assistants.demo import seed_assistants
 from connections import services
@@ -59,7 +59,7 @@ def seed_team(users: dict[Role, User]) -> Team:
     team = Team.objects.filter(name=TEAM_NAME, memberships__user=users[Role.OWNER]).first()
     if team is None:
         team = Team.objects.create(name=TEAM_NAME)
-        audit_log(team=team, actor=users[Role.OWNER], action="team.create", target=team)
+        audit_log(team=team, actor=users[Role.OWNER], action=AuditAction.TEAM_CREATE, target=team)
     for role, user in users.items():
         Membership.objects.update_or_create(team=team, user=user, defaults={"role": role})
     return team

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DashboardConfig(AppConfig):
+    """The top floor: pages that compose several apps (the team home) and the demo seeding.
+    Nothing below imports it."""
+
+    name = "dashboard"
+    verbose_name = _("Dashboard")
+    default_auto_field = "django.db.models.BigAutoField"
