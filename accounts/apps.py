@@ -6,3 +6,10 @@ class AccountsConfig(AppConfig):
     name = "accounts"
     verbose_name = _("Accounts and teams")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from django.contrib.auth.signals import user_login_failed
+
+        from accounts.throttle import count_known_device_failure
+
+        user_login_failed.connect(count_known_device_failure, dispatch_uid="known_device_failure")

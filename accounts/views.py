@@ -46,6 +46,7 @@ from accounts.forms import (
     axes_client_ip,
 )
 from accounts.models import AuditEvent, Invitation, Membership, Role, Team, User
+from accounts.throttle import remember_device
 from accounts.tokens import (
     InvitationTokenError,
     TokenProblem,
@@ -90,15 +91,32 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 class LoginView(auth_views.LoginView):
-    """Django's sign-in page, sending a signed-in visitor straight on."""
+    """Django's sign-in page, sending a signed-in visitor straight on. A browser that signs in
+    is remembered as a known device of the account (see accounts/throttle.py)."""
 
     redirect_authenticated_user = True
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        remember_device(self.request, response, form.get_user().get_username())
+        return response
 
     def get_redirect_url(self) -> str:
         # "?next=" is checked by Django against other hosts. One naming this page itself would
         # make Django refuse a signed-in visitor with a redirect-loop error (a 500): ignore it.
         url = super().get_redirect_url()
         return "" if url and urlsplit(url).path == self.request.path else url
+
+
+class PasswordResetConfirmView(auth_views.PasswordResetConfirmView):
+    """Django's new-password page from the emailed link. The browser that used the link proved
+    it reads the account's email: it becomes a known device, so it can sign in even while
+    guesses from elsewhere pause the account."""
+
+    def form_valid(self, form):
+        response = super().form_valid(form)
+        remember_device(self.request, response, form.user.get_username())
+        return response
 
 
 class PasswordResetView(auth_views.PasswordResetView):
@@ -158,7 +176,9 @@ def setup(request: HttpRequest) -> HttpResponse:
             raise Http404 from None
         login(request, owner, backend=_LOGIN_BACKEND)
         messages.success(request, _("Welcome to Tablero. Your team is ready."))
-        return redirect("dashboard:team_home", team_id=team.pk)
+        response = redirect("dashboard:team_home", team_id=team.pk)
+        remember_device(request, response, owner.get_username())
+        return response
     return render(request, "accounts/setup.html", {"form": form})
 
 
@@ -503,7 +523,9 @@ def _invitation_sign_up(
             form.add_error(None, error)
         else:
             login(request, user, backend=_LOGIN_BACKEND)
-            return _welcome(request, invitation.team)
+            response = _welcome(request, invitation.team)
+            remember_device(request, response, user.get_username())
+            return response
     context["form"] = form
     return render(request, "accounts/invitation_sign_up.html", context)
 

@@ -214,6 +214,14 @@ class Assistant(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def clean(self) -> None:
+        """An assistant belongs to its connection's team (no database constraint can say
+        so across two tables; the services and the admin site call this)."""
+        if self.team_id and self.connection_id and self.connection.team_id != self.team_id:
+            raise ValidationError(
+                {"connection": _("This connection belongs to another team than the assistant.")}
+            )
+
     @property
     def sync_severity(self) -> str:
         return SYNC_SEVERITY.get(SyncState(self.sync_state), "muted")
@@ -328,6 +336,17 @@ class Run(models.Model):
 
     def __str__(self) -> str:
         return f"{self.assistant_name or _('Run')} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    def clean(self) -> None:
+        """A run belongs to the team of its connection and of its assistant (if it still has
+        one). Which connection it ran on stays as it was, even if the assistant moves."""
+        errors = {}
+        if self.team_id and self.connection_id and self.connection.team_id != self.team_id:
+            errors["connection"] = _("This connection belongs to another team than the run.")
+        if self.team_id and self.assistant_id and self.assistant.team_id != self.team_id:
+            errors["assistant"] = _("This assistant belongs to another team than the run.")
+        if errors:
+            raise ValidationError(errors)
 
     @property
     def is_terminal(self) -> bool:

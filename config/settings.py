@@ -160,11 +160,14 @@ LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "accounts:login"
 
-# django-axes: lock out a (username, address) pair, never a user everywhere, so a stranger
-# guessing from elsewhere cannot lock a member out.
+# django-axes: after AXES_FAILURE_LIMIT failed sign-ins for an account, from all addresses
+# together, signing in to it is paused until AXES_COOLOFF_TIME has passed without one; except
+# for a browser that has signed in to it before (a signed "known device" cookie), which only its
+# own failures can pause, so a stranger cannot lock the owner out (accounts/throttle.py).
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_LOCKOUT_PARAMETERS = "accounts.throttle.lockout_parameters"
+AXES_WHITELIST_CALLABLE = "accounts.throttle.is_trusted_device"
 # The sign-in form posts the email as "username"; count it lower-cased so case variants of one
 # address share one counter.
 AXES_USERNAME_CALLABLE = "accounts.forms.axes_username"

@@ -297,12 +297,7 @@ def costs_fetch(*, connection: Connection, group: str, now: datetime | None = No
         # A cursor seen before would add the same days twice; running out of pages would
         # show part of the spend as all of it. Either way the figures would be wrong.
         if next_page in cursors or len(cursors) == MAX_PAGES - 1:
-            raise ProviderError(
-                ErrorKind.BAD_RESPONSE,
-                "The costs answer kept announcing more pages; the figures would be incomplete "
-                "or counted twice.",
-                request_id=answer.request_id,
-            )
+            raise ProviderError(ErrorKind.INCONSISTENT_ANSWER, request_id=answer.request_id)
         cursors.add(next_page)
         params = {**params, "page": next_page}
     return CostReport(group=group, start=start, end=today, fetched_at=now, lines=_merge(lines))

@@ -23,6 +23,8 @@ class ErrorKind(StrEnum):
     BAD_RESPONSE = "bad_response"  # not JSON, or not the shape the spec gives
     URL_REFUSED = "url_refused"  # the base URL is not allowed (SSRF guard)
     KEY_UNREADABLE = "key_unreadable"  # the stored key does not decrypt: enter it again
+    # well-formed pages that contradict each other (a page cursor sent twice, endless pages)
+    INCONSISTENT_ANSWER = "inconsistent_answer"
 
 
 # Kinds that another attempt may cure. Everything else is permanent until someone acts.

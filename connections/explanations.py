@@ -182,6 +182,16 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
         ),
         ERROR_CODES_GUIDE,
     ),
+    ErrorKind.INCONSISTENT_ANSWER: (
+        _("Inconsistent answer from the provider"),
+        _(
+            "The provider's answer contradicted itself: it sent the same page again, or kept "
+            "announcing more pages than the request can have. The figures would be counted "
+            "twice or incomplete, so Tablero shows none. The base URL is not the cause."
+        ),
+        _("Try again later. If it keeps happening, report it to the provider with the request ID."),
+        ERROR_CODES_GUIDE,
+    ),
 }
 
 

@@ -8,6 +8,8 @@
   (only ``1d``), ``group_by`` (``line_item``, ``project_id``, ``api_key_id``; repeated, as
   ``group_by[]`` or comma-separated), ``limit`` (1 to 180, default 7) and ``page`` (the
   ``next_page`` cursor of the previous answer), as in the spec's UsageResponse.
+- ``fake.state["costs"]["ignore_page"] = True`` plays a server (or a proxy) that drops the
+  ``page`` cursor: every request gets the first page again, with the same ``next_page``.
 - The amounts are deterministic: each (day, line item, project) has a fixed amount derived from
   the day number, so every grouping of one window adds up to the same total.
 """
@@ -58,6 +60,7 @@ def register(module: ModuleType) -> None:
         return
     _module = module
     module.route("GET", r"/v1/organization/costs")(costs)
+    module.state_factory("costs")(lambda: {"ignore_page": False})
     module._costs_registered = True
 
 
@@ -145,7 +148,7 @@ def costs(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Rep
         return _bad(f"Invalid 'group_by' value: '{fields}'.", "group_by")
     page = request.param("page")
     first = 0
-    if page:
+    if page and not fake.state["costs"]["ignore_page"]:
         cursor = re.fullmatch(r"page_([0-9a-f]+)", page)
         if cursor is None:
             return _bad("Invalid 'page' cursor.", "page")

@@ -1,4 +1,5 @@
 from django.contrib.auth import SESSION_KEY
+from django.test import Client
 from django.urls import reverse
 
 from tests.conftest import PASSWORD
@@ -52,7 +53,16 @@ def test_sign_out_is_post_only(owner_client):
     assert SESSION_KEY not in owner_client.session
 
 
-def test_five_failures_lock_that_address_only(client, owner):
+def _known_browser(owner, address="10.0.0.2"):
+    """The owner's browser, which signed in once before (see test_login_throttle.py)."""
+    browser = Client()
+    assert _sign_in(browser, owner.email, PASSWORD, address=address).status_code == 302
+    browser.post(reverse("accounts:logout"))
+    return browser
+
+
+def test_five_failures_pause_the_account_but_not_the_owners_browser(client, owner):
+    owners_browser = _known_browser(owner)
     for _attempt in range(4):
         assert _sign_in(client, owner.email, "wrong").status_code == 200
     locked = _sign_in(client, owner.email, "wrong")
@@ -61,15 +71,15 @@ def test_five_failures_lock_that_address_only(client, owner):
     assert "Too many attempts" in body
     assert "Try again in 15 minutes." in body
 
-    # Even the right password is refused from that address for now...
+    # Even the right password is refused, from that address or another, for now...
     assert _sign_in(client, owner.email, PASSWORD).status_code == 429
+    assert _sign_in(Client(), owner.email, PASSWORD, address="10.0.0.3").status_code == 429
     assert SESSION_KEY not in client.session
 
-    # ...while the owner still signs in from elsewhere: a stranger cannot lock them out.
-    elsewhere = client.__class__()
-    response = _sign_in(elsewhere, owner.email, PASSWORD, address="10.0.0.2")
+    # ...while the owner still signs in from their browser: a stranger cannot lock them out.
+    response = _sign_in(owners_browser, owner.email, PASSWORD, address="10.0.0.1")
     assert response.status_code == 302
-    assert elsewhere.session[SESSION_KEY] == str(owner.pk)
+    assert owners_browser.session[SESSION_KEY] == str(owner.pk)
 
 
 def test_lockout_is_per_user(client, owner, member):
@@ -102,12 +112,16 @@ def _sign_in_via_proxy(client, email, password, forwarded_for):
 
 def test_behind_a_proxy_a_stranger_cannot_lock_a_user_out(client, owner, settings):
     settings.TABLERO_PROXY_COUNT = 1
+    owners_browser = Client()
+    signed_in = _sign_in_via_proxy(owners_browser, owner.email, PASSWORD, "198.51.100.7")
+    assert signed_in.status_code == 302
+    owners_browser.post(reverse("accounts:logout"))
     # The stranger even claims the owner's address; the proxy appends the real one.
     for _attempt in range(5):
         locked = _sign_in_via_proxy(client, owner.email, "wrong", "198.51.100.7, 203.0.113.9")
     assert locked.status_code == 429
 
-    response = _sign_in_via_proxy(client.__class__(), owner.email, PASSWORD, "198.51.100.7")
+    response = _sign_in_via_proxy(owners_browser, owner.email, PASSWORD, "198.51.100.7")
     assert response.status_code == 302
 
 

@@ -138,8 +138,36 @@ def test_a_cursor_that_repeats_is_not_counted_twice(admin_client_, connection, f
     fake_upstream.queue(Reply.json(page), times=2)
     body = admin_client_.get(_url(connection)).content.decode()
     assert len(fake_upstream.requests_to(COSTS_PATH)) == 2
-    assert "Unexpected answer from the provider" in body
+    assert "Inconsistent answer from the provider" in body
     assert format_amount(Decimal(10), "usd") not in body
+
+
+def test_a_provider_that_sends_the_same_next_page_twice_is_called_inconsistent(
+    admin_client_, connection, fake_upstream, monkeypatch
+):
+    """The fake drops the cursor, so the second page repeats the first one's `next_page`: the
+    page says the answer contradicted itself, and does not send the admin to the base URL."""
+    monkeypatch.setattr(costs, "PAGE_LIMIT", 7)
+    fake_upstream.state["costs"]["ignore_page"] = True
+    response = admin_client_.get(_url(connection))
+    assert response.status_code == 200
+    body = response.content.decode()
+    sent = fake_upstream.requests_to(COSTS_PATH)
+    assert [request.query.get("page") for request in sent] == [None, ["page_7"]]
+    assert "Inconsistent answer from the provider" in body
+    assert "sent the same page again" in body
+    assert "The base URL is not the cause." in body
+    assert "Check the base URL" not in body
+    assert "Unexpected answer from the provider" not in body
+    assert 'class="bar-group"' not in body
+    event = ConnectionErrorEvent.objects.get(connection=connection)
+    assert event.kind == "inconsistent_answer" and event.operation == "costs.list"
+
+    # The connection page's error history gives the same explanation, in Spanish too.
+    detail = reverse("connections:detail", args=[connection.team_id, connection.pk])
+    body = admin_client_.get(detail, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Respuesta incoherente del proveedor" in body
+    assert "La URL base no es la causa." in body
 
 
 def test_more_pages_than_expected_is_not_shown_as_the_whole_spend(
@@ -149,7 +177,7 @@ def test_more_pages_than_expected_is_not_shown_as_the_whole_spend(
     monkeypatch.setattr(costs, "MAX_PAGES", 2)
     body = admin_client_.get(_url(connection)).content.decode()
     assert len(fake_upstream.requests_to(COSTS_PATH)) == 2
-    assert "Unexpected answer from the provider" in body
+    assert "Inconsistent answer from the provider" in body
     assert 'class="bar-group"' not in body
 
 

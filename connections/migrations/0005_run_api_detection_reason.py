@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('accounts', '0001_initial'),
-        ('connections', '0003_month_spend'),
+        ('connections', '0004_error_kind_inconsistent_answer'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
