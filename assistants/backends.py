@@ -19,11 +19,14 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
+from assistants.models import PROVIDER_ID_MAX_LENGTH
 from connections.client import path_segment
 from connections.errors import ErrorKind, ProviderError
+from connections.models import RunApiReason
 
 if TYPE_CHECKING:
     from assistants.models import Assistant, Run
@@ -129,15 +132,44 @@ class RunBackend(Protocol):
 # --- reading answers ------------------------------------------------------------------------
 
 
-REMOTE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,199}")
+# A provider id: OpenAI's are `prefix_` and letters and digits; LiteLLM's background response
+# ids are "resp_" and standard base64 (with "+", "/" and "="), about 470 characters. Kept
+# whole up to PROVIDER_ID_MAX_LENGTH; each is sent back as one percent-encoded path segment.
+REMOTE_ID = re.compile(
+    r"[A-Za-z0-9][A-Za-z0-9_.:+/=-]{0,%d}" % (PROVIDER_ID_MAX_LENGTH - 1)  # noqa: UP031
+)
+
+
+def is_remote_id(value: str) -> bool:
+    """Whether `value` can be a provider id: REMOTE_ID, and no ".." (for servers that decode
+    %2F before routing)."""
+    return bool(REMOTE_ID.fullmatch(value or "")) and ".." not in value
 
 
 def _segment(value: str) -> str:
     """A remote id used as one URL path segment: ids typed into the lookup form (or sent back
-    by a server) cannot reach another path."""
-    if not REMOTE_ID.fullmatch(value or ""):
+    by a server) cannot reach another path ("/" is sent as %2F)."""
+    if not is_remote_id(value):
         raise ProviderError(ErrorKind.BAD_RESPONSE, "Not a valid identifier.")
     return path_segment(value)
+
+
+def _id(data: dict[str, Any], key: str, *, required: bool = True) -> str:
+    """An id the provider gave, whole: one longer than Tablero keeps, or with characters no id
+    has, makes the answer a bad one (with the reason), never an id cut short."""
+    value = _string(data, key, required=required)
+    if not value:
+        return value
+    if len(value) > PROVIDER_ID_MAX_LENGTH:
+        raise ProviderError(
+            ErrorKind.BAD_RESPONSE,
+            f"Unexpected answer: {key!r} is {len(value)} characters long; Tablero keeps "
+            f"provider ids of up to {PROVIDER_ID_MAX_LENGTH} characters whole and does not "
+            "cut them (a cut id could be neither polled nor cancelled).",
+        )
+    if not is_remote_id(value):
+        raise _bad(f"{key!r} is not an id (letters, digits and _ . : + / = -)")
+    return value
 
 
 def _bad(what: str) -> ProviderError:
@@ -347,7 +379,7 @@ class AssistantsBackend:
             if body[key] is None:
                 del body[key]
         data = _object(self._call("POST", "/assistants", json=body), "the assistant")
-        return _string(data, "id")
+        return _id(data, "id")
 
     def update_assistant(self, assistant: "Assistant") -> str:
         if not assistant.remote_id:
@@ -357,7 +389,7 @@ class AssistantsBackend:
             f"/assistants/{_segment(assistant.remote_id)}",
             json=self._assistant_body(assistant),
         )
-        return _string(_object(data, "the assistant"), "id")
+        return _id(_object(data, "the assistant"), "id")
 
     def delete_assistant(self, assistant: "Assistant") -> None:
         if assistant.remote_id:
@@ -390,7 +422,7 @@ class AssistantsBackend:
         """The id of the newest remote assistant tagged with `tag` (see TAG_KEY) among the
         most recent ones, or None. Raises ProviderError when the list cannot be read."""
         for item in self.list_remote_assistants(max_pages=TAG_LOOKUP_PAGES):
-            if remote_tag(item) == tag and REMOTE_ID.fullmatch(item["id"]):
+            if remote_tag(item) == tag and is_remote_id(item["id"]):
                 return item["id"]
         return None
 
@@ -458,8 +490,8 @@ class AssistantsBackend:
         usage = data.get("usage")
         return RunSnapshot(
             status=status,
-            thread_id=_string(data, "thread_id"),
-            remote_run_id=_string(data, "id"),
+            thread_id=_id(data, "thread_id"),
+            remote_run_id=_id(data, "id"),
             usage=Usage(
                 input_tokens=_int_or_none(usage.get("prompt_tokens")),
                 output_tokens=_int_or_none(usage.get("completion_tokens")),
@@ -543,7 +575,7 @@ class ResponsesBackend:
         usage = data.get("usage")
         return RunSnapshot(
             status=status,
-            response_id=_string(data, "id"),
+            response_id=_id(data, "id"),
             usage=Usage(
                 input_tokens=_int_or_none(usage.get("input_tokens")),
                 output_tokens=_int_or_none(usage.get("output_tokens")),
@@ -610,14 +642,152 @@ def backend_for(
     return ResponsesBackend(client)
 
 
-def detect_run_api(client: Requester) -> str | None:
-    """Ask whether the server still serves the Assistants API: "assistants", "responses"
-    (404 or 410, as api.openai.com answers since 2026-08-26), or None when the question
-    could not be answered (other failures)."""
+# --- detecting the run API ------------------------------------------------------------------
+
+# A response id that no server has: asking for it costs nothing and creates nothing. A server
+# with the Responses API says it does not know that response; one without says it does not
+# know the path.
+RESPONSES_PROBE_ID = "resp_" + "0" * 48
+
+# Words a server (or a proxy such as LiteLLM, which answers 500 or 400) uses to say that it
+# does not offer an API at all, rather than that it failed this time.
+_NOT_OFFERED = re.compile(
+    r"not (?:yet )?(?:supported|implemented)|unsupported|does(?: not|n't) support"
+    r"|no support for|unknown url|invalid url|unrecognized request url"
+    r"|no such (?:route|endpoint|path)|custom_llm_provider'? must be set",
+    re.IGNORECASE,
+)
+_ROUTE_MISSING = re.compile(
+    r"invalid url|unknown url|unrecognized request url|no route|route not found"
+    r"|no such (?:route|endpoint|path)",
+    re.IGNORECASE,
+)
+_NO_SUCH_RESPONSE = re.compile(
+    r"\bresponse\b.*\bnot found\b|\bno response\b|\bresponse_id\b", re.IGNORECASE
+)
+# Statuses that say the path is not served (401 and 403 after a check whose key worked: not
+# to this key).
+_ABSENT_STATUSES = frozenset({401, 403, 404, 405, 410, 501})
+# Failures that say nothing about the API being there: another try may answer.
+_UNCLEAR_KINDS = frozenset(
+    {
+        ErrorKind.TIMEOUT,
+        ErrorKind.UNREACHABLE,
+        ErrorKind.RATE_LIMITED,
+        ErrorKind.OVERLOADED,
+        ErrorKind.QUOTA_EXHAUSTED,
+        ErrorKind.KEY_UNREADABLE,
+    }
+)
+
+
+class ProbeOutcome(StrEnum):
+    ANSWERED = "answered"  # the API is there
+    ABSENT = "absent"  # the server does not offer it (to this key)
+    UNCLEAR = "unclear"  # a failure that says neither (timeout, 429, a plain 500, ...)
+
+
+@dataclass(frozen=True)
+class ApiProbe:
+    outcome: ProbeOutcome
+    status: int | None = None  # the HTTP status of the answer, None without one
+
+
+@dataclass(frozen=True)
+class RunApiDetection:
+    """What to note on a connection: the run API to use (None: keep the one noted before),
+    why (a `RunApiReason`), and what the Assistants API answered (HTTP status or None)."""
+
+    api: str | None
+    reason: str
+    status: int | None = None
+
+
+def says_not_offered(error: ProviderError) -> bool:
+    """Whether a failed call means the server does not offer the API at all: 404, 405, 410,
+    501, or a 400 or 5xx whose message says the route or the provider is not supported."""
+    if error.status in (404, 405, 410, 501):
+        return True
+    if error.status is None or not (error.status in (400, 422) or error.status >= 500):
+        return False
+    code = (error.code or "").lower()
+    return (
+        code in ("unknown_url", "not_implemented", "not_supported")
+        or "unsupported" in code
+        or bool(_NOT_OFFERED.search(error.message or ""))
+    )
+
+
+def _failure_outcome(error: ProviderError) -> ProbeOutcome:
+    if error.kind in _UNCLEAR_KINDS:
+        return ProbeOutcome.UNCLEAR
+    if error.status in _ABSENT_STATUSES or says_not_offered(error):
+        return ProbeOutcome.ABSENT
+    if error.kind == ErrorKind.BAD_RESPONSE and error.status is not None:
+        return ProbeOutcome.ABSENT  # a redirect, or a page that is not JSON: no API there
+    return ProbeOutcome.UNCLEAR
+
+
+def _probe_assistants(client: Requester) -> ApiProbe:
     try:
-        client.request("GET", "/assistants", params={"limit": 1}, beta=ASSISTANTS_BETA)
+        answer = client.request("GET", "/assistants", params={"limit": 1}, beta=ASSISTANTS_BETA)
     except ProviderError as error:
-        if error.status in (404, 410):
-            return RESPONSES
-        return None
-    return ASSISTANTS
+        return ApiProbe(_failure_outcome(error), error.status)
+    data = answer.data
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        return ApiProbe(ProbeOutcome.ANSWERED, answer.status)
+    # Something answers every path (a catch-all page): not the Assistants API.
+    return ApiProbe(ProbeOutcome.ABSENT, answer.status)
+
+
+def _probe_responses(client: Requester) -> ApiProbe:
+    """GET /responses/{an id that does not exist}: the spec's read-only call, which creates
+    (and costs) nothing. A server with the Responses API answers that it has no such response
+    (404, or a 400 or 500 that says so, as LiteLLM may); one without does not know the path."""
+    try:
+        answer = client.request("GET", f"/responses/{RESPONSES_PROBE_ID}")
+    except ProviderError as error:
+        message = error.message or ""
+        if (
+            error.status is not None
+            and error.status >= 400
+            and not _ROUTE_MISSING.search(message)
+            and (error.code or "").lower() != "unknown_url"
+            and (RESPONSES_PROBE_ID in message or _NO_SUCH_RESPONSE.search(message))
+        ):
+            return ApiProbe(ProbeOutcome.ANSWERED, error.status)
+        return ApiProbe(_failure_outcome(error), error.status)
+    data = answer.data
+    if isinstance(data, dict) and isinstance(data.get("id"), str):
+        return ApiProbe(ProbeOutcome.ANSWERED, answer.status)
+    return ApiProbe(ProbeOutcome.ABSENT, answer.status)
+
+
+def detect_run_api(client: Requester, *, previous: str = "") -> RunApiDetection:
+    """Which run API the server offers, and why, asking as little as possible.
+
+    The Assistants API first (`GET /assistants?limit=1`): where it answers it is used (remote
+    assistants live there). Otherwise the Responses API is asked about a response that does
+    not exist (see `_probe_responses`), and:
+
+    - Assistants not offered (404, 405, 501, "not supported" ...), Responses answers:
+      Responses. Responses unclear: Responses, assumed. Responses absent too: neither.
+    - Assistants failed in a way that says nothing (timeout, 429, a plain 500): Responses when
+      it answers, unless the connection already uses the Assistants API (`previous`), which a
+      passing failure does not change; then, as when nothing is clear, the detection is
+      pending and the previous one is kept (`api` None). Never a silent fall back to the
+      Assistants API."""
+    assistants = _probe_assistants(client)
+    if assistants.outcome == ProbeOutcome.ANSWERED:
+        return RunApiDetection(ASSISTANTS, RunApiReason.ASSISTANTS_ANSWERED, None)
+    responses = _probe_responses(client)
+    status = assistants.status
+    if assistants.outcome == ProbeOutcome.ABSENT:
+        if responses.outcome == ProbeOutcome.ANSWERED:
+            return RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_NOT_OFFERED, status)
+        if responses.outcome == ProbeOutcome.UNCLEAR:
+            return RunApiDetection(RESPONSES, RunApiReason.RESPONSES_ASSUMED, status)
+        return RunApiDetection(None, RunApiReason.NEITHER, status)
+    if responses.outcome == ProbeOutcome.ANSWERED and previous != ASSISTANTS:
+        return RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_FAILED, status)
+    return RunApiDetection(None, RunApiReason.PENDING, status)

@@ -12,8 +12,8 @@ from django.forms.fields import InvalidJSONInput, JSONString
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
-from assistants.backends import REMOTE_ID
-from assistants.models import METADATA_MAX_PAIRS, Assistant, RunStatus
+from assistants.backends import is_remote_id
+from assistants.models import METADATA_MAX_PAIRS, PROVIDER_ID_MAX_LENGTH, Assistant, RunStatus
 from connections.models import Connection
 
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
@@ -291,7 +291,7 @@ class AssistantForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 6}),
         help_text=_("What the assistant should do and how it should answer."),
     )
-    model = forms.CharField(label=_("Model"), max_length=200)
+    model = forms.CharField(label=_("Model"), max_length=PROVIDER_ID_MAX_LENGTH)
     code_interpreter = forms.BooleanField(
         label=_("Code interpreter"),
         required=False,
@@ -477,9 +477,13 @@ class RunFilterForm(forms.Form):
 
 def _remote_id(value: str) -> str:
     value = value.strip()
-    if value and not REMOTE_ID.fullmatch(value):
+    if value and not is_remote_id(value):
         raise ValidationError(
-            _("An ID is letters, digits, underscores and dashes, e.g. run_abc123.")
+            _(
+                "An ID is up to %(limit)s letters, digits and the signs _ . : + / = -, "
+                "e.g. run_abc123."
+            )
+            % {"limit": PROVIDER_ID_MAX_LENGTH}
         )
     return value
 
@@ -491,19 +495,19 @@ class RunLookupForm(forms.Form):
     thread_id = forms.CharField(
         label=_("Thread ID"),
         required=False,
-        max_length=200,
+        max_length=PROVIDER_ID_MAX_LENGTH,
         help_text=_("Assistants API, e.g. thread_abc123."),
     )
     run_id = forms.CharField(
         label=_("Run ID"),
         required=False,
-        max_length=200,
+        max_length=PROVIDER_ID_MAX_LENGTH,
         help_text=_("Assistants API, e.g. run_abc123."),
     )
     response_id = forms.CharField(
         label=_("Response ID"),
         required=False,
-        max_length=200,
+        max_length=PROVIDER_ID_MAX_LENGTH,
         help_text=_("Responses API, e.g. resp_abc123. Give this, or a thread and run ID."),
     )
 

@@ -83,6 +83,11 @@ SYNC_SEVERITY = {
 # belongs to a request that died mid-call (the client gives up long before) and is taken over.
 SYNC_CLAIM_TTL = timedelta(minutes=2)
 
+# Ids the provider gives (assistants, threads, runs, responses, models) are kept whole, up to
+# this length: LiteLLM's background response ids are about 470 characters. A longer one is
+# refused as a bad answer where it is read (`assistants.backends`), never cut.
+PROVIDER_ID_MAX_LENGTH = 1024
+
 TOOL_TYPES = ("code_interpreter", "file_search", "function")
 METADATA_MAX_PAIRS = 16
 
@@ -124,7 +129,7 @@ class Assistant(models.Model):
     name = models.CharField(_("name"), max_length=256)
     description = models.CharField(_("description"), max_length=512, blank=True)
     instructions = models.TextField(_("instructions"), max_length=256000, blank=True)
-    model = models.CharField(_("model"), max_length=200)
+    model = models.CharField(_("model"), max_length=PROVIDER_ID_MAX_LENGTH)
     # The Assistants API v2 shape: {"type": "code_interpreter"}, {"type": "file_search"},
     # {"type": "function", "function": {"name", "description", "parameters"}}.
     tools = models.JSONField(_("tools"), default=list, blank=True, validators=[validate_tools])
@@ -144,7 +149,7 @@ class Assistant(models.Model):
         _("metadata"), default=dict, blank=True, validators=[validate_metadata]
     )
 
-    remote_id = models.CharField(_("remote ID"), max_length=200, blank=True)
+    remote_id = models.CharField(_("remote ID"), max_length=PROVIDER_ID_MAX_LENGTH, blank=True)
     sync_state = models.CharField(
         _("sync state"), max_length=10, choices=SyncState.choices, default=SyncState.PENDING
     )
@@ -264,9 +269,9 @@ class Run(models.Model):
         _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED
     )
 
-    thread_id = models.CharField(_("thread ID"), max_length=200, blank=True)
-    remote_run_id = models.CharField(_("run ID"), max_length=200, blank=True)
-    response_id = models.CharField(_("response ID"), max_length=200, blank=True)
+    thread_id = models.CharField(_("thread ID"), max_length=PROVIDER_ID_MAX_LENGTH, blank=True)
+    remote_run_id = models.CharField(_("run ID"), max_length=PROVIDER_ID_MAX_LENGTH, blank=True)
+    response_id = models.CharField(_("response ID"), max_length=PROVIDER_ID_MAX_LENGTH, blank=True)
 
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

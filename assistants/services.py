@@ -24,17 +24,19 @@ from accounts.models import Team, User
 from accounts.services import audit_log
 from assistants.backends import (
     ASSISTANTS,
-    REMOTE_ID,
     RESPONSES,
     TAG_KEY,
     AssistantsBackend,
+    RunApiDetection,
     RunBackend,
     RunSnapshot,
     backend_for,
     detect_run_api,
+    is_remote_id,
     normalise_remote_tools,
     remote_tag,
     run_api_for,
+    says_not_offered,
 )
 from assistants.models import (
     METADATA_MAX_PAIRS,
@@ -47,7 +49,7 @@ from assistants.models import (
 )
 from connections import crypto
 from connections.errors import ErrorKind, ProviderError
-from connections.models import Connection, DetectedRunApi, RunApi
+from connections.models import Connection, RunApi
 from connections.services import client_for, error_event_record, error_summary
 
 ASSISTANT_FIELDS = (
@@ -103,9 +105,10 @@ def _with_backend(
 ) -> tuple[T, RunBackend]:
     """Run `operation` on the connection's backend.
 
-    When the Assistants API answers 404 and the connection detects its run API by itself, ask
-    whether the server still has the Assistants API at all (api.openai.com removed it on
-    2026-08-26); if not, note that on the connection and run `operation` on the Responses API.
+    When the Assistants API answers that it is not offered (404, 501, a "not supported" 500 as
+    LiteLLM gives) and the connection detects its run API by itself, detect it again
+    (api.openai.com removed the Assistants API on 2026-08-26); if the Responses API answers,
+    note that on the connection and run `operation` on the Responses API.
     """
     backend = backend_for(connection, api=api)
     try:
@@ -113,43 +116,58 @@ def _with_backend(
     except ProviderError as error:
         if not (
             isinstance(backend, AssistantsBackend)
-            and error.kind == ErrorKind.NOT_FOUND
+            and says_not_offered(error)
             and connection.run_api == RunApi.AUTO
             and api is None
-            and detect_run_api(backend.client) == RESPONSES
         ):
             raise
-    connection_note_run_api(connection=connection, api=RESPONSES)
+        detection = detect_run_api(backend.client, previous=connection.detected_run_api)
+        if detection.api != RESPONSES:
+            raise
+    connection_note_run_api(connection=connection, detection=detection)
     backend = backend_for(connection, api=RESPONSES, client=backend.client)
     return operation(backend), backend
 
 
-def connection_note_run_api(*, connection: Connection, api: str) -> None:
-    """Store the run API detected on a connection (without touching its `updated_at`)."""
-    if api not in DetectedRunApi.values or connection.detected_run_api == api:
-        return
-    connection.detected_run_api = api
+def connection_note_run_api(*, connection: Connection, detection: RunApiDetection) -> None:
+    """Store a run-API detection on the connection: the API found (a detection without one,
+    pending or finding neither, keeps the one noted before), why, and when; without touching
+    its `updated_at`."""
+    values: dict[str, Any] = {
+        "run_api_reason": detection.reason,
+        "run_api_status": detection.status
+        if detection.status and 0 < detection.status < 1000
+        else None,
+        "run_api_checked_at": timezone.now(),
+    }
+    if detection.api in (ASSISTANTS, RESPONSES):
+        values["detected_run_api"] = detection.api
     # Only while the key and server it was detected with are still the stored ones: a key
     # replaced meanwhile (perhaps with a new base URL) is detected on its own next test.
-    Connection.objects.filter(
+    updated = Connection.objects.filter(
         pk=connection.pk,
         api_key_encrypted=connection.api_key_encrypted,
         base_url=connection.base_url,
-    ).update(detected_run_api=api)
+    ).update(**values)
+    if updated:
+        for field, value in values.items():
+            setattr(connection, field, value)
 
 
-def connection_detect_run_api(*, connection: Connection) -> str | None:
-    """Ask whether the connection's server still serves the Assistants API and note the answer
-    on the connection (`connections.services.connection_test` calls this after a successful
-    check). Returns "assistants", "responses", or None when it could not tell."""
+def connection_detect_run_api(*, connection: Connection) -> RunApiDetection | None:
+    """Ask which run API the connection's server offers and note the answer, and why, on the
+    connection (`connections.services.connection_test` calls this after a successful check).
+    None when the key does not decrypt (nothing is asked)."""
     try:
         client = client_for(connection)
     except crypto.DecryptionError:
         return None
-    api = detect_run_api(client)
-    if api is not None:
-        connection_note_run_api(connection=connection, api=api)
-    return api
+    # Each question is asked once: an answer that says nothing clear makes the detection
+    # pending (and is said so), and a "not supported" 500 is not worth asking three times.
+    client.max_retries = 0
+    detection = detect_run_api(client, previous=connection.detected_run_api)
+    connection_note_run_api(connection=connection, detection=detection)
+    return detection
 
 
 # --- assistants -----------------------------------------------------------------------------
@@ -505,14 +523,14 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
             try:
                 # The remote copy lives on the Assistants API, whichever run API the connection
                 # uses now (an admin may have switched it to Responses since): a server without
-                # that API answers 404, which counts as gone.
+                # that API (404, or LiteLLM's "not supported" 500) counts it as gone.
                 _with_backend(
                     connection,
                     lambda backend: backend.delete_assistant(assistant),
                     api=ASSISTANTS,
                 )
             except ProviderError as error:
-                if error.kind != ErrorKind.NOT_FOUND:
+                if error.kind != ErrorKind.NOT_FOUND and not says_not_offered(error):
                     _record_error(connection, error, operation="assistant.delete", user=user)
                     # Deleted meanwhile by someone else, whose delete reached the provider.
                     return not _assistant_mark(
@@ -586,7 +604,8 @@ def _assistant_from_remote(
         name=text("name", 256) or remote["id"][:256],
         description=text("description", 512),
         instructions=text("instructions", 256000),
-        model=text("model", 200),
+        # Whole: a model id longer than Tablero keeps fails full_clean and is skipped.
+        model=remote["model"].strip() if isinstance(remote.get("model"), str) else "",
         tools=normalise_remote_tools(remote.get("tools")),
         temperature=_number_in(remote.get("temperature"), 0, 2),
         top_p=_number_in(remote.get("top_p"), 0, 1),
@@ -676,7 +695,7 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
             if remote["id"] in known_ids:
                 known += 1
                 continue
-            if not REMOTE_ID.fullmatch(remote["id"]):  # could never be synced nor deleted
+            if not is_remote_id(remote["id"]):  # could never be synced nor deleted
                 skipped += 1
                 continue
             tag = remote_tag(remote)
@@ -781,8 +800,8 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
         fields.append("backend")
     for field in ("thread_id", "remote_run_id", "response_id"):
         value = getattr(snapshot, field)
-        if value:
-            setattr(run, field, value[:200])
+        if value:  # whole: the backend refuses an id too long to keep
+            setattr(run, field, value)
             fields.append(field)
     if snapshot.usage is not None:
         run.input_tokens = snapshot.usage.input_tokens

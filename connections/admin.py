@@ -108,6 +108,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         "last_checked_at",
         "last_error",
         "detected_run_api",
+        "run_api_detection",
         "created_by",
         "created_at",
         "updated_at",
@@ -127,6 +128,7 @@ class ConnectionAdmin(admin.ModelAdmin):
                     "api_version",
                     "run_api",
                     "detected_run_api",
+                    "run_api_detection",
                 ]
             },
         ),
@@ -167,6 +169,12 @@ class ConnectionAdmin(admin.ModelAdmin):
     @admin.display(description=_("Admin key"))
     def masked_admin_key(self, connection: Connection) -> str:
         return connection.masked_admin_key or "—"
+
+    @admin.display(description=_("run API detection"))
+    def run_api_detection(self, connection: Connection) -> str:
+        if not connection.run_api_reason:
+            return "—"
+        return connection.run_api_explanation
 
     def save_model(self, request: HttpRequest, obj: Connection, form, change: bool) -> None:
         if not change:

@@ -77,6 +77,43 @@ class DetectedRunApi(models.TextChoices):
     RESPONSES = "responses", _("Responses API")
 
 
+class RunApiReason(models.TextChoices):
+    """Why the last detection of the run API ended as it did. `%(answer)s` is what the
+    Assistants API answered ("HTTP 500", or "no answer")."""
+
+    NONE = "", _("Not detected yet.")
+    ASSISTANTS_ANSWERED = "assistants_answered", _("The Assistants API answered.")
+    ASSISTANTS_NOT_OFFERED = (
+        "assistants_not_offered",
+        _("The Responses API answered; the Assistants API is not offered (%(answer)s)."),
+    )
+    ASSISTANTS_FAILED = (
+        "assistants_failed",
+        _("The Responses API answered; the Assistants API failed (%(answer)s)."),
+    )
+    RESPONSES_ASSUMED = (
+        "responses_assumed",
+        _(
+            "The Assistants API is not offered (%(answer)s) and the Responses API gave no clear "
+            "answer: the Responses API is assumed. Test the connection again to confirm."
+        ),
+    )
+    NEITHER = (
+        "neither",
+        _(
+            "Neither run API is offered: the Assistants API answered %(answer)s and the "
+            "Responses API is not there either. Assistants cannot run on this server."
+        ),
+    )
+    PENDING = (
+        "pending",
+        _(
+            "Detection pending: the Assistants API gave no clear answer (%(answer)s). The "
+            "previous detection is kept; test the connection again later."
+        ),
+    )
+
+
 def _prefix_of(secret: str) -> str:
     """The non-secret part `crypto.mask` shows before the ellipsis (e.g. "sk-")."""
     return crypto.mask(secret).split("…", 1)[0][:20]
@@ -130,6 +167,19 @@ class Connection(models.Model):
         default=DetectedRunApi.UNKNOWN,
         blank=True,
     )
+    # Why the last detection ended as it did, what the Assistants API answered then (its HTTP
+    # status, or None for no answer), and when it ran.
+    run_api_reason = models.CharField(
+        _("run API detection"),
+        max_length=32,
+        choices=RunApiReason.choices,
+        default=RunApiReason.NONE,
+        blank=True,
+    )
+    run_api_status = models.PositiveSmallIntegerField(
+        _("Assistants API answer"), null=True, blank=True
+    )
+    run_api_checked_at = models.DateTimeField(_("run API detected"), null=True, blank=True)
 
     # Last x-ratelimit-* headers seen (as RateLimit.as_dict()) plus "captured_at".
     rate_limit = models.JSONField(_("rate limit"), default=dict, blank=True)
@@ -165,6 +215,10 @@ class Connection(models.Model):
             models.CheckConstraint(
                 condition=models.Q(detected_run_api__in=DetectedRunApi.values),
                 name="connections_detected_run_api_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(run_api_reason__in=RunApiReason.values),
+                name="connections_run_api_reason_valid",
             ),
         ]
 
@@ -245,6 +299,19 @@ class Connection(models.Model):
     def effective_run_api(self) -> str:
         """The run API in use: the admin's choice, else the detected one ("" if unknown)."""
         return self.detected_run_api if self.run_api == RunApi.AUTO else self.run_api
+
+    @property
+    def run_api_explanation(self) -> str:
+        """What the last run-API detection found and why, in the user's language."""
+        if self.run_api_status:
+            answer = _("HTTP %(status)s") % {"status": self.run_api_status}
+        else:
+            answer = _("no answer")
+        return str(RunApiReason(self.run_api_reason).label) % {"answer": answer}
+
+    @property
+    def run_api_pending(self) -> bool:
+        return self.run_api_reason in (RunApiReason.PENDING, RunApiReason.RESPONSES_ASSUMED)
 
 
 class ConnectionErrorEvent(models.Model):

@@ -29,6 +29,7 @@ from connections.models import (
     ConnectionErrorEvent,
     DetectedRunApi,
     Health,
+    RunApiReason,
     health_for,
 )
 
@@ -300,7 +301,18 @@ def connection_create(
         )
     if probe.models is not None:
         _cache_models(connection, probe.models, probe.checked_at)
+    if probe.error is None:
+        _detect_run_api(connection)
     return connection, probe.error
+
+
+def _detect_run_api(connection: Connection) -> None:
+    """Find out which run API the server offers (Assistants or Responses) and note it, and
+    why, on the connection: after a check whose key worked, so that a new assistant runs on an
+    API the server has."""
+    from assistants.services import connection_detect_run_api  # imports this module
+
+    connection_detect_run_api(connection=connection)
 
 
 def connection_test(*, connection: Connection, user: User | None) -> ProviderError | None:
@@ -313,9 +325,7 @@ def connection_test(*, connection: Connection, user: User | None) -> ProviderErr
     probe = _probe(connection)
     _store_probe(connection, probe, operation="connection.test", user=user)
     if probe.error is None:
-        from assistants.services import connection_detect_run_api  # imports this module
-
-        connection_detect_run_api(connection=connection)
+        _detect_run_api(connection)
     audit_log(
         team=connection.team,
         actor=user,
@@ -386,6 +396,8 @@ def connection_replace_key(
         connection.set_api_key(api_key)
         if url_changed:
             connection.detected_run_api = DetectedRunApi.UNKNOWN
+            connection.run_api_reason = RunApiReason.NONE
+            connection.run_api_status = connection.run_api_checked_at = None
             # The admin key was entered for the old server: it must not follow the URL to a
             # new one nobody entered it for (the same rule as for the API key).
             connection.set_admin_key("")
@@ -414,6 +426,8 @@ def connection_replace_key(
         )
     if probe.models is not None:
         _cache_models(connection, probe.models, probe.checked_at)
+    if probe.error is None and url_changed:  # a new server: its run API is not known yet
+        _detect_run_api(connection)
     return connection, probe.error
 
 

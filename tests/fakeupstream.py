@@ -440,9 +440,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--no-assistants-api", action="store_true", help="answer 404 on assistants and threads"
     )
+    parser.add_argument(
+        "--litellm", action="store_true", help="answer like LiteLLM: assistants 500, long ids"
+    )
     args = parser.parse_args(argv)
     fake = FakeUpstream(args.host, args.port)
     fake.assistants_api_removed = args.no_assistants_api
+    fake.litellm_mode = args.litellm
     print(f"Fake provider at {fake.start()}", flush=True)
     for name, key in KEYS.items():
         print(f"  {name:<15} {key}", flush=True)

@@ -20,6 +20,11 @@ completes with an answer that quotes the message. Cancelling a run goes through
 ``fake.assistants_api_removed = True`` (or ``--no-assistants-api`` on the command line)
 answers every Assistants and threads path with 404, as api.openai.com does since 2026-08-26.
 
+``fake.litellm_mode = True`` (``--litellm``) answers like a LiteLLM proxy in front of a
+provider without assistants: every Assistants and threads path is a 500 whose message says
+the API is not supported, and background response ids are LiteLLM's: "resp_" and base64,
+about 470 characters, with "+", "/" and "=" in them.
+
 ``fake.lose_created_assistants`` makes the next creates of an assistant succeed and their
 answers go missing, one mode per create, in order: ``"502"`` (a proxy's HTML Bad Gateway),
 ``"drop"`` (the connection closes without an answer), ``"slow"`` (the answer comes after
@@ -30,12 +35,14 @@ The switches go back to their defaults on ``reset()``.
 
 from __future__ import annotations
 
+import base64
 import re
 import time
 import uuid
 from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 if TYPE_CHECKING:
     from tests.fakeupstream import FakeRequest, FakeUpstream, Reply
@@ -75,6 +82,7 @@ def register(module: ModuleType) -> None:
     def reset(self: FakeUpstream) -> None:
         original_reset(self)
         self.assistants_api_removed = False
+        self.litellm_mode = False
         self.lose_created_assistants = []
         self.run_step_seconds = DEFAULT_RUN_STEP_SECONDS
 
@@ -102,12 +110,50 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:24]}"
 
 
+# LiteLLM's answer on an Assistants path when its provider has no Assistants API (its fields
+# as it sends them: the status as the code, the type and param as the text "None").
+LITELLM_ASSISTANTS_ERROR = {
+    "error": {
+        "message": "litellm.BadRequestError: LiteLLM doesn't support assistants for "
+        "custom_llm_provider=hosted_vllm. Supported providers: openai, azure. "
+        "Received Model Group=None",
+        "type": "None",
+        "param": "None",
+        "code": "500",
+    }
+}
+LITELLM_RESPONSE_ID_LENGTH = 473
+
+
+def _litellm_response_id() -> str:
+    """A response id as LiteLLM gives it: "resp_" and the base64 of where it routed the call
+    and the upstream id. Leading bytes make the base64 start with "++++////"; the length
+    leaves "==" at its end."""
+    upstream = f"resp_{uuid.uuid4().hex}{uuid.uuid4().hex}"
+    text = (
+        f"litellm:custom_llm_provider:openai;model_id:{uuid.uuid4().hex * 2};"
+        f"response_id:{upstream};user_id:"
+    ).encode()
+    raw = b"\xfb\xef\xbe\xff\xff\xff" + text
+    raw += b"0" * (349 - len(raw))
+    value = "resp_" + base64.b64encode(raw).decode()
+    assert len(value) == LITELLM_RESPONSE_ID_LENGTH
+    return value
+
+
+def _path_id(match: re.Match[str], name: str) -> str:
+    """An id from the path, percent-decoded (a base64 id arrives with %2F, %2B, %3D)."""
+    return unquote(match[name])
+
+
 def _guarded(handler: Callable[..., Reply], pattern: str) -> Callable[..., Reply]:
     """The Assistants API's own checks before `handler`: removed API, beta header."""
     assistants_api = pattern.startswith((r"/v1/assistants", r"/v1/threads"))
 
     def serve(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Reply:
         if assistants_api:
+            if fake.litellm_mode:
+                return _json(LITELLM_ASSISTANTS_ERROR, 500)
             if fake.assistants_api_removed:
                 return _error(
                     404, f"Invalid URL ({request.method} {request.path})", code="unknown_url"
@@ -697,7 +743,7 @@ def create_response(fake: FakeUpstream, request: FakeRequest, match: re.Match[st
     if background and body.get("store") is False:
         return _error(400, "Background mode requires 'store' to be true.", param="store")
     response = {
-        "id": _new_id("resp"),
+        "id": _litellm_response_id() if fake.litellm_mode else _new_id("resp"),
         "object": "response",
         "created_at": int(time.time()),
         "model": body["model"],
@@ -771,15 +817,17 @@ def _no_response(response_id: str) -> Reply:
 
 @_route("GET", r"/v1/responses/(?P<response_id>[^/]+)")
 def get_response(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Reply:
-    response = fake.state["responses"].get(match["response_id"])
-    return _json(_response_view(fake, response)) if response else _no_response(match["response_id"])
+    response_id = _path_id(match, "response_id")
+    response = fake.state["responses"].get(response_id)
+    return _json(_response_view(fake, response)) if response else _no_response(response_id)
 
 
 @_route("POST", r"/v1/responses/(?P<response_id>[^/]+)/cancel")
 def cancel_response(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Reply:
-    response = fake.state["responses"].get(match["response_id"])
+    response_id = _path_id(match, "response_id")
+    response = fake.state["responses"].get(response_id)
     if response is None:
-        return _no_response(match["response_id"])
+        return _no_response(response_id)
     if not response["background"]:
         return _error(400, "Only responses created with background=true can be cancelled.")
     status, _when = _progress(fake, response)

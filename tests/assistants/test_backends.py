@@ -12,8 +12,10 @@ import pytest
 from assistants.backends import (
     ASSISTANTS,
     RESPONSES,
+    RESPONSES_PROBE_ID,
     AssistantsBackend,
     ResponsesBackend,
+    RunApiDetection,
     backend_for,
     detect_run_api,
     normalise_remote_tools,
@@ -21,7 +23,7 @@ from assistants.backends import (
 )
 from connections.client import Endpoint, ProviderClient
 from connections.errors import ErrorKind, ProviderError
-from connections.models import Connection
+from connections.models import Connection, RunApiReason
 
 BASE = "https://api.example.test/v1"
 KEY = "sk-test-ok-000000000000abcd"
@@ -604,24 +606,178 @@ def test_remote_tools_map_retrieval_to_file_search():
     ]
 
 
-@pytest.mark.parametrize(
-    ("status", "expected"),
-    [(200, ASSISTANTS), (404, RESPONSES), (410, RESPONSES), (401, None), (500, None)],
-)
-def test_detect_run_api(status, expected):
-    body = (
-        {"object": "list", "data": [], "has_more": False}
-        if status == 200
-        else {
-            "error": {"message": "x", "type": "invalid_request_error", "param": None, "code": None}
-        }
-    )
-    recorder = Recorder((status, body))
+def error_body(message: str, code: Any = None, error_type: str = "invalid_request_error"):
+    return {"error": {"message": message, "type": error_type, "param": None, "code": code}}
 
-    assert detect_run_api(client_with(recorder)) == expected
-    request = recorder.requests[0]
+
+ASSISTANT_LIST = {"object": "list", "data": [], "has_more": False}
+NO_SUCH_RESPONSE = error_body(f"Response with id '{RESPONSES_PROBE_ID}' not found.")
+# What LiteLLM answers on /v1/assistants when its provider has no Assistants API: a 500 (its
+# code the status as text, its type "None"), worded one way or another.
+LITELLM_NOT_SUPPORTED = [
+    "litellm.BadRequestError: LiteLLM doesn't support assistants for "
+    "custom_llm_provider=hosted_vllm. Received Model Group=None",
+    "litellm.BadRequestError: hosted_vllm does not support the assistants API",
+    "Not Implemented",
+    "Assistants API is not supported for this provider",
+    "'custom_llm_provider' must be set. Either via:\n `Router(assistants_config="
+    "{'custom_llm_provider': ..})` \nor\n `router.arun_thread(custom_llm_provider=..)`",
+]
+
+
+class Server:
+    """A MockTransport handler answering the two detection probes (status, JSON body, or an
+    exception to raise), recording every request."""
+
+    def __init__(self, assistants: Any, responses: Any = None) -> None:
+        self.answers = {"assistants": assistants, "responses": responses}
+        self.requests: list[httpx.Request] = []
+
+    def __call__(self, request: httpx.Request) -> httpx.Response:
+        self.requests.append(request)
+        which = "assistants" if request.url.path.endswith("/assistants") else "responses"
+        answer = self.answers[which]
+        assert answer is not None, f"{which} was not to be asked"
+        if isinstance(answer, Exception):
+            raise answer
+        status, body = answer
+        if isinstance(body, str):
+            return httpx.Response(status, text=body, headers={"content-type": "text/html"})
+        return httpx.Response(status, json=body)
+
+
+def detect(server: Server, *, previous: str = "") -> RunApiDetection:
+    return detect_run_api(client_with(server), previous=previous)
+
+
+def test_an_assistants_api_that_answers_is_used_and_responses_is_not_asked():
+    server = Server((200, ASSISTANT_LIST))
+
+    assert detect(server) == RunApiDetection(ASSISTANTS, RunApiReason.ASSISTANTS_ANSWERED)
+    (request,) = server.requests
     assert str(request.url) == f"{BASE}/assistants?limit=1"
     assert request.headers["OpenAI-Beta"] == "assistants=v2"
+
+
+@pytest.mark.parametrize("status", [404, 405, 410, 501])
+def test_an_assistants_api_not_offered_goes_to_responses(status):
+    invalid_url = error_body("Invalid URL (GET /v1/assistants)")
+    server = Server((status, invalid_url), (404, NO_SUCH_RESPONSE))
+
+    detection = detect(server, previous=ASSISTANTS)
+
+    assert detection == RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_NOT_OFFERED, status)
+    probe = server.requests[1]
+    # The read-only question about a response that does not exist: nothing is created.
+    assert probe.method == "GET"
+    assert str(probe.url) == f"{BASE}/responses/{RESPONSES_PROBE_ID}"
+    assert probe.content == b""
+    assert "OpenAI-Beta" not in probe.headers
+
+
+@pytest.mark.parametrize("message", LITELLM_NOT_SUPPORTED)
+@pytest.mark.parametrize("status", [500, 400])
+def test_a_not_supported_500_or_400_is_not_offered_not_a_passing_failure(status, message):
+    server = Server(
+        (status, error_body(message, code=str(status), error_type="None")),
+        (404, NO_SUCH_RESPONSE),
+    )
+
+    detection = detect(server, previous=ASSISTANTS)
+
+    assert detection == RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_NOT_OFFERED, status)
+
+
+@pytest.mark.parametrize(
+    "responses",
+    [
+        (404, NO_SUCH_RESPONSE),
+        # LiteLLM wraps the upstream 404 in a 500 of its own that still says so.
+        (500, error_body(f"litellm.APIError: Response with id '{RESPONSES_PROBE_ID}' not found")),
+        (400, error_body("Invalid 'response_id': expected an ID that begins with 'resp'.")),
+        (200, {"id": RESPONSES_PROBE_ID, "object": "response", "status": "completed"}),
+    ],
+)
+def test_the_responses_api_answers_when_it_knows_the_route(responses):
+    server = Server((404, error_body("Invalid URL (GET /v1/assistants)")), responses)
+
+    assert detect(server).api == RESPONSES
+    assert detect(server).reason == RunApiReason.ASSISTANTS_NOT_OFFERED
+
+
+@pytest.mark.parametrize(
+    "responses",
+    [
+        (404, error_body(f"Invalid URL (GET /v1/responses/{RESPONSES_PROBE_ID})")),
+        (404, error_body("Unknown request URL", code="unknown_url")),
+        (404, {"detail": "Not Found"}),
+        (404, "<html><body>404 page not found</body></html>"),
+        (405, {"detail": "Method Not Allowed"}),
+    ],
+)
+def test_a_server_with_neither_api_says_so_and_keeps_the_previous_one(responses):
+    server = Server((404, {"detail": "Not Found"}), responses)
+
+    assert detect(server) == RunApiDetection(None, RunApiReason.NEITHER, 404)
+
+
+def test_a_catch_all_page_is_not_the_assistants_api():
+    server = Server((200, "<!doctype html><title>Chat</title>"), (404, NO_SUCH_RESPONSE))
+
+    assert detect(server) == RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_NOT_OFFERED, 200)
+
+
+@pytest.mark.parametrize(
+    "assistants",
+    [
+        (500, error_body("Internal server error", code="server_error", error_type="server_error")),
+        (502, "<html>Bad Gateway</html>"),
+        (503, error_body("Service Unavailable")),
+        (429, error_body("Rate limit reached", code="rate_limit_exceeded")),
+        (400, error_body("Something else went wrong")),
+        httpx.ReadTimeout("timed out"),
+        httpx.ConnectError("connection refused"),
+    ],
+)
+def test_a_passing_failure_never_falls_back_to_assistants(assistants):
+    status = None if isinstance(assistants, Exception) else assistants[0]
+
+    # Nothing detected before, the Responses API answers: it is used, and why is said.
+    answered = detect(Server(assistants, (404, NO_SUCH_RESPONSE)))
+    assert answered == RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_FAILED, status)
+    # A connection on the Assistants API stays there: detection is pending.
+    kept = detect(Server(assistants, (404, NO_SUCH_RESPONSE)), previous=ASSISTANTS)
+    assert kept == RunApiDetection(None, RunApiReason.PENDING, status)
+    # Neither answers clearly: pending, whatever was detected before.
+    unclear = detect(Server(assistants, httpx.ReadTimeout("timed out")))
+    assert unclear == RunApiDetection(None, RunApiReason.PENDING, status)
+
+
+def test_assistants_not_offered_and_responses_unclear_assumes_responses():
+    server = Server((404, error_body("Invalid URL (GET /v1/assistants)")), (503, error_body("x")))
+
+    assert detect(server) == RunApiDetection(RESPONSES, RunApiReason.RESPONSES_ASSUMED, 404)
+
+
+@pytest.mark.parametrize(
+    ("reason", "status", "expected"),
+    [
+        (RunApiReason.ASSISTANTS_ANSWERED, None, "The Assistants API answered."),
+        (
+            RunApiReason.ASSISTANTS_NOT_OFFERED,
+            500,
+            "The Responses API answered; the Assistants API is not offered (HTTP 500).",
+        ),
+        (
+            RunApiReason.PENDING,
+            None,
+            "Detection pending: the Assistants API gave no clear answer (no answer).",
+        ),
+    ],
+)
+def test_the_reason_reads_with_what_the_assistants_api_answered(reason, status, expected):
+    connection = Connection(run_api_reason=reason, run_api_status=status)
+    assert connection.run_api_explanation.startswith(expected)
 
 
 @pytest.mark.parametrize(
@@ -640,3 +796,55 @@ def test_run_api_for(base_url, run_api, detected, expected):
     assert run_api_for(connection) == expected
     backend = backend_for(connection, client=client_with(Recorder()))
     assert backend.name == expected
+
+
+# --- long ids -------------------------------------------------------------------------------
+
+# A LiteLLM background response id: "resp_" and standard base64, 473 characters.
+LONG_ID = "resp_++++////" + "bGl0ZWxsbTpjdXN0b21fbGxtX3Byb3ZpZGVy" * 12 + "MDAwMA=="
+
+
+def json_client(body: Any) -> ProviderClient:
+    return raw_client(json.dumps(body))
+
+
+def test_a_long_response_id_is_kept_whole_and_sent_back_as_one_segment():
+    recorder = Recorder(
+        (200, response_object(id=LONG_ID)),
+        (200, response_object("in_progress", id=LONG_ID)),
+        (200, response_object("cancelled", id=LONG_ID)),
+    )
+    backend = ResponsesBackend(client_with(recorder))
+
+    started = backend.start_run(assistant(), "Hi")
+    assert started.response_id == LONG_ID
+    run = SimpleNamespace(response_id=started.response_id)
+    assert backend.get_run(run).status == "in_progress"
+    assert backend.cancel_run(run).status == "cancelled"
+
+    encoded = LONG_ID.replace("+", "%2B").replace("/", "%2F").replace("=", "%3D")
+    assert recorder.requests[1].url.raw_path.decode() == f"/v1/responses/{encoded}"
+    assert recorder.requests[2].url.raw_path.decode() == f"/v1/responses/{encoded}/cancel"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        lambda: ResponsesBackend(json_client(response_object(id="resp_" + "a" * 1020))).get_run(
+            SimpleNamespace(response_id="resp_1")
+        ),
+        lambda: AssistantsBackend(
+            json_client({"id": "asst_" + "a" * 1020, "object": "assistant"})
+        ).create_assistant(assistant()),
+        lambda: AssistantsBackend(json_client(run_object(thread_id="thread_" + "a" * 1018))).lookup(
+            "thread_1", "run_1"
+        ),
+    ],
+)
+def test_an_id_longer_than_kept_is_refused_with_the_reason_never_cut(answer):
+    with pytest.raises(ProviderError) as caught:
+        answer()
+
+    assert caught.value.kind == ErrorKind.BAD_RESPONSE
+    assert "1025 characters long" in caught.value.message
+    assert "does not cut them" in caught.value.message

@@ -68,7 +68,7 @@ def test_unknown_run_is_explained(team, connection, viewer_client, fake):
     [
         ({"thread_id": "thread_x"}, "Give a thread ID and a run ID"),
         ({"response_id": "resp_x", "run_id": "run_x"}, "not both"),
-        ({"thread_id": "../models", "run_id": "run_x"}, "An ID is letters, digits"),
+        ({"thread_id": "../models", "run_id": "run_x"}, "An ID is up to 1024 letters, digits"),
     ],
 )
 def test_bad_ids_are_refused_without_asking(team, connection, viewer_client, fake, data, message):

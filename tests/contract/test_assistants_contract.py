@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot
+from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot, detect_run_api
 from connections.client import ProviderClient
 from connections.errors import ErrorKind, ProviderError
 
@@ -110,6 +110,27 @@ def test_assistants_requests_carry_the_beta_header_the_api_required(prism_errors
 def test_responses_requests_are_accepted(prism):
     responses_calls(ResponsesBackend(ProviderClient(prism.endpoint(), max_retries=0)))
     assert refused(prism) == []
+
+
+# A LiteLLM background response id: "resp_" and standard base64 ("+", "/", "="), 473 characters.
+LONG_RUN = SimpleNamespace(response_id="resp_++++////" + "bGl0ZWxsbTpjdXN0b21f" * 23 + "MDA=")
+
+
+def test_a_long_base64_response_id_is_sent_as_one_path_segment(prism):
+    backend = ResponsesBackend(ProviderClient(prism.endpoint(), max_retries=0))
+    backend.get_run(LONG_RUN)
+    backend.cancel_run(LONG_RUN)
+    assert refused(prism) == []
+
+
+def test_run_api_detection_asks_only_what_the_spec_has(prism_errors):
+    """Both questions: the Assistants list (with its beta header) and, the Assistants API
+    answering 404, the read-only GET of a response that does not exist."""
+    client = ProviderClient(
+        prism_errors.endpoint(), max_retries=0, extra_headers={"Prefer": "code=404"}
+    )
+    detect_run_api(client)
+    assert refused(prism_errors) == []
 
 
 def test_a_rejected_request_is_seen(prism):
