@@ -673,6 +673,7 @@ _UNCLEAR_KINDS = frozenset(
     {
         ErrorKind.TIMEOUT,
         ErrorKind.UNREACHABLE,
+        ErrorKind.CONNECTION_DROPPED,
         ErrorKind.RATE_LIMITED,
         ErrorKind.OVERLOADED,
         ErrorKind.QUOTA_EXHAUSTED,

@@ -68,7 +68,13 @@ ASSISTANT_FIELDS = (
 # Tablero creates carries the local record's id in its metadata (`backends.TAG_KEY`), so before
 # it creates again after such a failure it looks for that copy and adopts it.
 UNCERTAIN_CREATE_KINDS = frozenset(
-    {ErrorKind.SERVER_ERROR, ErrorKind.TIMEOUT, ErrorKind.UNREACHABLE, ErrorKind.BAD_RESPONSE}
+    {
+        ErrorKind.SERVER_ERROR,
+        ErrorKind.TIMEOUT,
+        ErrorKind.UNREACHABLE,
+        ErrorKind.CONNECTION_DROPPED,
+        ErrorKind.BAD_RESPONSE,
+    }
 )
 # The provider is asked about a run at most once per this interval, however many people watch.
 POLL_INTERVAL = timedelta(seconds=1)
