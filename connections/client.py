@@ -13,6 +13,8 @@ duration), never a key, a header or a body.
 from __future__ import annotations
 
 import email.utils
+import functools
+import http
 import json as jsonlib
 import logging
 import math
@@ -89,6 +91,31 @@ _SECRET_TEXT = re.compile(
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 # Headers no caller's `extra_headers` replace: the key's, and the codings Tablero can read.
 _FIXED_HEADERS = _AUTH_HEADERS | {"accept-encoding"}
+
+
+class _NoProviderText(logging.Filter):
+    """Keeps what a provider wrote out of httpx's and httpcore's own log lines (settings keep
+    them quiet, but a DEBUG configuration would not): httpcore's DEBUG trace of the response
+    headers is dropped, and the reason phrase httpx logs is replaced by the standard one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "httpx":
+            args = record.args
+            if isinstance(args, tuple) and len(args) == 5 and isinstance(args[3], int):
+                record.args = (*args[:4], _standard_reason(args[3]))
+            return True
+        return not str(record.msg).startswith("receive_response_headers")
+
+
+def _standard_reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+for _name in ("httpx", "httpcore.http11", "httpcore.http2"):
+    logging.getLogger(_name).addFilter(_NoProviderText())
 
 
 @dataclass(frozen=True)
@@ -193,6 +220,14 @@ _DECODE_ROUNDS = 3
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
 
+@functools.lru_cache(maxsize=64)
+def _chunks(secret: str) -> tuple[tuple[int, str], ...]:
+    """`secret` cut in `_SECRET_CHUNK` pieces (the last one aligned on its end)."""
+    size = len(secret)
+    offsets = sorted({*range(0, size - _SECRET_CHUNK + 1, _SECRET_CHUNK), size - _SECRET_CHUNK})
+    return tuple((offset, secret[offset : offset + _SECRET_CHUNK]) for offset in offsets)
+
+
 def _secret_spans(lowered: str, secret: str) -> list[tuple[int, int, bool]]:
     """(start, end, reaches the secret's end) of each run of `lowered` that is a part of
     `secret` (lower case) at least `_SECRET_PART` long, or all of a shorter secret."""
@@ -203,10 +238,8 @@ def _secret_spans(lowered: str, secret: str) -> list[tuple[int, int, bool]]:
             spans.append((at, at + size, True))
             at = lowered.find(secret, at + size)
         return spans
-    offsets = sorted({*range(0, size - _SECRET_CHUNK + 1, _SECRET_CHUNK), size - _SECRET_CHUNK})
     spans = []
-    for offset in offsets:
-        chunk = secret[offset : offset + _SECRET_CHUNK]
+    for offset, chunk in _chunks(secret):
         at = lowered.find(chunk)
         while at != -1:
             start, back = at, offset
@@ -225,11 +258,11 @@ def _secret_spans(lowered: str, secret: str) -> list[tuple[int, int, bool]]:
 
 def _mask_known(text: str, secrets: tuple[str, ...]) -> str:
     """`text` with each of `secrets`, or a long part of one, masked, in any letter case."""
+    lowered = _ascii_lower(text)
     for secret in secrets:
         if not secret or len(secret) < 8:
             continue
         merged: list[list] = []
-        lowered = text.translate(_ASCII_LOWER)  # str.lower() may change the length
         for start, end, to_the_end in sorted(_secret_spans(lowered, secret.lower())):
             if merged and start <= merged[-1][1]:
                 merged[-1][1] = max(merged[-1][1], end)
@@ -248,7 +281,13 @@ def _mask_known(text: str, secrets: tuple[str, ...]) -> str:
             done = end
         out.append(text[done:])
         text = "".join(out)
+        lowered = _ascii_lower(text)
     return text
+
+
+def _ascii_lower(text: str) -> str:
+    """`text` with A-Z in lower case, and of the same length (str.lower() may lengthen it)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
 
 
 def _mask_key_shapes(text: str) -> str:
@@ -428,8 +467,15 @@ def _load_json(body: bytes, secrets: tuple[str, ...] = ()) -> Any:
     """
     document = jsonlib.loads(body, parse_constant=lambda _name: None, parse_float=_finite_or_none)
 
+    secrets = tuple(secret for secret in secrets if secret and len(secret) >= 8)
+    # Shorter strings (most of them: ids, names, statuses) cannot hold a secret's part.
+    shortest = min((min(len(secret), _SECRET_PART) for secret in secrets), default=0)
+
     def clean(text: str) -> str:
-        return _mask_text(_clean_text(text), secrets, key_shapes=False)
+        text = _clean_text(text)
+        if secrets and len(text) >= shortest:
+            text = _mask_text(text, secrets, key_shapes=False)
+        return text
 
     if isinstance(document, str):
         return clean(document)
