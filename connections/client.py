@@ -780,9 +780,10 @@ class ProviderClient:
                 if isinstance(exc, _UnusableJSON):
                     message = str(exc)
                 else:
+                    # Masked, then shortened: a key cut in two could hide from the mask.
                     content_type = mask_secrets(
-                        response.headers.get("content-type", "none")[:100], *self._secrets
-                    )
+                        response.headers.get("content-type", "none"), *self._secrets
+                    )[:100]
                     message = f"The answer is not JSON (content type {content_type!r})."
                 error = ProviderError(
                     ErrorKind.BAD_RESPONSE, message, status=status, request_id=request_id
@@ -814,19 +815,20 @@ class ProviderClient:
         return _Attempt(error=error, status=status)
 
     def _transport_error(self, kind: ErrorKind, exc: Exception) -> ProviderError:
-        detail = _clean_text(str(exc)[:500]) or type(exc).__name__
-        message = mask_secrets(f"{type(exc).__name__}: {detail}", *self._secrets)
+        detail = (
+            mask_secrets(_clean_text(str(exc)[:4000]), *self._secrets)[:500] or type(exc).__name__
+        )
+        message = f"{type(exc).__name__}: {detail}"
         return ProviderError(kind, message)
 
     def _unsendable(self, exc: Exception) -> ProviderError:
         """A request that could not be built or written out: nothing reached the provider."""
-        detail = _clean_text(str(exc)[:200]) or type(exc).__name__
+        detail = (
+            mask_secrets(_clean_text(str(exc)[:4000]), *self._secrets)[:200] or type(exc).__name__
+        )
         return ProviderError(
             ErrorKind.BAD_REQUEST,
-            mask_secrets(
-                f"Tablero could not send this request ({type(exc).__name__}: {detail}).",
-                *self._secrets,
-            ),
+            f"Tablero could not send this request ({type(exc).__name__}: {detail}).",
         )
 
     def _bad_shape(self, answer: Answer, expected: str) -> ProviderError:

@@ -8,6 +8,7 @@ fake provider may see it, in the Authorization header.
 import logging
 import sys
 
+import httpx
 import pytest
 from django.db import connection as db
 from django.test import Client
@@ -424,3 +425,21 @@ def test_an_echoed_key_appears_nowhere(
         assert_no_canary(page, f"the page after the call ({channel}, {form})")
     canary.refresh_from_db()
     _assert_nowhere(team, canary, users, superuser, all_logs_at_debug, f"{channel}, {form}")
+
+
+def test_a_reason_phrase_that_echoes_the_key_is_not_logged(all_logs_at_debug):
+    """httpx logs each answer's status line, whose reason phrase the server writes."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            401,
+            json={"error": {"message": "No.", "type": "x", "code": "invalid_api_key"}},
+            extensions={"reason_phrase": f"Bad key {CANARY_KEY[3:]}".encode()},
+        )
+
+    endpoint = Endpoint("https://api.openai.com/v1", CANARY_KEY)
+    client = ProviderClient(endpoint, transport=httpx.MockTransport(handler))
+    with pytest.raises(ProviderError):
+        client.list_models()
+    assert '/v1/models "HTTP/1.1 401 Unauthorized"' in all_logs_at_debug.text
+    assert_no_canary(all_logs_at_debug.text, "the logs")
