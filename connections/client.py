@@ -6,6 +6,12 @@ attempt can help and cannot run something twice; every failure raised as a class
 `ProviderError` with the provider's message, keys masked. It knows nothing of the ORM or the
 request: callers hand it an `Endpoint` with the decrypted key and store what it returns.
 
+Everything the provider sends back is untrusted (a provider or a proxy may echo the key
+anywhere): the connection's keys are masked in every string of every answer, whole or in
+part, in any case, percent-encoded or not; an error's code, type and param and the
+x-request-id are kept only when they have the shape of one and hide nothing, and a
+rate-limit header only when it is a count or a duration.
+
 The log gets one line per attempt (method, path without query, status, request id, attempt,
 duration), never a key, a header or a body.
 """

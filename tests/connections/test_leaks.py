@@ -2,7 +2,8 @@
 
 Not in any page (including the admin and the audit log), not in any log record at DEBUG for
 every logger, not in an error report, and not in plaintext anywhere in the database. Only the
-fake provider may see it, in the Authorization header.
+fake provider may see it, in the Authorization header. Nor when the provider echoes it back,
+in any error field or header, in any form (see the second half).
 """
 
 import logging
