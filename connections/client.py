@@ -152,6 +152,9 @@ _HEADER_TEXT_LIMIT = 32
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 # What an error's `code` and `type` look like; anything else is not kept.
 _IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# An error's `type` is an identifier too, or (RFC 9457 problem details, as Prism and other
+# servers answer) a plain http(s) URI.
+_ERROR_TYPE = re.compile(r"^(?:[A-Za-z0-9_.:-]{1,64}|https?://[A-Za-z0-9_.:/#-]{1,120})$")
 # What an error's `param` looks like: a parameter's path ("messages[0].content").
 _PARAM = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
 
@@ -522,7 +525,7 @@ def _error_fields(
     return (
         mask_secrets(message, *secrets),
         safe_identifier(code, *secrets),
-        safe_identifier(error_type, *secrets),
+        _shaped(error_type, _ERROR_TYPE, *secrets),
         _shaped(param, _PARAM, *secrets),
     )
 
@@ -604,7 +607,7 @@ class ProviderClient:
         raised below the answer's interpretation read headers directly)."""
         error.message = mask_secrets(error.message, *self._secrets)
         error.code = safe_identifier(error.code, *self._secrets)
-        error.error_type = safe_identifier(error.error_type, *self._secrets)
+        error.error_type = _shaped(error.error_type, _ERROR_TYPE, *self._secrets)
         error.param = _shaped(error.param, _PARAM, *self._secrets)
         error.request_id = safe_request_id(error.request_id, *self._secrets)
         error.args = (error.message or error.kind.value,)

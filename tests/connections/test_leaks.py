@@ -333,6 +333,22 @@ def test_plain_values_are_still_kept(fake_upstream):
     assert client.last_rate_limit.limit_requests == 5000
 
 
+@pytest.mark.parametrize(
+    ("error_type", "kept"),
+    [
+        ("https://stoplight.io/prism/errors#UNKNOWN", True),  # RFC 9457 problem type
+        (f"https://example.com/errors#{CANARY_KEY[3:]}", False),
+        ("invalid request error", False),
+    ],
+)
+def test_an_error_type_is_an_identifier_or_a_plain_uri(fake_upstream, error_type, kept):
+    fake_upstream.queue(Reply.json({"type": error_type, "title": "Failed", "status": 500}, 500))
+    client = ProviderClient(Endpoint(fake_upstream.base_url, CANARY_KEY), max_retries=0)
+    with pytest.raises(ProviderError) as caught:
+        client.list_models()
+    assert caught.value.error_type == (error_type if kept else None)
+
+
 def _pages_of_every_role(team, connection) -> list[str]:
     one = {"team_id": team.pk, "connection_id": connection.pk}
     return [
