@@ -50,8 +50,8 @@ def scrub_echoed_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("assistants", "0002_submission_token_and_sync_claim"),
-        ("connections", "0004_scrub_echoed_keys"),
+        ("assistants", "0003_run_poll_deadline"),
+        ("connections", "0005_scrub_echoed_keys"),
     ]
 
     operations = [

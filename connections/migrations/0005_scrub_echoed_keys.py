@@ -82,7 +82,7 @@ def scrub_echoed_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("connections", "0003_month_spend"),
+        ("connections", "0004_error_kind_inconsistent_answer"),
     ]
 
     operations = [
