@@ -352,7 +352,7 @@ def test_an_error_type_is_an_identifier_or_a_plain_uri(fake_upstream, error_type
 def _pages_of_every_role(team, connection) -> list[str]:
     one = {"team_id": team.pk, "connection_id": connection.pk}
     return [
-        reverse("accounts:team_home", kwargs={"team_id": team.pk}),
+        reverse("dashboard:team_home", kwargs={"team_id": team.pk}),
         reverse("connections:list", kwargs={"team_id": team.pk}),
         reverse("connections:detail", kwargs=one),
         reverse("connections:models", kwargs=one),
