@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from assistants.models import PROVIDER_ID_MAX_LENGTH
-from connections.client import path_segment
+from connections.client import mask_secrets, path_segment, safe_identifier
 from connections.errors import ErrorKind, ProviderError
 from connections.models import RunApiReason
 
@@ -227,20 +227,22 @@ def _lifetime(data: dict[str, Any]) -> timedelta | None:
 
 
 def _error(data: dict[str, Any], key: str) -> tuple[str, str]:
+    """A run's (code, message). The client masked the connection's keys in the answer
+    already; a key-shaped token is masked too, and a code is kept only if it looks like one."""
     error = data.get(key)
     if not isinstance(error, dict):
         return "", ""
     code, message = error.get("code"), error.get("message")
     return (
-        code[:100] if isinstance(code, str) else "",
-        message[:2000] if isinstance(message, str) else "",
+        (safe_identifier(code) or "") if isinstance(code, str) else "",
+        mask_secrets(message)[:2000] if isinstance(message, str) else "",
     )
 
 
 def _incomplete_reason(data: dict[str, Any]) -> str:
     details = data.get("incomplete_details")
     reason = details.get("reason") if isinstance(details, dict) else None
-    return reason[:100] if isinstance(reason, str) else ""
+    return (safe_identifier(reason) or "") if isinstance(reason, str) else ""
 
 
 # --- the tag on what Tablero creates ---------------------------------------------------------

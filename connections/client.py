@@ -7,6 +7,12 @@ attempt can help and cannot run something twice; every failure raised as a class
 `ProviderError` with the provider's message, keys masked. It knows nothing of the ORM or the
 request: callers hand it an `Endpoint` with the decrypted key and store what it returns.
 
+Everything the provider sends back is untrusted (a provider or a proxy may echo the key
+anywhere): the connection's keys are masked in every string of every answer, whole or in
+part, in any case, percent-encoded or not; an error's code, type and param and the
+x-request-id are kept only when they have the shape of one and hide nothing, and a
+rate-limit header only when it is a count or a duration.
+
 The log gets one line per attempt (method, path without query, status, request id, attempt,
 duration), never a key, a header or a body.
 """
@@ -14,11 +20,14 @@ duration), never a key, a header or a body.
 from __future__ import annotations
 
 import email.utils
+import functools
+import http
 import json as jsonlib
 import logging
 import math
 import random
 import re
+import string
 import threading
 import time
 import urllib.parse
@@ -32,7 +41,7 @@ from typing import Any
 import httpcore
 import httpx
 
-from connections.crypto import mask
+from connections.crypto import last_four, mask
 from connections.errors import ErrorKind, ProviderError
 from connections.urlguard import GuardedBackend, GuardedTransport, validate_base_url
 
@@ -46,6 +55,8 @@ __all__ = [
     "classify",
     "mask_secrets",
     "path_segment",
+    "safe_identifier",
+    "safe_request_id",
     "shared_http_client",
 ]
 
@@ -100,12 +111,40 @@ _QUOTA_CODES = frozenset(
     {"insufficient_quota", "credit_balance_exhausted", "billing_hard_limit_reached"}
 )
 _AUTH_HEADERS = frozenset({"authorization", "api-key", "openai-organization", "openai-project"})
+# A bearer token, or a key-shaped token: "sk-…", "sk-proj-…", "sk-admin-…", also inside a
+# longer token ("key_sk-…"), though not a word that merely ends in "sk" ("disk-quota").
 _SECRET_TEXT = re.compile(
-    r"(?P<bearer>\bBearer\s+)[^\s\"',;]+|\b(?P<key>sk-[A-Za-z0-9_*\-]{6,})", re.IGNORECASE
+    r"(?P<bearer>\bBearer\s+)[^\s\"',;]+|(?<![A-Za-z0-9])(?P<key>sk-[A-Za-z0-9_*\-]{6,})",
+    re.IGNORECASE,
 )
 _PRINTABLE_ASCII = re.compile(r"^[\x21-\x7e]+$")
 # Headers no caller's `extra_headers` replace: the key's, and the codings Tablero can read.
 _FIXED_HEADERS = _AUTH_HEADERS | {"accept-encoding"}
+
+
+class _NoProviderText(logging.Filter):
+    """Keeps what a provider wrote out of httpx's and httpcore's own log lines (settings keep
+    them quiet, but a DEBUG configuration would not): httpcore's DEBUG trace of the response
+    headers is dropped, and the reason phrase httpx logs is replaced by the standard one."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.name == "httpx":
+            args = record.args
+            if isinstance(args, tuple) and len(args) == 5 and isinstance(args[3], int):
+                record.args = (*args[:4], _standard_reason(args[3]))
+            return True
+        return not str(record.msg).startswith("receive_response_headers")
+
+
+def _standard_reason(status: int) -> str:
+    try:
+        return http.HTTPStatus(status).phrase
+    except ValueError:
+        return ""
+
+
+for _name in ("httpx", "httpcore.http11", "httpcore.http2"):
+    logging.getLogger(_name).addFilter(_NoProviderText())
 
 
 @dataclass(frozen=True)
@@ -118,35 +157,59 @@ class Endpoint:
     organization: str = ""
     project: str = ""
     api_version: str = ""  # azure
+    # Other secrets of the same connection (its admin key, or its API key when `api_key` is
+    # the admin key): masked too in whatever the provider sends back.
+    other_secrets: tuple[str, ...] = field(default=(), repr=False)
 
 
 # A count in a rate-limit header: ASCII digits only (str.isdigit() also takes "²", which int()
 # refuses), and few enough that int() and a JSON column take them.
 _HEADER_COUNT = re.compile(r"^[0-9]{1,18}$")
-# Anything else a header says is kept as text, but no longer than this.
-_HEADER_TEXT_LIMIT = 64
+# A rate-limit reset as the provider writes it: a duration ("6m0s", "12ms", "1s", "20.5s") or
+# a number of seconds. Nothing else a header says is kept: it is shown to every role.
+_HEADER_DURATION = re.compile(
+    r"^(?:[0-9]{1,9}(?:\.[0-9]{1,6})?(?:ms|us|µs|ns|[hmsd]))+$|^[0-9]{1,9}(?:\.[0-9]{1,6})?$"
+)
+_HEADER_TEXT_LIMIT = 32
+# A request id is short and plain (OpenAI's are "req_" and 32 hex digits, others a UUID).
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
+# What an error's `code` and `type` look like; anything else is not kept.
+_IDENTIFIER = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+# An error's `type` is an identifier too, or (RFC 9457 problem details, as Prism and other
+# servers answer) a plain http(s) URI.
+_ERROR_TYPE = re.compile(r"^(?:[A-Za-z0-9_.:-]{1,64}|https?://[A-Za-z0-9_.:/#-]{1,120})$")
+# What an error's `param` looks like: a parameter's path ("messages[0].content").
+_PARAM = re.compile(r"^[A-Za-z0-9_.:\[\]-]{1,128}$")
 
 
 def _header_text(value: str | None) -> str | None:
-    return None if value is None else value.strip()[:_HEADER_TEXT_LIMIT]
-
-
-def _header_int(value: str | None) -> int | str | None:
+    """A rate-limit reset, kept only when it is a duration or a number."""
     if value is None:
         return None
     value = value.strip()
-    return int(value) if _HEADER_COUNT.match(value) else value[:_HEADER_TEXT_LIMIT]
+    if len(value) > _HEADER_TEXT_LIMIT or not _HEADER_DURATION.match(value):
+        return None
+    return value
+
+
+def _header_int(value: str | None) -> int | None:
+    """A rate-limit count, kept only when it is one."""
+    if value is None:
+        return None
+    value = value.strip()
+    return int(value) if _HEADER_COUNT.match(value) else None
 
 
 @dataclass
 class RateLimit:
-    """The provider's x-ratelimit-* headers: numbers where they are numbers, else as sent."""
+    """The provider's x-ratelimit-* headers: counts and durations; a value of any other shape
+    (which could carry anything, a key included) is left out."""
 
-    limit_requests: int | str | None = None
-    remaining_requests: int | str | None = None
+    limit_requests: int | None = None
+    remaining_requests: int | None = None
     reset_requests: str | None = None
-    limit_tokens: int | str | None = None
-    remaining_tokens: int | str | None = None
+    limit_tokens: int | None = None
+    remaining_tokens: int | None = None
     reset_tokens: str | None = None
 
     @classmethod
@@ -180,20 +243,142 @@ class Answer:
     rate_limit: RateLimit | None
 
 
-def mask_secrets(text: str, *secrets: str) -> str:
-    """`text` with the given secrets and anything shaped like a key or bearer token masked."""
-    if not text:
-        return ""
-    for secret in secrets:
-        if secret and len(secret) >= 8:
-            text = text.replace(secret, mask(secret))
+# A secret's part this long found anywhere in a text is masked (its prefix, "sk-proj-", is
+# shorter); parts are looked for by chunks, so any shared run of `_SECRET_PART` is found.
+_SECRET_PART = 16
+_SECRET_CHUNK = 8
+# Percent-encoding undone this many times over, looking for an encoded key.
+_DECODE_ROUNDS = 3
+_ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
+
+@functools.lru_cache(maxsize=64)
+def _chunks(secret: str) -> tuple[tuple[int, str], ...]:
+    """`secret` cut in `_SECRET_CHUNK` pieces (the last one aligned on its end)."""
+    size = len(secret)
+    offsets = sorted({*range(0, size - _SECRET_CHUNK + 1, _SECRET_CHUNK), size - _SECRET_CHUNK})
+    return tuple((offset, secret[offset : offset + _SECRET_CHUNK]) for offset in offsets)
+
+
+def _secret_spans(lowered: str, secret: str) -> list[tuple[int, int, bool]]:
+    """(start, end, reaches the secret's end) of each run of `lowered` that is a part of
+    `secret` (lower case) at least `_SECRET_PART` long, or all of a shorter secret."""
+    size = len(secret)
+    if size < _SECRET_PART:
+        spans, at = [], lowered.find(secret)
+        while at != -1:
+            spans.append((at, at + size, True))
+            at = lowered.find(secret, at + size)
+        return spans
+    spans = []
+    for offset, chunk in _chunks(secret):
+        at = lowered.find(chunk)
+        while at != -1:
+            start, back = at, offset
+            while start > 0 and back > 0 and lowered[start - 1] == secret[back - 1]:
+                start, back = start - 1, back - 1
+            end, ahead = at + _SECRET_CHUNK, offset + _SECRET_CHUNK
+            while end < len(lowered) and ahead < size and lowered[end] == secret[ahead]:
+                end, ahead = end + 1, ahead + 1
+            if end - start >= _SECRET_PART:
+                spans.append((start, end, ahead == size))
+                at = lowered.find(chunk, end)
+            else:
+                at = lowered.find(chunk, at + 1)
+    return spans
+
+
+def _mask_known(text: str, secrets: tuple[str, ...]) -> str:
+    """`text` with each of `secrets`, or a long part of one, masked, in any letter case."""
+    lowered = _ascii_lower(text)
+    for secret in secrets:
+        if not secret or len(secret) < 8:
+            continue
+        merged: list[list] = []
+        for start, end, to_the_end in sorted(_secret_spans(lowered, secret.lower())):
+            if merged and start <= merged[-1][1]:
+                merged[-1][1] = max(merged[-1][1], end)
+                merged[-1][2] = merged[-1][2] or to_the_end
+            else:
+                merged.append([start, end, to_the_end])
+        if not merged:
+            continue
+        out, done = [], 0
+        for start, end, to_the_end in merged:
+            out.append(text[done:start])
+            if lowered[start:end] == secret.lower():
+                out.append(mask(secret))
+            else:
+                out.append(f"…{last_four(secret)}" if to_the_end else "…")
+            done = end
+        out.append(text[done:])
+        text = "".join(out)
+        lowered = _ascii_lower(text)
+    return text
+
+
+def _ascii_lower(text: str) -> str:
+    """`text` with A-Z in lower case, and of the same length (str.lower() may lengthen it)."""
+    return text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+
+
+def _mask_key_shapes(text: str) -> str:
     def replace(match: re.Match[str]) -> str:
         if match.group("bearer"):
             return f"{match.group('bearer')}…"
         return mask(match.group("key"))
 
     return _SECRET_TEXT.sub(replace, text)
+
+
+def _mask_text(text: str, secrets: tuple[str, ...], *, key_shapes: bool) -> str:
+    def masked(value: str) -> str:
+        value = _mask_known(value, secrets)
+        return _mask_key_shapes(value) if key_shapes else value
+
+    result = masked(text)
+    if "%" in result:
+        # A key may come back percent-encoded (in a URL the provider quotes): when decoding
+        # reveals one, the decoded text is kept, masked.
+        decoded = result
+        for _round in range(_DECODE_ROUNDS):
+            once = urllib.parse.unquote(decoded, errors="replace")
+            if once == decoded:
+                break
+            decoded = once
+        if decoded != result and masked(decoded) != decoded:
+            result = masked(decoded)
+    return result
+
+
+def mask_secrets(text: str, *secrets: str) -> str:
+    """`text` with the given secrets and anything shaped like a key or bearer token masked.
+
+    A secret is found whole or in part (any `_SECRET_PART` characters of it, so without its
+    "sk-" prefix too), in any letter case, and percent-encoded."""
+    if not text:
+        return ""
+    return _mask_text(text, secrets, key_shapes=True)
+
+
+def _shaped(value: str | None, shape: re.Pattern[str], *secrets: str) -> str | None:
+    """`value` if it has `shape` and holds no secret or key-shaped token, else None."""
+    if not value:
+        return None
+    value = value.strip()
+    if not shape.match(value) or mask_secrets(value, *secrets) != value:
+        return None
+    return value
+
+
+def safe_identifier(value: str | None, *secrets: str) -> str | None:
+    """An error code or type from the provider, if it looks like one and hides nothing."""
+    return _shaped(value, _IDENTIFIER, *secrets)
+
+
+def safe_request_id(value: str | None, *secrets: str) -> str | None:
+    """A request id from the provider, if it looks like one and hides nothing."""
+    return _shaped(value, _REQUEST_ID, *secrets)
 
 
 def path_segment(value: str) -> str:
@@ -454,18 +639,31 @@ def _finite_or_none(text: str) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _load_json(body: bytes) -> Any:
+def _load_json(body: bytes, secrets: tuple[str, ...] = ()) -> Any:
     """A JSON answer with every value fit to store and show.
 
     JSON lets a body say "\\u0000" or a lone "\\ud800", and Python's parser takes NaN,
     Infinity and 1e999; each would fail later, far from here (no database stores them). NUL
     characters are dropped, lone surrogates replaced, numbers that are not finite become None,
     and a document nested more than `MAX_JSON_DEPTH` levels is refused (`_UnusableJSON`).
+    `secrets` (the connection's keys) are masked wherever a string holds one: a provider that
+    echoes the key puts it nowhere Tablero stores or shows.
     Walks the document with a stack, not recursion, so a deep answer cannot overflow it.
     """
     document = jsonlib.loads(body, parse_constant=lambda _name: None, parse_float=_finite_or_none)
+
+    secrets = tuple(secret for secret in secrets if secret and len(secret) >= 8)
+    # Shorter strings (most of them: ids, names, statuses) cannot hold a secret's part.
+    shortest = min((min(len(secret), _SECRET_PART) for secret in secrets), default=0)
+
+    def clean(text: str) -> str:
+        text = _clean_text(text)
+        if secrets and len(text) >= shortest:
+            text = _mask_text(text, secrets, key_shapes=False)
+        return text
+
     if isinstance(document, str):
-        return _clean_text(document)
+        return clean(document)
     pending = [(document, 1)] if isinstance(document, (dict, list)) else []
     while pending:
         node, depth = pending.pop()
@@ -474,27 +672,45 @@ def _load_json(body: bytes) -> Any:
         if isinstance(node, list):
             for index, item in enumerate(node):
                 if isinstance(item, str):
-                    node[index] = _clean_text(item)
+                    node[index] = clean(item)
                 elif isinstance(item, (dict, list)):
                     pending.append((item, depth + 1))
             continue
         for key in list(node):
             item = node[key]
             if isinstance(item, str):
-                item = _clean_text(item)
+                item = clean(item)
             elif isinstance(item, (dict, list)):
                 pending.append((item, depth + 1))
-            clean_key = _clean_text(key)
+            clean_key = clean(key)
             if clean_key != key:
                 del node[key]
             node[clean_key] = item
     return document
 
 
-def _error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]:
-    """(message, code, type, param) from an error body of any of the usual shapes."""
+def _error_fields(
+    body: bytes, secrets: tuple[str, ...] = ()
+) -> tuple[str, str | None, str | None, str | None]:
+    """(message, code, type, param) from an error body of any of the usual shapes.
+
+    Every field is untrusted: the message comes back with `secrets` and key-shaped tokens
+    masked; a code, type or param is kept only when it has the shape of one and holds no
+    secret (a proxy may echo the key anywhere)."""
+    message, code, error_type, param = _raw_error_fields(body, secrets)
+    return (
+        mask_secrets(message, *secrets),
+        safe_identifier(code, *secrets),
+        _shaped(error_type, _ERROR_TYPE, *secrets),
+        _shaped(param, _PARAM, *secrets),
+    )
+
+
+def _raw_error_fields(
+    body: bytes, secrets: tuple[str, ...]
+) -> tuple[str, str | None, str | None, str | None]:
     try:
-        document = _load_json(body)
+        document = _load_json(body, secrets)
     except (ValueError, RecursionError):
         return "", None, None, None
     if not isinstance(document, dict):
@@ -513,16 +729,17 @@ def _error_fields(body: bytes) -> tuple[str, str | None, str | None, str | None]
     )
 
 
-def _plain_text(response: httpx.Response, body: bytes) -> str:
+def _plain_text(response: httpx.Response, body: bytes, secrets: tuple[str, ...]) -> str:
     """The message of an error answer in plain text (a 503 "Slow Down"), or "" for a web
-    page or a JSON document without a message."""
+    page or a JSON document without a message. Masked before it is shortened."""
     content_type = response.headers.get("content-type", "").lower()
     plain = content_type.startswith("text/plain") or (
         not content_type and not body.lstrip().startswith(b"<")
     )
     if not plain:
         return ""
-    return _clean_text(body[:2000].decode("utf-8", "replace")).strip()[:500]
+    text = mask_secrets(_clean_text(body[:2000].decode("utf-8", "replace")), *secrets)
+    return text.strip()[:500]
 
 
 def _should_retry(headers: httpx.Headers) -> bool | None:
@@ -575,6 +792,27 @@ class ProviderClient:
         self.last_request_id: str | None = None
         self.last_rate_limit: RateLimit | None = None
         self.attempts = 0
+
+    @property
+    def _secrets(self) -> tuple[str, ...]:
+        """What is masked in every string the provider sends back."""
+        return (self.endpoint.api_key, *self.endpoint.other_secrets)
+
+    def _request_id(self, headers: httpx.Headers) -> str | None:
+        """The answer's x-request-id when it is a plain, short id; else None (it is logged
+        and shown, so a header that could carry anything is not kept)."""
+        return safe_request_id(headers.get("x-request-id"), *self._secrets)
+
+    def _scrubbed(self, error: ProviderError) -> ProviderError:
+        """`error` with every field that came from the provider checked once more (errors
+        raised below the answer's interpretation read headers directly)."""
+        error.message = mask_secrets(error.message, *self._secrets)
+        error.code = safe_identifier(error.code, *self._secrets)
+        error.error_type = _shaped(error.error_type, _ERROR_TYPE, *self._secrets)
+        error.param = _shaped(error.param, _PARAM, *self._secrets)
+        error.request_id = safe_request_id(error.request_id, *self._secrets)
+        error.args = (error.message or error.kind.value,)
+        return error
 
     def __repr__(self) -> str:
         return f"ProviderClient({self.endpoint!r})"
@@ -745,7 +983,8 @@ class ProviderClient:
                 response.close()
             return self._interpret(response, body)
         except ProviderError as error:
-            return _Attempt(error=error, unsent=error.kind == ErrorKind.URL_REFUSED)
+            unsent = error.kind == ErrorKind.URL_REFUSED
+            return _Attempt(error=self._scrubbed(error), unsent=unsent)
         except _UNSENDABLE as exc:
             return _Attempt(error=self._unsendable(exc), unsent=True)
         except httpx.TimeoutException as exc:
@@ -764,19 +1003,20 @@ class ProviderClient:
 
     def _interpret(self, response: httpx.Response, body: bytes) -> _Attempt:
         status = response.status_code
-        request_id = response.headers.get("x-request-id")
+        request_id = self._request_id(response.headers)
         self.last_request_id = request_id
         self.last_rate_limit = RateLimit.from_headers(response.headers)
         if 200 <= status < 300:
             try:
-                data = _load_json(body) if body.strip() else None
+                data = _load_json(body, self._secrets) if body.strip() else None
             except (ValueError, RecursionError) as exc:
                 if isinstance(exc, _UnusableJSON):
                     message = str(exc)
                 else:
+                    # Masked, then shortened: a key cut in two could hide from the mask.
                     content_type = mask_secrets(
-                        response.headers.get("content-type", "none")[:100], self.endpoint.api_key
-                    )
+                        response.headers.get("content-type", "none"), *self._secrets
+                    )[:100]
                     message = f"The answer is not JSON (content type {content_type!r})."
                 error = ProviderError(
                     ErrorKind.BAD_RESPONSE, message, status=status, request_id=request_id
@@ -793,13 +1033,13 @@ class ProviderClient:
                 request_id=request_id,
             )
             return _Attempt(error=error, status=status)
-        message, code, error_type, param = _error_fields(body)
+        message, code, error_type, param = _error_fields(body, self._secrets)
         if not message:
-            message = _plain_text(response, body)
+            message = _plain_text(response, body, self._secrets)
         kind = classify(status, code, error_type, message)
         error = ProviderError(
             kind,
-            mask_secrets(message, self.endpoint.api_key),
+            message,
             status=status,
             code=code,
             error_type=error_type,
@@ -811,8 +1051,10 @@ class ProviderClient:
         return _Attempt(error=error, status=status)
 
     def _transport_error(self, kind: ErrorKind, exc: Exception) -> ProviderError:
-        detail = _clean_text(str(exc)[:500]) or type(exc).__name__
-        message = mask_secrets(f"{type(exc).__name__}: {detail}", self.endpoint.api_key)
+        detail = (
+            mask_secrets(_clean_text(str(exc)[:4000]), *self._secrets)[:500] or type(exc).__name__
+        )
+        message = f"{type(exc).__name__}: {detail}"
         return ProviderError(kind, message)
 
     def _too_slow(self, error: ProviderError, attempts: int) -> ProviderError:
@@ -828,13 +1070,12 @@ class ProviderClient:
 
     def _unsendable(self, exc: Exception) -> ProviderError:
         """A request that could not be built or written out: nothing reached the provider."""
-        detail = _clean_text(str(exc)[:200]) or type(exc).__name__
+        detail = (
+            mask_secrets(_clean_text(str(exc)[:4000]), *self._secrets)[:200] or type(exc).__name__
+        )
         return ProviderError(
             ErrorKind.BAD_REQUEST,
-            mask_secrets(
-                f"Tablero could not send this request ({type(exc).__name__}: {detail}).",
-                self.endpoint.api_key,
-            ),
+            f"Tablero could not send this request ({type(exc).__name__}: {detail}).",
         )
 
     def _bad_shape(self, answer: Answer, expected: str) -> ProviderError:

@@ -5,7 +5,7 @@ opens a short transaction for its writes. Keys flow through functions marked
 `sensitive_variables()`, so an error report never shows them.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Team, User
 from accounts.services import audit_log
 from connections import crypto, urlguard
-from connections.client import ProviderClient
+from connections.client import ProviderClient, safe_identifier, safe_request_id
 from connections.errors import ErrorKind, ProviderError
 from connections.explanations import explain
 from connections.models import (
@@ -36,6 +36,7 @@ from connections.models import (
 MODELS_CACHE_SECONDS = 10 * 60
 
 
+@sensitive_variables()
 def client_for(
     connection: Connection, *, admin: bool = False, deadline: float | None = None
 ) -> ProviderClient:
@@ -43,11 +44,20 @@ def client_for(
 
     Each call it makes is over within `deadline` seconds, retries included; by default the
     TABLERO_PROVIDER_DEADLINE setting, which keeps a page from waiting long on the provider.
+    The client masks the connection's other key too (the admin key, or the API key when it
+    calls with the admin key) in whatever the provider sends back.
     Raises crypto.DecryptionError when the stored key does not decrypt.
     """
     if deadline is None:
         deadline = settings.TABLERO_PROVIDER_DEADLINE
-    return ProviderClient(connection.endpoint(admin=admin), deadline=deadline)
+    endpoint = connection.endpoint(admin=admin)
+    try:
+        other = connection.api_key() if admin else connection.admin_key()
+    except crypto.DecryptionError:
+        other = ""  # not sent, so not echoed either
+    return ProviderClient(
+        replace(endpoint, other_secrets=(other,) if other else ()), deadline=deadline
+    )
 
 
 def unreadable_key_error() -> ProviderError:
@@ -122,7 +132,8 @@ def error_summary(error: ProviderError) -> str:
     """The short, key-free text kept in `last_error`: catalogue title and provider code."""
     with translation.override("en"):
         title = str(explain(error.kind).title)
-    return f"{title} ({error.code})"[:200] if error.code else title[:200]
+    code = safe_identifier(error.code)
+    return f"{title} ({code})"[:200] if code else title[:200]
 
 
 def _probe_values(probe: Probe) -> dict[str, Any]:
@@ -155,9 +166,11 @@ def error_event_record(
     event = ConnectionErrorEvent(
         connection=connection,
         kind=error.kind.value,
-        code=(error.code or "")[:100],
+        # The client kept only codes and ids of a plain shape, without any key: checked again
+        # here for errors built elsewhere.
+        code=safe_identifier(error.code) or "",
         status=error.status if error.status and 0 < error.status < 1000 else None,
-        request_id=(error.request_id or "")[:200],
+        request_id=safe_request_id(error.request_id) or "",
         message=(error.message or "")[:2000],
         operation=operation,
         user=user if user is not None and user.is_authenticated else None,

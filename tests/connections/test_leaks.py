@@ -2,12 +2,14 @@
 
 Not in any page (including the admin and the audit log), not in any log record at DEBUG for
 every logger, not in an error report, and not in plaintext anywhere in the database. Only the
-fake provider may see it, in the Authorization header.
+fake provider may see it, in the Authorization header. Nor when the provider echoes it back,
+in any error field or header, in any form (see the second half).
 """
 
 import logging
 import sys
 
+import httpx
 import pytest
 from django.db import connection as db
 from django.test import Client
@@ -16,7 +18,8 @@ from django.views.debug import ExceptionReporter
 
 from accounts.models import Membership, Role
 from connections import services
-from connections.client import ProviderClient
+from connections.client import Endpoint, ProviderClient
+from connections.errors import ProviderError
 from connections.models import Connection
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import CANARY_KEY
@@ -202,3 +205,258 @@ def test_database_has_no_plaintext_key(canary, admin_client_, team, fake_upstrea
             cursor.execute(f"SELECT * FROM {db.ops.quote_name(table)}")
             assert_clean(repr(cursor.fetchall()), f"table {table}")
     assert Connection.objects.get(pk=canary.pk).api_key() == CANARY_KEY
+
+
+# --- a provider (or a proxy in front of it) that echoes the key back ------------------------
+
+CANARY_ADMIN_KEY = "sk-admin-CANARYADMIN9876543210abcd"
+ADMIN_BODY = CANARY_ADMIN_KEY[9:-4]
+
+
+def _percent_encoded(text: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in text.encode())
+
+
+def assert_no_canary(text: str, where: str) -> None:
+    """Neither key's secret middle, in any letter case, plain or percent-encoded."""
+    lowered = text.lower()
+    for secret in (CANARY_BODY, ADMIN_BODY):
+        for form in (secret, _percent_encoded(secret)):
+            assert form.lower() not in lowered, f"a key leaked into {where}"
+
+
+# The forms in which the key comes back.
+FORMS = {
+    "whole": CANARY_KEY,
+    "without sk-": CANARY_KEY[3:],
+    "upper case": CANARY_KEY.upper(),
+    "percent-encoded": _percent_encoded(CANARY_KEY),
+    "inside a token": f"key_{CANARY_KEY}_echo",
+    "admin key": CANARY_ADMIN_KEY,
+}
+
+MODEL = {"id": "gpt-4o", "object": "model", "created": 1715367049, "owned_by": "system"}
+RATE_LIMIT_HEADERS = [
+    f"x-ratelimit-{what}-{unit}"
+    for what in ("limit", "remaining", "reset")
+    for unit in ("requests", "tokens")
+]
+
+
+def _models(headers: dict[str, str] | None = None, **model: str) -> Reply:
+    return Reply.json({"object": "list", "data": [{**MODEL, **model}]}, headers=headers)
+
+
+def _rate_limited(header: str, echo: str) -> Reply:
+    return Reply.error(
+        429,
+        "Rate limit reached for requests.",
+        "requests",
+        "rate_limit_exceeded",
+        headers={header: echo, "Retry-After": "0"},
+    )
+
+
+# Each place of an answer to GET /models where the echo is put, one at a time.
+CHANNELS = {
+    "error message": lambda echo: Reply.error(
+        401, f"Incorrect API key provided: {echo}.", "invalid_request_error", "invalid_api_key"
+    ),
+    "error code": lambda echo: Reply.error(400, "Bad request.", "invalid_request_error", echo),
+    "error type": lambda echo: Reply.error(400, "Bad request.", echo, None),
+    "error param": lambda echo: Reply.error(
+        400, "Bad request.", "invalid_request_error", None, param=echo
+    ),
+    "error detail": lambda echo: Reply.json({"detail": [{"loc": ["header"], "msg": echo}]}, 422),
+    "error as a string": lambda echo: Reply.json({"error": f"Bad key {echo}"}, 401),
+    "request id of an error": lambda echo: Reply.error(
+        401, "No.", "invalid_request_error", "invalid_api_key", headers={"x-request-id": echo}
+    ),
+    "request id of an answer": lambda echo: _models({"x-request-id": echo}),
+    **{
+        f"{header} of an answer": (lambda echo, header=header: _models({header: echo}))
+        for header in RATE_LIMIT_HEADERS
+    },
+    **{
+        f"{header} of a 429": (lambda echo, header=header: _rate_limited(header, echo))
+        for header in RATE_LIMIT_HEADERS
+    },
+    "content type": lambda echo: Reply(200, b"<html></html>", {"Content-Type": f"text/{echo}"}),
+    "model id": lambda echo: _models(id=echo),
+    "model owner": lambda echo: _models(owned_by=echo),
+}
+
+
+@pytest.mark.parametrize("form", FORMS)
+@pytest.mark.parametrize("channel", CHANNELS)
+def test_the_client_keeps_no_echo_of_the_key(fake_upstream, all_logs_at_debug, channel, form):
+    """What the client hands on (the error's fields, the request id, the rate limits, the
+    answer) and what it logs hold no form of the key, whatever the provider put where."""
+    fake_upstream.queue(CHANNELS[channel](FORMS[form]), times=3)
+    endpoint = Endpoint(fake_upstream.base_url, CANARY_KEY, other_secrets=(CANARY_ADMIN_KEY,))
+    client = ProviderClient(endpoint, sleep=lambda _seconds: None)
+    kept: list[object] = []
+    try:
+        kept.append(client.list_models())
+    except ProviderError as error:
+        kept += [error, error.message, error.code, error.error_type, error.param, str(error)]
+        kept.append(error.request_id)
+    kept += [client.last_request_id, client.last_rate_limit]
+    assert fake_upstream.requests  # the echo was sent
+    assert_no_canary(repr(kept), f"what the client keeps ({channel}, {form})")
+    assert_no_canary(all_logs_at_debug.text, f"the logs ({channel}, {form})")
+
+
+def test_plain_values_are_still_kept(fake_upstream):
+    """Masking keeps what has the expected shape."""
+    fake_upstream.queue(
+        Reply.error(
+            400,
+            "Bad request.",
+            "invalid_request_error",
+            "context_length_exceeded",
+            param="messages[0].content",
+            headers={"x-request-id": "req_0123abcd", "x-ratelimit-reset-tokens": "20.5s"},
+        )
+    )
+    client = ProviderClient(Endpoint(fake_upstream.base_url, CANARY_KEY))
+    with pytest.raises(ProviderError) as caught:
+        client.list_models()
+    error = caught.value
+    assert (error.code, error.error_type, error.param, error.request_id) == (
+        "context_length_exceeded",
+        "invalid_request_error",
+        "messages[0].content",
+        "req_0123abcd",
+    )
+    assert client.last_rate_limit.reset_tokens == "20.5s"
+    assert client.last_rate_limit.limit_requests == 5000
+
+
+@pytest.mark.parametrize(
+    ("error_type", "kept"),
+    [
+        ("https://stoplight.io/prism/errors#UNKNOWN", True),  # RFC 9457 problem type
+        (f"https://example.com/errors#{CANARY_KEY[3:]}", False),
+        ("invalid request error", False),
+    ],
+)
+def test_an_error_type_is_an_identifier_or_a_plain_uri(fake_upstream, error_type, kept):
+    fake_upstream.queue(Reply.json({"type": error_type, "title": "Failed", "status": 500}, 500))
+    client = ProviderClient(Endpoint(fake_upstream.base_url, CANARY_KEY), max_retries=0)
+    with pytest.raises(ProviderError) as caught:
+        client.list_models()
+    assert caught.value.error_type == (error_type if kept else None)
+
+
+def _pages_of_every_role(team, connection) -> list[str]:
+    one = {"team_id": team.pk, "connection_id": connection.pk}
+    return [
+        reverse("dashboard:team_home", kwargs={"team_id": team.pk}),
+        reverse("connections:list", kwargs={"team_id": team.pk}),
+        reverse("connections:detail", kwargs=one),
+        reverse("connections:models", kwargs=one),
+        reverse("connections:model_detail", kwargs={**one, "model_id": "gpt-4o"}),
+    ]
+
+
+def _pages_of_admins(team, connection) -> list[str]:
+    return [
+        reverse("connections:costs", kwargs={"team_id": team.pk, "connection_id": connection.pk}),
+        reverse("accounts:audit", kwargs={"team_id": team.pk}),
+        reverse("accounts:audit_export", kwargs={"team_id": team.pk}),
+        reverse("admin:connections_connection_changelist"),
+        reverse("admin:connections_connection_change", args=[connection.pk]),
+        reverse("admin:connections_connectionerrorevent_changelist"),
+        *(
+            reverse("admin:connections_connectionerrorevent_change", args=[event.pk])
+            for event in connection.error_events.all()
+        ),
+        reverse("admin:accounts_auditevent_changelist"),
+    ]
+
+
+def _assert_nowhere(team, connection, users, superuser, caplog, what: str) -> None:
+    """Not on any page of any role, not in the admin, the audit CSV, the log or the database."""
+    for role in ("owner", "admin", "member", "viewer"):
+        client = client_for(users[role])
+        for url in _pages_of_every_role(team, connection):
+            response = client.get(url)
+            assert response.status_code == 200, (role, url)
+            assert_no_canary(_read(response), f"{url} seen by the {role} ({what})")
+    client = client_for(superuser)
+    for url in _pages_of_admins(team, connection):
+        response = client.get(url)
+        assert response.status_code == 200, url
+        assert_no_canary(_read(response), f"{url} ({what})")
+    assert_no_canary(caplog.text, f"the logs ({what})")
+    with db.cursor() as cursor:
+        for table in db.introspection.table_names(cursor):
+            cursor.execute(f"SELECT * FROM {db.ops.quote_name(table)}")
+            assert_no_canary(repr(cursor.fetchall()), f"table {table} ({what})")
+
+
+def _provoke(client, connection, fake_upstream, reply: Reply) -> list[str]:
+    """Test the connection and refresh its models, the provider answering `reply`."""
+    one = {"team_id": connection.team_id, "connection_id": connection.pk}
+    pages = []
+    for name in ("connections:test", "connections:models_refresh"):
+        fake_upstream.reset()
+        fake_upstream.queue(reply, times=3)
+        response = client.post(reverse(name, kwargs=one), follow=True)
+        assert response.status_code == 200
+        pages.append(_read(response))
+    return pages
+
+
+# Every channel with the whole key (the rate-limit headers all at once: the client's test above
+# takes them one by one), and every form of the key in an error's message and code.
+SWEEP_CHANNELS = {
+    **{name: reply for name, reply in CHANNELS.items() if "x-ratelimit" not in name},
+    "x-ratelimit-* of an answer": lambda echo: _models(dict.fromkeys(RATE_LIMIT_HEADERS, echo)),
+    "x-ratelimit-* of a 429": lambda echo: Reply.error(
+        429,
+        "Rate limit reached for requests.",
+        "requests",
+        "rate_limit_exceeded",
+        headers={**dict.fromkeys(RATE_LIMIT_HEADERS, echo), "Retry-After": "0"},
+    ),
+}
+SWEEP = [(channel, "whole") for channel in SWEEP_CHANNELS] + [
+    (channel, form)
+    for channel in ("error message", "error code")
+    for form in FORMS
+    if form != "whole"
+]
+
+
+@pytest.mark.parametrize(("channel", "form"), SWEEP)
+def test_an_echoed_key_appears_nowhere(
+    canary, team, users, superuser, fake_upstream, all_logs_at_debug, channel, form
+):
+    services.connection_set_admin_key(
+        connection=canary, user=users["admin"], admin_key=CANARY_ADMIN_KEY
+    )
+    reply = SWEEP_CHANNELS[channel](FORMS[form])
+    for page in _provoke(client_for(users["admin"]), canary, fake_upstream, reply):
+        assert_no_canary(page, f"the page after the call ({channel}, {form})")
+    canary.refresh_from_db()
+    _assert_nowhere(team, canary, users, superuser, all_logs_at_debug, f"{channel}, {form}")
+
+
+def test_a_reason_phrase_that_echoes_the_key_is_not_logged(all_logs_at_debug):
+    """httpx logs each answer's status line, whose reason phrase the server writes."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            401,
+            json={"error": {"message": "No.", "type": "x", "code": "invalid_api_key"}},
+            extensions={"reason_phrase": f"Bad key {CANARY_KEY[3:]}".encode()},
+        )
+
+    endpoint = Endpoint("https://api.openai.com/v1", CANARY_KEY)
+    client = ProviderClient(endpoint, transport=httpx.MockTransport(handler))
+    with pytest.raises(ProviderError):
+        client.list_models()
+    assert '/v1/models "HTTP/1.1 401 Unauthorized"' in all_logs_at_debug.text
+    assert_no_canary(all_logs_at_debug.text, "the logs")
