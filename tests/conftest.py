@@ -134,9 +134,9 @@ def outsider_client(outsider) -> Client:
 
 @pytest.fixture(scope="session")
 def _fake_upstream_server():
-    from tests.fakeupstream import FakeUpstream
+    from fakeprovider import FakeProvider
 
-    fake = FakeUpstream()
+    fake = FakeProvider()
     fake.start()
     yield fake
     fake.stop()
@@ -144,8 +144,21 @@ def _fake_upstream_server():
 
 @pytest.fixture
 def fake_upstream(_fake_upstream_server, settings):
-    """The fake provider on loopback (tests/fakeupstream.py), reset, with its host allowed."""
+    """The fake provider on loopback (the fakeprovider package), reset, with its host allowed."""
     _fake_upstream_server.reset()
     settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1"]
     yield _fake_upstream_server
     _fake_upstream_server.reset()
+
+
+@pytest.fixture
+def fake_clock(fake_upstream):
+    """The fake provider's clock, standing at PINNED_NOW until the test steps it
+    (`fake_clock.advance(seconds)`): runs move and slow answers come out with no waiting."""
+    from fakeprovider import ManualClock
+
+    clock = ManualClock(PINNED_NOW)
+    system_clock, fake_upstream.clock = fake_upstream.clock, clock
+    yield clock
+    fake_upstream.clock = system_clock
+    clock.advance(24 * 3600)  # lets out any slow answer still waiting on it

@@ -23,10 +23,10 @@ from accounts.models import AuditEvent, Invitation, Membership, Role, Team, User
 from accounts.tokens import invitation_token
 from assistants.models import Assistant, Run, RunStatus
 from connections.models import Connection
+from fakeprovider import ADMIN_KEY_OK, KEY_OK, Reply
 from tests.accounts.helpers import make_invitation
 from tests.assistants.helpers import fake_connection, make_assistant, make_run
 from tests.conftest import PASSWORD
-from tests.fakeupstream import ADMIN_KEY_OK, KEY_OK, Reply
 
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)>'
 RAW_XSS_MARKERS = ("<script>alert", "<img src=x")

@@ -11,9 +11,9 @@ from accounts.models import ROLE_RANK, Role, Team, User
 from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus, SyncState
 from assistants.services import poll_lock_key
 from connections.models import Connection
+from fakeprovider import KEY_OK
 from tests.conftest import client_for
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_OK
 
 MODEL_LIST = [
     {"id": "gpt-4o", "object": "model", "created": 1715367049, "owned_by": "system"},

@@ -8,8 +8,8 @@ import pytest
 from django.urls import reverse
 
 from assistants.models import Assistant, SyncState
+from fakeprovider import KEY_INVALID, KEY_QUOTA
 from tests.assistants.helpers import check_refusals, fake_connection
-from tests.fakeupstream import KEY_INVALID, KEY_QUOTA
 
 pytestmark = pytest.mark.django_db
 

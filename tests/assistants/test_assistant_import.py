@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import Assistant, SyncState
+from fakeprovider import KEY_QUOTA
 from tests.assistants.helpers import check_refusals, fake_connection
-from tests.fakeupstream import KEY_QUOTA
 
 pytestmark = pytest.mark.django_db
 

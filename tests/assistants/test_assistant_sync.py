@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from assistants.models import SyncState
+from fakeprovider import Reply
 from tests.assistants.helpers import check_refusals
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -5,8 +5,8 @@ import pytest
 from accounts.models import Role
 from assistants.demo import RESPONSES_NAME, seed_assistants
 from assistants.models import Assistant, Run
+from fakeprovider import KEY_QUOTA
 from tests.assistants.helpers import fake_connection
-from tests.fakeupstream import KEY_QUOTA
 
 pytestmark = pytest.mark.django_db
 

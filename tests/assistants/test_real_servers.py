@@ -13,10 +13,10 @@ from assistants import services
 from assistants.models import Assistant, Run, RunStatus, SyncState
 from connections.models import Connection, RunApiReason
 from connections.services import connection_create, connection_test
+from fakeprovider import KEY_OK, Reply
+from fakeprovider.common import LITELLM_RESPONSE_ID_LENGTH
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
 from tests.conftest import client_for, make_user
-from tests.fakeupstream import KEY_OK, Reply
-from tests.fakeupstream_assistants import LITELLM_RESPONSE_ID_LENGTH
 
 pytestmark = pytest.mark.django_db
 

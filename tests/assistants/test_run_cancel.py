@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import Run, RunStatus
+from fakeprovider import Reply
 from tests.assistants.helpers import check_refusals
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

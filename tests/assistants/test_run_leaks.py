@@ -15,11 +15,11 @@ from django.urls import reverse
 from accounts.models import Membership, Role
 from assistants import services
 from assistants.models import Run, RunStatus
+from fakeprovider import Reply
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import CANARY_KEY
 from tests.connections.test_leaks import CANARY_ADMIN_KEY, FORMS, assert_no_canary
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from assistants import services
 from assistants.models import Run, RunStatus
+from fakeprovider import Reply
 from tests.assistants.helpers import fake_connection, make_assistant, make_run
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

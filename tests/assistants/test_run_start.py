@@ -6,8 +6,8 @@ import pytest
 from django.urls import reverse
 
 from assistants.models import Run, RunStatus
+from fakeprovider import KEY_QUOTA
 from tests.assistants.helpers import check_refusals, fake_connection, make_assistant
-from tests.fakeupstream import KEY_QUOTA
 
 pytestmark = pytest.mark.django_db
 

@@ -9,9 +9,9 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import RunStatus
+from fakeprovider import Reply
 from tests.assistants.helpers import check_refusals, fake_connection, let_poll, make_run
 from tests.connections.helpers import make_unreadable
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

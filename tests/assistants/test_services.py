@@ -13,8 +13,8 @@ from assistants.models import Assistant, Run, RunStatus, SyncState
 from connections.errors import ProviderError
 from connections.models import ConnectionErrorEvent
 from connections.services import connection_test
+from fakeprovider import KEY_QUOTA, Reply
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
-from tests.fakeupstream import KEY_QUOTA, Reply
 
 pytestmark = pytest.mark.django_db
 

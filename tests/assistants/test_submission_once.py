@@ -9,10 +9,10 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from assistants.models import Assistant, Run, RunStatus, SyncState
+from fakeprovider import KEY_QUOTA
 from tests.assistants.concurrency import meanwhile
 from tests.assistants.helpers import fake_connection, make_assistant
 from tests.conftest import client_for
-from tests.fakeupstream import KEY_QUOTA
 
 pytestmark = pytest.mark.django_db
 

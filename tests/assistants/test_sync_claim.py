@@ -10,9 +10,9 @@ from django.utils import timezone
 from assistants import services
 from assistants.models import Assistant, SyncState
 from connections.models import ConnectionErrorEvent
+from fakeprovider import Reply
 from tests.assistants.concurrency import meanwhile
 from tests.assistants.helpers import make_assistant
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

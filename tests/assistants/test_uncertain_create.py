@@ -11,8 +11,8 @@ from accounts.models import AuditEvent
 from assistants import services
 from assistants.models import Assistant, SyncState
 from connections.models import ConnectionErrorEvent
+from fakeprovider import Reply
 from tests.assistants.helpers import fake_connection
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 from accounts.models import AuditEvent
 from connections.admin import ConnectionAdminForm
 from connections.models import Connection, ConnectionErrorEvent, Health
+from fakeprovider import KEY_INVALID, KEY_OK
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_INVALID, KEY_OK
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ import pytest
 from django.urls import reverse
 
 from accounts.models import AuditEvent
+from fakeprovider import ADMIN_KEY_OK
 from tests.assistants.helpers import check_refusals
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import ADMIN_KEY_OK
 
 NEW_ADMIN_KEY = "sk-admin-NEWKEY0123456789zyxw"
 

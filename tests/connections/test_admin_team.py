@@ -6,9 +6,9 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from connections.models import Connection
+from fakeprovider import KEY_OK
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_OK
 
 pytestmark = pytest.mark.django_db
 

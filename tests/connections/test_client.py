@@ -23,7 +23,7 @@ from connections.client import (
 )
 from connections.errors import ErrorKind, ProviderError
 from connections.urlguard import GuardedTransport, URLRefused
-from tests.fakeupstream import (
+from fakeprovider import (
     ADMIN_KEY_OK,
     KEY_INVALID,
     KEY_NOT_JSON,

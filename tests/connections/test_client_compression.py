@@ -15,8 +15,8 @@ from connections import client as client_module
 from connections.client import Endpoint, ProviderClient
 from connections.errors import ErrorKind, ProviderError
 from connections.models import ConnectionErrorEvent, Health
+from fakeprovider import KEY_OK, Reply
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_OK, Reply
 
 MB = 1024 * 1024
 MODELS = {"object": "list", "data": [{"id": "gpt-4o", "object": "model", "owned_by": "system"}]}

@@ -3,8 +3,8 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from connections.models import Connection, ConnectionErrorEvent, Health
+from fakeprovider import KEY_INVALID, KEY_OK, KEY_QUOTA
 from tests.conftest import client_for
-from tests.fakeupstream import KEY_INVALID, KEY_OK, KEY_QUOTA
 
 pytestmark = pytest.mark.django_db
 

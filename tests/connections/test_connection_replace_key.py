@@ -3,9 +3,9 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from connections.models import Health
+from fakeprovider import ADMIN_KEY_OK, KEY_INVALID, KEY_OK
 from tests.conftest import client_for
 from tests.connections.helpers import make_connection, make_unreadable
-from tests.fakeupstream import ADMIN_KEY_OK, KEY_INVALID, KEY_OK
 
 pytestmark = pytest.mark.django_db
 

@@ -3,9 +3,9 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from connections.models import ConnectionErrorEvent, Health
+from fakeprovider import KEY_INVALID, KEY_OK, KEY_OVERLOADED, KEY_RATE_LIMIT, Reply
 from tests.conftest import client_for
 from tests.connections.helpers import make_connection, make_unreadable
-from tests.fakeupstream import KEY_INVALID, KEY_OK, KEY_OVERLOADED, KEY_RATE_LIMIT, Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -13,10 +13,10 @@ from django.utils.formats import date_format
 from connections import costs
 from connections.charts import format_amount
 from connections.models import ConnectionErrorEvent
+from fakeprovider import ADMIN_KEY_OK, KEY_OK, KEY_QUOTA, Reply
+from fakeprovider.costs import LINE_ITEMS, PROJECTS, amount
 from tests.assistants.helpers import check_refusals
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import ADMIN_KEY_OK, KEY_OK, KEY_QUOTA, Reply
-from tests.fakeupstream_costs import LINE_ITEMS, PROJECTS, amount
 
 COSTS_PATH = "/v1/organization/costs"
 

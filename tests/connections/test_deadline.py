@@ -15,9 +15,9 @@ from connections.client import Endpoint, ProviderClient
 from connections.errors import ErrorKind, ProviderError
 from connections.models import ConnectionErrorEvent
 from connections.services import client_for
+from fakeprovider import KEY_OK
 from tests.connections.helpers import make_connection
 from tests.connections.slowupstream import SlowUpstream, silent, trickle, trickle_headers
-from tests.fakeupstream import KEY_OK
 from tests.test_settings import production_env, settings_under, startup_error
 
 DEADLINE = 1.0

@@ -16,9 +16,9 @@ from django.utils import translation
 from connections.client import Endpoint, ProviderClient
 from connections.errors import ErrorKind, ProviderError
 from connections.explanations import describe_wait, explain, problem
+from fakeprovider import KEY_OK, Reply
 from tests.connections.helpers import make_connection
 from tests.connections.slowupstream import SlowUpstream, hang_up, reset
-from tests.fakeupstream import KEY_OK, Reply
 
 
 def body(document) -> bytes:

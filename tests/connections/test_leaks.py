@@ -21,9 +21,9 @@ from connections import services
 from connections.client import Endpoint, ProviderClient
 from connections.errors import ProviderError
 from connections.models import Connection
+from fakeprovider import Reply
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import CANARY_KEY
-from tests.fakeupstream import Reply
 
 pytestmark = pytest.mark.django_db
 

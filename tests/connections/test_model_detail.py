@@ -2,8 +2,8 @@ import pytest
 from django.urls import reverse
 
 from connections.models import ConnectionErrorEvent
+from fakeprovider import KEY_OK
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_OK
 
 pytestmark = pytest.mark.django_db
 

@@ -2,9 +2,9 @@ import pytest
 from django.urls import reverse
 
 from connections.models import ConnectionErrorEvent
+from fakeprovider import KEY_INVALID, KEY_OK, Reply
 from tests.conftest import client_for
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_INVALID, KEY_OK, Reply
 
 pytestmark = pytest.mark.django_db
 

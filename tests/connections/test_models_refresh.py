@@ -1,9 +1,9 @@
 import pytest
 from django.urls import reverse
 
+from fakeprovider import KEY_OK, KEY_QUOTA, Reply
 from tests.conftest import client_for
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_OK, KEY_QUOTA, Reply
 
 pytestmark = pytest.mark.django_db
 

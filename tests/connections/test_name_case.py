@@ -17,8 +17,8 @@ from accounts.models import AuditEvent
 from connections import services
 from connections.client import ProviderClient
 from connections.models import Connection
+from fakeprovider import KEY_OK
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_OK
 
 pytestmark = pytest.mark.django_db
 

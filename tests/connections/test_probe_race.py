@@ -13,8 +13,8 @@ from accounts.models import AuditEvent
 from connections import services
 from connections.client import ProviderClient
 from connections.models import Connection, ConnectionErrorEvent, Health
+from fakeprovider import KEY_INVALID, Reply
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import KEY_INVALID, Reply
 
 pytestmark = pytest.mark.django_db
 

@@ -9,8 +9,8 @@ from connections import selectors, services
 from connections.client import ProviderClient
 from connections.errors import ErrorKind
 from connections.models import Connection, Health, health_for
+from fakeprovider import KEY_INVALID, KEY_OK
 from tests.connections.helpers import make_connection, make_unreadable
-from tests.fakeupstream import KEY_INVALID, KEY_OK
 
 pytestmark = pytest.mark.django_db
 

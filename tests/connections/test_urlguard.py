@@ -20,7 +20,7 @@ from connections.urlguard import (
     is_forbidden_address,
     validate_base_url,
 )
-from tests.fakeupstream import KEY_OK
+from fakeprovider import KEY_OK
 
 REAL_RESOLVE_HOST = urlguard.resolve_host
 PUBLIC_V4 = "93.184.216.34"

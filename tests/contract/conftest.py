@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from connections.client import Endpoint
-from tests.fakeupstream import KEY_OK
+from fakeprovider import KEY_OK
 
 PRISM_PACKAGE = "@stoplight/prism-cli@5.14.2"
 SPEC_DIR = Path(__file__).resolve().parent

@@ -7,7 +7,7 @@ import pytest
 from connections.client import ProviderClient
 from connections.costs import GROUP_BY, costs_params, parse_page
 from connections.errors import ErrorKind, ProviderError
-from tests.fakeupstream import ADMIN_KEY_OK
+from fakeprovider import ADMIN_KEY_OK
 
 pytestmark = pytest.mark.contract
 

@@ -14,9 +14,9 @@ from assistants.models import RunStatus
 from connections import costs, services
 from connections.charts import format_amount
 from connections.models import Connection, ConnectionErrorEvent, Health
+from fakeprovider import ADMIN_KEY_OK
 from tests.assistants.helpers import make_assistant, make_run
 from tests.connections.helpers import make_connection
-from tests.fakeupstream import ADMIN_KEY_OK
 
 RATE_LIMIT = {
     "limit_requests": 5000,

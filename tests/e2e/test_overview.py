@@ -6,10 +6,10 @@ from playwright.sync_api import Page, expect
 
 from assistants.models import RunStatus
 from connections import services
+from fakeprovider import ADMIN_KEY_OK, KEY_QUOTA
 from tests.assistants.helpers import make_assistant, make_run
 from tests.connections.helpers import make_connection
 from tests.e2e.conftest import ARTIFACTS
-from tests.fakeupstream import ADMIN_KEY_OK, KEY_QUOTA
 
 
 def _shot(page: Page, name: str) -> None:

@@ -9,14 +9,15 @@ from datetime import date
 import httpx
 import pytest
 
-from tests import fakeupstream
-from tests.fakeupstream import (
+from fakeprovider import (
     KEY_INVALID,
     KEY_OK,
     KEY_QUOTA,
     KEY_SLOW,
-    FakeUpstream,
+    KEYS,
+    FakeProvider,
     Reply,
+    build_router,
 )
 
 
@@ -117,38 +118,43 @@ def test_reset_restores_state(fake_upstream):
     assert fake_upstream.requests == [] and fake_upstream.slow_seconds == 2.0
 
 
-def test_routes_and_state_can_be_added(monkeypatch):
-    monkeypatch.setattr(fakeupstream, "ROUTES", dict(fakeupstream.ROUTES))
-    monkeypatch.setattr(fakeupstream, "STATE_FACTORIES", dict(fakeupstream.STATE_FACTORIES))
+def test_routes_and_state_can_be_added():
+    router = build_router()
+    router.state("things", dict)
 
-    @fakeupstream.state_factory("things")
-    def things():
-        return {}
-
-    @fakeupstream.route("POST", r"/v1/things")
+    @router.route("POST", r"/v1/things")
     def create(fake, request, match):
         thing = {"id": f"thing_{len(fake.state['things']) + 1}", **request.json}
         fake.state["things"][thing["id"]] = thing
         return Reply.json(thing)
 
-    @fakeupstream.route("GET", r"/v1/things/(?P<thing_id>[^/]+)")
+    @router.route("GET", r"/v1/things/(?P<thing_id>[^/]+)")
     def retrieve(fake, request, match):
         return Reply.json(fake.state["things"][match["thing_id"]])
 
-    fake = FakeUpstream()
+    fake = FakeProvider(router=router)
     fake.start()
     try:
         headers = {"Authorization": f"Bearer {KEY_OK}"}
         created = httpx.post(f"{fake.base_url}/things", json={"n": 1}, headers=headers).json()
         assert created == {"id": "thing_1", "n": 1}
         assert httpx.get(f"{fake.base_url}/things/thing_1", headers=headers).json() == created
+        assert httpx.get(f"{fake.base_url}/models", headers=headers).json()["data"]
     finally:
         fake.stop()
 
 
+def test_routes_added_to_one_router_stay_out_of_another(fake_upstream):
+    router = build_router()
+    router.add("GET", r"/v1/things", lambda fake, request, match: Reply.json({}))
+    response = get(fake_upstream, "/things")
+    assert response.status_code == 404
+    assert response.json()["error"]["message"] == "Invalid URL (GET /v1/things)"
+
+
 def test_runs_alone_from_the_command_line():
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.fakeupstream", "--port", "0"],
+        [sys.executable, "-m", "fakeprovider", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -156,7 +162,7 @@ def test_runs_alone_from_the_command_line():
         first = process.stdout.readline()
         assert first.startswith("Fake provider at http://127.0.0.1:")
         base_url = first.split(" at ")[1].strip()
-        keys = [process.stdout.readline() for _ in fakeupstream.KEYS]
+        keys = [process.stdout.readline() for _ in KEYS]
         assert any(KEY_OK in line for line in keys)
         response = httpx.get(f"{base_url}/models", headers={"Authorization": f"Bearer {KEY_OK}"})
         assert json.loads(response.text)["data"]

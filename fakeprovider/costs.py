@@ -1,13 +1,12 @@
-"""Organization costs for the fake provider (tests/fakeupstream.py): `GET /v1/organization/costs`.
-
-`register(module)` adds the route; fakeupstream.py calls it once at import.
+"""Organization costs for the fake provider: `GET /v1/organization/costs`.
 
 - Needs an admin key: any key starting ``sk-admin-`` (``ADMIN_KEY_OK``). Any other key gets
   the 401 the real API gives an ordinary API key (missing the ``api.usage.read`` scope).
-- ``start_time`` (required, Unix seconds), ``end_time`` (default: now), ``bucket_width``
-  (only ``1d``), ``group_by`` (``line_item``, ``project_id``, ``api_key_id``; repeated, as
-  ``group_by[]`` or comma-separated), ``limit`` (1 to 180, default 7) and ``page`` (the
-  ``next_page`` cursor of the previous answer), as in the spec's UsageResponse.
+- ``start_time`` (required, Unix seconds), ``end_time`` (default: now on the fake's clock),
+  ``bucket_width`` (only ``1d``), ``group_by`` (``line_item``, ``project_id``,
+  ``api_key_id``; repeated, as ``group_by[]`` or comma-separated), ``limit`` (1 to 180,
+  default 7) and ``page`` (the ``next_page`` cursor of the previous answer), as in the spec's
+  UsageResponse.
 - ``fake.state["costs"]["ignore_page"] = True`` plays a server (or a proxy) that drops the
   ``page`` cursor: every request gets the first page again, with the same ``next_page``.
 - The amounts are deterministic: each (day, line item, project) has a fixed amount derived from
@@ -17,12 +16,12 @@
 from __future__ import annotations
 
 import re
-import time
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
+from fakeprovider.router import FakeRequest, Reply, Router
+
 if TYPE_CHECKING:
-    from tests.fakeupstream import FakeRequest, FakeUpstream, Reply
+    from fakeprovider.server import FakeProvider
 
 DAY = 86400
 ADMIN_PREFIX = "sk-admin-"
@@ -50,27 +49,9 @@ MISSING_SCOPE = (
     "necessary scopes."
 )
 
-_module: ModuleType | None = None
-
-
-def register(module: ModuleType) -> None:
-    """Add the costs route to the fake in `module` (once)."""
-    global _module
-    if getattr(module, "_costs_registered", False):
-        return
-    _module = module
-    module.route("GET", r"/v1/organization/costs")(costs)
-    module.state_factory("costs")(lambda: {"ignore_page": False})
-    module._costs_registered = True
-
-
-def _reply() -> type[Reply]:
-    assert _module is not None
-    return _module.Reply
-
 
 def _bad(message: str, param: str | None) -> Reply:
-    return _reply().error(400, message, "invalid_request_error", None, param)
+    return Reply.error(400, message, "invalid_request_error", None, param)
 
 
 def amount(day_number: int, item: int, project: int) -> float:
@@ -125,9 +106,9 @@ def _int(request: FakeRequest, name: str) -> int | str | None:
     return int(value) if re.fullmatch(r"\d+", value) else f"Invalid '{name}': not an integer."
 
 
-def costs(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Reply:
+def costs(fake: FakeProvider, request: FakeRequest, match: re.Match[str]) -> Reply:
     if not (request.key or "").startswith(ADMIN_PREFIX):
-        return _reply().error(401, MISSING_SCOPE, "invalid_request_error", None)
+        return Reply.error(401, MISSING_SCOPE, "invalid_request_error", None)
     start = _int(request, "start_time")
     if start is None:
         return _bad("Missing required parameter: 'start_time'.", "start_time")
@@ -137,7 +118,7 @@ def costs(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Rep
         if isinstance(value, str):
             return _bad(value, name)
     assert isinstance(start, int)
-    end = end if isinstance(end, int) else int(time.time())
+    end = end if isinstance(end, int) else int(fake.clock.time())
     limit = limit if isinstance(limit, int) else 7
     if not 1 <= limit <= 180:
         return _bad("Invalid 'limit': must be between 1 and 180.", "limit")
@@ -166,7 +147,7 @@ def costs(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Rep
         for bucket in chosen
     ]
     has_more = first + limit < len(starts)
-    return _reply().json(
+    return Reply.json(
         {
             "object": "page",
             "data": buckets,
@@ -174,3 +155,8 @@ def costs(fake: FakeUpstream, request: FakeRequest, match: re.Match[str]) -> Rep
             "next_page": f"page_{first + limit:x}" if has_more else None,
         }
     )
+
+
+def register(router: Router) -> None:
+    router.state("costs", lambda: {"ignore_page": False})
+    router.add("GET", r"/v1/organization/costs", costs)
