@@ -48,7 +48,7 @@ demo: export DATABASE_URL = $(DEMO_DATABASE_URL)
 demo: $(STAMP) .env
 	mkdir -p .demo
 	$(BIN)/python manage.py migrate --noinput
-	@$(BIN)/python -m tests.fakeupstream --port $(DEMO_UPSTREAM_PORT) & fake=$$!; \
+	@$(BIN)/python -m fakeprovider --port $(DEMO_UPSTREAM_PORT) & fake=$$!; \
 	trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
 	export TABLERO_ALLOWED_UPSTREAM_HOSTS=127.0.0.1; \
 	$(BIN)/python manage.py demo_seed --upstream http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1 \

@@ -1,5 +1,5 @@
 """The assistants part of the demo (`manage.py demo_seed`): assistants and runs on both run
-APIs, in every state, against the fake provider (tests/fakeupstream.py)."""
+APIs, in every state, against the fake provider (`python -m fakeprovider`)."""
 
 from accounts.models import Role, Team, User
 from assistants import services

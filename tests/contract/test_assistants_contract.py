@@ -2,7 +2,7 @@
 Prism; and random answers that fit the spec never crash them.
 
 Prism is stateless: a run's status is whatever the spec's example says, so nothing here
-polls; the flows themselves are tested against tests/fakeupstream.py.
+polls; the flows themselves are tested against the fake provider (fakeprovider/).
 """
 
 import uuid

@@ -52,5 +52,5 @@ def test_demo_seed_builds_every_state_and_can_run_again(fake_upstream):
 
 
 def test_demo_seed_waits_for_the_fake_then_says_what_to_do():
-    with pytest.raises(CommandError, match=r"python -m tests\.fakeupstream"):
+    with pytest.raises(CommandError, match=r"python -m fakeprovider"):
         call_command("demo_seed", "--upstream", "http://127.0.0.1:9/v1", "--wait", "0.2")

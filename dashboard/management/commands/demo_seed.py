@@ -1,6 +1,6 @@
 """Fill the database with a demo team that shows every state, against the fake provider.
 
-    python -m tests.fakeupstream --port 8765 &
+    python -m fakeprovider --port 8765 &
     TABLERO_ALLOWED_UPSTREAM_HOSTS=127.0.0.1 \
         python manage.py demo_seed --upstream http://127.0.0.1:8765/v1
 
@@ -20,6 +20,7 @@ from accounts.services import audit_log
 from assistants.demo import seed_assistants
 from connections import services
 from connections.models import Connection, Health
+from fakeprovider import KEYS
 
 TEAM_NAME = "Demo"
 PASSWORD = "tablero-demo-password"
@@ -84,8 +85,6 @@ def _connection(team: Team, user: User, name: str, key: str, base_url: str) -> C
 
 def seed_connections(team: Team, user: User, upstream: str) -> dict[str, Connection]:
     """A connection in every health state, each tested against the fake (except "unchecked")."""
-    from tests.fakeupstream import KEYS  # the demo needs a source checkout, like the fake
-
     connections = {}
     for name, key_name, base_url, test in CONNECTIONS:
         connection = _connection(team, user, name, KEYS[key_name], base_url or upstream)
@@ -120,7 +119,7 @@ def wait_for(url: str, seconds: float) -> None:
             if time.monotonic() > deadline:
                 raise CommandError(
                     f"Nothing answers at {address[0]}:{address[1]}. Start the fake provider "
-                    "first: python -m tests.fakeupstream --port 8765"
+                    "first: python -m fakeprovider --port 8765"
                 ) from None
             time.sleep(0.2)
 
@@ -132,7 +131,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--upstream",
             default="http://127.0.0.1:8765/v1",
-            help="Base URL of the fake provider (python -m tests.fakeupstream).",
+            help="Base URL of the fake provider (python -m fakeprovider).",
         )
         parser.add_argument("--password", default=PASSWORD, help="Password for every demo user.")
         parser.add_argument(
