@@ -146,15 +146,17 @@ def test_every_answer_lost_still_makes_one_copy(team, connection, fake, member_c
 
 
 def test_a_lost_answer_after_a_timeout_is_found_too(
-    team, member, connection, fake, member_client, monkeypatch
+    team, member, connection, fake, fake_clock, member_client, monkeypatch
 ):
     monkeypatch.setattr(
         "connections.client.DEFAULT_TIMEOUT",
         httpx.Timeout(connect=5.0, read=0.2, write=5.0, pool=5.0),
     )
-    fake.slow_seconds = 0.6
     fake.lose_created_assistants = ["slow"]
     assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    # The client gave up; the fake sends its answer once its clock has passed the delay.
+    assert fake_clock.wait_for_sleepers(1)
+    fake_clock.advance(fake.slow_seconds)
     assert fake.wait_idle()
     assert (assistant.sync_state, assistant.last_error_kind) == (SyncState.FAILED, "timeout")
 

@@ -3,7 +3,6 @@
 import json
 import subprocess
 import sys
-import time
 from datetime import date
 
 import httpx
@@ -90,21 +89,18 @@ def test_queued_replies_then_normal_service(fake_upstream):
     assert get(fake_upstream, "/models", key=KEY_INVALID).status_code == 401
 
 
-def test_slow_key(fake_upstream):
-    fake_upstream.slow_seconds = 0.3
-    started = time.monotonic()
-    assert get(fake_upstream, "/models", key=KEY_SLOW).status_code == 200
-    assert time.monotonic() - started >= 0.3
+# The slow key's delay itself: tests/fakeprovider/test_clock.py (it waits on the fake's clock).
 
 
-def test_a_slow_request_left_behind_takes_no_reply_queued_after_a_reset(fake_upstream):
+def test_a_slow_request_left_behind_takes_no_reply_queued_after_a_reset(fake_upstream, fake_clock):
     # A client that gave up on the slow key leaves the fake still answering it; the next
     # test's queued replies must be left for the next test.
-    fake_upstream.slow_seconds = 0.5
     with pytest.raises(httpx.ReadTimeout):
         get(fake_upstream, "/models", key=KEY_SLOW, timeout=httpx.Timeout(2.0, read=0.05))
+    assert fake_clock.wait_for_sleepers(1)
     fake_upstream.reset()
     fake_upstream.queue(Reply.json({"queued": True}))
+    fake_clock.advance(fake_upstream.slow_seconds)
     assert fake_upstream.wait_idle()  # the abandoned request has been answered meanwhile
     assert get(fake_upstream, "/models").json() == {"queued": True}
 
