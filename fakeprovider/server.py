@@ -192,7 +192,7 @@ class FakeProvider:
 def _make_handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
-        server_version = "FakeUpstream/1.0"
+        server_version = "FakeProvider/1.0"
         sys_version = ""
 
         def setup(self) -> None:

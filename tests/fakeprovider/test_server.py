@@ -148,11 +148,13 @@ def test_routes_added_to_one_router_stay_out_of_another(fake_upstream):
     assert response.json()["error"]["message"] == "Invalid URL (GET /v1/things)"
 
 
-def test_runs_alone_from_the_command_line():
+def test_runs_alone_from_the_command_line(tmp_path):
+    # From another folder: `make demo` runs it from an install, not only from the checkout.
     process = subprocess.Popen(
         [sys.executable, "-m", "fakeprovider", "--port", "0"],
         stdout=subprocess.PIPE,
         text=True,
+        cwd=tmp_path,
     )
     try:
         first = process.stdout.readline()
