@@ -20,6 +20,8 @@ from typing import Any
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from lib.severity import Severity
+
 Number = int | float | Decimal
 
 # Mid-tone colours that read on the light and the dark background alike.
@@ -331,14 +333,14 @@ class Headroom:
     percent: int | None  # remaining / limit, when both are numbers
 
     @property
-    def severity(self) -> str:
+    def severity(self) -> Severity:
         if self.percent is None:
-            return "muted"
+            return Severity.MUTED
         if self.percent < 10:
-            return "danger"
+            return Severity.DANGER
         if self.percent < 30:
-            return "warn"
-        return "ok"
+            return Severity.WARN
+        return Severity.OK
 
 
 def headroom(rate_limit: Mapping[str, Any] | None) -> list[Headroom]:

@@ -6,7 +6,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from connections import urlguard
-from connections.models import DEFAULT_BASE_URL, Connection, Provider, RunApi
+from connections.models import DEFAULT_BASE_URL, RUN_API_SETTINGS, Connection, Provider, RunApi
 
 
 def _key_field(label, help_text, *, required: bool = True) -> forms.CharField:
@@ -154,7 +154,7 @@ class ConnectionEditForm(_NameMixin, HeaderIdsMixin, forms.Form):
     )
     run_api = forms.ChoiceField(
         label=_("Run assistants through"),
-        choices=RunApi.choices,
+        choices=RunApi.choices_of(*RUN_API_SETTINGS),
         help_text=_(
             "“Detect automatically” uses what the last test found. The Assistants API is "
             "gone from api.openai.com; other servers may still offer it."
