@@ -34,8 +34,6 @@ def audit(request: HttpRequest, team_id: UUID) -> HttpResponse:
     query = request.GET.copy()
     query.pop("page", None)
     context = {
-        "access": access,
-        "team": access.team,
         "form": form,
         "page_obj": page,
         "export_query": query.urlencode(),

@@ -68,8 +68,6 @@ def _members_page(
     team = access.team
     memberships = list(selectors.member_list(team=team))
     context = {
-        "access": access,
-        "team": team,
         "rows": _member_rows(access, memberships, request.user),
         "roles": services.assignable_roles(access.role),
     }

@@ -37,7 +37,7 @@ def team_settings(request: HttpRequest, team_id: UUID) -> HttpResponse:
         services.team_rename(team=team, name=form.cleaned_data["name"], actor=request.user)
         messages.success(request, _("Team renamed."))
         return redirect("accounts:team_settings", team_id=team.pk)
-    context = {"access": access, "team": team, "form": form}
+    context = {"form": form}
     return render(request, "accounts/team_settings.html", context)
 
 
@@ -53,5 +53,5 @@ def team_delete(request: HttpRequest, team_id: UUID) -> HttpResponse:
         request.session.pop(SESSION_TEAM_KEY, None)
         messages.success(request, _("Team “%(name)s” deleted.") % {"name": name})
         return redirect("home")
-    context = {"access": access, "team": team, "form": form}
+    context = {"form": form}
     return render(request, "accounts/team_delete.html", context)
