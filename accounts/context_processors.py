@@ -31,3 +31,13 @@ def navigation(request: HttpRequest) -> dict:
         return lazy_memberships[0] if lazy_memberships else None
 
     return {"nav_memberships": lazy_memberships, "current_membership": SimpleLazyObject(current)}
+
+
+def team_access(request: HttpRequest) -> dict:
+    """`team` and `access` (accounts.access.TeamAccess) on every page of a team, as the view's
+    access helper found them: views never put them in their context themselves. A view that
+    names another `team` (an invitation's) still wins."""
+    access = getattr(request, "team_access", None)
+    if access is None:
+        return {}
+    return {"access": access, "team": access.team}

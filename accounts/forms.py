@@ -1,4 +1,5 @@
 import ipaddress
+from collections.abc import Callable
 
 from django import forms
 from django.conf import settings
@@ -6,6 +7,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth import password_validation
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator
+from django.db.models import Model, QuerySet
 from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
@@ -20,6 +22,33 @@ def _password_help() -> str:
 
 # Plain sentences (not Django's HTML list), in the language of the request that shows them.
 password_help = lazy(_password_help, str)
+
+
+class TeamChoiceField(forms.ModelChoiceField):
+    """A choice among one team's objects: `scope(team)` gives them, once the form knows its
+    team (see TeamScopedForm). Until then the field offers nothing."""
+
+    def __init__(self, scope: Callable[[Team], QuerySet], **kwargs) -> None:
+        self.scope = scope
+        super().__init__(queryset=None, **kwargs)
+
+
+def of_team(model: type[Model], *order_by: str) -> Callable[[Team], QuerySet]:
+    """The scope of a model with a `team` foreign key, in the given order."""
+    return lambda team: model.objects.filter(team=team).order_by(*order_by)
+
+
+class TeamScopedForm(forms.Form):
+    """A form built for one team: `Form(data, team=team)` keeps `self.team` and makes each
+    TeamChoiceField offer that team's objects only, so another team's object is refused as
+    "not one of the available choices" and never shown."""
+
+    def __init__(self, *args, team: Team, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.team = team
+        for field in self.fields.values():
+            if isinstance(field, TeamChoiceField):
+                field.queryset = field.scope(team)
 
 
 class EmailAuthenticationForm(auth_forms.AuthenticationForm):
@@ -111,12 +140,8 @@ class TeamForm(forms.Form):
     name = forms.CharField(label=_("Team name"), max_length=100)
 
 
-class TeamDeleteForm(forms.Form):
+class TeamDeleteForm(TeamScopedForm):
     confirm = forms.CharField(label=_("Type the team's name to confirm"), max_length=100)
-
-    def __init__(self, *args, team: Team, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.team = team
 
     def clean_confirm(self) -> str:
         confirm = self.cleaned_data["confirm"].strip()
@@ -129,13 +154,12 @@ def _role_choices(actor_role: Role) -> list[tuple[str, str]]:
     return [(role.value, role.label) for role in assignable_roles(actor_role)]
 
 
-class InviteForm(forms.Form):
+class InviteForm(TeamScopedForm):
     email = forms.EmailField(label=_("Email"), max_length=254)
     role = forms.ChoiceField(label=_("Role"), initial=Role.VIEWER)
 
     def __init__(self, *args, team: Team, actor_role: Role, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.team = team
+        super().__init__(*args, team=team, **kwargs)
         self.fields["role"].choices = _role_choices(actor_role)
 
     def clean_email(self) -> str:
@@ -151,14 +175,18 @@ class RoleForm(forms.Form):
     role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
-class _UserChoiceField(forms.ModelChoiceField):
+class _UserChoiceField(TeamChoiceField):
     def label_from_instance(self, obj: User) -> str:
         return f"{obj.name} <{obj.email}>" if obj.name else obj.email
 
 
-class AuditFilterForm(forms.Form):
+def _team_users(team: Team) -> QuerySet[User]:
+    return selectors.team_user_list(team=team)
+
+
+class AuditFilterForm(TeamScopedForm):
     actor = _UserChoiceField(
-        label=_("Member"), queryset=User.objects.none(), required=False, empty_label=_("Anyone")
+        _team_users, label=_("Member"), required=False, empty_label=_("Anyone")
     )
     action = forms.ChoiceField(label=_("Action"), required=False)
     since = forms.DateField(
@@ -170,8 +198,8 @@ class AuditFilterForm(forms.Form):
     connection = forms.ChoiceField(label=_("Connection"), required=False)
 
     def __init__(self, *args, team: Team, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["actor"].queryset = selectors.team_user_list(team=team)
+        super().__init__(*args, team=team, **kwargs)
+        # Actions and connections as the log names them (deleted connections too).
         actions = selectors.audit_action_list(team=team)
         labels = dict(AuditAction.choices)
         named = sorted(

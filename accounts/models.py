@@ -1,4 +1,5 @@
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractUser, BaseUserManager
@@ -133,6 +134,17 @@ class Membership(models.Model):
         return Role(self.role)
 
 
+class InvitationQuerySet(models.QuerySet):
+    def pending(self, *, now: datetime | None = None) -> "InvitationQuerySet":
+        """Invitations that can still be accepted: neither accepted nor revoked, not expired
+        (at `now`, by default the present). `Invitation.is_pending` says the same of one."""
+        return self.filter(
+            accepted_at__isnull=True,
+            revoked_at__isnull=True,
+            expires_at__gt=now or timezone.now(),
+        )
+
+
 class Invitation(models.Model):
     """An invitation to join a team with a role, accepted through a signed link."""
 
@@ -155,6 +167,8 @@ class Invitation(models.Model):
     )
     revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
+    objects = InvitationQuerySet.as_manager()
+
     class Meta:
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
@@ -170,11 +184,12 @@ class Invitation(models.Model):
 
     @property
     def is_pending(self) -> bool:
-        return (
-            self.accepted_at is None
-            and self.revoked_at is None
-            and self.expires_at > timezone.now()
-        )
+        """Whether it can still be accepted (the rule of InvitationQuerySet.pending)."""
+        return self.accepted_at is None and self.revoked_at is None and not self.is_expired
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
 
 
 class AuditAction(models.TextChoices):

@@ -33,12 +33,8 @@ def team_user_list(*, team: Team) -> QuerySet[User]:
 
 def invitation_pending_list(*, team: Team) -> QuerySet[Invitation]:
     return (
-        Invitation.objects.filter(
-            team=team,
-            accepted_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=timezone.now(),
-        )
+        Invitation.objects.pending()
+        .filter(team=team)
         .select_related("invited_by")
         .order_by("-created_at")
     )

@@ -265,12 +265,10 @@ def invitation_create(
             _("%(email)s is already a member of this team."), params={"email": email}
         )
     now = timezone.now()
-    pending = Invitation.objects.select_for_update().filter(
-        team=team,
-        email__iexact=email,
-        accepted_at__isnull=True,
-        revoked_at__isnull=True,
-        expires_at__gt=now,
+    pending = (
+        Invitation.objects.select_for_update()
+        .pending(now=now)
+        .filter(team=team, email__iexact=email)
     )
     # Replacing an invitation revokes it: only someone who may revoke it may replace it.
     if any(not can_manage(actor_role, Role(old)) for old in pending.values_list("role", flat=True)):
@@ -378,13 +376,8 @@ def invitation_revoke_ungrantable(
     now = timezone.now()
     invitations = list(
         Invitation.objects.select_for_update()
-        .filter(
-            team=team,
-            invited_by=inviter,
-            accepted_at__isnull=True,
-            revoked_at__isnull=True,
-            expires_at__gt=now,
-        )
+        .pending(now=now)
+        .filter(team=team, invited_by=inviter)
         .exclude(role__in=grantable)
         .order_by("pk")
     )

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from assistants.models import PROVIDER_ID_MAX_LENGTH
 from connections.client import mask_secrets, path_segment, safe_identifier
 from connections.errors import ErrorKind, ProviderError
-from connections.models import RunApiReason
+from connections.models import RunApi, RunApiReason
 
 if TYPE_CHECKING:
     from assistants.models import Assistant, Run
@@ -34,8 +34,9 @@ if TYPE_CHECKING:
     from connections.models import Connection
 
 ASSISTANTS_BETA = "assistants=v2"
-ASSISTANTS = "assistants"
-RESPONSES = "responses"
+# The two run APIs, as the names the backends and their callers use.
+ASSISTANTS = RunApi.ASSISTANTS
+RESPONSES = RunApi.RESPONSES
 
 RUN_STATUSES = frozenset(
     {
@@ -613,13 +614,13 @@ class ResponsesBackend:
 # --- choosing a backend ---------------------------------------------------------------------
 
 
-def run_api_for(connection: "Connection") -> str:
+def run_api_for(connection: "Connection") -> RunApi:
     """The run API a connection uses: the admin's choice, else the detected one; before any
     detection, Responses on api.openai.com (which no longer serves assistants) and the
     Assistants API on other servers."""
     chosen = connection.effective_run_api
-    if chosen in (ASSISTANTS, RESPONSES):
-        return chosen
+    if chosen in RunApi.apis():
+        return RunApi(chosen)
     host = (urlsplit(connection.base_url).hostname or "").lower()
     return RESPONSES if host == "api.openai.com" else ASSISTANTS
 

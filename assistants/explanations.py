@@ -17,6 +17,8 @@ from django.utils.translation import gettext_lazy as _
 from assistants.models import Run, RunStatus
 from connections.errors import ErrorKind
 from connections.explanations import explain
+from connections.models import RunApi
+from lib.severity import Severity
 
 RUNS_HELP = "https://platform.openai.com/docs/api-reference/runs/object"
 RESPONSES_HELP = "https://platform.openai.com/docs/api-reference/responses/object"
@@ -34,14 +36,20 @@ class RunExplanation:
     cause: str | Promise
     next_step: str | Promise
     help_url: str
-    severity: str  # danger, warn, or info
+    severity: Severity  # DANGER, WARN, or INFO
 
 
-def _own(
-    title: Promise, cause: Promise, next_step: Promise, run: Run, severity: str = "danger"
-) -> RunExplanation:
-    help_url = RESPONSES_HELP if run.backend == "responses" else RUNS_HELP
-    return RunExplanation(title, cause, next_step, help_url, severity)
+@dataclass(frozen=True)
+class _Words:
+    title: str | Promise
+    cause: str | Promise
+    next_step: str | Promise
+    severity: Severity = Severity.DANGER
+
+
+def _own(words: _Words, run: Run) -> RunExplanation:
+    help_url = RESPONSES_HELP if run.backend == RunApi.RESPONSES else RUNS_HELP
+    return RunExplanation(words.title, words.cause, words.next_step, help_url, words.severity)
 
 
 def _from_catalogue(kind: ErrorKind | str) -> RunExplanation:
@@ -49,26 +57,83 @@ def _from_catalogue(kind: ErrorKind | str) -> RunExplanation:
     return RunExplanation(entry.title, entry.cause, entry.next_step, entry.help_url, entry.severity)
 
 
-_INCOMPLETE = {
-    "max_output_tokens": (
+_SHORTER = _("Ask for a shorter answer, or split the question into smaller ones.")
+
+# How the provider ended a run, by (status, code): the code is the provider's
+# `last_error.code` or `incomplete_details.reason`; None stands for any code not listed.
+ENDINGS: dict[tuple[RunStatus, str | None], _Words] = {
+    (RunStatus.FAILED, "invalid_prompt"): _Words(
+        _("The provider refused the prompt"),
+        _(
+            "The message or the assistant's instructions were refused, for example "
+            "by the provider's usage policies."
+        ),
+        _("Rephrase the message or review the instructions, then run it again."),
+    ),
+    (RunStatus.FAILED, None): _Words(
+        _("The run failed"),
+        _("The provider ended the run with an error."),
+        _(
+            "Read the provider's message below, then run it again. If it keeps failing, "
+            "check the assistant's model and tools."
+        ),
+    ),
+    (RunStatus.EXPIRED, None): _Words(
+        _("The run expired"),
+        _(
+            "The provider ends a run that does not finish in time (10 minutes on the "
+            "Assistants API), or that waits too long for the results of function tools, "
+            "which Tablero does not send."
+        ),
+        _(
+            "Run it again. If it keeps expiring, shorten the message or remove the "
+            "function tools the assistant waits on."
+        ),
+    ),
+    (RunStatus.INCOMPLETE, "max_output_tokens"): _Words(
         _("The answer hit the output token limit"),
         _("The model stopped because the answer reached the maximum number of output tokens."),
-        _("Ask for a shorter answer, or split the question into smaller ones."),
+        _SHORTER,
+        Severity.WARN,
     ),
-    "max_completion_tokens": (
+    (RunStatus.INCOMPLETE, "max_completion_tokens"): _Words(
         _("The answer hit the completion token limit"),
         _("The run stopped because the answer reached the maximum number of completion tokens."),
-        _("Ask for a shorter answer, or split the question into smaller ones."),
+        _SHORTER,
+        Severity.WARN,
     ),
-    "max_prompt_tokens": (
+    (RunStatus.INCOMPLETE, "max_prompt_tokens"): _Words(
         _("The conversation is too long"),
         _("The run stopped because the prompt reached the maximum number of prompt tokens."),
         _("Shorten the assistant's instructions or the message, then run it again."),
+        Severity.WARN,
     ),
-    "content_filter": (
+    (RunStatus.INCOMPLETE, "content_filter"): _Words(
         _("The answer was stopped by the content filter"),
         _("The provider's content filter stopped the answer part-way."),
         _("Rephrase the message, then run it again."),
+        Severity.WARN,
+    ),
+    (RunStatus.INCOMPLETE, None): _Words(
+        _("The answer is incomplete"),
+        _("The provider ended the run before the answer was complete."),
+        _("Run it again, perhaps with a shorter message."),
+        Severity.WARN,
+    ),
+    (RunStatus.CANCELLED, None): _Words(
+        _("The run was cancelled"),
+        _("Someone cancelled this run before it finished (or the provider did)."),
+        _("Start a new run from the assistant's page if you still need an answer."),
+        Severity.INFO,
+    ),
+    (RunStatus.REQUIRES_ACTION, None): _Words(
+        _("The assistant is waiting for a function result"),
+        _(
+            "The assistant called one of its function tools and waits for the result. "
+            "Tablero does not run functions, so the run will expire."
+        ),
+        _("Cancel the run, or remove the function tools from the assistant."),
+        Severity.WARN,
     ),
 }
 
@@ -86,16 +151,16 @@ def _stopped_checking(run: Run) -> RunExplanation:
             "Tablero stopped checking this run %(limit)s after it started; the provider never "
             "confirmed that it had started."
         ) % {"limit": limit}
-    return _own(
+    words = _Words(
         _("Tablero stopped checking this run"),
         cause,
         _(
             "Start it again from the assistant's page. If you still want this run's answer, "
             "look it up by its ID later: the provider may finish it after all."
         ),
-        run,
-        severity="warn",
+        Severity.WARN,
     )
+    return _own(words, run)
 
 
 def run_explanation(run: Run) -> RunExplanation | None:
@@ -105,71 +170,10 @@ def run_explanation(run: Run) -> RunExplanation | None:
         # The provider could not be asked (to start it, or about its status).
         return _from_catalogue(run.last_error_kind)
     code = run.last_error_code
-    if run.status == RunStatus.FAILED:
-        if code in CODE_KINDS:
-            return _from_catalogue(CODE_KINDS[code])
-        if code == "invalid_prompt":
-            return _own(
-                _("The provider refused the prompt"),
-                _(
-                    "The message or the assistant's instructions were refused, for example "
-                    "by the provider's usage policies."
-                ),
-                _("Rephrase the message or review the instructions, then run it again."),
-                run,
-            )
-        return _own(
-            _("The run failed"),
-            _("The provider ended the run with an error."),
-            _(
-                "Read the provider's message below, then run it again. If it keeps failing, "
-                "check the assistant's model and tools."
-            ),
-            run,
-        )
-    if run.stopped_checking:
+    failed = run.status == RunStatus.FAILED
+    if failed and code in CODE_KINDS:
+        return _from_catalogue(CODE_KINDS[code])
+    if run.stopped_checking and not failed:
         return _stopped_checking(run)
-    if run.status == RunStatus.EXPIRED:
-        return _own(
-            _("The run expired"),
-            _(
-                "The provider ends a run that does not finish in time (10 minutes on the "
-                "Assistants API), or that waits too long for the results of function tools, "
-                "which Tablero does not send."
-            ),
-            _(
-                "Run it again. If it keeps expiring, shorten the message or remove the "
-                "function tools the assistant waits on."
-            ),
-            run,
-        )
-    if run.status == RunStatus.INCOMPLETE:
-        title, cause, next_step = _INCOMPLETE.get(
-            code,
-            (
-                _("The answer is incomplete"),
-                _("The provider ended the run before the answer was complete."),
-                _("Run it again, perhaps with a shorter message."),
-            ),
-        )
-        return _own(title, cause, next_step, run, severity="warn")
-    if run.status == RunStatus.CANCELLED:
-        return _own(
-            _("The run was cancelled"),
-            _("Someone cancelled this run before it finished (or the provider did)."),
-            _("Start a new run from the assistant's page if you still need an answer."),
-            run,
-            severity="info",
-        )
-    if run.status == RunStatus.REQUIRES_ACTION:
-        return _own(
-            _("The assistant is waiting for a function result"),
-            _(
-                "The assistant called one of its function tools and waits for the result. "
-                "Tablero does not run functions, so the run will expire."
-            ),
-            _("Cancel the run, or remove the function tools from the assistant."),
-            run,
-            severity="warn",
-        )
-    return None
+    words = ENDINGS.get((run.status, code)) or ENDINGS.get((run.status, None))
+    return _own(words, run) if words else None

@@ -11,7 +11,7 @@ from django.core.exceptions import ValidationError
 from django.forms.fields import InvalidJSONInput, JSONString
 from django.utils.translation import gettext_lazy as _
 
-from accounts.models import Team
+from accounts.forms import TeamChoiceField, TeamScopedForm, of_team
 from assistants.backends import is_remote_id
 from assistants.models import METADATA_MAX_PAIRS, PROVIDER_ID_MAX_LENGTH, Assistant, RunStatus
 from connections.models import Connection
@@ -405,27 +405,22 @@ class AssistantForm(forms.Form):
         }
 
 
-class AssistantCreateForm(SubmissionTokenMixin, AssistantForm):
-    connection = forms.ModelChoiceField(
-        label=_("Connection"), queryset=Connection.objects.none(), widget=forms.HiddenInput
-    )
-
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["connection"].queryset = Connection.objects.filter(team=team)
+# The team's connections and assistants, by name, for the choice fields below.
+team_connections = of_team(Connection, "name")
+team_assistants = of_team(Assistant, "name")
 
 
-class ConnectionPickForm(forms.Form):
-    connection = forms.ModelChoiceField(
+class AssistantCreateForm(SubmissionTokenMixin, AssistantForm, TeamScopedForm):
+    connection = TeamChoiceField(team_connections, label=_("Connection"), widget=forms.HiddenInput)
+
+
+class ConnectionPickForm(TeamScopedForm):
+    connection = TeamChoiceField(
+        team_connections,
         label=_("Connection"),
-        queryset=Connection.objects.none(),
         empty_label=None,
         widget=forms.Select(attrs={"data-autosubmit": ""}),
     )
-
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
 
 
 class RunForm(SubmissionTokenMixin, forms.Form):
@@ -443,24 +438,20 @@ class RunForm(SubmissionTokenMixin, forms.Form):
         return message
 
 
-class AssistantFilterForm(forms.Form):
-    connection = forms.ModelChoiceField(
+class AssistantFilterForm(TeamScopedForm):
+    connection = TeamChoiceField(
+        team_connections,
         label=_("Connection"),
-        queryset=Connection.objects.none(),
         required=False,
         empty_label=_("All connections"),
     )
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
 
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
 
-
-class RunFilterForm(forms.Form):
-    assistant = forms.ModelChoiceField(
+class RunFilterForm(TeamScopedForm):
+    assistant = TeamChoiceField(
+        team_assistants,
         label=_("Assistant"),
-        queryset=Assistant.objects.none(),
         required=False,
         empty_label=_("All assistants"),
     )
@@ -469,10 +460,6 @@ class RunFilterForm(forms.Form):
         required=False,
         choices=[("", _("Any status")), *RunStatus.choices],
     )
-
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["assistant"].queryset = Assistant.objects.filter(team=team).order_by("name")
 
 
 def _remote_id(value: str) -> str:
@@ -488,10 +475,8 @@ def _remote_id(value: str) -> str:
     return value
 
 
-class RunLookupForm(forms.Form):
-    connection = forms.ModelChoiceField(
-        label=_("Connection"), queryset=Connection.objects.none(), empty_label=None
-    )
+class RunLookupForm(TeamScopedForm):
+    connection = TeamChoiceField(team_connections, label=_("Connection"), empty_label=None)
     thread_id = forms.CharField(
         label=_("Thread ID"),
         required=False,
@@ -510,10 +495,6 @@ class RunLookupForm(forms.Form):
         max_length=PROVIDER_ID_MAX_LENGTH,
         help_text=_("Responses API, e.g. resp_abc123. Give this, or a thread and run ID."),
     )
-
-    def __init__(self, *args: Any, team: Team, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
 
     def clean_thread_id(self) -> str:
         return _remote_id(self.cleaned_data["thread_id"])

@@ -22,7 +22,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
-from connections.models import Connection
+from connections.models import Connection, RunApi
+from lib.severity import Severity
 
 
 class SyncState(models.TextChoices):
@@ -30,11 +31,6 @@ class SyncState(models.TextChoices):
     SYNCED = "synced", _("Synced")
     FAILED = "failed", _("Sync failed")
     GONE = "gone", _("Gone remotely")
-
-
-class Backend(models.TextChoices):
-    ASSISTANTS = "assistants", _("Assistants API")
-    RESPONSES = "responses", _("Responses API")
 
 
 class RunStatus(models.TextChoices):
@@ -63,19 +59,19 @@ CANCELLABLE_STATUSES = frozenset({RunStatus.QUEUED, RunStatus.IN_PROGRESS})
 ACTIVE_STATUSES = frozenset(set(RunStatus) - TERMINAL_STATUSES)
 
 STATUS_SEVERITY = {
-    RunStatus.COMPLETED: "ok",
-    RunStatus.FAILED: "danger",
-    RunStatus.EXPIRED: "danger",
-    RunStatus.INCOMPLETE: "warn",
-    RunStatus.CANCELLED: "muted",
-    RunStatus.REQUIRES_ACTION: "warn",
+    RunStatus.COMPLETED: Severity.OK,
+    RunStatus.FAILED: Severity.DANGER,
+    RunStatus.EXPIRED: Severity.DANGER,
+    RunStatus.INCOMPLETE: Severity.WARN,
+    RunStatus.CANCELLED: Severity.MUTED,
+    RunStatus.REQUIRES_ACTION: Severity.WARN,
 }
 
 SYNC_SEVERITY = {
-    SyncState.SYNCED: "ok",
-    SyncState.PENDING: "muted",
-    SyncState.FAILED: "danger",
-    SyncState.GONE: "warn",
+    SyncState.SYNCED: Severity.OK,
+    SyncState.PENDING: Severity.MUTED,
+    SyncState.FAILED: Severity.DANGER,
+    SyncState.GONE: Severity.WARN,
 }
 
 
@@ -223,8 +219,8 @@ class Assistant(models.Model):
             )
 
     @property
-    def sync_severity(self) -> str:
-        return SYNC_SEVERITY.get(SyncState(self.sync_state), "muted")
+    def sync_severity(self) -> Severity:
+        return SYNC_SEVERITY.get(SyncState(self.sync_state), Severity.MUTED)
 
     @property
     def sync_in_progress(self) -> bool:
@@ -263,7 +259,9 @@ class Run(models.Model):
     connection = models.ForeignKey(
         Connection, on_delete=models.CASCADE, related_name="runs", verbose_name=_("connection")
     )
-    backend = models.CharField(_("run API"), max_length=12, choices=Backend.choices)
+    backend = models.CharField(
+        _("run API"), max_length=12, choices=RunApi.choices_of(*RunApi.apis())
+    )
     input = models.TextField(_("message"), max_length=32000)
     status = models.CharField(
         _("status"), max_length=20, choices=RunStatus.choices, default=RunStatus.QUEUED
@@ -320,12 +318,12 @@ class Run(models.Model):
                 condition=Q(status__in=RunStatus.values), name="assistants_run_status_valid"
             ),
             models.CheckConstraint(
-                condition=Q(backend__in=Backend.values), name="assistants_run_backend_valid"
+                condition=Q(backend__in=RunApi.apis()), name="assistants_run_backend_valid"
             ),
             # An Assistants API run has no response id, a Responses API run no thread or run id.
             models.CheckConstraint(
-                condition=Q(backend=Backend.ASSISTANTS, response_id="")
-                | Q(backend=Backend.RESPONSES, thread_id="", remote_run_id=""),
+                condition=Q(backend=RunApi.ASSISTANTS, response_id="")
+                | Q(backend=RunApi.RESPONSES, thread_id="", remote_run_id=""),
                 name="assistants_run_ids_match_backend",
             ),
             models.CheckConstraint(condition=~Q(input=""), name="assistants_run_input_not_empty"),
@@ -368,8 +366,8 @@ class Run(models.Model):
         return RunStatus.EXPIRED if self.is_overdue else RunStatus(self.status)
 
     @property
-    def status_severity(self) -> str:
-        return STATUS_SEVERITY.get(self.shown_status, "muted")
+    def status_severity(self) -> Severity:
+        return STATUS_SEVERITY.get(self.shown_status, Severity.MUTED)
 
     @property
     def poll_deadline(self) -> datetime:

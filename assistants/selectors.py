@@ -11,6 +11,7 @@ from django.utils import timezone
 from accounts.models import Team
 from assistants.backends import (
     ASSISTANTS,
+    RESPONSES,
     AssistantsBackend,
     ResponsesBackend,
     RunSnapshot,
@@ -114,7 +115,7 @@ def run_lookup(
     a thread and run id (Assistants API) or a response id (Responses API).
     Raises ProviderError."""
     if response_id:
-        backend = backend_for(connection, api="responses")
+        backend = backend_for(connection, api=RESPONSES)
         assert isinstance(backend, ResponsesBackend)
         return backend.lookup(response_id)
     backend = backend_for(connection, api=ASSISTANTS)
@@ -143,7 +144,7 @@ def snapshot_as_run(snapshot: RunSnapshot, *, connection: Connection) -> Run:
     return Run(
         team=connection.team,
         connection=connection,
-        backend="responses" if snapshot.response_id else ASSISTANTS,
+        backend=RESPONSES if snapshot.response_id else ASSISTANTS,
         status=snapshot.status,
         thread_id=snapshot.thread_id,
         remote_run_id=snapshot.remote_run_id,

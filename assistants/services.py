@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Case, F, Q, Value, When
 from django.utils import timezone
 
-from accounts.models import Team, User
+from accounts.models import AuditAction, Team, User
 from accounts.services import audit_log
 from assistants.backends import (
     ASSISTANTS,
@@ -49,7 +49,7 @@ from assistants.models import (
 )
 from connections import crypto
 from connections.errors import ErrorKind, ProviderError
-from connections.models import Connection, RunApi
+from connections.models import Connection, ErrorOperation, RunApi
 from connections.services import client_for, error_event_record, error_summary
 
 ASSISTANT_FIELDS = (
@@ -101,7 +101,7 @@ class PushOutcome(StrEnum):
 
 
 def _record_error(
-    connection: Connection, error: ProviderError, *, operation: str, user: User | None
+    connection: Connection, error: ProviderError, *, operation: ErrorOperation, user: User | None
 ) -> None:
     error_event_record(connection=connection, error=error, operation=operation, user=user)
 
@@ -287,7 +287,9 @@ def _assistant_discard_remote(
         backend.delete_assistant(assistant)
     except ProviderError as error:
         if error.kind != ErrorKind.NOT_FOUND:
-            _record_error(assistant.connection, error, operation="assistant.discard", user=user)
+            _record_error(
+                assistant.connection, error, operation=ErrorOperation.ASSISTANT_DISCARD, user=user
+            )
 
 
 def _assistant_create_uncertain(assistant: Assistant) -> bool:
@@ -317,7 +319,11 @@ def _assistant_adopt(assistant: Assistant, remote_id: str) -> bool:
 
 
 def _assistant_push(
-    assistant: Assistant, *, user: User | None, operation: str, claim: datetime | None = None
+    assistant: Assistant,
+    *,
+    user: User | None,
+    operation: ErrorOperation,
+    claim: datetime | None = None,
 ) -> PushOutcome:
     """Bring the remote copy in line with the local record (create, or modify).
 
@@ -436,14 +442,14 @@ def assistant_create(
             audit_log(
                 team=team,
                 actor=user,
-                action="assistant.create",
+                action=AuditAction.ASSISTANT_CREATE,
                 target=assistant,
                 data={"connection": connection.name, "model": assistant.model},
             )
     except IntegrityError:
         _raise_if_submitted(Assistant, team, submission_token)
         raise
-    _assistant_push(assistant, user=user, operation="assistant.create")
+    _assistant_push(assistant, user=user, operation=ErrorOperation.ASSISTANT_CREATE)
     return assistant
 
 
@@ -463,11 +469,11 @@ def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) 
         audit_log(
             team=assistant.team,
             actor=user,
-            action="assistant.update",
+            action=AuditAction.ASSISTANT_UPDATE,
             target=assistant,
             data={"changed": changed},
         )
-    _assistant_push(assistant, user=user, operation="assistant.update")
+    _assistant_push(assistant, user=user, operation=ErrorOperation.ASSISTANT_UPDATE)
     return assistant
 
 
@@ -478,11 +484,11 @@ def assistant_sync(*, assistant: Assistant, user: User) -> PushOutcome:
     audit_log(
         team=assistant.team,
         actor=user,
-        action="assistant.sync",
+        action=AuditAction.ASSISTANT_SYNC,
         target=assistant,
         data={"state": assistant.sync_state},
     )
-    return _assistant_push(assistant, user=user, operation="assistant.sync")
+    return _assistant_push(assistant, user=user, operation=ErrorOperation.ASSISTANT_SYNC)
 
 
 # A delete that finds a new remote copy recorded meanwhile deletes that one too; a sync started
@@ -517,7 +523,9 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
             )
         except ProviderError as error:
             if error.kind != ErrorKind.NOT_FOUND:  # 404: the server has no Assistants API
-                _record_error(connection, error, operation="assistant.delete", user=user)
+                _record_error(
+                    connection, error, operation=ErrorOperation.ASSISTANT_DELETE, user=user
+                )
                 _assistant_release(assistant, claim)
                 return not Assistant.objects.filter(pk=assistant.pk).exists()
             found = None
@@ -537,7 +545,9 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
                 )
             except ProviderError as error:
                 if error.kind != ErrorKind.NOT_FOUND and not says_not_offered(error):
-                    _record_error(connection, error, operation="assistant.delete", user=user)
+                    _record_error(
+                        connection, error, operation=ErrorOperation.ASSISTANT_DELETE, user=user
+                    )
                     # Deleted meanwhile by someone else, whose delete reached the provider.
                     return not _assistant_mark(
                         assistant, state=SyncState.FAILED, error=error, claim=claim
@@ -550,7 +560,7 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
                 audit_log(
                     team=assistant.team,
                     actor=user,
-                    action="assistant.delete",
+                    action=AuditAction.ASSISTANT_DELETE,
                     target=assistant,
                     data={"connection": connection.name, "remote_id": seen_remote_id},
                 )
@@ -689,7 +699,7 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
             connection, lambda backend: list(backend.list_remote_assistants())
         )
     except ProviderError as error:
-        _record_error(connection, error, operation="assistant.import", user=user)
+        _record_error(connection, error, operation=ErrorOperation.ASSISTANT_IMPORT, user=user)
         raise
     if backend.name != ASSISTANTS:
         return ImportResult(api=backend.name)
@@ -735,7 +745,7 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
         audit_log(
             team=team,
             actor=user,
-            action="assistant.import",
+            action=AuditAction.ASSISTANT_IMPORT,
             target=connection,
             data={"added": added, "known": known, "skipped": skipped, "attached": len(attached)},
         )
@@ -743,7 +753,7 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
         # The copy holds the settings of the create that made it: send the record's own.
         found = Assistant.objects.filter(pk=pk).first()
         if found is not None:
-            _assistant_push(found, user=user, operation="assistant.import")
+            _assistant_push(found, user=user, operation=ErrorOperation.ASSISTANT_IMPORT)
     return ImportResult(api=ASSISTANTS, added=added, known=known, skipped=skipped)
 
 
@@ -873,7 +883,7 @@ def run_start(
             audit_log(
                 team=run.team,
                 actor=user,
-                action="run.start",
+                action=AuditAction.RUN_START,
                 target=run,
                 data={"assistant": assistant.name, "backend": api},
             )
@@ -884,7 +894,9 @@ def run_start(
         raise
 
     if claim is not None:
-        outcome = _assistant_push(assistant, user=user, operation="run.start", claim=claim)
+        outcome = _assistant_push(
+            assistant, user=user, operation=ErrorOperation.RUN_START, claim=claim
+        )
         if outcome == PushOutcome.VANISHED:  # deleted meanwhile: nothing left to run
             _run_fail(run, ProviderError(ErrorKind.NOT_FOUND))
             return run
@@ -901,7 +913,7 @@ def run_start(
     try:
         snapshot, backend = _with_backend(connection, start)
     except ProviderError as error:
-        _record_error(connection, error, operation="run.start", user=user)
+        _record_error(connection, error, operation=ErrorOperation.RUN_START, user=user)
         _run_fail(run, error)
         if error.kind == ErrorKind.NOT_FOUND and run_api_for(connection) == ASSISTANTS:
             # The server has the Assistants API but not this assistant any more.
@@ -973,7 +985,7 @@ def run_refresh(*, run: Run) -> Run:
     try:
         snapshot = backend_for(run.connection, api=run.backend).get_run(run)
     except ProviderError as error:
-        _record_error(run.connection, error, operation="run.refresh", user=None)
+        _record_error(run.connection, error, operation=ErrorOperation.RUN_REFRESH, user=None)
         _run_note_poll_error(run, error)
         if overdue:
             _run_give_up(run)
@@ -992,7 +1004,7 @@ def run_cancel(*, run: Run, user: User) -> ProviderError | None:
     audit_log(
         team=run.team,
         actor=user,
-        action="run.cancel",
+        action=AuditAction.RUN_CANCEL,
         target=run,
         data={"assistant": run.assistant_name, "backend": run.backend},
     )
@@ -1002,7 +1014,7 @@ def run_cancel(*, run: Run, user: User) -> ProviderError | None:
     try:
         snapshot = backend_for(run.connection, api=run.backend).cancel_run(run)
     except ProviderError as error:
-        _record_error(run.connection, error, operation="run.cancel", user=user)
+        _record_error(run.connection, error, operation=ErrorOperation.RUN_CANCEL, user=user)
         _run_note_poll_error(run, error)
         return error
     _run_apply(run, snapshot)

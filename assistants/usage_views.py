@@ -2,7 +2,6 @@
 
 from uuid import UUID
 
-from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -10,22 +9,18 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_safe
 
 from accounts.access import get_team_for_user
-from accounts.models import Team
+from accounts.forms import TeamChoiceField, TeamScopedForm
 from assistants import usage as usage_selectors
-from connections.models import Connection
+from assistants.forms import team_connections
 
 
-class UsageFilterForm(forms.Form):
-    connection = forms.ModelChoiceField(
+class UsageFilterForm(TeamScopedForm):
+    connection = TeamChoiceField(
+        team_connections,
         label=_("Connection"),
-        queryset=Connection.objects.none(),
         required=False,
         empty_label=_("All connections"),
     )
-
-    def __init__(self, *args, team: Team, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.fields["connection"].queryset = Connection.objects.filter(team=team).order_by("name")
 
 
 @login_required
@@ -41,8 +36,6 @@ def usage(request: HttpRequest, team_id: UUID) -> HttpResponse:
         request,
         "assistants/usage.html",
         {
-            "access": access,
-            "team": access.team,
             "form": form,
             "connection": connection,
             "usage": summary,

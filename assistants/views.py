@@ -34,12 +34,9 @@ from assistants.models import Assistant, Run, SyncState
 from connections.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from connections.explanations import explain
 from connections.models import Connection
+from lib.forms import posted
 
 RUNS_PAGE = 100
-
-
-def _page(access: TeamAccess, **context: Any) -> dict[str, Any]:
-    return {"access": access, "team": access.team, **context}
 
 
 def _sync_message(request: HttpRequest, assistant: Assistant, done: str) -> None:
@@ -79,8 +76,7 @@ def assistant_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "assistants/list.html",
-        _page(
-            access,
+        dict(
             form=form,
             assistants=assistants,
             connections=selectors.team_connections(team=access.team),
@@ -103,16 +99,16 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connections = list(selectors.team_connections(team=access.team))
     if not connections:
-        return render(request, "assistants/create.html", _page(access, form=None))
+        return render(request, "assistants/create.html", dict(form=None))
     connection = _chosen_connection(request, connections)
     choices = selectors.model_choices(connection=connection)
     form = AssistantCreateForm(
-        request.POST or None,
+        posted(request),
         team=access.team,
         models=choices.ids,
         initial={"connection": connection.pk},
     )
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         try:
             assistant = services.assistant_create(
                 team=access.team,
@@ -136,8 +132,7 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "assistants/create.html",
-        _page(
-            access,
+        dict(
             form=form,
             connection=connection,
             pick_form=ConnectionPickForm(team=access.team, initial={"connection": connection}),
@@ -150,8 +145,7 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
 
 def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm | None) -> dict:
     run_api = run_api_for(assistant.connection)
-    return _page(
-        access,
+    return dict(
         assistant=assistant,
         runs=selectors.run_recent(assistant=assistant),
         run_form=run_form,
@@ -176,9 +170,9 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
     choices = selectors.model_choices(connection=assistant.connection)
     form = AssistantForm(
-        request.POST or None, models=choices.ids, initial=AssistantForm.initial_for(assistant)
+        posted(request), models=choices.ids, initial=AssistantForm.initial_for(assistant)
     )
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         try:
             services.assistant_update(
                 assistant=assistant, user=request.user, data=form.assistant_data()
@@ -191,8 +185,7 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
     return render(
         request,
         "assistants/edit.html",
-        _page(
-            access,
+        dict(
             assistant=assistant,
             form=form,
             model_error=choices.error if choices.ids is None else None,
@@ -220,7 +213,7 @@ def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
             % {"problem": explain(assistant.last_error_kind or ErrorKind.BAD_RESPONSE).title},
         )
         return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
-    return render(request, "assistants/delete.html", _page(access, assistant=assistant))
+    return render(request, "assistants/delete.html", dict(assistant=assistant))
 
 
 @login_required
@@ -258,8 +251,7 @@ def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -
         return render(
             request,
             "assistants/list.html",
-            _page(
-                access,
+            dict(
                 form=AssistantFilterForm(team=access.team),
                 assistants=selectors.assistant_list(team=access.team),
                 connections=selectors.team_connections(team=access.team),
@@ -342,7 +334,7 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "assistants/runs.html",
-        _page(access, form=form, runs=runs[:RUNS_PAGE], filtered=bool(assistant or status)),
+        dict(form=form, runs=runs[:RUNS_PAGE], filtered=bool(assistant or status)),
     )
 
 
@@ -351,8 +343,7 @@ def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
     # deadline as expired), or when asking failed in a way that will not pass by itself (the
     # page then explains it and offers a Refresh link).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
-    return _page(
-        access,
+    return dict(
         run=run,
         polling=not run.is_terminal and not stuck,
         can_cancel=access.is_member and run.is_cancellable,
@@ -426,8 +417,7 @@ def run_lookup(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "assistants/run_lookup.html",
-        _page(
-            access,
+        dict(
             form=form,
             found=found,
             error=error,

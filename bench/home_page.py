@@ -52,7 +52,7 @@ def _build(team_name: str, sizes: dict[str, int]):
     from django.utils import timezone
 
     from accounts.models import Membership, Role, Team, User
-    from assistants.models import Assistant, Backend, Run, RunStatus, SyncState
+    from assistants.models import Assistant, Run, RunStatus, SyncState
     from connections.costs import (
         CostLine,
         CostReport,
@@ -60,7 +60,7 @@ def _build(team_name: str, sizes: dict[str, int]):
         utc_today,
         window_start,
     )
-    from connections.models import Connection, ConnectionErrorEvent, Health
+    from connections.models import Connection, ConnectionErrorEvent, Health, RunApi
 
     now = timezone.now()
     team = Team.objects.create(name=team_name)
@@ -154,7 +154,7 @@ def _build(team_name: str, sizes: dict[str, int]):
                 assistant=assistant,
                 assistant_name=assistant.name,
                 connection=assistant.connection,
-                backend=Backend.ASSISTANTS,
+                backend=RunApi.ASSISTANTS,
                 input="What is 2 + 2?",
                 status=status,
                 thread_id=f"thread_{number}",

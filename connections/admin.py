@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
+from accounts.models import AuditAction
 from accounts.services import audit_log
 from connections import services
 from connections.explanations import explain
@@ -190,7 +191,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         audit_log(
             team=obj.team,
             actor=request.user,
-            action="connection.update" if change else "connection.create",
+            action=AuditAction.CONNECTION_UPDATE if change else AuditAction.CONNECTION_CREATE,
             target=obj,
             data=data,
         )

@@ -20,6 +20,8 @@ from typing import Any
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
+from lib.severity import Severity
+
 Number = int | float | Decimal
 
 # Mid-tone colours that read on the light and the dark background alike.
@@ -139,6 +141,182 @@ def _shorten(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+@dataclass(frozen=True)
+class _Series:
+    """Which series a chart draws, in which colour and under which name."""
+
+    stacked: bool
+    drawn: list[str]  # drawn on their own, largest first
+    folded: set[str]  # drawn together as "Other"
+    fills: dict[str, str]
+    labels: dict[str, str]
+
+    @classmethod
+    def of(
+        cls, columns: Sequence[Column], labels: Mapping[str, str] | None, max_series: int
+    ) -> "_Series":
+        labels = dict(labels or {})
+        stacked = len(labels) > 1
+        drawn, folded = _series_order(columns, max_series) if stacked else ([], set())
+        fills = {key: PALETTE[index % len(PALETTE)] for index, key in enumerate(drawn)}
+        if folded:
+            fills[OTHER_SERIES] = OTHER_FILL
+            labels[OTHER_SERIES] = _("Other")
+        return cls(stacked, drawn, folded, fills, labels)
+
+    def stack(self, column: Column) -> list[tuple[str, float]]:
+        """The column's parts from the bottom up (one unnamed part when not stacked)."""
+        if not self.stacked:
+            return [("", float(sum(column.values.values(), 0)))]
+        parts: dict[str, float] = {}
+        for key, value in column.values.items():
+            target = OTHER_SERIES if key in self.folded else key
+            parts[target] = parts.get(target, 0.0) + float(value)
+        order = [*self.drawn, OTHER_SERIES] if self.folded else self.drawn
+        return [(key, parts[key]) for key in order if parts.get(key)]
+
+    @property
+    def legend_rows(self) -> int:
+        return math.ceil(len(self.fills) / _LEGEND_PER_ROW) if self.stacked else 0
+
+
+_LEGEND_PER_ROW = max(1, (WIDTH - MARGIN_LEFT) // LEGEND_COLUMN)
+
+
+@dataclass(frozen=True)
+class _Plot:
+    """The plotting area in SVG units, and how tall one unit of value is drawn."""
+
+    left: float = MARGIN_LEFT
+    right: float = WIDTH - MARGIN_RIGHT
+    top: float = MARGIN_TOP
+    bottom: float = MARGIN_TOP + PLOT_HEIGHT
+    highest: float = 1.0  # the value at the top of the axis
+
+    @property
+    def width(self) -> float:
+        return self.right - self.left
+
+    @property
+    def scale(self) -> float:
+        return PLOT_HEIGHT / self.highest
+
+    def axis(self) -> dict[str, str]:
+        return {
+            "left": _fmt(self.left),
+            "right": _fmt(self.right),
+            "top": _fmt(self.top),
+            "bottom": _fmt(self.bottom),
+            "label_y": _fmt(self.top - 8),
+        }
+
+
+def _bar(
+    column: Column,
+    parts: list[tuple[str, float]],
+    *,
+    left: float,
+    width: float,
+    plot: _Plot,
+    series: _Series,
+    format_value: Callable[[Number], str],
+) -> Bar:
+    """One column's bar: its segments stacked from the bottom, zero-height ones left out."""
+    bottom = float(plot.bottom)
+    segments = []
+    for key, value in parts:
+        height = value * plot.scale
+        if height <= 0:
+            continue
+        bottom -= height
+        if series.stacked:
+            title = f"{column.title} · {series.labels.get(key, key)}: {format_value(value)}"
+        else:
+            title = f"{column.title}: {format_value(value)}"
+        segments.append(
+            Segment(
+                x=_fmt(left),
+                y=_fmt(bottom),
+                width=_fmt(width),
+                height=_fmt(height),
+                fill=series.fills.get(key, ""),
+                title=title,
+            )
+        )
+    total = sum((value for value in column.values.values()), 0)
+    return Bar(title=f"{column.title}: {format_value(total)}", segments=segments)
+
+
+def _bars(
+    columns: Sequence[Column],
+    stacks: list[list[tuple[str, float]]],
+    *,
+    plot: _Plot,
+    series: _Series,
+    format_value: Callable[[Number], str],
+) -> tuple[list[Bar], list[Tick]]:
+    """The bars, and the labels under them (at most MAX_X_LABELS, evenly spaced)."""
+    count = len(columns)
+    slot = plot.width / count if count else plot.width
+    width = max(1.0, slot * 0.72)
+    label_every = max(1, math.ceil(count / MAX_X_LABELS))
+    bars, labels = [], []
+    for index, (column, parts) in enumerate(zip(columns, stacks, strict=True)):
+        left = plot.left + index * slot + (slot - width) / 2
+        bars.append(
+            _bar(
+                column,
+                parts,
+                left=left,
+                width=width,
+                plot=plot,
+                series=series,
+                format_value=format_value,
+            )
+        )
+        if index % label_every == 0:
+            labels.append(
+                Tick(x=_fmt(left + width / 2), y=_fmt(plot.bottom + 16), label=column.label)
+            )
+    return bars, labels
+
+
+def _y_ticks(plot: _Plot, format_tick: Callable[[Number], str]) -> list[Tick]:
+    return [
+        Tick(
+            x=_fmt(plot.left - 6),
+            y=_fmt(plot.bottom - PLOT_HEIGHT * step / Y_INTERVALS),
+            label=format_tick(plot.highest * step / Y_INTERVALS),
+        )
+        for step in range(Y_INTERVALS + 1)
+    ]
+
+
+def _legend(series: _Series, plot: _Plot) -> list[LegendItem]:
+    """One swatch per series, in rows under the x labels (stacked charts only)."""
+    if not series.stacked:
+        return []
+    legend_top = plot.bottom + X_LABEL_SPACE + 4
+    legend = []
+    for index, (key, fill) in enumerate(series.fills.items()):
+        row, place = divmod(index, _LEGEND_PER_ROW)
+        x = plot.left + place * LEGEND_COLUMN
+        y = legend_top + row * LEGEND_ROW
+        label = series.labels.get(key, key)
+        legend.append(
+            LegendItem(
+                x=_fmt(x),
+                y=_fmt(y),
+                text_x=_fmt(x + 16),
+                text_y=_fmt(y + 9),
+                fill=fill,
+                label=_shorten(label, LEGEND_LABEL_MAX),
+                title=label,
+            )
+        )
+    return legend
+
+
 def bar_chart(
     *,
     chart_id: str,
@@ -158,124 +336,25 @@ def bar_chart(
     out, but every column keeps its bar (and its title), so a day without cost still reads.
     With `integer`, the axis ticks are whole numbers (counts of tokens or runs).
     """
-    series_labels = dict(series_labels or {})
-    stacked = len(series_labels) > 1
-    drawn, folded = _series_order(columns, max_series) if stacked else ([], set())
-    fills = {key: PALETTE[index % len(PALETTE)] for index, key in enumerate(drawn)}
-    if folded:
-        fills[OTHER_SERIES] = OTHER_FILL
-        series_labels[OTHER_SERIES] = _("Other")
-
-    legend_rows = 0
-    if stacked:
-        per_row = max(1, (WIDTH - MARGIN_LEFT) // LEGEND_COLUMN)
-        legend_rows = math.ceil(len(fills) / per_row)
-    plot_top = MARGIN_TOP
-    plot_bottom = plot_top + PLOT_HEIGHT
-    height = plot_bottom + X_LABEL_SPACE + legend_rows * LEGEND_ROW + (4 if legend_rows else 0)
-    plot_left, plot_right = MARGIN_LEFT, WIDTH - MARGIN_RIGHT
-    plot_width = plot_right - plot_left
-
-    def stack(column: Column) -> list[tuple[str, float]]:
-        if not stacked:
-            return [("", float(sum(column.values.values(), 0)))]
-        parts: dict[str, float] = {}
-        for key, value in column.values.items():
-            target = OTHER_SERIES if key in folded else key
-            parts[target] = parts.get(target, 0.0) + float(value)
-        order = [*drawn, OTHER_SERIES] if folded else drawn
-        return [(key, parts[key]) for key in order if parts.get(key)]
-
-    stacks = [stack(column) for column in columns]
-    highest = max((sum(value for _key, value in parts) for parts in stacks), default=0.0)
-    top = Y_INTERVALS * nice_ceiling(highest / Y_INTERVALS, integer=integer)
-    scale = PLOT_HEIGHT / top
-
-    bars: list[Bar] = []
-    x_labels: list[Tick] = []
-    count = len(columns)
-    slot = plot_width / count if count else plot_width
-    bar_width = max(1.0, slot * 0.72)
-    label_every = max(1, math.ceil(count / MAX_X_LABELS))
-    for index, (column, parts) in enumerate(zip(columns, stacks, strict=True)):
-        left = plot_left + index * slot + (slot - bar_width) / 2
-        total = sum((value for value in column.values.values()), 0)
-        bottom = float(plot_bottom)
-        segments = []
-        for key, value in parts:
-            height_px = value * scale
-            if height_px <= 0:
-                continue
-            bottom -= height_px
-            segments.append(
-                Segment(
-                    x=_fmt(left),
-                    y=_fmt(bottom),
-                    width=_fmt(bar_width),
-                    height=_fmt(height_px),
-                    fill=fills.get(key, ""),
-                    title=(
-                        f"{column.title} · {series_labels.get(key, key)}: {format_value(value)}"
-                        if stacked
-                        else f"{column.title}: {format_value(value)}"
-                    ),
-                )
-            )
-        bars.append(Bar(title=f"{column.title}: {format_value(total)}", segments=segments))
-        if index % label_every == 0:
-            x_labels.append(
-                Tick(x=_fmt(left + bar_width / 2), y=_fmt(plot_bottom + 16), label=column.label)
-            )
-
-    y_ticks = [
-        Tick(
-            x=_fmt(plot_left - 6),
-            y=_fmt(plot_bottom - PLOT_HEIGHT * step / Y_INTERVALS),
-            label=(format_tick or format_value)(top * step / Y_INTERVALS),
-        )
-        for step in range(Y_INTERVALS + 1)
-    ]
-
-    legend: list[LegendItem] = []
-    if stacked:
-        per_row = max(1, (WIDTH - MARGIN_LEFT) // LEGEND_COLUMN)
-        legend_top = plot_bottom + X_LABEL_SPACE + 4
-        for index, (key, fill) in enumerate(fills.items()):
-            row, place = divmod(index, per_row)
-            x = plot_left + place * LEGEND_COLUMN
-            y = legend_top + row * LEGEND_ROW
-            label = series_labels.get(key, key)
-            legend.append(
-                LegendItem(
-                    x=_fmt(x),
-                    y=_fmt(y),
-                    text_x=_fmt(x + 16),
-                    text_y=_fmt(y + 9),
-                    fill=fill,
-                    label=_shorten(label, LEGEND_LABEL_MAX),
-                    title=label,
-                )
-            )
-
+    series = _Series.of(columns, series_labels, max_series)
+    stacks = [series.stack(column) for column in columns]
+    tallest = max((sum(value for _key, value in parts) for parts in stacks), default=0.0)
+    plot = _Plot(highest=Y_INTERVALS * nice_ceiling(tallest / Y_INTERVALS, integer=integer))
+    bars, x_labels = _bars(columns, stacks, plot=plot, series=series, format_value=format_value)
+    rows = series.legend_rows
     return BarChart(
         chart_id=chart_id,
         title=title,
         description=description,
         y_axis_label=y_axis_label,
         width=WIDTH,
-        height=height,
-        stacked=stacked,
-        bars=bars if count else [],
-        y_ticks=y_ticks,
+        height=int(plot.bottom) + X_LABEL_SPACE + rows * LEGEND_ROW + (4 if rows else 0),
+        stacked=series.stacked,
+        bars=bars,
+        y_ticks=_y_ticks(plot, format_tick or format_value),
         x_labels=x_labels,
-        legend=legend,
-        axis={
-            "left": _fmt(plot_left),
-            "right": _fmt(plot_right),
-            "top": _fmt(plot_top),
-            "bottom": _fmt(plot_bottom),
-            "label_y": _fmt(plot_top - 8),
-        },
+        legend=_legend(series, plot),
+        axis=plot.axis(),
     )
 
 
@@ -331,14 +410,14 @@ class Headroom:
     percent: int | None  # remaining / limit, when both are numbers
 
     @property
-    def severity(self) -> str:
+    def severity(self) -> Severity:
         if self.percent is None:
-            return "muted"
+            return Severity.MUTED
         if self.percent < 10:
-            return "danger"
+            return Severity.DANGER
         if self.percent < 30:
-            return "warn"
-        return "ok"
+            return Severity.WARN
+        return Severity.OK
 
 
 def headroom(rate_limit: Mapping[str, Any] | None) -> list[Headroom]:

@@ -25,7 +25,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import User
 from connections import charts, crypto, services
 from connections.errors import ErrorKind, ProviderError
-from connections.models import Connection
+from connections.models import Connection, ErrorOperation
 
 # The page's choice → the provider's `group_by` value.
 GROUP_BY = {"line_item": "line_item", "project": "project_id"}
@@ -46,7 +46,7 @@ CACHE_SECONDS = 60 * 60
 # No line of a bill reaches this; a larger number is a broken answer (and would overflow the
 # chart's floating-point scale).
 MAX_AMOUNT = Decimal(10) ** 12
-OPERATION = "costs.list"
+OPERATION = ErrorOperation.COSTS_LIST
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
 USAGE_URL = "https://platform.openai.com/usage"
 

@@ -15,6 +15,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
 from connections.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
+from lib.severity import Severity
 
 ERROR_CODES_GUIDE = "https://platform.openai.com/docs/guides/error-codes"
 HELP_401 = "https://help.openai.com/en/articles/6891767-error-code-401-invalid-authentication"
@@ -39,7 +40,7 @@ class Explanation:
     cause: str | Promise
     next_step: str | Promise
     help_url: str
-    severity: str  # "danger" (someone must act) or "warn" (may pass on its own)
+    severity: Severity  # DANGER (someone must act) or WARN (may pass on its own)
 
 
 _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
@@ -291,7 +292,7 @@ def explain(kind: ErrorKind | str, *, retry_after: float | None = None) -> Expla
     """
     kind = ErrorKind(kind)
     title, cause, next_step, help_url = _CATALOGUE[kind]
-    severity = "warn" if kind in TRANSIENT_KINDS else "danger"
+    severity = Severity.WARN if kind in TRANSIENT_KINDS else Severity.DANGER
     if retry_after and retry_after > 0 and kind in TRANSIENT_KINDS:
         next_step = format_lazy(
             "{} {}",

@@ -4,9 +4,10 @@ from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
+from accounts.forms import TeamScopedForm
 from accounts.models import Team
 from connections import urlguard
-from connections.models import DEFAULT_BASE_URL, Connection, Provider, RunApi
+from connections.models import DEFAULT_BASE_URL, RUN_API_SETTINGS, Connection, Provider, RunApi
 
 
 def _key_field(label, help_text, *, required: bool = True) -> forms.CharField:
@@ -90,7 +91,7 @@ class _NameMixin:
         )
 
 
-class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, forms.Form):
+class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
     name = forms.CharField(
         label=_("Name"),
         max_length=100,
@@ -131,10 +132,6 @@ class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, forms.Form):
         help_text=_("Tablero checks the key by listing the models before saving."),
     )
 
-    def __init__(self, *args, team: Team, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.team = team
-
     def clean_base_url(self) -> str:
         return clean_url(self.cleaned_data["base_url"])
 
@@ -142,7 +139,7 @@ class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, forms.Form):
         return clean_key(self.cleaned_data["api_key"])
 
 
-class ConnectionEditForm(_NameMixin, HeaderIdsMixin, forms.Form):
+class ConnectionEditForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
     name = forms.CharField(label=_("Name"), max_length=100)
     organization_id = forms.CharField(label=_("Organization ID"), max_length=100, required=False)
     project_id = forms.CharField(label=_("Project ID"), max_length=100, required=False)
@@ -154,7 +151,7 @@ class ConnectionEditForm(_NameMixin, HeaderIdsMixin, forms.Form):
     )
     run_api = forms.ChoiceField(
         label=_("Run assistants through"),
-        choices=RunApi.choices,
+        choices=RunApi.choices_of(*RUN_API_SETTINGS),
         help_text=_(
             "“Detect automatically” uses what the last test found. The Assistants API is "
             "gone from api.openai.com; other servers may still offer it."
@@ -172,8 +169,7 @@ class ConnectionEditForm(_NameMixin, HeaderIdsMixin, forms.Form):
                 "run_api": instance.run_api,
             },
         )
-        super().__init__(*args, **kwargs)
-        self.team = team
+        super().__init__(*args, team=team, **kwargs)
         self.instance = instance
 
 

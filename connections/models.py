@@ -16,6 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Team
 from connections import crypto
 from connections.errors import ErrorKind
+from lib.severity import Severity
 
 if TYPE_CHECKING:
     from connections.client import Endpoint
@@ -66,15 +67,29 @@ def health_for(kind: ErrorKind | str) -> Health:
 
 
 class RunApi(models.TextChoices):
+    """The API through which assistants run on a connection: the one vocabulary of the admin's
+    choice (`Connection.run_api`, which may also be AUTO), of what detection found
+    (`Connection.detected_run_api`, UNKNOWN until then) and of a run's backend (`Run.backend`,
+    one of the two APIs)."""
+
     AUTO = "auto", _("Detect automatically")
-    ASSISTANTS = "assistants", _("Assistants API")
-    RESPONSES = "responses", _("Responses API")
-
-
-class DetectedRunApi(models.TextChoices):
     UNKNOWN = "", _("Not detected yet")
     ASSISTANTS = "assistants", _("Assistants API")
     RESPONSES = "responses", _("Responses API")
+
+    @classmethod
+    def apis(cls) -> list["RunApi"]:
+        """The two APIs themselves, without AUTO and UNKNOWN."""
+        return [cls.ASSISTANTS, cls.RESPONSES]
+
+    @classmethod
+    def choices_of(cls, *members: "RunApi") -> list[tuple[str, str]]:
+        return [(member.value, member.label) for member in members]
+
+
+# What each field may hold, in the order its select offers it.
+RUN_API_SETTINGS = (RunApi.AUTO, *RunApi.apis())
+RUN_API_DETECTED = (RunApi.UNKNOWN, *RunApi.apis())
 
 
 class RunApiReason(models.TextChoices):
@@ -158,13 +173,16 @@ class Connection(models.Model):
     last_error_kind = models.CharField(_("last error kind"), max_length=32, blank=True)
 
     run_api = models.CharField(
-        _("run API"), max_length=20, choices=RunApi.choices, default=RunApi.AUTO
+        _("run API"),
+        max_length=20,
+        choices=RunApi.choices_of(*RUN_API_SETTINGS),
+        default=RunApi.AUTO,
     )
     detected_run_api = models.CharField(
         _("detected run API"),
         max_length=20,
-        choices=DetectedRunApi.choices,
-        default=DetectedRunApi.UNKNOWN,
+        choices=RunApi.choices_of(*RUN_API_DETECTED),
+        default=RunApi.UNKNOWN,
         blank=True,
     )
     # Why the last detection ended as it did, what the Assistants API answered then (its HTTP
@@ -210,10 +228,10 @@ class Connection(models.Model):
                 condition=models.Q(health__in=Health.values), name="connections_health_valid"
             ),
             models.CheckConstraint(
-                condition=models.Q(run_api__in=RunApi.values), name="connections_run_api_valid"
+                condition=models.Q(run_api__in=RUN_API_SETTINGS), name="connections_run_api_valid"
             ),
             models.CheckConstraint(
-                condition=models.Q(detected_run_api__in=DetectedRunApi.values),
+                condition=models.Q(detected_run_api__in=RUN_API_DETECTED),
                 name="connections_detected_run_api_valid",
             ),
             models.CheckConstraint(
@@ -285,15 +303,15 @@ class Connection(models.Model):
     # --- display -------------------------------------------------------------------------
 
     @property
-    def health_severity(self) -> str:
-        """The badge colour for the health: ok, warn, danger or muted."""
+    def health_severity(self) -> Severity:
+        """The badge colour for the health."""
         if self.health == Health.OK:
-            return "ok"
+            return Severity.OK
         if self.health == Health.UNCHECKED:
-            return "muted"
+            return Severity.MUTED
         if self.health in (Health.RATE_LIMITED, Health.OVERLOADED, Health.UNREACHABLE):
-            return "warn"
-        return "danger"
+            return Severity.WARN
+        return Severity.DANGER
 
     @property
     def effective_run_api(self) -> str:
@@ -314,6 +332,27 @@ class Connection(models.Model):
         return self.run_api_reason in (RunApiReason.PENDING, RunApiReason.RESPONSES_ASSUMED)
 
 
+class ErrorOperation(models.TextChoices):
+    """What Tablero was doing when the provider failed (`ConnectionErrorEvent.operation`). The
+    value is stored; the label completes "Failed while …" on the pages that list errors."""
+
+    CONNECTION_CREATE = "connection.create", _("adding the connection")
+    CONNECTION_TEST = "connection.test", _("testing the connection")
+    CONNECTION_REPLACE_KEY = "connection.replace_key", _("replacing the key")
+    MODELS_LIST = "models.list", _("listing models")
+    MODELS_RETRIEVE = "models.retrieve", _("reading a model")
+    COSTS_LIST = "costs.list", _("fetching costs")
+    ASSISTANT_CREATE = "assistant.create", _("creating an assistant")
+    ASSISTANT_UPDATE = "assistant.update", _("saving an assistant")
+    ASSISTANT_SYNC = "assistant.sync", _("syncing an assistant")
+    ASSISTANT_DELETE = "assistant.delete", _("deleting an assistant")
+    ASSISTANT_DISCARD = "assistant.discard", _("removing a stray remote copy")
+    ASSISTANT_IMPORT = "assistant.import", _("importing assistants")
+    RUN_START = "run.start", _("starting a run")
+    RUN_REFRESH = "run.refresh", _("checking a run")
+    RUN_CANCEL = "run.cancel", _("cancelling a run")
+
+
 class ConnectionErrorEvent(models.Model):
     """One failed call to the provider, kept for the connection page (admins only)."""
 
@@ -328,7 +367,7 @@ class ConnectionErrorEvent(models.Model):
     status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
     request_id = models.CharField(_("request ID"), max_length=200, blank=True)
     message = models.TextField(_("message"), blank=True)
-    operation = models.CharField(_("operation"), max_length=64)
+    operation = models.CharField(_("operation"), max_length=64, choices=ErrorOperation.choices)
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         null=True,

@@ -23,10 +23,10 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Team, User
 from connections import crypto, services
 from connections.errors import ErrorKind, ProviderError
-from connections.models import Connection, ConnectionErrorEvent
+from connections.models import Connection, ConnectionErrorEvent, ErrorOperation
 
 RECENT_ERRORS = 20
-MODEL_GET_OPERATION = "models.retrieve"
+MODEL_GET_OPERATION = ErrorOperation.MODELS_RETRIEVE
 # The provider's model ids are short (fine-tuned ones the longest, well under 100 characters).
 # A longer one is not looked up: it cannot exist, and it may not even fit in a URL.
 MODEL_ID_MAX = 256

@@ -17,7 +17,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import Team, User
+from accounts.models import AuditAction, Team, User
 from accounts.services import audit_log
 from connections import crypto, urlguard
 from connections.client import ProviderClient, safe_identifier, safe_request_id
@@ -27,8 +27,9 @@ from connections.models import (
     NAME_CONSTRAINT,
     Connection,
     ConnectionErrorEvent,
-    DetectedRunApi,
+    ErrorOperation,
     Health,
+    RunApi,
     RunApiReason,
     health_for,
 )
@@ -161,7 +162,7 @@ def _apply_probe(connection: Connection, probe: Probe) -> None:
 
 
 def error_event_record(
-    *, connection: Connection, error: ProviderError, operation: str, user: User | None
+    *, connection: Connection, error: ProviderError, operation: ErrorOperation, user: User | None
 ) -> ConnectionErrorEvent:
     event = ConnectionErrorEvent(
         connection=connection,
@@ -181,7 +182,7 @@ def error_event_record(
 
 
 def _store_probe(
-    connection: Connection, probe: Probe, *, operation: str, user: User | None
+    connection: Connection, probe: Probe, *, operation: ErrorOperation, user: User | None
 ) -> None:
     """Save a probe's outcome without touching `updated_at` (which keys the models cache).
 
@@ -303,12 +304,15 @@ def connection_create(
         _save(connection)
         if probe.error is not None:
             error_event_record(
-                connection=connection, error=probe.error, operation="connection.create", user=user
+                connection=connection,
+                error=probe.error,
+                operation=ErrorOperation.CONNECTION_CREATE,
+                user=user,
             )
         audit_log(
             team=team,
             actor=user,
-            action="connection.create",
+            action=AuditAction.CONNECTION_CREATE,
             target=connection,
             data=_audit_data(connection, health=connection.health),
         )
@@ -336,13 +340,13 @@ def connection_test(*, connection: Connection, user: User | None) -> ProviderErr
     connection removed) during the call.
     """
     probe = _probe(connection)
-    _store_probe(connection, probe, operation="connection.test", user=user)
+    _store_probe(connection, probe, operation=ErrorOperation.CONNECTION_TEST, user=user)
     if probe.error is None:
         _detect_run_api(connection)
     audit_log(
         team=connection.team,
         actor=user,
-        action="connection.test",
+        action=AuditAction.CONNECTION_TEST,
         target=connection,
         data=_audit_data(connection, health=connection.health),
     )
@@ -358,7 +362,7 @@ def models_refresh(
     connection removed) during the call; the reloaded connection then has the new key's list.
     """
     probe = _probe(connection)
-    _store_probe(connection, probe, operation="models.list", user=user)
+    _store_probe(connection, probe, operation=ErrorOperation.MODELS_LIST, user=user)
     return probe.models, probe.error
 
 
@@ -408,7 +412,7 @@ def connection_replace_key(
         connection.base_url = new_url
         connection.set_api_key(api_key)
         if url_changed:
-            connection.detected_run_api = DetectedRunApi.UNKNOWN
+            connection.detected_run_api = RunApi.UNKNOWN
             connection.run_api_reason = RunApiReason.NONE
             connection.run_api_status = connection.run_api_checked_at = None
             # The admin key was entered for the old server: it must not follow the URL to a
@@ -422,13 +426,13 @@ def connection_replace_key(
             error_event_record(
                 connection=connection,
                 error=probe.error,
-                operation="connection.replace_key",
+                operation=ErrorOperation.CONNECTION_REPLACE_KEY,
                 user=user,
             )
         audit_log(
             team=connection.team,
             actor=user,
-            action="connection.replace_key",
+            action=AuditAction.CONNECTION_REPLACE_KEY,
             target=connection,
             data=_audit_data(
                 connection,
@@ -472,7 +476,7 @@ def connection_update(
     audit_log(
         team=connection.team,
         actor=user,
-        action="connection.update",
+        action=AuditAction.CONNECTION_UPDATE,
         target=connection,
         data=_audit_data(connection, changed=changed),
     )
@@ -485,7 +489,7 @@ def connection_delete(*, connection: Connection, user: User | None) -> None:
     audit_log(
         team=connection.team,
         actor=user,
-        action="connection.delete",
+        action=AuditAction.CONNECTION_DELETE,
         target=connection,
         data=_audit_data(connection),
     )
@@ -512,7 +516,9 @@ def connection_set_admin_key(*, connection: Connection, user: User, admin_key: s
     audit_log(
         team=connection.team,
         actor=user,
-        action="connection.set_admin_key" if admin_key else "connection.remove_admin_key",
+        action=AuditAction.CONNECTION_SET_ADMIN_KEY
+        if admin_key
+        else AuditAction.CONNECTION_REMOVE_ADMIN_KEY,
         target=connection,
         data={"name": connection.name, "admin_key_last4": connection.admin_key_last4},
     )

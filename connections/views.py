@@ -36,6 +36,7 @@ from connections.forms import (
     ModelSearchForm,
     ReplaceKeyForm,
 )
+from lib.forms import posted
 
 
 def _failed(request: HttpRequest, error: ProviderError, text: str) -> None:
@@ -52,7 +53,7 @@ def connection_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "connections/list.html",
-        {"access": access, "team": access.team, "connections": connections},
+        {"connections": connections},
     )
 
 
@@ -62,9 +63,9 @@ def connection_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
 @sensitive_variables()
 def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
-    form = ConnectionCreateForm(request.POST or None, team=access.team)
+    form = ConnectionCreateForm(posted(request), team=access.team)
     error = None
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         try:
             connection, error = services.connection_create(
                 team=access.team, user=request.user, **form.cleaned_data
@@ -85,7 +86,7 @@ def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "connections/create.html",
-        {"access": access, "team": access.team, "form": form, "error": error},
+        {"form": form, "error": error},
     )
 
 
@@ -99,8 +100,6 @@ def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) 
         request,
         "connections/detail.html",
         {
-            "access": access,
-            "team": access.team,
             "connection": connection,
             "errors": errors,
             "rate_limit": headroom(connection.rate_limit),
@@ -146,8 +145,8 @@ def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
 def connection_edit(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    form = ConnectionEditForm(request.POST or None, team=access.team, instance=connection)
-    if request.method == "POST" and form.is_valid():
+    form = ConnectionEditForm(posted(request), team=access.team, instance=connection)
+    if form.is_bound and form.is_valid():
         try:
             services.connection_update(
                 connection=connection, user=request.user, **form.cleaned_data
@@ -162,7 +161,7 @@ def connection_edit(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
     return render(
         request,
         "connections/edit.html",
-        {"access": access, "team": access.team, "connection": connection, "form": form},
+        {"connection": connection, "form": form},
     )
 
 
@@ -175,9 +174,9 @@ def connection_replace_key(
 ) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    form = ReplaceKeyForm(request.POST or None, instance=connection)
+    form = ReplaceKeyForm(posted(request), instance=connection)
     error = None
-    if request.method == "POST" and form.is_valid():
+    if form.is_bound and form.is_valid():
         had_admin_key = connection.has_admin_key
         saved, error = services.connection_replace_key(
             connection=connection, user=request.user, **form.cleaned_data
@@ -202,8 +201,6 @@ def connection_replace_key(
         request,
         "connections/replace_key.html",
         {
-            "access": access,
-            "team": access.team,
             "connection": connection,
             "form": form,
             "error": error,
@@ -223,7 +220,7 @@ def connection_delete(request: HttpRequest, team_id: UUID, connection_id: UUID) 
     return render(
         request,
         "connections/delete.html",
-        {"access": access, "team": access.team, "connection": connection},
+        {"connection": connection},
     )
 
 
@@ -232,8 +229,6 @@ def _models_page(request: HttpRequest, access, connection, listing, query: str) 
         request,
         "connections/models.html",
         {
-            "access": access,
-            "team": access.team,
             "connection": connection,
             "listing": listing,
             "form": ModelSearchForm(initial={"q": query}),
@@ -298,8 +293,6 @@ def model_detail(
         request,
         "connections/model_detail.html",
         {
-            "access": access,
-            "team": access.team,
             "connection": connection,
             "model_id": Truncator(model_id).chars(selectors.MODEL_ID_MAX),
             "model": model,
@@ -317,8 +310,6 @@ def _costs_page(
 ) -> HttpResponse:
     report = result.report
     context: dict[str, Any] = {
-        "access": access,
-        "team": access.team,
         "connection": connection,
         "group": group,
         "groups": costs.GROUP_CHOICES,
@@ -400,8 +391,8 @@ def connection_admin_key(request: HttpRequest, team_id: UUID, connection_id: UUI
     """Set or replace the admin key. It is write-only: the page shows it masked."""
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    form = AdminKeyForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
+    form = AdminKeyForm(posted(request))
+    if form.is_bound and form.is_valid():
         replaced = connection.has_admin_key
         services.connection_set_admin_key(
             connection=connection, user=request.user, admin_key=form.cleaned_data["admin_key"]
@@ -415,8 +406,6 @@ def connection_admin_key(request: HttpRequest, team_id: UUID, connection_id: UUI
         request,
         "connections/admin_key.html",
         {
-            "access": access,
-            "team": access.team,
             "connection": connection,
             "form": form,
             "admin_keys_url": costs.ADMIN_KEYS_URL,

@@ -24,6 +24,7 @@ from assistants.usage import RUN_TOKENS
 from connections.charts import Headroom, format_amount, headroom
 from connections.costs import MonthSpend, month_spend_known
 from connections.models import Connection, ConnectionErrorEvent, Health
+from lib.severity import Severity
 
 CONNECTIONS_SHOWN = 50
 RUNS_SHOWN = 20
@@ -75,7 +76,7 @@ class ConnectionRow:
 class NextStep:
     connection: Connection
     text: str
-    severity: str
+    severity: Severity
     new_key: bool  # the fix is a new key
 
 

@@ -18,5 +18,5 @@ def team_home(request: HttpRequest, team_id: UUID) -> HttpResponse:
         with_errors_of_connections=access.is_admin,
         with_costs=access.is_admin,
     )
-    context = {"access": access, "team": access.team, "overview": overview}
+    context = {"overview": overview}
     return render(request, "dashboard/team_home.html", context)

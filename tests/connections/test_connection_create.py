@@ -167,3 +167,12 @@ def test_anonymous_is_sent_to_sign_in(client, team):
     response = client.get(url(team))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+def test_an_empty_post_shows_what_is_missing(admin_client_, team, fake_upstream):
+    # Bound like every form page (lib.forms.posted): an empty body is a submission too.
+    response = admin_client_.post(url(team), {})
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not Connection.objects.exists()
+    assert fake_upstream.requests == []

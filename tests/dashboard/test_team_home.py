@@ -189,7 +189,7 @@ def test_latest_errors_with_explanations(admin_client_, viewer_client, team, mem
     assert "insufficient_quota" in errors  # provider details, for admins
     assert reverse("assistants:run_detail", args=[team.pk, failed.pk]) in errors
     assert "The provider had an error (5xx)" in errors
-    assert errors.index("connection.test") < errors.index("Run of Math Tutor")  # newest first
+    assert errors.index("Testing the connection") < errors.index("Run of Math Tutor")  # newest 1st
 
     viewer_errors = _section(viewer_client.get(_url(team)).content.decode(), "latest-errors")
     assert "You exceeded your current quota (429)" not in viewer_errors  # admins only
