@@ -9,17 +9,12 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from accounts.models import Team
-from assistants.backends import (
-    ASSISTANTS,
-    AssistantsBackend,
-    ResponsesBackend,
-    RunSnapshot,
-    backend_for,
-)
+from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot, backend_for
 from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
-from connections.errors import ProviderError
 from connections.models import Connection
 from connections.selectors import model_list
+from provider.errors import ProviderError
+from provider.runapi import ASSISTANTS
 
 RECENT_RUNS = 10
 # Model families that cannot back an assistant; left out of the model select.

@@ -5,8 +5,9 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
-from connections import urlguard
+from connections.guard import url_guard
 from connections.models import DEFAULT_BASE_URL, Connection, Provider, RunApi
+from provider.urlguard import URLRefused
 
 
 def _key_field(label, help_text, *, required: bool = True) -> forms.CharField:
@@ -51,8 +52,8 @@ def clean_header_id(value: str) -> str:
 
 def clean_url(value: str) -> str:
     try:
-        return urlguard.validate_base_url(value.strip())
-    except urlguard.URLRefused as error:
+        return url_guard().validate_base_url(value.strip())
+    except URLRefused as error:
         raise ValidationError(error.reason) from None
 
 

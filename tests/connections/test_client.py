@@ -12,17 +12,14 @@ import httpx
 import pytest
 
 from connections import client as client_module
-from connections.client import (
-    MAX_RETRY_WAIT,
-    Endpoint,
-    ProviderClient,
-    RateLimit,
-    mask_secrets,
-    path_segment,
-    shared_http_client,
-)
-from connections.errors import ErrorKind, ProviderError
-from connections.urlguard import GuardedTransport, URLRefused
+from provider.answer import RateLimit
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint, path_segment
+from provider.errors import ErrorKind, ProviderError
+from provider.policy import MAX_RETRY_WAIT
+from provider.pool import shared_http_client
+from provider.secrets import mask_secrets
+from provider.urlguard import GuardedTransport, URLRefused
 from tests.fakeupstream import (
     ADMIN_KEY_OK,
     KEY_INVALID,

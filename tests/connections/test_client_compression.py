@@ -12,9 +12,10 @@ import pytest
 from django.urls import reverse
 
 from connections import client as client_module
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ErrorKind, ProviderError
 from connections.models import ConnectionErrorEvent, Health
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind, ProviderError
 from tests.connections.helpers import make_connection
 from tests.fakeupstream import KEY_OK, Reply
 

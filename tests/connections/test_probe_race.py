@@ -11,8 +11,8 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from connections import services
-from connections.client import ProviderClient
 from connections.models import Connection, ConnectionErrorEvent, Health
+from provider.client import ProviderClient
 from tests.connections.helpers import make_connection
 from tests.fakeupstream import KEY_INVALID, Reply
 

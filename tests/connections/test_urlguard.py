@@ -8,18 +8,14 @@ import socket
 
 import httpcore
 import pytest
+from connections.urlguard import validate_base_url
 from django.utils.functional import Promise
 
 from connections import urlguard
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ErrorKind, ProviderError
-from connections.urlguard import (
-    GuardedBackend,
-    GuardedTransport,
-    URLRefused,
-    is_forbidden_address,
-    validate_base_url,
-)
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind, ProviderError
+from provider.urlguard import GuardedBackend, GuardedTransport, URLRefused, is_forbidden_address
 from tests.fakeupstream import KEY_OK
 
 REAL_RESOLVE_HOST = urlguard.resolve_host

@@ -26,7 +26,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connections.client import Endpoint
+from provider.endpoint import Endpoint
 from tests.fakeupstream import KEY_OK
 
 PRISM_PACKAGE = "@stoplight/prism-cli@5.14.2"
