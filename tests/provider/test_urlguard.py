@@ -8,15 +8,22 @@ import socket
 
 import httpcore
 import pytest
-from connections.urlguard import validate_base_url
-from django.utils.functional import Promise
 
-from connections import urlguard
+from provider import urlguard
 from provider.client import ProviderClient
 from provider.endpoint import Endpoint
 from provider.errors import ErrorKind, ProviderError
-from provider.urlguard import GuardedBackend, GuardedTransport, URLRefused, is_forbidden_address
+from provider.urlguard import (
+    REFUSALS,
+    GuardedBackend,
+    GuardedTransport,
+    Refusal,
+    URLGuard,
+    URLRefused,
+    is_forbidden_address,
+)
 from tests.fakeupstream import KEY_OK
+from tests.provider.helpers import LOOPBACK
 
 REAL_RESOLVE_HOST = urlguard.resolve_host
 PUBLIC_V4 = "93.184.216.34"
@@ -130,10 +137,13 @@ class ConnectRecorder:
         raise ConnectionRefusedError("recorded, not connected")
 
 
+def validate_base_url(url: str, *, resolve: bool = True, allowed: tuple[str, ...] = ()) -> str:
+    return URLGuard(allowed_hosts=allowed).validate_base_url(url, resolve=resolve)
+
+
 @pytest.fixture(autouse=True)
-def dns(monkeypatch, settings):
+def dns(monkeypatch):
     """Name resolution from the DNS table; nothing is allowed unless a test says so."""
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = []
     table = dict(DNS)
 
     def resolve(host, port):
@@ -169,8 +179,18 @@ def test_hostile_url_refused(url):
     error = caught.value
     assert error.kind == ErrorKind.URL_REFUSED
     assert isinstance(error, ProviderError) and error.permanent
-    assert isinstance(error.reason, Promise)
-    assert str(error.reason) and error.message == str(error.reason)
+    assert error.refusal in REFUSALS
+    assert error.reason == REFUSALS[error.refusal] % {"host": error.host}
+    assert error.message == error.reason
+
+
+def test_a_guard_words_its_refusals_as_told():
+    def wording(refusal: Refusal, host: str) -> str:
+        return f"{refusal.value} {host}"
+
+    with pytest.raises(URLRefused) as caught:
+        URLGuard(wording=wording).validate_base_url("https://printer.local/v1")
+    assert caught.value.reason == caught.value.message == "local_name printer.local"
 
 
 def test_no_hostile_url_is_ever_connected_to(connects):
@@ -185,7 +205,10 @@ def test_no_hostile_url_is_ever_connected_to(connects):
 def test_the_recorder_sees_connects(connects, fake_upstream):
     """Positive control for the test above: an allowed call does reach the socket layer."""
     client = ProviderClient(
-        Endpoint(fake_upstream.base_url, KEY_OK), transport=GuardedTransport(), max_retries=0
+        Endpoint(fake_upstream.base_url, KEY_OK),
+        guard=LOOPBACK,
+        transport=GuardedTransport(guard=LOOPBACK),
+        max_retries=0,
     )
     with pytest.raises(ProviderError) as caught:
         client.list_models()
@@ -247,9 +270,9 @@ def test_without_resolve_only_static_checks(dns):
         "http://[::1]:8000/v1",
     ],
 )
-def test_allowed_hosts_may_use_http_and_private_addresses(settings, url):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1", "LLM.lan", "::1"]
-    assert validate_base_url(url) == url.rstrip("/")
+def test_allowed_hosts_may_use_http_and_private_addresses(url):
+    allowed = ("127.0.0.1", "LLM.lan", "::1")
+    assert validate_base_url(url, allowed=allowed) == url.rstrip("/")
 
 
 @pytest.mark.parametrize(
@@ -262,10 +285,9 @@ def test_allowed_hosts_may_use_http_and_private_addresses(settings, url):
         "http://127.0.0.1/v1?x=1",
     ],
 )
-def test_allowed_hosts_are_exact_and_still_checked(settings, url):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1", "llm.lan"]
+def test_allowed_hosts_are_exact_and_still_checked(url):
     with pytest.raises(URLRefused):
-        validate_base_url(url)
+        validate_base_url(url, allowed=("127.0.0.1", "llm.lan"))
 
 
 @pytest.mark.parametrize(
@@ -280,13 +302,13 @@ def test_allowed_hosts_are_exact_and_still_checked(settings, url):
         ("https://llm.lan:8443/v1", False),
     ],
 )
-def test_allowed_host_entries_with_a_port_allow_that_port_only(settings, url, accepted):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1:8080", "[::1]:8000", "llm.lan:443"]
+def test_allowed_host_entries_with_a_port_allow_that_port_only(url, accepted):
+    allowed = ("127.0.0.1:8080", "[::1]:8000", "llm.lan:443")
     if accepted:
-        assert validate_base_url(url) == url
+        assert validate_base_url(url, allowed=allowed) == url
     else:
         with pytest.raises(URLRefused):
-            validate_base_url(url)
+            validate_base_url(url, allowed=allowed)
 
 
 @pytest.mark.parametrize(
@@ -344,17 +366,16 @@ class TestGuardedBackend:
             GuardedBackend().connect_tcp(host, 443)
         assert opened == []
 
-    def test_allowed_host_connects_to_its_private_address(self, settings, opened):
-        settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["llm.lan"]
-        GuardedBackend().connect_tcp("llm.lan", 11434)
+    def test_allowed_host_connects_to_its_private_address(self, opened):
+        GuardedBackend(URLGuard(allowed_hosts=("llm.lan",))).connect_tcp("llm.lan", 11434)
         assert opened == [("192.168.1.5", 11434)]
 
-    def test_allowed_host_with_a_port_connects_to_that_port_only(self, settings, opened):
-        settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["llm.lan:11434"]
+    def test_allowed_host_with_a_port_connects_to_that_port_only(self, opened):
+        backend = GuardedBackend(URLGuard(allowed_hosts=("llm.lan:11434",)))
         with pytest.raises(URLRefused):
-            GuardedBackend().connect_tcp("llm.lan", 6379)
+            backend.connect_tcp("llm.lan", 6379)
         assert opened == []
-        GuardedBackend().connect_tcp("llm.lan", 11434)
+        backend.connect_tcp("llm.lan", 11434)
         assert opened == [("192.168.1.5", 11434)]
 
     def test_unresolvable_is_a_connect_error(self, opened):
@@ -381,11 +402,13 @@ class TestGuardedBackend:
             GuardedBackend().connect_unix_socket("/var/run/docker.sock")
 
 
-def test_allowed_host_name_is_kept_for_the_host_header(settings, dns, fake_upstream):
+def test_allowed_host_name_is_kept_for_the_host_header(dns, fake_upstream):
     """Connects to the vetted address, while the request still names the host."""
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["fake.test"]
     dns["fake.test"] = ["127.0.0.1"]
-    client = ProviderClient(Endpoint(f"http://fake.test:{fake_upstream.port}/v1", KEY_OK))
+    client = ProviderClient(
+        Endpoint(f"http://fake.test:{fake_upstream.port}/v1", KEY_OK),
+        guard=URLGuard(allowed_hosts=("fake.test",)),
+    )
     assert client.retrieve_model("gpt-4o")["id"] == "gpt-4o"
     assert fake_upstream.requests[0].headers["host"] == f"fake.test:{fake_upstream.port}"
 
