@@ -4,8 +4,8 @@ from datetime import date
 
 import pytest
 
-from connections.costs import GROUP_BY, costs_params, parse_page
 from provider.client import ProviderClient
+from provider.costs import GROUP_BY, costs_params, parse_page
 from provider.errors import ErrorKind, ProviderError
 from tests.fakeupstream import ADMIN_KEY_OK
 from tests.provider.helpers import LOOPBACK
