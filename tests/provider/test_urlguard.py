@@ -4,17 +4,20 @@ DNS is never asked: `urlguard.resolve_host` is replaced by a table (unknown name
 resolve), and every socket connect is recorded.
 """
 
+import asyncio
 import socket
 
 import httpcore
 import pytest
 
 from provider import urlguard
+from provider.aclient import AsyncProviderClient
 from provider.client import ProviderClient
 from provider.endpoint import Endpoint
 from provider.errors import ErrorKind, ProviderError
 from provider.urlguard import (
     REFUSALS,
+    AsyncGuardedBackend,
     GuardedBackend,
     GuardedTransport,
     Refusal,
@@ -416,3 +419,77 @@ def test_allowed_host_name_is_kept_for_the_host_header(dns, fake_upstream):
 def test_the_real_resolver_lists_each_address_once():
     assert REAL_RESOLVE_HOST("127.0.0.1", 80) == ["127.0.0.1"]
     assert REAL_RESOLVE_HOST("::1", 80) == ["::1"]
+
+
+class TestAsyncGuardedBackend:
+    """The async client's network backend keeps the same checks."""
+
+    @pytest.fixture
+    def opened(self, monkeypatch):
+        calls = []
+
+        async def fake_connect(backend, host, port, timeout=None, **kwargs):
+            calls.append((host, port))
+            return "stream"
+
+        monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", fake_connect)
+        return calls
+
+    def test_connects_to_the_vetted_address_not_the_name(self, opened):
+        connect = AsyncGuardedBackend().connect_tcp("api.example.com", 443, timeout=1)
+        assert asyncio.run(connect) == "stream"
+        assert opened == [(PUBLIC_V4, 443)]
+
+    @pytest.mark.parametrize("host", ["evil.example", "mixed.example", "127.0.0.1"])
+    def test_refuses_forbidden_addresses(self, opened, host):
+        with pytest.raises(URLRefused):
+            asyncio.run(AsyncGuardedBackend().connect_tcp(host, 443))
+        assert opened == []
+
+    def test_allowed_host_connects_to_its_private_address(self, opened):
+        backend = AsyncGuardedBackend(URLGuard(allowed_hosts=("llm.lan:11434",)))
+        with pytest.raises(URLRefused):
+            asyncio.run(backend.connect_tcp("llm.lan", 6379))
+        asyncio.run(backend.connect_tcp("llm.lan", 11434))
+        assert opened == [("192.168.1.5", 11434)]
+
+    def test_unresolvable_is_a_connect_error(self, opened):
+        with pytest.raises(httpcore.ConnectError):
+            asyncio.run(AsyncGuardedBackend().connect_tcp("nowhere.example", 443))
+
+    def test_no_unix_sockets(self):
+        with pytest.raises(URLRefused):
+            asyncio.run(AsyncGuardedBackend().connect_unix_socket("/var/run/docker.sock"))
+
+
+def test_the_async_client_never_connects_to_a_hostile_url(connects):
+    async def attempt(url):
+        async with AsyncProviderClient(Endpoint(url, KEY_OK), sleep=_no_wait) as client:
+            await client.list_models()
+
+    for url in HOSTILE[:20]:
+        with pytest.raises(ProviderError) as caught:
+            asyncio.run(attempt(url))
+        assert caught.value.kind == ErrorKind.URL_REFUSED, url
+    assert connects.calls == []
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def test_dns_rebinding_is_caught_at_connect_time_by_the_async_client_too(dns, connects):
+    dns["rebind.example"] = ["169.254.169.254"]
+
+    async def attempt():
+        async with AsyncProviderClient(
+            Endpoint("https://rebind.example/v1", KEY_OK), sleep=_no_wait
+        ) as client:
+            try:
+                await client.list_models()
+            finally:
+                assert client.attempts == 1  # refused for good, not retried
+
+    with pytest.raises(URLRefused):
+        asyncio.run(attempt())
+    assert connects.calls == []
