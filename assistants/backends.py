@@ -8,7 +8,7 @@ An assistant is a local record first. A connection runs it through one of two ba
 - `ResponsesBackend`: the Responses API. Nothing lives remotely between runs; each run is one
   background response carrying the assistant's model, instructions and tools.
 
-Backends only speak through `connections.client.ProviderClient` and never touch the ORM: they
+Backends only speak through `provider.client.ProviderClient` and never touch the ORM: they
 read the attributes of the `Assistant` / `Run` they are given and return plain data. Every
 failure is a `ProviderError`; an answer that is not the shape the spec gives is
 `ProviderError(BAD_RESPONSE)`.
@@ -19,24 +19,21 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import urlsplit
 
 from assistants.models import PROVIDER_ID_MAX_LENGTH
-from connections.client import mask_secrets, path_segment, safe_identifier
-from connections.errors import ErrorKind, ProviderError
-from connections.models import RunApi, RunApiReason
+from connections.models import RunApi
+from provider.endpoint import path_segment
+from provider.errors import ErrorKind, ProviderError
+from provider.runapi import ASSISTANTS, ASSISTANTS_BETA, RESPONSES
+from provider.secrets import mask_secrets, safe_identifier
 
 if TYPE_CHECKING:
     from assistants.models import Assistant, Run
-    from connections.client import Answer
     from connections.models import Connection
+    from provider.answer import Answer
 
-ASSISTANTS_BETA = "assistants=v2"
-# The two run APIs, as the names the backends and their callers use.
-ASSISTANTS = RunApi.ASSISTANTS
-RESPONSES = RunApi.RESPONSES
 
 RUN_STATUSES = frozenset(
     {
@@ -70,7 +67,7 @@ MESSAGES_LIMIT = 20
 
 
 class Requester(Protocol):
-    """What a backend needs from `connections.client.ProviderClient`."""
+    """What a backend needs from `provider.client.ProviderClient`."""
 
     def request(
         self,
@@ -643,155 +640,3 @@ def backend_for(
     if api == ASSISTANTS:
         return AssistantsBackend(client)
     return ResponsesBackend(client)
-
-
-# --- detecting the run API ------------------------------------------------------------------
-
-# A response id that no server has: asking for it costs nothing and creates nothing. A server
-# with the Responses API says it does not know that response; one without says it does not
-# know the path.
-RESPONSES_PROBE_ID = "resp_" + "0" * 48
-
-# Words a server (or a proxy such as LiteLLM, which answers 500 or 400) uses to say that it
-# does not offer an API at all, rather than that it failed this time.
-_NOT_OFFERED = re.compile(
-    r"not (?:yet )?(?:supported|implemented)|unsupported|does(?: not|n't) support"
-    r"|no support for|unknown url|invalid url|unrecognized request url"
-    r"|no such (?:route|endpoint|path)|custom_llm_provider'? must be set",
-    re.IGNORECASE,
-)
-_ROUTE_MISSING = re.compile(
-    r"invalid url|unknown url|unrecognized request url|no route|route not found"
-    r"|no such (?:route|endpoint|path)",
-    re.IGNORECASE,
-)
-_NO_SUCH_RESPONSE = re.compile(
-    r"\bresponse\b.*\bnot found\b|\bno response\b|\bresponse_id\b", re.IGNORECASE
-)
-# Statuses that say the path is not served (401 and 403 after a check whose key worked: not
-# to this key).
-_ABSENT_STATUSES = frozenset({401, 403, 404, 405, 410, 501})
-# Failures that say nothing about the API being there: another try may answer.
-_UNCLEAR_KINDS = frozenset(
-    {
-        ErrorKind.TIMEOUT,
-        ErrorKind.UNREACHABLE,
-        ErrorKind.CONNECTION_DROPPED,
-        ErrorKind.RATE_LIMITED,
-        ErrorKind.OVERLOADED,
-        ErrorKind.QUOTA_EXHAUSTED,
-        ErrorKind.KEY_UNREADABLE,
-    }
-)
-
-
-class ProbeOutcome(StrEnum):
-    ANSWERED = "answered"  # the API is there
-    ABSENT = "absent"  # the server does not offer it (to this key)
-    UNCLEAR = "unclear"  # a failure that says neither (timeout, 429, a plain 500, ...)
-
-
-@dataclass(frozen=True)
-class ApiProbe:
-    outcome: ProbeOutcome
-    status: int | None = None  # the HTTP status of the answer, None without one
-
-
-@dataclass(frozen=True)
-class RunApiDetection:
-    """What to note on a connection: the run API to use (None: keep the one noted before),
-    why (a `RunApiReason`), and what the Assistants API answered (HTTP status or None)."""
-
-    api: str | None
-    reason: str
-    status: int | None = None
-
-
-def says_not_offered(error: ProviderError) -> bool:
-    """Whether a failed call means the server does not offer the API at all: 404, 405, 410,
-    501, or a 400 or 5xx whose message says the route or the provider is not supported."""
-    if error.status in (404, 405, 410, 501):
-        return True
-    if error.status is None or not (error.status in (400, 422) or error.status >= 500):
-        return False
-    code = (error.code or "").lower()
-    return (
-        code in ("unknown_url", "not_implemented", "not_supported")
-        or "unsupported" in code
-        or bool(_NOT_OFFERED.search(error.message or ""))
-    )
-
-
-def _failure_outcome(error: ProviderError) -> ProbeOutcome:
-    if error.kind in _UNCLEAR_KINDS:
-        return ProbeOutcome.UNCLEAR
-    if error.status in _ABSENT_STATUSES or says_not_offered(error):
-        return ProbeOutcome.ABSENT
-    if error.kind == ErrorKind.BAD_RESPONSE and error.status is not None:
-        return ProbeOutcome.ABSENT  # a redirect, or a page that is not JSON: no API there
-    return ProbeOutcome.UNCLEAR
-
-
-def _probe_assistants(client: Requester) -> ApiProbe:
-    try:
-        answer = client.request("GET", "/assistants", params={"limit": 1}, beta=ASSISTANTS_BETA)
-    except ProviderError as error:
-        return ApiProbe(_failure_outcome(error), error.status)
-    data = answer.data
-    if isinstance(data, dict) and isinstance(data.get("data"), list):
-        return ApiProbe(ProbeOutcome.ANSWERED, answer.status)
-    # Something answers every path (a catch-all page): not the Assistants API.
-    return ApiProbe(ProbeOutcome.ABSENT, answer.status)
-
-
-def _probe_responses(client: Requester) -> ApiProbe:
-    """GET /responses/{an id that does not exist}: the spec's read-only call, which creates
-    (and costs) nothing. A server with the Responses API answers that it has no such response
-    (404, or a 400 or 500 that says so, as LiteLLM may); one without does not know the path."""
-    try:
-        answer = client.request("GET", f"/responses/{RESPONSES_PROBE_ID}")
-    except ProviderError as error:
-        message = error.message or ""
-        if (
-            error.status is not None
-            and error.status >= 400
-            and not _ROUTE_MISSING.search(message)
-            and (error.code or "").lower() != "unknown_url"
-            and (RESPONSES_PROBE_ID in message or _NO_SUCH_RESPONSE.search(message))
-        ):
-            return ApiProbe(ProbeOutcome.ANSWERED, error.status)
-        return ApiProbe(_failure_outcome(error), error.status)
-    data = answer.data
-    if isinstance(data, dict) and isinstance(data.get("id"), str):
-        return ApiProbe(ProbeOutcome.ANSWERED, answer.status)
-    return ApiProbe(ProbeOutcome.ABSENT, answer.status)
-
-
-def detect_run_api(client: Requester, *, previous: str = "") -> RunApiDetection:
-    """Which run API the server offers, and why, asking as little as possible.
-
-    The Assistants API first (`GET /assistants?limit=1`): where it answers it is used (remote
-    assistants live there). Otherwise the Responses API is asked about a response that does
-    not exist (see `_probe_responses`), and:
-
-    - Assistants not offered (404, 405, 501, "not supported" ...), Responses answers:
-      Responses. Responses unclear: Responses, assumed. Responses absent too: neither.
-    - Assistants failed in a way that says nothing (timeout, 429, a plain 500): Responses when
-      it answers, unless the connection already uses the Assistants API (`previous`), which a
-      passing failure does not change; then, as when nothing is clear, the detection is
-      pending and the previous one is kept (`api` None). Never a silent fall back to the
-      Assistants API."""
-    assistants = _probe_assistants(client)
-    if assistants.outcome == ProbeOutcome.ANSWERED:
-        return RunApiDetection(ASSISTANTS, RunApiReason.ASSISTANTS_ANSWERED, None)
-    responses = _probe_responses(client)
-    status = assistants.status
-    if assistants.outcome == ProbeOutcome.ABSENT:
-        if responses.outcome == ProbeOutcome.ANSWERED:
-            return RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_NOT_OFFERED, status)
-        if responses.outcome == ProbeOutcome.UNCLEAR:
-            return RunApiDetection(RESPONSES, RunApiReason.RESPONSES_ASSUMED, status)
-        return RunApiDetection(None, RunApiReason.NEITHER, status)
-    if responses.outcome == ProbeOutcome.ANSWERED and previous != ASSISTANTS:
-        return RunApiDetection(RESPONSES, RunApiReason.ASSISTANTS_FAILED, status)
-    return RunApiDetection(None, RunApiReason.PENDING, status)

@@ -15,10 +15,10 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from assistants.models import Run, RunStatus
-from connections.errors import ErrorKind
 from connections.explanations import explain
 from connections.models import RunApi
 from lib.severity import Severity
+from provider.errors import ErrorKind
 
 RUNS_HELP = "https://platform.openai.com/docs/api-reference/runs/object"
 RESPONSES_HELP = "https://platform.openai.com/docs/api-reference/responses/object"

@@ -18,9 +18,9 @@ from assistants.backends import (
     backend_for,
 )
 from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
-from connections.errors import ProviderError
 from connections.models import Connection
 from connections.selectors import model_list
+from provider.errors import ProviderError
 
 RECENT_RUNS = 10
 # Model families that cannot back an assistant; left out of the model select.

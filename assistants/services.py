@@ -23,20 +23,15 @@ from django.utils import timezone
 from accounts.models import AuditAction, Team, User
 from accounts.services import audit_log
 from assistants.backends import (
-    ASSISTANTS,
-    RESPONSES,
     TAG_KEY,
     AssistantsBackend,
-    RunApiDetection,
     RunBackend,
     RunSnapshot,
     backend_for,
-    detect_run_api,
     is_remote_id,
     normalise_remote_tools,
     remote_tag,
     run_api_for,
-    says_not_offered,
 )
 from assistants.models import (
     METADATA_MAX_PAIRS,
@@ -47,10 +42,14 @@ from assistants.models import (
     RunStatus,
     SyncState,
 )
-from connections import crypto
-from connections.errors import ErrorKind, ProviderError
 from connections.models import Connection, ErrorOperation, RunApi
-from connections.services import client_for, error_event_record, error_summary
+from connections.services import (
+    connection_note_run_api,
+    error_event_record,
+    error_summary,
+)
+from provider.errors import ErrorKind, ProviderError
+from provider.runapi import ASSISTANTS, RESPONSES, detect_run_api, says_not_offered
 
 ASSISTANT_FIELDS = (
     "name",
@@ -133,47 +132,6 @@ def _with_backend(
     connection_note_run_api(connection=connection, detection=detection)
     backend = backend_for(connection, api=RESPONSES, client=backend.client)
     return operation(backend), backend
-
-
-def connection_note_run_api(*, connection: Connection, detection: RunApiDetection) -> None:
-    """Store a run-API detection on the connection: the API found (a detection without one,
-    pending or finding neither, keeps the one noted before), why, and when; without touching
-    its `updated_at`."""
-    values: dict[str, Any] = {
-        "run_api_reason": detection.reason,
-        "run_api_status": detection.status
-        if detection.status and 0 < detection.status < 1000
-        else None,
-        "run_api_checked_at": timezone.now(),
-    }
-    if detection.api in (ASSISTANTS, RESPONSES):
-        values["detected_run_api"] = detection.api
-    # Only while the key and server it was detected with are still the stored ones: a key
-    # replaced meanwhile (perhaps with a new base URL) is detected on its own next test.
-    updated = Connection.objects.filter(
-        pk=connection.pk,
-        api_key_encrypted=connection.api_key_encrypted,
-        base_url=connection.base_url,
-    ).update(**values)
-    if updated:
-        for field, value in values.items():
-            setattr(connection, field, value)
-
-
-def connection_detect_run_api(*, connection: Connection) -> RunApiDetection | None:
-    """Ask which run API the connection's server offers and note the answer, and why, on the
-    connection (`connections.services.connection_test` calls this after a successful check).
-    None when the key does not decrypt (nothing is asked)."""
-    try:
-        client = client_for(connection)
-    except crypto.DecryptionError:
-        return None
-    # Each question is asked once: an answer that says nothing clear makes the detection
-    # pending (and is said so), and a "not supported" 500 is not worth asking three times.
-    client.max_retries = 0
-    detection = detect_run_api(client, previous=connection.detected_run_api)
-    connection_note_run_api(connection=connection, detection=detection)
-    return detection
 
 
 # --- assistants -----------------------------------------------------------------------------

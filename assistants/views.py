@@ -20,7 +20,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 from accounts.access import TeamAccess, get_team_for_user
 from accounts.models import Role
 from assistants import selectors, services
-from assistants.backends import RESPONSES, responses_drops_file_search, run_api_for
+from assistants.backends import responses_drops_file_search, run_api_for
 from assistants.forms import (
     AssistantCreateForm,
     AssistantFilterForm,
@@ -31,10 +31,11 @@ from assistants.forms import (
     RunLookupForm,
 )
 from assistants.models import Assistant, Run, SyncState
-from connections.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from connections.explanations import explain
 from connections.models import Connection
 from lib.forms import posted
+from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
+from provider.runapi import RESPONSES
 
 RUNS_PAGE = 100
 

@@ -53,14 +53,9 @@ def _build(team_name: str, sizes: dict[str, int]):
 
     from accounts.models import Membership, Role, Team, User
     from assistants.models import Assistant, Run, RunStatus, SyncState
-    from connections.costs import (
-        CostLine,
-        CostReport,
-        month_spend_store,
-        utc_today,
-        window_start,
-    )
+    from connections.costs import CostReport, month_spend_store, utc_today, window_start
     from connections.models import Connection, ConnectionErrorEvent, Health, RunApi
+    from provider.costs import CostLine
 
     now = timezone.now()
     team = Team.objects.create(name=team_name)

@@ -11,8 +11,8 @@ home page) read that cache only: `month_spend_cached`.
 import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal, InvalidOperation
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.core.cache import cache
@@ -24,11 +24,10 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
 from connections import charts, crypto, services
-from connections.errors import ErrorKind, ProviderError
 from connections.models import Connection, ErrorOperation
+from provider.costs import GROUP_BY, CostLine, fetch_cost_lines
+from provider.errors import ProviderError
 
-# The page's choice → the provider's `group_by` value.
-GROUP_BY = {"line_item": "line_item", "project": "project_id"}
 GROUP_CHOICES = {
     "line_item": gettext_lazy("By line item"),
     "project": gettext_lazy("By project"),
@@ -39,13 +38,7 @@ CHART_TITLES = {
 }
 DEFAULT_GROUP = "line_item"
 WINDOW_DAYS = 30
-PAGE_LIMIT = 31
-# A 31-day window fits in one page of 31 buckets; a few more pages are tolerated, no more.
-MAX_PAGES = 6
 CACHE_SECONDS = 60 * 60
-# No line of a bill reaches this; a larger number is a broken answer (and would overflow the
-# chart's floating-point scale).
-MAX_AMOUNT = Decimal(10) ** 12
 OPERATION = ErrorOperation.COSTS_LIST
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
 USAGE_URL = "https://platform.openai.com/usage"
@@ -64,10 +57,6 @@ def window_start(today: date) -> date:
     return today - timedelta(days=WINDOW_DAYS)
 
 
-def _unix(day: date) -> int:
-    return int(datetime.combine(day, time.min, tzinfo=UTC).timestamp())
-
-
 def _key_digest(connection: Connection) -> str:
     return hashlib.sha256(connection.admin_key_encrypted.encode()).hexdigest()[:16]
 
@@ -77,14 +66,6 @@ def cache_key(connection: Connection, group: str, day: date) -> str:
 
 
 # --- the report --------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CostLine:
-    day: date  # the UTC day of the bucket
-    group: str  # line item or project id; "" when the provider gave none
-    amount: Decimal
-    currency: str
 
 
 @dataclass
@@ -175,102 +156,6 @@ def group_label(group: str, value: str) -> str:
 # --- talking to the provider -------------------------------------------------------------------
 
 
-def _bad_shape(what: str) -> ProviderError:
-    return ProviderError(
-        ErrorKind.BAD_RESPONSE,
-        f"The costs answer is JSON but not {what} as the API describes it.",
-    )
-
-
-def _amount(result: dict[str, Any]) -> tuple[Decimal, str] | None:
-    """(value, currency) of a result; None when it has no amount (the spec makes it optional).
-
-    An amount that is there but not a number is a bad answer, not a zero: leaving it out would
-    show a total lower than what was spent.
-    """
-    amount = result.get("amount")
-    if amount is None:
-        return None
-    if not isinstance(amount, dict):
-        raise _bad_shape("an amount")
-    value, currency = amount.get("value"), amount.get("currency")
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        raise _bad_shape("an amount")
-    try:
-        number = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _bad_shape("an amount") from None
-    if not number.is_finite() or abs(number) >= MAX_AMOUNT:
-        raise _bad_shape("an amount")
-    if currency is not None and not isinstance(currency, str):
-        raise _bad_shape("an amount")
-    return number, (currency or "usd").lower()
-
-
-def _bucket_day(start_time: Any) -> date:
-    if isinstance(start_time, bool) or not isinstance(start_time, int):
-        raise _bad_shape("a time bucket")
-    try:
-        return datetime.fromtimestamp(start_time, tz=UTC).date()
-    except (OverflowError, OSError, ValueError):
-        raise _bad_shape("a time bucket") from None
-
-
-def parse_page(data: Any, group: str) -> tuple[list[CostLine], bool, str | None]:
-    """The lines of one costs page, whether there is more, and the next page's cursor.
-
-    Raises ProviderError(BAD_RESPONSE) when the page is not a page of time buckets.
-    """
-    if not isinstance(data, dict) or not isinstance(data.get("data"), list):
-        raise _bad_shape("a page of time buckets")
-    field_name = GROUP_BY[group]
-    lines = []
-    for bucket in data["data"]:
-        if not isinstance(bucket, dict):
-            raise _bad_shape("a time bucket")
-        day = _bucket_day(bucket.get("start_time"))
-        results = bucket.get("results") or []
-        if not isinstance(results, list):
-            raise _bad_shape("a list of results")
-        for result in results:
-            if not isinstance(result, dict):
-                raise _bad_shape("a costs result")
-            amount = _amount(result)
-            if amount is None:
-                continue
-            value = result.get(field_name)
-            lines.append(
-                CostLine(day, value if isinstance(value, str) else "", amount[0], amount[1])
-            )
-    next_page = data.get("next_page")
-    has_more = data.get("has_more") is True and isinstance(next_page, str) and bool(next_page)
-    return lines, has_more, next_page if has_more else None
-
-
-def _merge(lines: Iterable[CostLine]) -> list[CostLine]:
-    """One line per (day, group, currency), in day order."""
-    merged: dict[tuple[date, str, str], Decimal] = {}
-    for line in lines:
-        key = (line.day, line.group, line.currency)
-        merged[key] = merged.get(key, Decimal(0)) + line.amount
-    return [
-        CostLine(day, group, amount, currency)
-        for (day, group, currency), amount in sorted(merged.items())
-    ]
-
-
-def costs_params(*, start: date, group: str) -> dict[str, Any]:
-    """The query of the first page: daily buckets from `start` (UTC midnight) on."""
-    return {
-        "start_time": _unix(start),
-        "bucket_width": "1d",
-        "limit": PAGE_LIMIT,
-        "group_by": [GROUP_BY[group]],
-    }
-
-
 @sensitive_variables()
 def costs_fetch(*, connection: Connection, group: str, now: datetime | None = None) -> CostReport:
     """Ask the provider for the last 30 days of costs (following `next_page`).
@@ -285,22 +170,8 @@ def costs_fetch(*, connection: Connection, group: str, now: datetime | None = No
         client = services.client_for(connection, admin=True)
     except crypto.DecryptionError:
         raise services.unreadable_key_error() from None
-    params = costs_params(start=start, group=group)
-    lines: list[CostLine] = []
-    cursors: set[str] = set()
-    for _page in range(MAX_PAGES):
-        answer = client.request("GET", "/organization/costs", params=params)
-        page_lines, has_more, next_page = parse_page(answer.data, group)
-        lines.extend(page_lines)
-        if not has_more:
-            break
-        # A cursor seen before would add the same days twice; running out of pages would
-        # show part of the spend as all of it. Either way the figures would be wrong.
-        if next_page in cursors or len(cursors) == MAX_PAGES - 1:
-            raise ProviderError(ErrorKind.INCONSISTENT_ANSWER, request_id=answer.request_id)
-        cursors.add(next_page)
-        params = {**params, "page": next_page}
-    return CostReport(group=group, start=start, end=today, fetched_at=now, lines=_merge(lines))
+    lines = fetch_cost_lines(client, start=start, group=group)
+    return CostReport(group=group, start=start, end=today, fetched_at=now, lines=lines)
 
 
 @dataclass

@@ -34,16 +34,10 @@ __all__ = [
     "configuration_errors",
     "decrypt",
     "encrypt",
-    "last_four",
-    "mask",
     "reencrypt",
 ]
 
 _KEY_SHAPE = re.compile(r"^[A-Za-z0-9_-]{43}=$")
-# Shorter secrets show nothing of their end: four characters of eight is too much.
-_MIN_MASKED_TAIL_LENGTH = 12
-# "sk-", "sess-": a short product prefix. A dash deep inside a secret is not a prefix.
-_MAX_PREFIX_LENGTH = 6
 
 
 class DecryptionError(Exception):
@@ -165,18 +159,3 @@ def reencrypt(token: str, *, context: str) -> tuple[str, bool]:
     except DecryptionError:
         return encrypt(plaintext, context=context), True
     return token, False
-
-
-def last_four(secret: str) -> str:
-    """The last four characters of a secret long enough to spare them, else ""."""
-    if len(secret) < _MIN_MASKED_TAIL_LENGTH:
-        return ""
-    return secret[-4:]
-
-
-def mask(secret: str) -> str:
-    """``"sk-…abcd"``: a short prefix up to the first '-', an ellipsis, the last four."""
-    secret = secret or ""
-    dash = secret.find("-")
-    prefix = secret[: dash + 1] if 0 < dash < _MAX_PREFIX_LENGTH else ""
-    return f"{prefix}…{last_four(secret)}"

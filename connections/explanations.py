@@ -14,8 +14,8 @@ from django.utils.text import format_lazy
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 
-from connections.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from lib.severity import Severity
+from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 
 ERROR_CODES_GUIDE = "https://platform.openai.com/docs/guides/error-codes"
 HELP_401 = "https://help.openai.com/en/articles/6891767-error-code-401-invalid-authentication"

@@ -6,8 +6,9 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.forms import TeamScopedForm
 from accounts.models import Team
-from connections import urlguard
+from connections.guard import url_guard
 from connections.models import DEFAULT_BASE_URL, RUN_API_SETTINGS, Connection, Provider, RunApi
+from provider.urlguard import URLRefused
 
 
 def _key_field(label, help_text, *, required: bool = True) -> forms.CharField:
@@ -52,8 +53,8 @@ def clean_header_id(value: str) -> str:
 
 def clean_url(value: str) -> str:
     try:
-        return urlguard.validate_base_url(value.strip())
-    except urlguard.URLRefused as error:
+        return url_guard().validate_base_url(value.strip())
+    except URLRefused as error:
         raise ValidationError(error.reason) from None
 
 

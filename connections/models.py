@@ -5,7 +5,6 @@ ever shown masked (`sk-…abcd`) from a short non-secret prefix and the last fou
 """
 
 import uuid
-from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import models
@@ -15,11 +14,10 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from connections import crypto
-from connections.errors import ErrorKind
 from lib.severity import Severity
-
-if TYPE_CHECKING:
-    from connections.client import Endpoint
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind
+from provider.secrets import last_four, mask
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 # The unique index on (lower(name), team); a save that breaks it names it in its error.
@@ -130,8 +128,8 @@ class RunApiReason(models.TextChoices):
 
 
 def _prefix_of(secret: str) -> str:
-    """The non-secret part `crypto.mask` shows before the ellipsis (e.g. "sk-")."""
-    return crypto.mask(secret).split("…", 1)[0][:20]
+    """The non-secret part `mask` shows before the ellipsis (e.g. "sk-")."""
+    return mask(secret).split("…", 1)[0][:20]
 
 
 class Connection(models.Model):
@@ -261,7 +259,7 @@ class Connection(models.Model):
     def set_api_key(self, key: str) -> None:
         self.api_key_encrypted = crypto.encrypt(key, context=self._context("api_key"))
         self.api_key_prefix = _prefix_of(key)
-        self.api_key_last4 = crypto.last_four(key)
+        self.api_key_last4 = last_four(key)
 
     def set_admin_key(self, key: str) -> None:
         self.month_spend = {}  # it was read with the key being replaced
@@ -271,7 +269,7 @@ class Connection(models.Model):
         self.admin_key_encrypted = crypto.encrypt(key, context=self._context("admin_key"))
         # OpenAI's admin keys all start "sk-admin-": showing it says which kind is stored.
         self.admin_key_prefix = "sk-admin-" if key.startswith("sk-admin-") else _prefix_of(key)
-        self.admin_key_last4 = crypto.last_four(key)
+        self.admin_key_last4 = last_four(key)
 
     @property
     def masked_key(self) -> str:
@@ -287,10 +285,8 @@ class Connection(models.Model):
     def has_admin_key(self) -> bool:
         return bool(self.admin_key_encrypted)
 
-    def endpoint(self, *, admin: bool = False) -> "Endpoint":
+    def endpoint(self, *, admin: bool = False) -> Endpoint:
         """What the client needs to reach the provider. Raises crypto.DecryptionError."""
-        from connections.client import Endpoint
-
         return Endpoint(
             base_url=self.base_url,
             api_key=self.admin_key() if admin else self.api_key(),

@@ -22,8 +22,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Team, User
 from connections import crypto, services
-from connections.errors import ErrorKind, ProviderError
 from connections.models import Connection, ConnectionErrorEvent, ErrorOperation
+from provider.errors import ErrorKind, ProviderError
 
 RECENT_ERRORS = 20
 MODEL_GET_OPERATION = ErrorOperation.MODELS_RETRIEVE

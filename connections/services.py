@@ -19,10 +19,9 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import AuditAction, Team, User
 from accounts.services import audit_log
-from connections import crypto, urlguard
-from connections.client import ProviderClient, safe_identifier, safe_request_id
-from connections.errors import ErrorKind, ProviderError
+from connections import crypto
 from connections.explanations import explain
+from connections.guard import url_guard
 from connections.models import (
     NAME_CONSTRAINT,
     Connection,
@@ -33,6 +32,11 @@ from connections.models import (
     RunApiReason,
     health_for,
 )
+from provider.client import ProviderClient
+from provider.errors import ErrorKind, ProviderError
+from provider.runapi import ASSISTANTS, RESPONSES, RunApiDetection, detect_run_api
+from provider.secrets import safe_identifier, safe_request_id
+from provider.urlguard import URLRefused
 
 MODELS_CACHE_SECONDS = 10 * 60
 
@@ -57,7 +61,9 @@ def client_for(
     except crypto.DecryptionError:
         other = ""  # not sent, so not echoed either
     return ProviderClient(
-        replace(endpoint, other_secrets=(other,) if other else ()), deadline=deadline
+        replace(endpoint, other_secrets=(other,) if other else ()),
+        guard=url_guard(),
+        deadline=deadline,
     )
 
 
@@ -279,8 +285,8 @@ def connection_create(
     (or None) and the provider error (or None).
     """
     try:
-        base_url = urlguard.validate_base_url(base_url)
-    except urlguard.URLRefused as error:
+        base_url = url_guard().validate_base_url(base_url)
+    except URLRefused as error:
         return None, error
     connection = Connection(
         team=team,
@@ -327,9 +333,48 @@ def _detect_run_api(connection: Connection) -> None:
     """Find out which run API the server offers (Assistants or Responses) and note it, and
     why, on the connection: after a check whose key worked, so that a new assistant runs on an
     API the server has."""
-    from assistants.services import connection_detect_run_api  # imports this module
-
     connection_detect_run_api(connection=connection)
+
+
+def connection_detect_run_api(*, connection: Connection) -> RunApiDetection | None:
+    """Ask which run API the connection's server offers (`provider.runapi`) and note the
+    answer, and why, on the connection. None when the key does not decrypt (nothing is
+    asked)."""
+    try:
+        client = client_for(connection)
+    except crypto.DecryptionError:
+        return None
+    # Each question is asked once: an answer that says nothing clear makes the detection
+    # pending (and is said so), and a "not supported" 500 is not worth asking three times.
+    client.max_retries = 0
+    detection = detect_run_api(client, previous=connection.detected_run_api)
+    connection_note_run_api(connection=connection, detection=detection)
+    return detection
+
+
+def connection_note_run_api(*, connection: Connection, detection: RunApiDetection) -> None:
+    """Store a run-API detection on the connection: the API found (a detection without one,
+    pending or finding neither, keeps the one noted before), why, and when; without touching
+    its `updated_at`."""
+    values: dict[str, Any] = {
+        "run_api_reason": detection.reason,
+        "run_api_status": detection.status
+        if detection.status and 0 < detection.status < 1000
+        else None,
+        "run_api_checked_at": timezone.now(),
+    }
+    if detection.api in (ASSISTANTS, RESPONSES):
+        values["detected_run_api"] = detection.api
+    # Only while the key and server it was detected with are still the stored ones: a key
+    # replaced meanwhile (perhaps with a new base URL) is detected on its own next test.
+    updated = Connection.objects.filter(
+        pk=connection.pk,
+        api_key_encrypted=connection.api_key_encrypted,
+        base_url=connection.base_url,
+    ).update(**values)
+    if updated:
+        for field, value in values.items():
+            setattr(connection, field, value)
 
 
 def connection_test(*, connection: Connection, user: User | None) -> ProviderError | None:
@@ -387,8 +432,8 @@ def connection_replace_key(
     new_url = connection.base_url
     if base_url:
         try:
-            new_url = urlguard.validate_base_url(base_url)
-        except urlguard.URLRefused as error:
+            new_url = url_guard().validate_base_url(base_url)
+        except URLRefused as error:
             return None, error
     url_changed = new_url != connection.base_url
 

@@ -27,7 +27,6 @@ from accounts.access import get_team_for_user
 from accounts.models import Role
 from connections import costs, selectors, services
 from connections.charts import format_amount, headroom
-from connections.errors import ErrorKind, ProviderError
 from connections.explanations import problem
 from connections.forms import (
     AdminKeyForm,
@@ -37,6 +36,7 @@ from connections.forms import (
     ReplaceKeyForm,
 )
 from lib.forms import posted
+from provider.errors import ErrorKind, ProviderError
 
 
 def _failed(request: HttpRequest, error: ProviderError, text: str) -> None:

@@ -271,7 +271,7 @@ _NESTED = Reply(200, b"[" * 100_000 + b"]" * 100_000, {"Content-Type": "applicat
 def test_deeply_nested_provider_answer_is_explained(
     where, team, admin_user, assistant, conn, fake_upstream
 ):
-    # Was a RecursionError from json.loads in connections.client: a 500.
+    # Was a RecursionError from json.loads in the provider client: a 500.
     if where == "error_body":
         fake_upstream.queue(
             Reply(400, b'{"error":' * 50_000 + b"1" + b"}" * 50_000, {"Content-Type": "text/json"})

@@ -4,7 +4,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
 from connections import crypto
-from connections.client import mask_secrets, safe_identifier
+from provider.secrets import mask_secrets, safe_identifier
 
 
 def _secrets(connection) -> tuple[str, ...]:

@@ -6,14 +6,9 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import migrations
 
 from connections import crypto
-from connections.client import (
-    _header_int,
-    _header_text,
-    _load_json,
-    mask_secrets,
-    safe_identifier,
-    safe_request_id,
-)
+from provider.answer import header_int, header_text
+from provider.jsonread import load_json
+from provider.secrets import mask_secrets, safe_identifier, safe_request_id
 
 
 def _secrets(connection) -> tuple[str, ...]:
@@ -37,14 +32,14 @@ def _rate_limit(values: dict) -> dict:
     kept = dict(values)
     for name, value in values.items():
         if name.startswith(("limit_", "remaining_")):
-            kept[name] = value if isinstance(value, int) else _header_int(str(value))
+            kept[name] = value if isinstance(value, int) else header_int(str(value))
         elif name.startswith("reset_"):
-            kept[name] = _header_text(value) if isinstance(value, str) else None
+            kept[name] = header_text(value) if isinstance(value, str) else None
     return kept
 
 
 def _document(value, secrets):
-    return _load_json(json.dumps(value).encode(), secrets) if secrets else value
+    return load_json(json.dumps(value).encode(), secrets) if secrets else value
 
 
 def scrub_echoed_keys(apps, schema_editor):

@@ -12,8 +12,8 @@ from typing import Any
 
 from django import template
 
-from connections.errors import ErrorKind, ProviderError
 from connections.explanations import explain
+from provider.errors import ErrorKind, ProviderError
 
 register = template.Library()
 

@@ -3,8 +3,8 @@
 `meanwhile(method, path, action)` runs `action` once, in the test's own thread and database
 transaction, just after the fake provider has answered `method path` and before Tablero reads
 that answer: as if a second request (a double click, another tab, a colleague) came in while the
-first was still talking to the provider. It hooks the shared HTTP client's response event, the
-provider boundary; nothing inside Tablero is replaced.
+first was still talking to the provider. It hooks the response event of the shared HTTP client
+(the one for the site's URL guard), the provider boundary; nothing inside Tablero is replaced.
 """
 
 from collections.abc import Callable, Iterator
@@ -13,7 +13,8 @@ from typing import Any
 
 import httpx
 
-from connections.client import shared_http_client
+from connections.guard import url_guard
+from provider.pool import shared_http_client
 
 
 @contextmanager
@@ -28,7 +29,7 @@ def meanwhile(method: str, path: str, action: Callable[[], Any]) -> Iterator[lis
             fired.append(True)  # before `action`, whose own requests pass through here too
             results.append(action())
 
-    hooks = shared_http_client().event_hooks["response"]
+    hooks = shared_http_client(url_guard()).event_hooks["response"]
     hooks.append(hook)
     try:
         yield results

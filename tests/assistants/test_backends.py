@@ -10,20 +10,23 @@ import httpx
 import pytest
 
 from assistants.backends import (
-    ASSISTANTS,
-    RESPONSES,
-    RESPONSES_PROBE_ID,
     AssistantsBackend,
     ResponsesBackend,
-    RunApiDetection,
     backend_for,
-    detect_run_api,
     normalise_remote_tools,
     run_api_for,
 )
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ErrorKind, ProviderError
 from connections.models import Connection, RunApiReason
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind, ProviderError
+from provider.runapi import (
+    ASSISTANTS,
+    RESPONSES,
+    RESPONSES_PROBE_ID,
+    RunApiDetection,
+    detect_run_api,
+)
 
 BASE = "https://api.example.test/v1"
 KEY = "sk-test-ok-000000000000abcd"

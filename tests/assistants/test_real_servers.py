@@ -12,7 +12,7 @@ from django.utils import translation
 from assistants import services
 from assistants.models import Assistant, Run, RunStatus, SyncState
 from connections.models import Connection, RunApiReason
-from connections.services import connection_create, connection_test
+from connections.services import connection_create, connection_detect_run_api, connection_test
 from fakeprovider import KEY_OK, Reply
 from fakeprovider.common import LITELLM_RESPONSE_ID_LENGTH
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
@@ -170,7 +170,7 @@ def test_a_passing_failure_keeps_the_assistants_api_and_says_detection_is_pendin
     overloaded = Reply.error(503, "Service Unavailable", "server_error", None)
     fake.queue(overloaded, times=2)
 
-    services.connection_detect_run_api(connection=connection)
+    connection_detect_run_api(connection=connection)
 
     connection.refresh_from_db()
     assert connection.detected_run_api == "assistants"

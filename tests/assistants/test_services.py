@@ -8,10 +8,10 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from assistants import services
 from assistants.models import Assistant, Run, RunStatus, SyncState
-from connections.errors import ProviderError
 from connections.models import ConnectionErrorEvent
 from connections.services import connection_test
 from fakeprovider import KEY_QUOTA, Reply
+from provider.errors import ProviderError
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
 
 pytestmark = pytest.mark.django_db

@@ -71,7 +71,7 @@ def lookups(fake) -> int:
 
 @pytest.fixture(autouse=True)
 def _no_backoff(monkeypatch):
-    monkeypatch.setattr("connections.client.BACKOFF_BASE", 0)
+    monkeypatch.setattr("provider.policy.BACKOFF_BASE", 0)
 
 
 @pytest.fixture
@@ -149,7 +149,7 @@ def test_a_lost_answer_after_a_timeout_is_found_too(
     team, member, connection, fake, fake_clock, member_client, monkeypatch
 ):
     monkeypatch.setattr(
-        "connections.client.DEFAULT_TIMEOUT",
+        "provider.policy.DEFAULT_TIMEOUT",
         httpx.Timeout(connect=5.0, read=0.2, write=5.0, pool=5.0),
     )
     fake.lose_created_assistants = ["slow"]

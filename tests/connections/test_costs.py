@@ -15,6 +15,7 @@ from connections.charts import format_amount
 from connections.models import ConnectionErrorEvent
 from fakeprovider import ADMIN_KEY_OK, KEY_OK, KEY_QUOTA, Reply
 from fakeprovider.costs import LINE_ITEMS, PROJECTS, amount
+from provider import costs as provider_costs
 from tests.assistants.helpers import check_refusals
 from tests.connections.helpers import make_connection
 
@@ -121,7 +122,7 @@ def test_groups_by_project(admin_client_, connection, fake_upstream):
 
 
 def test_follows_next_page(admin_client_, connection, fake_upstream, monkeypatch):
-    monkeypatch.setattr(costs, "PAGE_LIMIT", 7)
+    monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
     body = admin_client_.get(_url(connection)).content.decode()
     sent = fake_upstream.requests_to(COSTS_PATH, "GET")
     assert len(sent) == 5  # 31 days, 7 per page
@@ -147,7 +148,7 @@ def test_a_provider_that_sends_the_same_next_page_twice_is_called_inconsistent(
 ):
     """The fake drops the cursor, so the second page repeats the first one's `next_page`: the
     page says the answer contradicted itself, and does not send the admin to the base URL."""
-    monkeypatch.setattr(costs, "PAGE_LIMIT", 7)
+    monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
     fake_upstream.state["costs"]["ignore_page"] = True
     response = admin_client_.get(_url(connection))
     assert response.status_code == 200
@@ -173,8 +174,8 @@ def test_a_provider_that_sends_the_same_next_page_twice_is_called_inconsistent(
 def test_more_pages_than_expected_is_not_shown_as_the_whole_spend(
     admin_client_, connection, fake_upstream, monkeypatch
 ):
-    monkeypatch.setattr(costs, "PAGE_LIMIT", 7)
-    monkeypatch.setattr(costs, "MAX_PAGES", 2)
+    monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
+    monkeypatch.setattr(provider_costs, "MAX_PAGES", 2)
     body = admin_client_.get(_url(connection)).content.decode()
     assert len(fake_upstream.requests_to(COSTS_PATH)) == 2
     assert "Inconsistent answer from the provider" in body

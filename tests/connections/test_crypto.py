@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from connections import crypto
 from connections.crypto import DecryptionError, decrypt, encrypt, reencrypt
+from provider.secrets import last_four, mask
 
 KEY_A = Fernet.generate_key().decode()
 KEY_B = Fernet.generate_key().decode()
@@ -186,12 +187,12 @@ def test_duplicate_key(settings):
     ],
 )
 def test_mask(secret, masked):
-    assert crypto.mask(secret) == masked
+    assert mask(secret) == masked
 
 
 def test_last_four():
-    assert crypto.last_four("sk-test-ok-000000000000abcd") == "abcd"
-    assert crypto.last_four("sk-1234") == ""
+    assert last_four("sk-test-ok-000000000000abcd") == "abcd"
+    assert last_four("sk-1234") == ""
 
 
 # -- properties ----------------------------------------------------------------------------

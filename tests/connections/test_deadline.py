@@ -11,13 +11,15 @@ import httpx
 import pytest
 from django.urls import reverse
 
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ErrorKind, ProviderError
 from connections.models import ConnectionErrorEvent
 from connections.services import client_for
 from fakeprovider import KEY_OK
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind, ProviderError
 from tests.connections.helpers import make_connection
 from tests.connections.slowupstream import SlowUpstream, silent, trickle, trickle_headers
+from tests.provider.helpers import LOOPBACK
 from tests.test_settings import production_env, settings_under, startup_error
 
 DEADLINE = 1.0
@@ -43,7 +45,9 @@ def timed(call):
 )
 def test_a_call_ends_at_its_deadline(behaviour, loopback_allowed):
     with SlowUpstream(behaviour) as upstream:
-        client = ProviderClient(Endpoint(upstream.base_url, KEY_OK), deadline=DEADLINE)
+        client = ProviderClient(
+            Endpoint(upstream.base_url, KEY_OK), guard=LOOPBACK, deadline=DEADLINE
+        )
         error, elapsed = timed(client.list_models)
         requests = upstream.requests
     assert error.kind == ErrorKind.TIMEOUT
@@ -57,6 +61,7 @@ def test_the_deadline_cuts_the_read_timeout_of_a_post(loopback_allowed):
     with SlowUpstream(silent) as upstream:
         client = ProviderClient(
             Endpoint(upstream.base_url, KEY_OK),
+            guard=LOOPBACK,
             deadline=DEADLINE,
             timeout=httpx.Timeout(connect=5, read=30, write=30, pool=5),
         )
@@ -72,6 +77,7 @@ def test_a_private_transport_keeps_the_deadline_too(loopback_allowed):
     with SlowUpstream(silent) as upstream:
         client = ProviderClient(
             Endpoint(upstream.base_url, KEY_OK),
+            guard=LOOPBACK,
             transport=httpx.HTTPTransport(),
             deadline=DEADLINE,
         )
@@ -119,6 +125,7 @@ def test_no_wait_that_would_end_past_the_deadline():
     handler, calls = retry_after(6)
     client = ProviderClient(
         Endpoint("https://api.openai.com/v1", KEY_OK),
+        guard=LOOPBACK,
         transport=httpx.MockTransport(handler),
         sleep=sleeps.append,
         deadline=5,
@@ -135,6 +142,7 @@ def test_a_wait_within_the_deadline_is_slept():
     handler, calls = retry_after(2)
     client = ProviderClient(
         Endpoint("https://api.openai.com/v1", KEY_OK),
+        guard=LOOPBACK,
         transport=httpx.MockTransport(handler),
         sleep=sleeps.append,
         deadline=10,

@@ -13,12 +13,14 @@ import pytest
 from django.urls import reverse
 from django.utils import translation
 
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ErrorKind, ProviderError
 from connections.explanations import describe_wait, explain, problem
 from fakeprovider import KEY_OK, Reply
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind, ProviderError
 from tests.connections.helpers import make_connection
 from tests.connections.slowupstream import SlowUpstream, hang_up, reset
+from tests.provider.helpers import LOOPBACK
 
 
 def body(document) -> bytes:
@@ -264,6 +266,7 @@ def replay(answer, calls=None):
 def mock_client(handler, sleeps):
     return ProviderClient(
         Endpoint("https://api.openai.com/v1", KEY_OK),
+        guard=LOOPBACK,
         transport=httpx.MockTransport(handler),
         sleep=sleeps.append,
     )
@@ -357,7 +360,9 @@ def test_x_should_retry_true_does_not_retry_billing():
 def test_a_dropped_connection_is_its_own_kind(behaviour, settings):
     settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1"]
     with SlowUpstream(behaviour) as upstream:
-        client = ProviderClient(Endpoint(upstream.base_url, KEY_OK), sleep=lambda _s: None)
+        client = ProviderClient(
+            Endpoint(upstream.base_url, KEY_OK), guard=LOOPBACK, sleep=lambda _s: None
+        )
         with pytest.raises(ProviderError) as caught:
             client.request("POST", "/responses", json={})
         requests = upstream.requests

@@ -3,8 +3,8 @@ from django.template import Context, Template
 from django.test import RequestFactory
 from django.utils import translation
 
-from connections.errors import ErrorKind, ProviderError
 from connections.explanations import explain
+from provider.errors import ErrorKind, ProviderError
 
 
 @pytest.mark.parametrize("kind", list(ErrorKind))

@@ -18,12 +18,14 @@ from django.views.debug import ExceptionReporter
 
 from accounts.models import Membership, Role
 from connections import services
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ProviderError
 from connections.models import Connection
 from fakeprovider import Reply
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ProviderError
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import CANARY_KEY
+from tests.provider.helpers import LOOPBACK
 
 pytestmark = pytest.mark.django_db
 
@@ -294,7 +296,7 @@ def test_the_client_keeps_no_echo_of_the_key(fake_upstream, all_logs_at_debug, c
     answer) and what it logs hold no form of the key, whatever the provider put where."""
     fake_upstream.queue(CHANNELS[channel](FORMS[form]), times=3)
     endpoint = Endpoint(fake_upstream.base_url, CANARY_KEY, other_secrets=(CANARY_ADMIN_KEY,))
-    client = ProviderClient(endpoint, sleep=lambda _seconds: None)
+    client = ProviderClient(endpoint, guard=LOOPBACK, sleep=lambda _seconds: None)
     kept: list[object] = []
     try:
         kept.append(client.list_models())
@@ -319,7 +321,7 @@ def test_plain_values_are_still_kept(fake_upstream):
             headers={"x-request-id": "req_0123abcd", "x-ratelimit-reset-tokens": "20.5s"},
         )
     )
-    client = ProviderClient(Endpoint(fake_upstream.base_url, CANARY_KEY))
+    client = ProviderClient(Endpoint(fake_upstream.base_url, CANARY_KEY), guard=LOOPBACK)
     with pytest.raises(ProviderError) as caught:
         client.list_models()
     error = caught.value
@@ -343,7 +345,9 @@ def test_plain_values_are_still_kept(fake_upstream):
 )
 def test_an_error_type_is_an_identifier_or_a_plain_uri(fake_upstream, error_type, kept):
     fake_upstream.queue(Reply.json({"type": error_type, "title": "Failed", "status": 500}, 500))
-    client = ProviderClient(Endpoint(fake_upstream.base_url, CANARY_KEY), max_retries=0)
+    client = ProviderClient(
+        Endpoint(fake_upstream.base_url, CANARY_KEY), guard=LOOPBACK, max_retries=0
+    )
     with pytest.raises(ProviderError) as caught:
         client.list_models()
     assert caught.value.error_type == (error_type if kept else None)
@@ -455,7 +459,7 @@ def test_a_reason_phrase_that_echoes_the_key_is_not_logged(all_logs_at_debug):
         )
 
     endpoint = Endpoint("https://api.openai.com/v1", CANARY_KEY)
-    client = ProviderClient(endpoint, transport=httpx.MockTransport(handler))
+    client = ProviderClient(endpoint, guard=LOOPBACK, transport=httpx.MockTransport(handler))
     with pytest.raises(ProviderError):
         client.list_models()
     assert '/v1/models "HTTP/1.1 401 Unauthorized"' in all_logs_at_debug.text

@@ -11,9 +11,9 @@ from django.urls import reverse
 
 from accounts.models import AuditEvent
 from connections import services
-from connections.client import ProviderClient
 from connections.models import Connection, ConnectionErrorEvent, Health
 from fakeprovider import KEY_INVALID, Reply
+from provider.client import ProviderClient
 from tests.connections.helpers import make_connection
 
 pytestmark = pytest.mark.django_db

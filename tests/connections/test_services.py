@@ -6,10 +6,10 @@ from django.db import transaction
 
 from accounts.models import AuditEvent
 from connections import selectors, services
-from connections.client import ProviderClient
-from connections.errors import ErrorKind
 from connections.models import Connection, Health, health_for
 from fakeprovider import KEY_INVALID, KEY_OK
+from provider.client import ProviderClient
+from provider.errors import ErrorKind
 from tests.connections.helpers import make_connection, make_unreadable
 
 pytestmark = pytest.mark.django_db

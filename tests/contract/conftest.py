@@ -26,8 +26,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from connections.client import Endpoint
 from fakeprovider import KEY_OK
+from provider.endpoint import Endpoint
 
 PRISM_PACKAGE = "@stoplight/prism-cli@5.14.2"
 SPEC_DIR = Path(__file__).resolve().parent

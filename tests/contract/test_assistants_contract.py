@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot, detect_run_api
-from connections.client import ProviderClient
-from connections.errors import ErrorKind, ProviderError
+from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot
+from provider.client import ProviderClient
+from provider.errors import ErrorKind, ProviderError
+from provider.runapi import detect_run_api
+from tests.provider.helpers import LOOPBACK
 
 pytestmark = pytest.mark.contract
 
@@ -97,18 +99,24 @@ def responses_calls(backend: ResponsesBackend) -> None:
 
 
 def test_assistants_requests_are_accepted(prism):
-    assistants_calls(AssistantsBackend(ProviderClient(prism.endpoint(), max_retries=0)))
+    assistants_calls(
+        AssistantsBackend(ProviderClient(prism.endpoint(), guard=LOOPBACK, max_retries=0))
+    )
     assert refused(prism) == []
 
 
 def test_assistants_requests_carry_the_beta_header_the_api_required(prism_errors):
     """The -errors spec requires `OpenAI-Beta: assistants=v2` on every Assistants path."""
-    assistants_calls(AssistantsBackend(ProviderClient(prism_errors.endpoint(), max_retries=0)))
+    assistants_calls(
+        AssistantsBackend(ProviderClient(prism_errors.endpoint(), guard=LOOPBACK, max_retries=0))
+    )
     assert refused(prism_errors) == []
 
 
 def test_responses_requests_are_accepted(prism):
-    responses_calls(ResponsesBackend(ProviderClient(prism.endpoint(), max_retries=0)))
+    responses_calls(
+        ResponsesBackend(ProviderClient(prism.endpoint(), guard=LOOPBACK, max_retries=0))
+    )
     assert refused(prism) == []
 
 
@@ -117,7 +125,7 @@ LONG_RUN = SimpleNamespace(response_id="resp_++++////" + "bGl0ZWxsbTpjdXN0b21f" 
 
 
 def test_a_long_base64_response_id_is_sent_as_one_path_segment(prism):
-    backend = ResponsesBackend(ProviderClient(prism.endpoint(), max_retries=0))
+    backend = ResponsesBackend(ProviderClient(prism.endpoint(), guard=LOOPBACK, max_retries=0))
     backend.get_run(LONG_RUN)
     backend.cancel_run(LONG_RUN)
     assert refused(prism) == []
@@ -127,7 +135,7 @@ def test_run_api_detection_asks_only_what_the_spec_has(prism_errors):
     """Both questions: the Assistants list (with its beta header) and, the Assistants API
     answering 404, the read-only GET of a response that does not exist."""
     client = ProviderClient(
-        prism_errors.endpoint(), max_retries=0, extra_headers={"Prefer": "code=404"}
+        prism_errors.endpoint(), guard=LOOPBACK, max_retries=0, extra_headers={"Prefer": "code=404"}
     )
     detect_run_api(client)
     assert refused(prism_errors) == []
@@ -135,14 +143,14 @@ def test_run_api_detection_asks_only_what_the_spec_has(prism_errors):
 
 def test_a_rejected_request_is_seen(prism):
     """Control: a body the spec refuses (`assistant_id` must be a string) is reported."""
-    client = ProviderClient(prism.endpoint(), max_retries=0)
+    client = ProviderClient(prism.endpoint(), guard=LOOPBACK, max_retries=0)
     with pytest.raises(ProviderError):
         client.request("POST", "/threads/runs", json={"assistant_id": 5})
     assert any("UNPROCESSABLE_ENTITY" in line for line in refused(prism))
 
 
 def test_spec_examples_are_read(prism):
-    client = ProviderClient(prism.endpoint(), max_retries=0)
+    client = ProviderClient(prism.endpoint(), guard=LOOPBACK, max_retries=0)
     snapshot = ResponsesBackend(client).get_run(RESPONSE_RUN)
     assert snapshot.status in ("completed", "queued", "in_progress")
     assert isinstance(AssistantsBackend(client).get_run(THREAD_RUN), RunSnapshot)
@@ -162,7 +170,7 @@ def _survives(call) -> None:
 
 @pytest.mark.parametrize("attempt", range(8))
 def test_random_answers_do_not_crash_the_backends(prism, attempt):
-    client = ProviderClient(prism.endpoint(), extra_headers=DYNAMIC, max_retries=0)
+    client = ProviderClient(prism.endpoint(), guard=LOOPBACK, extra_headers=DYNAMIC, max_retries=0)
     assistants, responses = AssistantsBackend(client), ResponsesBackend(client)
 
     _survives(lambda: assistants.create_assistant(assistant(remote_id="")))

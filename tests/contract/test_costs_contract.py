@@ -4,10 +4,11 @@ from datetime import date
 
 import pytest
 
-from connections.client import ProviderClient
-from connections.costs import GROUP_BY, costs_params, parse_page
-from connections.errors import ErrorKind, ProviderError
 from fakeprovider import ADMIN_KEY_OK
+from provider.client import ProviderClient
+from provider.costs import GROUP_BY, costs_params, parse_page
+from provider.errors import ErrorKind, ProviderError
+from tests.provider.helpers import LOOPBACK
 
 pytestmark = pytest.mark.contract
 
@@ -16,7 +17,7 @@ DYNAMIC = {"Prefer": "dynamic=true"}
 
 @pytest.mark.parametrize("group", list(GROUP_BY))
 def test_costs_query_is_accepted(prism, group):
-    client = ProviderClient(prism.endpoint(ADMIN_KEY_OK))
+    client = ProviderClient(prism.endpoint(ADMIN_KEY_OK), guard=LOOPBACK)
     answer = client.request(
         "GET", "/organization/costs", params=costs_params(start=date(2026, 8, 1), group=group)
     )
@@ -26,7 +27,7 @@ def test_costs_query_is_accepted(prism, group):
 
 def test_next_page_cursor_is_accepted(prism):
     params = {**costs_params(start=date(2026, 8, 1), group="line_item"), "page": "page_abc"}
-    ProviderClient(prism.endpoint(ADMIN_KEY_OK)).request(
+    ProviderClient(prism.endpoint(ADMIN_KEY_OK), guard=LOOPBACK).request(
         "GET", "/organization/costs", params=params
     )
     assert prism.rejections() == []
@@ -35,7 +36,9 @@ def test_next_page_cursor_is_accepted(prism):
 @pytest.mark.parametrize("attempt", range(10))
 def test_random_pages_parse_or_are_bad_responses(prism, attempt):
     """Data that fits the schema: lines, or BAD_RESPONSE; nothing else."""
-    client = ProviderClient(prism.endpoint(ADMIN_KEY_OK), extra_headers=DYNAMIC, max_retries=0)
+    client = ProviderClient(
+        prism.endpoint(ADMIN_KEY_OK), guard=LOOPBACK, extra_headers=DYNAMIC, max_retries=0
+    )
     answer = client.request(
         "GET", "/organization/costs", params=costs_params(start=date(2026, 8, 1), group="project")
     )

@@ -2,8 +2,9 @@
 
 import pytest
 
-from connections.client import ProviderClient
-from connections.errors import ErrorKind, ProviderError
+from provider.client import ProviderClient
+from provider.errors import ErrorKind, ProviderError
+from tests.provider.helpers import LOOPBACK
 
 pytestmark = pytest.mark.contract
 
@@ -11,28 +12,30 @@ DYNAMIC = {"Prefer": "dynamic=true"}
 
 
 def test_list_models_is_accepted(prism):
-    client = ProviderClient(prism.endpoint())
+    client = ProviderClient(prism.endpoint(), guard=LOOPBACK)
     models = client.list_models()
     assert models and all(isinstance(model["id"], str) for model in models)
     assert prism.rejections() == []
 
 
 def test_headers_of_an_organization_and_project_are_accepted(prism):
-    client = ProviderClient(prism.endpoint(organization="org-abc", project="proj_abc"))
+    client = ProviderClient(
+        prism.endpoint(organization="org-abc", project="proj_abc"), guard=LOOPBACK
+    )
     client.list_models()
     assert prism.rejections() == []
 
 
 @pytest.mark.parametrize("model_id", ["gpt-4o-mini", "ft:gpt-4o-mini:acme:suffix:abc123"])
 def test_retrieve_model_is_accepted(prism, model_id):
-    model = ProviderClient(prism.endpoint()).retrieve_model(model_id)
+    model = ProviderClient(prism.endpoint(), guard=LOOPBACK).retrieve_model(model_id)
     assert isinstance(model["id"], str)
     assert prism.rejections() == []
 
 
 def test_the_prism_fixture_sees_a_rejected_request(prism):
     """Control: a request that breaks the spec (model must be a string) is reported."""
-    client = ProviderClient(prism.endpoint(), max_retries=0)
+    client = ProviderClient(prism.endpoint(), guard=LOOPBACK, max_retries=0)
     with pytest.raises(ProviderError):
         client.request("POST", "/responses", json={"model": 5})
     assert any("UNPROCESSABLE_ENTITY" in line for line in prism.rejections())
@@ -41,7 +44,7 @@ def test_the_prism_fixture_sees_a_rejected_request(prism):
 @pytest.mark.parametrize("attempt", range(15))
 def test_random_answers_do_not_crash_the_client(prism, attempt):
     """Data that fits the schema, extra fields included: data or BAD_RESPONSE, nothing else."""
-    client = ProviderClient(prism.endpoint(), extra_headers=DYNAMIC, max_retries=0)
+    client = ProviderClient(prism.endpoint(), guard=LOOPBACK, extra_headers=DYNAMIC, max_retries=0)
     try:
         models = client.list_models()
     except ProviderError as error:
@@ -70,7 +73,10 @@ def test_random_answers_do_not_crash_the_client(prism, attempt):
 )
 def test_declared_error_answers_are_classified(prism_errors, status, kind):
     client = ProviderClient(
-        prism_errors.endpoint(), extra_headers={"Prefer": f"code={status}"}, max_retries=0
+        prism_errors.endpoint(),
+        guard=LOOPBACK,
+        extra_headers={"Prefer": f"code={status}"},
+        max_retries=0,
     )
     with pytest.raises(ProviderError) as caught:
         client.list_models()

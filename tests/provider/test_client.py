@@ -1,5 +1,5 @@
-"""The provider client: real HTTP to the fake upstream on loopback, and MockTransport for the
-fine points of headers, classification and retries."""
+"""The provider library's sync client: real HTTP to the fake upstream on loopback, and
+MockTransport for the fine points of headers, classification and retries."""
 
 import json
 import logging
@@ -11,18 +11,6 @@ from email.utils import format_datetime
 import httpx
 import pytest
 
-from connections import client as client_module
-from connections.client import (
-    MAX_RETRY_WAIT,
-    Endpoint,
-    ProviderClient,
-    RateLimit,
-    mask_secrets,
-    path_segment,
-    shared_http_client,
-)
-from connections.errors import ErrorKind, ProviderError
-from connections.urlguard import GuardedTransport, URLRefused
 from fakeprovider import (
     ADMIN_KEY_OK,
     KEY_INVALID,
@@ -34,6 +22,17 @@ from fakeprovider import (
     KEY_SLOW,
     Reply,
 )
+from provider import body as body_module
+from provider import jsonread, policy
+from provider.answer import RateLimit
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint, path_segment
+from provider.errors import ErrorKind, ProviderError
+from provider.policy import MAX_RETRY_WAIT
+from provider.pool import shared_http_client
+from provider.secrets import mask_secrets
+from provider.urlguard import GuardedTransport, URLRefused
+from tests.provider.helpers import LOOPBACK
 
 AZURE_KEY = "0123456789abcdef0123456789abcdef"
 
@@ -50,7 +49,8 @@ def sleeps():
 
 def fake_client(fake, key=KEY_OK, sleeps=None, **kwargs):
     endpoint = Endpoint(fake.base_url, key, **kwargs.pop("endpoint", {}))
-    return ProviderClient(endpoint, sleep=sleeps if sleeps is not None else Sleeps(), **kwargs)
+    sleep = sleeps if sleeps is not None else Sleeps()
+    return ProviderClient(endpoint, guard=LOOPBACK, sleep=sleep, **kwargs)
 
 
 def mock_client(handler, *, key=KEY_OK, sleeps=None, base_url="https://api.openai.com/v1", **kw):
@@ -269,9 +269,8 @@ def test_redirect_is_not_followed(fake_upstream, sleeps):
     assert len(fake_upstream.requests) == 1
 
 
-def test_refused_connection_is_unreachable_and_retried(settings, sleeps):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1"]
-    client = ProviderClient(Endpoint("http://127.0.0.1:9/v1", KEY_OK), sleep=sleeps)
+def test_refused_connection_is_unreachable_and_retried(sleeps):
+    client = ProviderClient(Endpoint("http://127.0.0.1:9/v1", KEY_OK), guard=LOOPBACK, sleep=sleeps)
     with pytest.raises(ProviderError) as caught:
         client.request("POST", "/threads/runs", json={})
     assert caught.value.kind == ErrorKind.UNREACHABLE
@@ -282,7 +281,7 @@ def test_key_never_logged(fake_upstream, caplog, sleeps):
     """Every logger at DEBUG, httpx and httpcore included: the key appears nowhere."""
     fake_upstream.slow_seconds = 0.5
     caplog.set_level(logging.DEBUG)
-    for name in ("httpx", "httpcore", "connections", "connections.client"):
+    for name in ("httpx", "httpcore", "provider", "provider.client"):
         caplog.set_level(logging.DEBUG, logger=name)
     keys = [KEY_OK, KEY_INVALID, KEY_QUOTA, KEY_RATE_LIMIT, KEY_SLOW]
     for key in keys:
@@ -307,7 +306,7 @@ def test_key_never_logged(fake_upstream, caplog, sleeps):
         assert key not in logged
         assert key[-8:] not in logged
     assert "Bearer" not in logged and "authorization" not in logged.lower()
-    summaries = [r.getMessage() for r in caplog.records if r.name == "connections.client"]
+    summaries = [r.getMessage() for r in caplog.records if r.name == "provider.client"]
     assert any(
         line.startswith("provider GET /v1/models -> 200 request_id=req_") for line in summaries
     )
@@ -316,9 +315,11 @@ def test_key_never_logged(fake_upstream, caplog, sleeps):
     assert any("-> timeout request_id=- attempt=1" in line for line in summaries)
 
 
-def test_shared_client_is_one_and_guarded():
+def test_shared_client_is_one_per_guard_and_guarded():
     seen = []
-    threads = [threading.Thread(target=lambda: seen.append(shared_http_client())) for _ in range(8)]
+    threads = [
+        threading.Thread(target=lambda: seen.append(shared_http_client(LOOPBACK))) for _ in range(8)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -327,6 +328,8 @@ def test_shared_client_is_one_and_guarded():
     http = seen[0]
     assert http.follow_redirects is False and http.trust_env is False
     assert isinstance(http._transport, GuardedTransport)
+    assert http._transport.network_backend.guard == LOOPBACK
+    assert shared_http_client() is not http
 
 
 # -- with MockTransport: the fine points ------------------------------------------------------
@@ -425,9 +428,9 @@ def test_unreadable_retry_after(value):
 
 
 def test_backoff_is_capped(monkeypatch):
-    monkeypatch.setattr(client_module.random, "uniform", lambda low, high: high)
+    monkeypatch.setattr(policy.random, "uniform", lambda low, high: high)
     error = ProviderError(ErrorKind.SERVER_ERROR)
-    delays = [ProviderClient._delay(attempt, error) for attempt in range(1, 10)]
+    delays = [policy.delay(attempt, error) for attempt in range(1, 10)]
     assert delays[:3] == [0.5, 1.0, 2.0]
     assert max(delays) == MAX_RETRY_WAIT
 
@@ -729,14 +732,14 @@ def test_a_url_too_long_is_a_bad_request_that_is_never_sent(sleeps, caplog):
         calls.append(request)
         return httpx.Response(200, json={"id": "x"})
 
-    caplog.set_level(logging.INFO, logger="connections.client")
+    caplog.set_level(logging.INFO, logger="provider.client")
     client = mock_client(handler, sleeps=sleeps)
     with pytest.raises(ProviderError) as caught:
         client.retrieve_model("m" * 70_000)
     assert caught.value.kind == ErrorKind.BAD_REQUEST
     assert "InvalidURL" in caught.value.message and "too long" in caught.value.message
     assert calls == [] and client.attempts == 1 and sleeps == []
-    (line,) = [r.getMessage() for r in caplog.records if r.name == "connections.client"]
+    (line,) = [r.getMessage() for r in caplog.records if r.name == "provider.client"]
     assert line.startswith("provider GET /v1/models/mmm") and len(line) < 400
 
 
@@ -769,7 +772,7 @@ def test_a_body_json_cannot_carry_is_a_bad_request(value, sleeps):
 
 
 def test_body_too_large(monkeypatch):
-    monkeypatch.setattr(client_module, "MAX_BODY_BYTES", 100)
+    monkeypatch.setattr(body_module, "MAX_BODY_BYTES", 100)
     with pytest.raises(ProviderError) as caught:
         mock_client(answer(200, {"data": [{"id": "x" * 200}]})).list_models()
     assert caught.value.kind == ErrorKind.BAD_RESPONSE
@@ -886,7 +889,7 @@ def test_content_type_of_a_non_json_answer_is_masked():
 
 def test_an_answer_that_trickles_in_is_cut_off(monkeypatch, sleeps):
     """Each chunk comes within the read timeout, but the whole answer takes too long."""
-    monkeypatch.setattr(client_module, "MAX_ANSWER_SECONDS", 0.05)
+    monkeypatch.setattr(body_module, "MAX_ANSWER_SECONDS", 0.05)
     calls = []
 
     def trickle():
@@ -918,7 +921,7 @@ def test_numbers_json_cannot_store_become_null():
 
 
 def test_a_body_nested_deeper_than_the_bound_is_a_bad_response():
-    depth = client_module.MAX_JSON_DEPTH
+    depth = jsonread.MAX_JSON_DEPTH
     fits = b"[" * depth + b"]" * depth
     assert mock_client(answer(200, content=fits)).request("GET", "/models").data is not None
     for deeper in (depth + 1, 900):

@@ -4,23 +4,29 @@ DNS is never asked: `urlguard.resolve_host` is replaced by a table (unknown name
 resolve), and every socket connect is recorded.
 """
 
+import asyncio
 import socket
 
 import httpcore
 import pytest
-from django.utils.functional import Promise
 
-from connections import urlguard
-from connections.client import Endpoint, ProviderClient
-from connections.errors import ErrorKind, ProviderError
-from connections.urlguard import (
+from fakeprovider import KEY_OK
+from provider import urlguard
+from provider.aclient import AsyncProviderClient
+from provider.client import ProviderClient
+from provider.endpoint import Endpoint
+from provider.errors import ErrorKind, ProviderError
+from provider.urlguard import (
+    REFUSALS,
+    AsyncGuardedBackend,
     GuardedBackend,
     GuardedTransport,
+    Refusal,
+    URLGuard,
     URLRefused,
     is_forbidden_address,
-    validate_base_url,
 )
-from fakeprovider import KEY_OK
+from tests.provider.helpers import LOOPBACK
 
 REAL_RESOLVE_HOST = urlguard.resolve_host
 PUBLIC_V4 = "93.184.216.34"
@@ -134,10 +140,13 @@ class ConnectRecorder:
         raise ConnectionRefusedError("recorded, not connected")
 
 
+def validate_base_url(url: str, *, resolve: bool = True, allowed: tuple[str, ...] = ()) -> str:
+    return URLGuard(allowed_hosts=allowed).validate_base_url(url, resolve=resolve)
+
+
 @pytest.fixture(autouse=True)
-def dns(monkeypatch, settings):
+def dns(monkeypatch):
     """Name resolution from the DNS table; nothing is allowed unless a test says so."""
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = []
     table = dict(DNS)
 
     def resolve(host, port):
@@ -173,8 +182,18 @@ def test_hostile_url_refused(url):
     error = caught.value
     assert error.kind == ErrorKind.URL_REFUSED
     assert isinstance(error, ProviderError) and error.permanent
-    assert isinstance(error.reason, Promise)
-    assert str(error.reason) and error.message == str(error.reason)
+    assert error.refusal in REFUSALS
+    assert error.reason == REFUSALS[error.refusal] % {"host": error.host}
+    assert error.message == error.reason
+
+
+def test_a_guard_words_its_refusals_as_told():
+    def wording(refusal: Refusal, host: str) -> str:
+        return f"{refusal.value} {host}"
+
+    with pytest.raises(URLRefused) as caught:
+        URLGuard(wording=wording).validate_base_url("https://printer.local/v1")
+    assert caught.value.reason == caught.value.message == "local_name printer.local"
 
 
 def test_no_hostile_url_is_ever_connected_to(connects):
@@ -189,7 +208,10 @@ def test_no_hostile_url_is_ever_connected_to(connects):
 def test_the_recorder_sees_connects(connects, fake_upstream):
     """Positive control for the test above: an allowed call does reach the socket layer."""
     client = ProviderClient(
-        Endpoint(fake_upstream.base_url, KEY_OK), transport=GuardedTransport(), max_retries=0
+        Endpoint(fake_upstream.base_url, KEY_OK),
+        guard=LOOPBACK,
+        transport=GuardedTransport(guard=LOOPBACK),
+        max_retries=0,
     )
     with pytest.raises(ProviderError) as caught:
         client.list_models()
@@ -251,9 +273,9 @@ def test_without_resolve_only_static_checks(dns):
         "http://[::1]:8000/v1",
     ],
 )
-def test_allowed_hosts_may_use_http_and_private_addresses(settings, url):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1", "LLM.lan", "::1"]
-    assert validate_base_url(url) == url.rstrip("/")
+def test_allowed_hosts_may_use_http_and_private_addresses(url):
+    allowed = ("127.0.0.1", "LLM.lan", "::1")
+    assert validate_base_url(url, allowed=allowed) == url.rstrip("/")
 
 
 @pytest.mark.parametrize(
@@ -266,10 +288,9 @@ def test_allowed_hosts_may_use_http_and_private_addresses(settings, url):
         "http://127.0.0.1/v1?x=1",
     ],
 )
-def test_allowed_hosts_are_exact_and_still_checked(settings, url):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1", "llm.lan"]
+def test_allowed_hosts_are_exact_and_still_checked(url):
     with pytest.raises(URLRefused):
-        validate_base_url(url)
+        validate_base_url(url, allowed=("127.0.0.1", "llm.lan"))
 
 
 @pytest.mark.parametrize(
@@ -284,13 +305,13 @@ def test_allowed_hosts_are_exact_and_still_checked(settings, url):
         ("https://llm.lan:8443/v1", False),
     ],
 )
-def test_allowed_host_entries_with_a_port_allow_that_port_only(settings, url, accepted):
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["127.0.0.1:8080", "[::1]:8000", "llm.lan:443"]
+def test_allowed_host_entries_with_a_port_allow_that_port_only(url, accepted):
+    allowed = ("127.0.0.1:8080", "[::1]:8000", "llm.lan:443")
     if accepted:
-        assert validate_base_url(url) == url
+        assert validate_base_url(url, allowed=allowed) == url
     else:
         with pytest.raises(URLRefused):
-            validate_base_url(url)
+            validate_base_url(url, allowed=allowed)
 
 
 @pytest.mark.parametrize(
@@ -348,17 +369,16 @@ class TestGuardedBackend:
             GuardedBackend().connect_tcp(host, 443)
         assert opened == []
 
-    def test_allowed_host_connects_to_its_private_address(self, settings, opened):
-        settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["llm.lan"]
-        GuardedBackend().connect_tcp("llm.lan", 11434)
+    def test_allowed_host_connects_to_its_private_address(self, opened):
+        GuardedBackend(URLGuard(allowed_hosts=("llm.lan",))).connect_tcp("llm.lan", 11434)
         assert opened == [("192.168.1.5", 11434)]
 
-    def test_allowed_host_with_a_port_connects_to_that_port_only(self, settings, opened):
-        settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["llm.lan:11434"]
+    def test_allowed_host_with_a_port_connects_to_that_port_only(self, opened):
+        backend = GuardedBackend(URLGuard(allowed_hosts=("llm.lan:11434",)))
         with pytest.raises(URLRefused):
-            GuardedBackend().connect_tcp("llm.lan", 6379)
+            backend.connect_tcp("llm.lan", 6379)
         assert opened == []
-        GuardedBackend().connect_tcp("llm.lan", 11434)
+        backend.connect_tcp("llm.lan", 11434)
         assert opened == [("192.168.1.5", 11434)]
 
     def test_unresolvable_is_a_connect_error(self, opened):
@@ -385,11 +405,13 @@ class TestGuardedBackend:
             GuardedBackend().connect_unix_socket("/var/run/docker.sock")
 
 
-def test_allowed_host_name_is_kept_for_the_host_header(settings, dns, fake_upstream):
+def test_allowed_host_name_is_kept_for_the_host_header(dns, fake_upstream):
     """Connects to the vetted address, while the request still names the host."""
-    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = ["fake.test"]
     dns["fake.test"] = ["127.0.0.1"]
-    client = ProviderClient(Endpoint(f"http://fake.test:{fake_upstream.port}/v1", KEY_OK))
+    client = ProviderClient(
+        Endpoint(f"http://fake.test:{fake_upstream.port}/v1", KEY_OK),
+        guard=URLGuard(allowed_hosts=("fake.test",)),
+    )
     assert client.retrieve_model("gpt-4o")["id"] == "gpt-4o"
     assert fake_upstream.requests[0].headers["host"] == f"fake.test:{fake_upstream.port}"
 
@@ -397,3 +419,77 @@ def test_allowed_host_name_is_kept_for_the_host_header(settings, dns, fake_upstr
 def test_the_real_resolver_lists_each_address_once():
     assert REAL_RESOLVE_HOST("127.0.0.1", 80) == ["127.0.0.1"]
     assert REAL_RESOLVE_HOST("::1", 80) == ["::1"]
+
+
+class TestAsyncGuardedBackend:
+    """The async client's network backend keeps the same checks."""
+
+    @pytest.fixture
+    def opened(self, monkeypatch):
+        calls = []
+
+        async def fake_connect(backend, host, port, timeout=None, **kwargs):
+            calls.append((host, port))
+            return "stream"
+
+        monkeypatch.setattr(httpcore.AnyIOBackend, "connect_tcp", fake_connect)
+        return calls
+
+    def test_connects_to_the_vetted_address_not_the_name(self, opened):
+        connect = AsyncGuardedBackend().connect_tcp("api.example.com", 443, timeout=1)
+        assert asyncio.run(connect) == "stream"
+        assert opened == [(PUBLIC_V4, 443)]
+
+    @pytest.mark.parametrize("host", ["evil.example", "mixed.example", "127.0.0.1"])
+    def test_refuses_forbidden_addresses(self, opened, host):
+        with pytest.raises(URLRefused):
+            asyncio.run(AsyncGuardedBackend().connect_tcp(host, 443))
+        assert opened == []
+
+    def test_allowed_host_connects_to_its_private_address(self, opened):
+        backend = AsyncGuardedBackend(URLGuard(allowed_hosts=("llm.lan:11434",)))
+        with pytest.raises(URLRefused):
+            asyncio.run(backend.connect_tcp("llm.lan", 6379))
+        asyncio.run(backend.connect_tcp("llm.lan", 11434))
+        assert opened == [("192.168.1.5", 11434)]
+
+    def test_unresolvable_is_a_connect_error(self, opened):
+        with pytest.raises(httpcore.ConnectError):
+            asyncio.run(AsyncGuardedBackend().connect_tcp("nowhere.example", 443))
+
+    def test_no_unix_sockets(self):
+        with pytest.raises(URLRefused):
+            asyncio.run(AsyncGuardedBackend().connect_unix_socket("/var/run/docker.sock"))
+
+
+def test_the_async_client_never_connects_to_a_hostile_url(connects):
+    async def attempt(url):
+        async with AsyncProviderClient(Endpoint(url, KEY_OK), sleep=_no_wait) as client:
+            await client.list_models()
+
+    for url in HOSTILE[:20]:
+        with pytest.raises(ProviderError) as caught:
+            asyncio.run(attempt(url))
+        assert caught.value.kind == ErrorKind.URL_REFUSED, url
+    assert connects.calls == []
+
+
+async def _no_wait(seconds: float) -> None:
+    return None
+
+
+def test_dns_rebinding_is_caught_at_connect_time_by_the_async_client_too(dns, connects):
+    dns["rebind.example"] = ["169.254.169.254"]
+
+    async def attempt():
+        async with AsyncProviderClient(
+            Endpoint("https://rebind.example/v1", KEY_OK), sleep=_no_wait
+        ) as client:
+            try:
+                await client.list_models()
+            finally:
+                assert client.attempts == 1  # refused for good, not retried
+
+    with pytest.raises(URLRefused):
+        asyncio.run(attempt())
+    assert connects.calls == []
