@@ -349,7 +349,7 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
 def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
     # Polling stops when the run ended (`run_refresh` ends a run still going past its
     # deadline as expired), or when asking failed in a way that will not pass by itself (the
-    # page then explains it and offers a Refresh link).
+    # page then explains it and offers a "Check now" button).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
     return _page(
         access,
@@ -362,18 +362,32 @@ def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
 @login_required
 @require_safe
 def run_detail(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """The run as Tablero last knew it; the status part asks for news by itself (POST)."""
     access = get_team_for_user(request, team_id)
-    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id))
+    run = selectors.run_get(team=access.team, pk=run_id)
     return render(request, "assistants/run_detail.html", _status_context(access, run))
 
 
 @login_required
 @require_safe
 def run_status(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
-    """The live part of a run's page (an htmx fragment that polls itself until the run ends)."""
+    """The live part of a run's page, as Tablero last knew it (reads only)."""
+    access = get_team_for_user(request, team_id)
+    run = selectors.run_get(team=access.team, pk=run_id)
+    return render(request, "assistants/partials/run_status.html", _status_context(access, run))
+
+
+@login_required
+@require_POST
+def run_refresh(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """Ask the provider about the run now (at most about once a second per run, however many
+    watch it). htmx polls this every few seconds and swaps in the returned status part; the
+    "Check now" button, without JavaScript, comes back to the run's page."""
     access = get_team_for_user(request, team_id)
     run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id))
-    return render(request, "assistants/partials/run_status.html", _status_context(access, run))
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "assistants/partials/run_status.html", _status_context(access, run))
+    return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
 
 
 @login_required

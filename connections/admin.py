@@ -207,7 +207,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         working = 0
         for connection in queryset.select_related("team"):
             try:
-                error = services.connection_test(connection=connection, user=request.user)
+                error = services.connection_test(connection=connection, user=request.user).error
             except services.ConnectionChanged:
                 self.message_user(
                     request,

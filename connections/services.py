@@ -3,6 +3,12 @@
 Provider calls happen outside any transaction: each service first talks to the provider, then
 opens a short transaction for its writes. Keys flow through functions marked
 `sensitive_variables()`, so an error report never shows them.
+
+Every service here that calls the provider returns an `Outcome` (connections/outcome.py): what
+it saved or fetched, and the provider's error, already stored on the connection (health,
+`last_error`, error history) when it returns. Pages call these on purpose (a POST); background
+work may call `models_refresh` and `connection_test` the same way. Pages that only look use the
+selectors, which never write.
 """
 
 from dataclasses import dataclass, replace
@@ -10,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
@@ -32,8 +37,7 @@ from connections.models import (
     RunApiReason,
     health_for,
 )
-
-MODELS_CACHE_SECONDS = 10 * 60
+from connections.outcome import Outcome
 
 
 @sensitive_variables()
@@ -62,11 +66,6 @@ def client_for(
 
 def unreadable_key_error() -> ProviderError:
     return ProviderError(ErrorKind.KEY_UNREADABLE)
-
-
-def models_cache_key(connection: Connection) -> str:
-    """Cache key for a connection's model list; a new key, URL or setting invalidates it."""
-    return f"connections:models:{connection.pk}:{connection.updated_at.timestamp()}"
 
 
 # --- probing the provider ----------------------------------------------------------------------
@@ -207,16 +206,6 @@ def _store_probe(
         raise ConnectionChanged(removed=False)
     for field, value in values.items():
         setattr(connection, field, value)
-    if probe.models is not None:
-        _cache_models(connection, probe.models, probe.checked_at)
-
-
-def _cache_models(connection: Connection, models: list[dict[str, Any]], when: datetime) -> None:
-    cache.set(
-        models_cache_key(connection),
-        {"models": models, "fetched_at": when.isoformat()},
-        MODELS_CACHE_SECONDS,
-    )
 
 
 def _save(connection: Connection, *, update_fields: list[str] | None = None) -> None:
@@ -270,17 +259,17 @@ def connection_create(
     api_version: str = "",
     api_key: str,
     save_anyway: bool = False,
-) -> tuple[Connection | None, ProviderError | None]:
+) -> Outcome[Connection]:
     """Check the key by listing the models, then save the connection.
 
     On a failed check nothing is saved unless `save_anyway`; then the connection is saved with
-    the health the failure implies. A refused base URL is never saved. Returns the connection
-    (or None) and the provider error (or None).
+    the health the failure implies. A refused base URL is never saved. The outcome's value is
+    the connection when it was saved.
     """
     try:
         base_url = urlguard.validate_base_url(base_url)
     except urlguard.URLRefused as error:
-        return None, error
+        return Outcome(error=error)
     connection = Connection(
         team=team,
         name=name.strip(),
@@ -296,7 +285,7 @@ def connection_create(
 
     probe = _probe(connection)
     if probe.error is not None and not save_anyway:
-        return None, probe.error
+        return Outcome(error=probe.error)
 
     _apply_probe(connection, probe)
     with transaction.atomic():
@@ -312,11 +301,9 @@ def connection_create(
             target=connection,
             data=_audit_data(connection, health=connection.health),
         )
-    if probe.models is not None:
-        _cache_models(connection, probe.models, probe.checked_at)
     if probe.error is None:
         _detect_run_api(connection)
-    return connection, probe.error
+    return Outcome(value=connection, error=probe.error)
 
 
 def _detect_run_api(connection: Connection) -> None:
@@ -328,7 +315,7 @@ def _detect_run_api(connection: Connection) -> None:
     connection_detect_run_api(connection=connection)
 
 
-def connection_test(*, connection: Connection, user: User | None) -> ProviderError | None:
+def connection_test(*, connection: Connection, user: User | None) -> Outcome[Connection]:
     """List the models with the stored key and record the outcome (health, rate limits,
     models, error history). A key that does not decrypt makes no call.
 
@@ -346,20 +333,20 @@ def connection_test(*, connection: Connection, user: User | None) -> ProviderErr
         target=connection,
         data=_audit_data(connection, health=connection.health),
     )
-    return probe.error
+    return Outcome(value=connection, error=probe.error)
 
 
-def models_refresh(
-    *, connection: Connection, user: User | None
-) -> tuple[list[dict[str, Any]] | None, ProviderError | None]:
-    """Fetch the model list again (one provider call); keeps health and the caches current.
+def models_refresh(*, connection: Connection, user: User | None) -> Outcome[list[dict[str, Any]]]:
+    """Fetch the model list again (one provider call) and store it on the connection, with
+    its health and rate limits; a failure keeps the list fetched before and goes into the
+    error history. The outcome's value is the new list (None on failure).
 
     Raises ConnectionChanged, having stored nothing, when the key was replaced (or the
     connection removed) during the call; the reloaded connection then has the new key's list.
     """
     probe = _probe(connection)
     _store_probe(connection, probe, operation="models.list", user=user)
-    return probe.models, probe.error
+    return Outcome(value=probe.models, error=probe.error)
 
 
 @sensitive_variables()
@@ -370,13 +357,13 @@ def connection_replace_key(
     api_key: str,
     base_url: str | None = None,
     save_anyway: bool = False,
-) -> tuple[Connection | None, ProviderError | None]:
+) -> Outcome[Connection]:
     """Replace the key (and, with it, optionally the base URL) after checking the new pair.
 
     A new base URL is only ever accepted together with a key, and removes the stored admin
     key (it would otherwise be sent to the new server). On a failed check nothing changes
-    unless `save_anyway`; a refused URL never. Returns the connection when it was
-    saved (else None) and the provider error (or None).
+    unless `save_anyway`; a refused URL never. The outcome's value is the connection when it
+    was saved.
     """
     if not api_key:
         raise ValueError("A new key is required.")
@@ -385,7 +372,7 @@ def connection_replace_key(
         try:
             new_url = urlguard.validate_base_url(base_url)
         except urlguard.URLRefused as error:
-            return None, error
+            return Outcome(error=error)
     url_changed = new_url != connection.base_url
 
     candidate = Connection(
@@ -401,7 +388,7 @@ def connection_replace_key(
     candidate.set_api_key(api_key)
     probe = _probe(candidate)
     if probe.error is not None and not save_anyway:
-        return None, probe.error
+        return Outcome(error=probe.error)
 
     admin_key_removed = url_changed and connection.has_admin_key
     with transaction.atomic():
@@ -437,11 +424,9 @@ def connection_replace_key(
                 health=connection.health,
             ),
         )
-    if probe.models is not None:
-        _cache_models(connection, probe.models, probe.checked_at)
     if probe.error is None and url_changed:  # a new server: its run API is not known yet
         _detect_run_api(connection)
-    return connection, probe.error
+    return Outcome(value=connection, error=probe.error)
 
 
 @transaction.atomic
@@ -489,7 +474,6 @@ def connection_delete(*, connection: Connection, user: User | None) -> None:
         target=connection,
         data=_audit_data(connection),
     )
-    cache.delete(models_cache_key(connection))
     connection.delete()
 
 

@@ -7,6 +7,7 @@ from error reports (`sensitive_post_parameters`, `sensitive_variables`).
 """
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,7 +15,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -66,12 +67,13 @@ def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     error = None
     if request.method == "POST" and form.is_valid():
         try:
-            connection, error = services.connection_create(
+            outcome = services.connection_create(
                 team=access.team, user=request.user, **form.cleaned_data
             )
         except ValidationError as invalid:
             form.add_error(None, invalid.messages)
         else:
+            connection, error = outcome.value, outcome.error
             if connection is not None:
                 if error is None:
                     messages.success(request, _("Connection added. The key works."))
@@ -121,7 +123,7 @@ def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     try:
-        error = services.connection_test(connection=connection, user=request.user)
+        error = services.connection_test(connection=connection, user=request.user).error
     except services.ConnectionChanged as changed:
         if changed.removed:
             messages.warning(request, _("The connection was removed while it was being checked."))
@@ -179,9 +181,10 @@ def connection_replace_key(
     error = None
     if request.method == "POST" and form.is_valid():
         had_admin_key = connection.has_admin_key
-        saved, error = services.connection_replace_key(
+        outcome = services.connection_replace_key(
             connection=connection, user=request.user, **form.cleaned_data
         )
+        saved, error = outcome.value, outcome.error
         if saved is not None:
             if error is None:
                 messages.success(request, _("Key replaced. The new key works."))
@@ -249,7 +252,7 @@ def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> Http
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     search = ModelSearchForm(request.GET)
     query = search.cleaned_data["q"] if search.is_valid() else ""
-    listing = selectors.model_list(connection=connection, query=query, user=request.user)
+    listing = selectors.model_list(connection=connection, query=query)
     return _models_page(request, access, connection, listing, query)
 
 
@@ -259,10 +262,12 @@ def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> 
     """Ask the provider again. On failure the page shows why, with the list kept before."""
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    listing = selectors.model_list(connection=connection, refresh=True, user=request.user)
-    if listing.error is not None:
-        return _models_page(request, access, connection, listing, "")
-    if listing.key_replaced:
+    try:
+        outcome = services.models_refresh(connection=connection, user=request.user)
+    except services.ConnectionChanged as changed:
+        if changed.removed:
+            raise Http404 from None
+        # The fetched list was the old key's; the reloaded connection has the new key's.
         messages.warning(
             request,
             _(
@@ -271,6 +276,10 @@ def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> 
             ),
         )
     else:
+        if outcome.error is not None:
+            listing = replace(selectors.model_list(connection=connection), error=outcome.error)
+            listing.stale = bool(listing.total)
+            return _models_page(request, access, connection, listing, "")
         messages.success(request, _("Model list refreshed."))
     return redirect(
         reverse(
@@ -287,7 +296,11 @@ def model_detail(
 ) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    model, error = selectors.model_get(connection=connection, model_id=model_id, user=request.user)
+    model = error = None
+    try:
+        model = selectors.model_get(connection=connection, model_id=model_id)
+    except ProviderError as failure:
+        error = failure
     fields = []
     if model is not None:
         fields = [
@@ -368,7 +381,7 @@ def connection_costs(request: HttpRequest, team_id: UUID, connection_id: UUID) -
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     group = costs.group_from(request.GET.get("group"))
-    result = costs.costs_get(connection=connection, group=group, user=request.user)
+    result = costs.costs_get(connection=connection, group=group)
     return _costs_page(request, access, connection, group, result)
 
 
@@ -385,8 +398,10 @@ def connection_costs_refresh(
     if not connection.has_admin_key:
         messages.error(request, _("Add an admin key first: costs can only be read with one."))
         return redirect(f"{target}?group={group}")
-    result = costs.costs_get(connection=connection, group=group, refresh=True, user=request.user)
-    if result.error is not None:
+    outcome = costs.costs_refresh(connection=connection, group=group, user=request.user)
+    if outcome.error is not None:
+        kept = costs.costs_cached(connection=connection, group=group)
+        result = costs.CostsResult(report=kept, error=outcome.error)
         return _costs_page(request, access, connection, group, result)
     messages.success(request, _("Costs refreshed."))
     return redirect(f"{target}?group={group}")

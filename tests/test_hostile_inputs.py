@@ -22,6 +22,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent, Invitation, Membership, Role, Team, User
 from accounts.tokens import invitation_token
 from assistants.models import Assistant, Run, RunStatus
+from connections import services as connection_services
 from connections.models import Connection
 from tests.accounts.helpers import make_invitation
 from tests.assistants.helpers import fake_connection, make_assistant, make_run
@@ -84,7 +85,10 @@ def team_url(name: str, team: Team, *args: Any) -> str:
 def conn(team, owner, fake_upstream) -> Connection:
     """The team's connection to the fake provider, running assistants through Responses."""
     fake_upstream.run_step_seconds = 0
-    return fake_connection(team, fake_upstream, created_by=owner, run_api="responses")
+    connection = fake_connection(team, fake_upstream, created_by=owner, run_api="responses")
+    connection_services.models_refresh(connection=connection, user=None)  # as adding it does
+    fake_upstream.requests.clear()
+    return connection
 
 
 @pytest.fixture
@@ -816,8 +820,10 @@ def test_pages_of_a_connection_stored_with_a_non_ascii_org_explain(
     Connection.objects.filter(pk=conn.pk).update(organization_id="org-é")
     response = raw(viewer).get(team_url("connections:models", team, conn.pk))
     assert response.status_code == 200
-    assert "The model list could not be fetched" in shown(response)
     assert raw(member).get(team_url("assistants:create", team)).status_code == 200
+    response = raw(member).post(team_url("connections:models_refresh", team, conn.pk))
+    assert response.status_code == 200
+    assert "The model list could not be fetched" in shown(response)
     assert fake_upstream.requests == []
 
 

@@ -80,7 +80,7 @@ def test_the_connection_test_detects_responses_and_the_page_says_why(
 
 
 def test_a_new_connection_is_detected_at_once(team, owner, litellm):
-    connection, error = connection_create(
+    outcome = connection_create(
         team=team,
         user=owner,
         name="LiteLLM",
@@ -89,7 +89,8 @@ def test_a_new_connection_is_detected_at_once(team, owner, litellm):
         api_key=KEY_OK,
     )
 
-    assert error is None
+    assert outcome.ok
+    connection = outcome.value
     connection.refresh_from_db()
     assert (connection.detected_run_api, connection.run_api_reason) == (
         "responses",

@@ -15,7 +15,7 @@ from django.urls import reverse
 from accounts.models import Membership, Role
 from assistants import services
 from assistants.models import Run, RunStatus
-from tests.assistants.helpers import fake_connection, let_poll, make_assistant
+from tests.assistants.helpers import fake_connection, let_poll, make_assistant, poll
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import CANARY_KEY
 from tests.connections.test_leaks import CANARY_ADMIN_KEY, FORMS, assert_no_canary
@@ -93,7 +93,7 @@ def test_a_run_error_that_echoes_the_key_appears_nowhere(
     fake.queue(ENDINGS[ending](run, ending, FORMS[form]))
 
     one = {"team_id": team.pk, "run_id": run.pk}
-    polled = client_for(users["member"]).get(reverse("assistants:run_status", kwargs=one))
+    polled = poll(client_for(users["member"]), run)
 
     run.refresh_from_db()
     if ending == "poll error":

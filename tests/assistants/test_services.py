@@ -471,7 +471,7 @@ def test_cancel_of_an_ended_run_does_nothing(team, member, assistant, fake):
 def test_connection_test_detects_the_run_api(owner, connection, fake, removed, expected):
     fake.assistants_api_removed = removed
 
-    assert connection_test(connection=connection, user=owner) is None
+    assert connection_test(connection=connection, user=owner).ok
 
     connection.refresh_from_db()
     assert connection.detected_run_api == expected
