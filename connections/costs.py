@@ -354,6 +354,22 @@ def costs_refresh(
     return Outcome(value=fresh)
 
 
+def month_spend_remember(*, connection: Connection, group: str) -> bool:
+    """Store this month's spend from the report the cache holds for today (the one the costs
+    page just showed), without asking the provider. The page asks for this with a POST once it
+    is shown, so that the home page knows the figure too. False when the cache holds none."""
+    report = costs_cached(connection=connection, group=group)
+    if report is None:
+        return False
+    month_spend_store(connection=connection, report=report)
+    return True
+
+
+def month_spend_is_from(connection: Connection, report: CostReport) -> bool:
+    """Whether the spend stored on the connection was taken from `report`."""
+    return (connection.month_spend or {}).get("fetched_at") == report.fetched_at.isoformat()
+
+
 def costs_cached(*, connection: Connection, group: str) -> CostReport | None:
     """The report the cache holds for today, if any (never asks the provider)."""
     cached = cache.get(cache_key(connection, group, utc_today()))

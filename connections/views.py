@@ -344,6 +344,10 @@ def _costs_page(
         "usage_url": costs.USAGE_URL,
     }
     if report is not None:
+        # The page asks (a POST, through htmx) to keep this month's spend for the home page.
+        context["remember"] = result.error is None and not costs.month_spend_is_from(
+            connection, report
+        )
         month = report.month_totals(report.end)
         context.update(
             chart=costs.costs_chart(report),
@@ -404,6 +408,22 @@ def connection_costs_refresh(
         result = costs.CostsResult(report=kept, error=outcome.error)
         return _costs_page(request, access, connection, group, result)
     messages.success(request, _("Costs refreshed."))
+    return redirect(f"{target}?group={group}")
+
+
+@login_required
+@require_POST
+def connection_costs_remember(
+    request: HttpRequest, team_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Keep this month's spend from the costs the page just showed (no provider call)."""
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    group = costs.group_from(request.POST.get("group"))
+    costs.month_spend_remember(connection=connection, group=group)
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse(status=204)
+    target = reverse("connections:costs", args=[access.team.pk, connection.pk])
     return redirect(f"{target}?group={group}")
 
 

@@ -376,3 +376,36 @@ def test_labels_from_the_provider_are_escaped_in_the_chart_and_table(
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;" in svg
     assert "&lt;/svg&gt;&lt;img src=x onerror=alert(1)&gt;" in svg
     assert "<script>" not in body and "<img src=x" not in body
+
+
+def test_the_page_asks_to_keep_the_months_spend_it_shows(
+    admin_client_, connection, fake_upstream
+):
+    """The GET stores nothing; the page it renders POSTs (htmx, on load) to keep this month's
+    spend from the costs it shows, for the home page, without asking the provider again."""
+    remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert f'hx-post="{remember}"' in body and 'hx-trigger="load"' in body
+    connection.refresh_from_db()
+    assert connection.month_spend == {}
+    fake_upstream.reset()
+
+    response = admin_client_.post(remember, {"group": "line_item"}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 204
+    assert fake_upstream.requests == []
+    connection.refresh_from_db()
+    assert connection.month_spend["month"] == f"{costs.utc_today():%Y-%m}"
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert remember not in body  # kept already: nothing more to ask
+
+
+def test_keeping_the_spend_without_figures_in_the_cache_stores_nothing(
+    admin_client_, connection, fake_upstream
+):
+    remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
+    response = admin_client_.post(remember, {"group": "line_item"})
+    assert response.status_code == 302
+    assert fake_upstream.requests == []
+    connection.refresh_from_db()
+    assert connection.month_spend == {}
