@@ -161,9 +161,7 @@ def test_the_admin_cannot_move_an_assistant_to_another_teams_connection(
     assert assistant.connection.team == team
 
 
-def test_the_admin_cannot_move_an_assistant_to_another_team(
-    su_client, team, other_team, assistant
-):
+def test_the_admin_cannot_move_an_assistant_to_another_team(su_client, team, other_team, assistant):
     url = reverse("admin:assistants_assistant_change", args=[assistant.pk])
     page = su_client.get(url).content.decode()
     assert 'name="team"' not in page and 'name="connection"' not in page

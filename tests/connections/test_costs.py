@@ -378,9 +378,7 @@ def test_labels_from_the_provider_are_escaped_in_the_chart_and_table(
     assert "<script>" not in body and "<img src=x" not in body
 
 
-def test_the_page_asks_to_keep_the_months_spend_it_shows(
-    admin_client_, connection, fake_upstream
-):
+def test_the_page_asks_to_keep_the_months_spend_it_shows(admin_client_, connection, fake_upstream):
     """The GET stores nothing; the page it renders POSTs (htmx, on load) to keep this month's
     spend from the costs it shows, for the home page, without asking the provider again."""
     remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
