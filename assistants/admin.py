@@ -59,7 +59,7 @@ class AssistantAdmin(admin.ModelAdmin):
                 user=request.user,
                 connection=obj.connection,
                 data=_assistant_data(obj),
-            )
+            ).value
         obj.pk = current.pk
         obj._state.adding = False
         obj.refresh_from_db()
@@ -72,7 +72,7 @@ class AssistantAdmin(admin.ModelAdmin):
             )
 
     def delete_model(self, request: HttpRequest, obj: Assistant) -> None:
-        if not services.assistant_delete(assistant=obj, user=request.user):
+        if services.assistant_delete(assistant=obj, user=request.user).value is not None:
             self.message_user(
                 request,
                 _("%(name)s could not be deleted on the provider, so it was kept.")

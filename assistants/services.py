@@ -50,6 +50,7 @@ from assistants.models import (
 from connections import crypto
 from connections.errors import ErrorKind, ProviderError
 from connections.models import Connection, RunApi
+from connections.outcome import Outcome
 from connections.services import client_for, error_event_record, error_summary
 
 ASSISTANT_FIELDS = (
@@ -94,10 +95,17 @@ class SyncInProgress(Exception):
     """Another request is bringing this assistant to the provider right now."""
 
 
-class PushOutcome(StrEnum):
+class _Push(StrEnum):
     DONE = "done"  # the provider answered; success or failure is stored on the assistant
     BUSY = "busy"  # another request holds the sync claim: nothing was sent
     VANISHED = "vanished"  # the local record was deleted meanwhile (no remote copy is left)
+
+
+def _push_outcome(assistant: Assistant, push: _Push, error: ProviderError | None) -> Outcome:
+    """A push's result as the services give it: no value when the record is gone."""
+    if push == _Push.VANISHED:
+        return Outcome(error=error)
+    return Outcome(value=assistant, error=error)
 
 
 def _record_error(
@@ -267,14 +275,16 @@ def _assistant_claim(assistant: Assistant) -> datetime | None:
 
 def _assistant_release(assistant: Assistant, claim: datetime) -> None:
     Assistant.objects.filter(pk=assistant.pk, sync_claimed_at=claim).update(sync_claimed_at=None)
+    if assistant.sync_claimed_at == claim:
+        assistant.sync_claimed_at = None
 
 
-def _assistant_busy_or_vanished(assistant: Assistant) -> PushOutcome:
+def _assistant_busy_or_vanished(assistant: Assistant) -> _Push:
     row = Assistant.objects.filter(pk=assistant.pk).values("sync_claimed_at").first()
     if row is None:
-        return PushOutcome.VANISHED
+        return _Push.VANISHED
     assistant.sync_claimed_at = row["sync_claimed_at"]
-    return PushOutcome.BUSY
+    return _Push.BUSY
 
 
 def _assistant_discard_remote(
@@ -318,26 +328,24 @@ def _assistant_adopt(assistant: Assistant, remote_id: str) -> bool:
 
 def _assistant_push(
     assistant: Assistant, *, user: User | None, operation: str, claim: datetime | None = None
-) -> PushOutcome:
+) -> tuple[_Push, ProviderError | None]:
     """Bring the remote copy in line with the local record (create, or modify).
 
     A create that follows an uncertain one (see UNCERTAIN_CREATE_KINDS) first looks for the
     copy that one may have made, by its tag, and modifies it instead of making another; when
     the provider cannot be asked, nothing is created and the record stays as it was.
 
-    The record is claimed first (or `claim`, taken by the caller, is used), so two requests
-    never push it at once: the second gets BUSY and sends nothing. The claim is held across the
-    provider call, but no transaction is. If the record was deleted while the provider made a
-    new remote copy, that copy is deleted again, so no remote assistant is left without one."""
+    Under the sync claim (see the module docstring): a second request gets BUSY and sends
+    nothing. Returns how it went and the provider's error (also stored on the record)."""
     if claim is None:
         claim = _assistant_claim(assistant)
         if claim is None:
-            return _assistant_busy_or_vanished(assistant)
+            return _assistant_busy_or_vanished(assistant), None
     try:
         # What another request did before the claim counts: its remote copy, its settings.
         assistant.refresh_from_db()
     except Assistant.DoesNotExist:
-        return PushOutcome.VANISHED
+        return _Push.VANISHED, None
     creates = not assistant.remote_id or assistant.sync_state == SyncState.GONE
     connection = assistant.connection
     if creates and _assistant_create_uncertain(assistant):
@@ -349,12 +357,12 @@ def _assistant_push(
             _record_error(connection, error, operation=operation, user=user)
             _assistant_release(assistant, claim)
             if not Assistant.objects.filter(pk=assistant.pk).exists():
-                return PushOutcome.VANISHED
-            return PushOutcome.DONE
+                return _Push.VANISHED, error
+            return _Push.DONE, error
         if found:
             if not _assistant_adopt(assistant, found):
                 _assistant_discard_remote(assistant, backend, remote_id=found, user=user)
-                return PushOutcome.VANISHED
+                return _Push.VANISHED, None
             creates = False  # the adopted copy is brought in line with the record below
 
     def push(backend: RunBackend) -> str | None:
@@ -378,7 +386,7 @@ def _assistant_push(
             remote_id="" if creates else None,
             claim=claim,
         )
-        return PushOutcome.DONE if marked else PushOutcome.VANISHED
+        return (_Push.DONE if marked else _Push.VANISHED), error
     on_assistants = backend.name == ASSISTANTS
     if _assistant_mark(
         assistant,
@@ -386,10 +394,10 @@ def _assistant_push(
         remote_id=remote_id if on_assistants else None,
         claim=claim,
     ):
-        return PushOutcome.DONE
+        return _Push.DONE, None
     if on_assistants and creates and remote_id:
         _assistant_discard_remote(assistant, backend, remote_id=remote_id, user=user)
-    return PushOutcome.VANISHED
+    return _Push.VANISHED, None
 
 
 def _raise_if_submitted(model: type[Assistant | Run], team: Team, token: uuid.UUID | None) -> None:
@@ -408,7 +416,7 @@ def assistant_create(
     connection: Connection,
     data: dict[str, Any],
     submission_token: uuid.UUID | None = None,
-) -> Assistant:
+) -> Outcome[Assistant]:
     """Save the assistant locally (pending), then create it remotely where the connection uses
     the Assistants API. A provider failure leaves the local record `failed` with the error, to
     be retried with `assistant_sync`; it never leaves a remote assistant without a record.
@@ -443,11 +451,13 @@ def assistant_create(
     except IntegrityError:
         _raise_if_submitted(Assistant, team, submission_token)
         raise
-    _assistant_push(assistant, user=user, operation="assistant.create")
-    return assistant
+    push, error = _assistant_push(assistant, user=user, operation="assistant.create")
+    return _push_outcome(assistant, push, error)
 
 
-def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) -> Assistant:
+def assistant_update(
+    *, assistant: Assistant, user: User, data: dict[str, Any]
+) -> Outcome[Assistant]:
     """Change the local record, then the remote copy; a failure marks it `failed`. While
     another request is syncing the assistant the change is saved here only (the assistant's
     `sync_in_progress` then says so, and it ends up `pending`, to be synced again)."""
@@ -467,14 +477,15 @@ def assistant_update(*, assistant: Assistant, user: User, data: dict[str, Any]) 
             target=assistant,
             data={"changed": changed},
         )
-    _assistant_push(assistant, user=user, operation="assistant.update")
-    return assistant
+    push, error = _assistant_push(assistant, user=user, operation="assistant.update")
+    return _push_outcome(assistant, push, error)
 
 
-def assistant_sync(*, assistant: Assistant, user: User) -> PushOutcome:
+def assistant_sync(*, assistant: Assistant, user: User) -> Outcome[Assistant]:
     """Try again to bring the remote copy in line ("Retry sync"). An assistant gone remotely
-    is created anew. BUSY when another request is syncing it: then nothing is sent, so a
-    double click never creates two remote copies."""
+    is created anew. While another request is syncing it nothing is sent (the assistant's
+    `sync_in_progress` then says so), so a double click never creates two remote copies. No
+    value when the record was deleted meanwhile."""
     audit_log(
         team=assistant.team,
         actor=user,
@@ -482,19 +493,22 @@ def assistant_sync(*, assistant: Assistant, user: User) -> PushOutcome:
         target=assistant,
         data={"state": assistant.sync_state},
     )
-    return _assistant_push(assistant, user=user, operation="assistant.sync")
+    push, error = _assistant_push(assistant, user=user, operation="assistant.sync")
+    return _push_outcome(assistant, push, error)
 
 
 # A delete that finds a new remote copy recorded meanwhile deletes that one too; a sync started
 # before it can add at most one (the delete's claim refuses later ones).
 DELETE_ATTEMPTS = 3
+_DELETED: Outcome[Assistant] = Outcome()
 
 
-def assistant_delete(*, assistant: Assistant, user: User) -> bool:
-    """Delete the remote copy first (already gone counts as done), then the local record.
+def assistant_delete(*, assistant: Assistant, user: User) -> Outcome[Assistant]:
+    """Delete the remote copy first (already gone counts as done), then the local record. The
+    outcome has no value once the record is deleted.
 
-    Any other failure keeps the local record, marked `failed` with the error, and returns
-    False: a local record is never dropped while its remote copy may still exist.
+    Any other failure keeps the local record, marked `failed` with the error, and returns it
+    as the value: a local record is never dropped while its remote copy may still exist.
 
     A sync in progress does not stop it. The delete takes the sync claim over, so no new sync
     starts meanwhile; the local record is deleted only if it still names the remote copy just
@@ -504,11 +518,11 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
     connection = assistant.connection
     claim = timezone.now()
     if not Assistant.objects.filter(pk=assistant.pk).update(sync_claimed_at=claim):
-        return True
+        return _DELETED
     try:
         assistant.refresh_from_db()
     except Assistant.DoesNotExist:
-        return True
+        return _DELETED
     if _assistant_create_uncertain(assistant):
         # Its create may have made a remote copy whose answer was lost: that copy goes too.
         try:
@@ -519,10 +533,12 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
             if error.kind != ErrorKind.NOT_FOUND:  # 404: the server has no Assistants API
                 _record_error(connection, error, operation="assistant.delete", user=user)
                 _assistant_release(assistant, claim)
-                return not Assistant.objects.filter(pk=assistant.pk).exists()
+                if not Assistant.objects.filter(pk=assistant.pk).exists():
+                    return _DELETED
+                return Outcome(value=assistant, error=error)
             found = None
         if found and not _assistant_adopt(assistant, found):
-            return True
+            return _DELETED
     for _attempt in range(DELETE_ATTEMPTS):
         seen_remote_id = assistant.remote_id
         if seen_remote_id and assistant.sync_state != SyncState.GONE:
@@ -539,9 +555,11 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
                 if error.kind != ErrorKind.NOT_FOUND and not says_not_offered(error):
                     _record_error(connection, error, operation="assistant.delete", user=user)
                     # Deleted meanwhile by someone else, whose delete reached the provider.
-                    return not _assistant_mark(
+                    if not _assistant_mark(
                         assistant, state=SyncState.FAILED, error=error, claim=claim
-                    )
+                    ):
+                        return _DELETED
+                    return Outcome(value=assistant, error=error)
         with transaction.atomic():
             _total, deleted = Assistant.objects.filter(
                 pk=assistant.pk, remote_id=seen_remote_id
@@ -554,14 +572,14 @@ def assistant_delete(*, assistant: Assistant, user: User) -> bool:
                     target=assistant,
                     data={"connection": connection.name, "remote_id": seen_remote_id},
                 )
-                return True
+                return _DELETED
         try:
             # A sync recorded a new remote copy meanwhile: that one goes too.
             assistant.refresh_from_db()
         except Assistant.DoesNotExist:
-            return True
+            return _DELETED
     _assistant_release(assistant, claim)
-    return False
+    return Outcome(value=assistant)
 
 
 @dataclass(frozen=True)
@@ -674,10 +692,10 @@ def _import_tagged(remote: dict[str, Any], tag: str, *, connection: Connection) 
     return _Tagged.KNOWN if busy else _Tagged.SKIPPED
 
 
-def assistant_import(*, team: Team, user: User, connection: Connection) -> ImportResult:
+def assistant_import(*, team: Team, user: User, connection: Connection) -> Outcome[ImportResult]:
     """Add a local record for every remote assistant of the connection not known yet (all
-    pages, following `after`). Raises ProviderError when the list cannot be read; then nothing
-    is added.
+    pages, following `after`). When the list cannot be read nothing is added (the outcome's
+    error says why).
 
     A remote assistant tagged with the id of a local record (Tablero made it for that record,
     see UNCERTAIN_CREATE_KINDS) never becomes a new record: it is attached to a record of this
@@ -690,9 +708,9 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
         )
     except ProviderError as error:
         _record_error(connection, error, operation="assistant.import", user=user)
-        raise
+        return Outcome(error=error)
     if backend.name != ASSISTANTS:
-        return ImportResult(api=backend.name)
+        return Outcome(value=ImportResult(api=backend.name))
     known_ids = _known_remote_ids(connection)
     added = skipped = known = 0
     attached: list[str] = []
@@ -744,7 +762,7 @@ def assistant_import(*, team: Team, user: User, connection: Connection) -> Impor
         found = Assistant.objects.filter(pk=pk).first()
         if found is not None:
             _assistant_push(found, user=user, operation="assistant.import")
-    return ImportResult(api=ASSISTANTS, added=added, known=known, skipped=skipped)
+    return Outcome(value=ImportResult(api=ASSISTANTS, added=added, known=known, skipped=skipped))
 
 
 # --- runs -----------------------------------------------------------------------------------
@@ -833,9 +851,9 @@ def run_start(
     user: User,
     message: str,
     submission_token: uuid.UUID | None = None,
-) -> Run:
+) -> Outcome[Run]:
     """Record the run (queued), then start it at the provider. A failure ends the run as
-    `failed` with the error, explained on the run's page; this never raises ProviderError.
+    `failed` with the error, explained on the run's page (and in the outcome).
 
     `submission_token` is the form's one-time token, kept on the run (unique per team): the
     same form sent again raises AlreadySubmitted with the run it started, and the provider is
@@ -884,16 +902,17 @@ def run_start(
         raise
 
     if claim is not None:
-        outcome = _assistant_push(assistant, user=user, operation="run.start", claim=claim)
-        if outcome == PushOutcome.VANISHED:  # deleted meanwhile: nothing left to run
-            _run_fail(run, ProviderError(ErrorKind.NOT_FOUND))
-            return run
+        push, error = _assistant_push(assistant, user=user, operation="run.start", claim=claim)
+        if push == _Push.VANISHED:  # deleted meanwhile: nothing left to run
+            error = ProviderError(ErrorKind.NOT_FOUND)
+            _run_fail(run, error)
+            return Outcome(value=run, error=error)
         if assistant.sync_state != SyncState.SYNCED:
-            _run_fail(
-                run,
-                ProviderError(ErrorKind(assistant.last_error_kind or ErrorKind.BAD_REQUEST)),
+            error = error or ProviderError(
+                ErrorKind(assistant.last_error_kind or ErrorKind.BAD_REQUEST)
             )
-            return run
+            _run_fail(run, error)
+            return Outcome(value=run, error=error)
 
     def start(backend: RunBackend) -> RunSnapshot:
         return backend.start_run(assistant, run.input)
@@ -906,9 +925,9 @@ def run_start(
         if error.kind == ErrorKind.NOT_FOUND and run_api_for(connection) == ASSISTANTS:
             # The server has the Assistants API but not this assistant any more.
             _assistant_mark(assistant, state=SyncState.GONE, error=error)
-        return run
+        return Outcome(value=run, error=error)
     _run_apply(run, snapshot, backend=backend.name)
-    return run
+    return Outcome(value=run)
 
 
 def poll_lock_key(run: Run) -> str:
@@ -936,28 +955,29 @@ def _run_give_up(run: Run) -> None:
         run.refresh_from_db()
 
 
-def run_refresh(*, run: Run) -> Run:
+def run_refresh(*, run: Run) -> Outcome[Run]:
     """Bring the run's status up to date, asking the provider at most about once a second per
     run however many pages poll it: within the interval, or while another request holds the
     run's lock, the stored status is returned. Ended runs are never asked about again.
 
     Past its deadline (the provider's own `expires_at`, at most TABLERO_RUN_POLL_LIMIT after
     the start) the provider is asked one last time; a run still going then is marked expired,
-    so its page stops polling and nobody asks about it again."""
+    so its page stops polling and nobody asks about it again. The outcome's error is this
+    check's failure (also stored on the run); background work may call this the same way."""
     if run.is_terminal:
-        return run
+        return Outcome(value=run)
     now = timezone.now()
     overdue = now >= run.poll_deadline
     if not (run.remote_run_id or run.response_id):
         # Never started at the provider (the request that started it died): nothing to ask.
         if overdue:
             _run_give_up(run)
-        return run
+        return Outcome(value=run)
     if run.last_polled_at and now - run.last_polled_at < POLL_INTERVAL:
-        return run
+        return Outcome(value=run)
     if not cache.add(poll_lock_key(run), "1", timeout=POLL_INTERVAL.total_seconds()):
         run.refresh_from_db()
-        return run
+        return Outcome(value=run)
     # The cache lock is one process's own with the local-memory cache: claim the poll in the
     # database too, so that one request across every process asks the provider.
     claimed = (
@@ -968,7 +988,7 @@ def run_refresh(*, run: Run) -> Run:
     )
     if not claimed:
         run.refresh_from_db()
-        return run
+        return Outcome(value=run)
     run.last_polled_at = now
     try:
         snapshot = backend_for(run.connection, api=run.backend).get_run(run)
@@ -977,18 +997,18 @@ def run_refresh(*, run: Run) -> Run:
         _run_note_poll_error(run, error)
         if overdue:
             _run_give_up(run)
-        return run
+        return Outcome(value=run, error=error)
     _run_apply(run, snapshot)
     if overdue and not run.is_terminal:
         _run_give_up(run)
-    return run
+    return Outcome(value=run)
 
 
-def run_cancel(*, run: Run, user: User) -> ProviderError | None:
-    """Ask the provider to cancel a queued or running run. Returns the provider error, if any
-    (also stored on the run); the run's status then stays what it was."""
+def run_cancel(*, run: Run, user: User) -> Outcome[Run]:
+    """Ask the provider to cancel a queued or running run. On a provider error (also stored
+    on the run) the run's status stays what it was."""
     if not run.is_cancellable:
-        return None
+        return Outcome(value=run)
     audit_log(
         team=run.team,
         actor=user,
@@ -998,12 +1018,12 @@ def run_cancel(*, run: Run, user: User) -> ProviderError | None:
     )
     if not (run.remote_run_id or run.response_id):
         _run_apply(run, RunSnapshot(status=RunStatus.CANCELLED))
-        return None
+        return Outcome(value=run)
     try:
         snapshot = backend_for(run.connection, api=run.backend).cancel_run(run)
     except ProviderError as error:
         _record_error(run.connection, error, operation="run.cancel", user=user)
         _run_note_poll_error(run, error)
-        return error
+        return Outcome(value=run, error=error)
     _run_apply(run, snapshot)
-    return None
+    return Outcome(value=run)

@@ -115,7 +115,7 @@ def test_an_admin_delete_deletes_the_remote_copy_first(su_client, team, member, 
         user=member,
         connection=connection,
         data={"name": "Doomed", "model": "gpt-4o", "instructions": "", "tools": []},
-    )
+    ).value
     delete_url = reverse("admin:assistants_assistant_delete", args=[made.pk])
 
     response = su_client.post(delete_url, {"post": "yes"})

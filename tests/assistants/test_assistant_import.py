@@ -102,7 +102,7 @@ def test_an_assistant_added_meanwhile_by_another_import_counts_as_known(
     services.assistant_import(team=team, user=member, connection=connection)
     monkeypatch.setattr(services, "_known_remote_ids", lambda connection: set())
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.added, result.known, result.skipped) == (0, 2, 0)
     assert Assistant.objects.filter(connection=connection).count() == 2
@@ -128,7 +128,7 @@ def test_a_remote_id_that_cannot_go_into_a_url_is_skipped(team, member, connecti
         "_seq": 1,
     }
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.added, result.skipped) == (1, 1)
     assert list(Assistant.objects.values_list("remote_id", flat=True)) == ["asst_000"]

@@ -53,7 +53,7 @@ def test_running_run_shows_what_was_last_known_and_asks_for_news_by_post(
     fake.run_step_seconds = 30
     assistant = make_assistant(team, connection, sync_state="pending")
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     let_poll(run)
     path = f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}"
     response = viewer_client.get(url(run))

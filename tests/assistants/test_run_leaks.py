@@ -88,7 +88,9 @@ def test_a_run_error_that_echoes_the_key_appears_nowhere(
     connection.save()
     assistant = make_assistant(team, connection, created_by=users["member"], sync_state="pending")
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=users["member"], message="Hi"))
+    run = let_poll(
+        services.run_start(assistant=assistant, user=users["member"], message="Hi").value
+    )
     assert run.status == RunStatus.QUEUED
     fake.queue(ENDINGS[ending](run, ending, FORMS[form]))
 

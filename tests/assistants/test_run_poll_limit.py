@@ -45,7 +45,7 @@ def start(team, fake, member, api: str, message: str = "[slow] Think it over") -
     number = Run.objects.count()
     connection = fake_connection(team, fake, name=f"Fake {number}", run_api=api)
     assistant = make_assistant(team, connection, name=f"Slow {number}", sync_state="pending")
-    run = services.run_start(assistant=assistant, user=member, message=message)
+    run = services.run_start(assistant=assistant, user=member, message=message).value
     assert run.backend == api
     return run
 

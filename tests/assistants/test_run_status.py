@@ -27,7 +27,7 @@ def refresh_url(run) -> str:
 @pytest.fixture
 def running(assistant, member, fake):
     fake.run_step_seconds = 30
-    return let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    return let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
 
 
 def test_running_fragment_polls_itself(running, member_client):

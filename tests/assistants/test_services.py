@@ -10,7 +10,6 @@ from django.utils import timezone
 from accounts.models import AuditEvent
 from assistants import services
 from assistants.models import Assistant, Run, RunStatus, SyncState
-from connections.errors import ProviderError
 from connections.models import ConnectionErrorEvent
 from connections.services import connection_test
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
@@ -42,7 +41,9 @@ def actions(team) -> list[str]:
 
 
 def test_create_on_the_assistants_api_makes_the_remote_copy(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.SYNCED
@@ -60,7 +61,9 @@ def test_create_on_the_assistants_api_makes_the_remote_copy(team, member, connec
 def test_failed_create_keeps_a_failed_local_record_and_no_remote(team, member, owner, fake):
     connection = fake_connection(team, fake, key=KEY_QUOTA, run_api="assistants")
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.FAILED
@@ -73,7 +76,9 @@ def test_failed_create_keeps_a_failed_local_record_and_no_remote(team, member, o
 
 def test_retry_sync_after_a_failure_creates_it_once(team, member, connection, fake):
     fake.queue(Reply.error(403, "Project has no access.", "invalid_request_error", None))
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     assert assistant.sync_state == SyncState.FAILED
     assert assistant.last_error_kind == "permission_denied"
 
@@ -88,7 +93,7 @@ def test_retry_sync_after_a_failure_creates_it_once(team, member, connection, fa
 def test_unknown_model_is_explained(team, member, connection, fake):
     assistant = services.assistant_create(
         team=team, user=member, connection=connection, data={**DATA, "model": "gpt-nope"}
-    )
+    ).value
     assert assistant.sync_state == SyncState.FAILED
     assert assistant.last_error_kind == "model_not_found"
 
@@ -98,7 +103,9 @@ def test_create_where_the_assistants_api_is_gone_switches_to_responses(
 ):
     fake.assistants_api_removed = True
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assistant.refresh_from_db()
     connection.refresh_from_db()
@@ -110,7 +117,9 @@ def test_create_where_the_assistants_api_is_gone_switches_to_responses(
 def test_create_on_the_responses_api_sends_nothing(team, member, fake):
     connection = fake_connection(team, fake, run_api="responses")
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assert assistant.sync_state == SyncState.SYNCED
     assert fake.requests == []
@@ -123,7 +132,9 @@ def test_create_refuses_another_teams_connection(team, other_team, member, fake)
 
 
 def test_update_changes_the_remote_copy(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     services.assistant_update(
         assistant=assistant,
@@ -141,7 +152,9 @@ def test_update_changes_the_remote_copy(team, member, connection, fake):
 
 
 def test_update_of_an_assistant_deleted_remotely_marks_it_gone(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     remote_assistants(fake).clear()
 
     services.assistant_update(assistant=assistant, user=member, data={**DATA, "name": "New"})
@@ -158,9 +171,11 @@ def test_update_of_an_assistant_deleted_remotely_marks_it_gone(team, member, con
 
 
 def test_delete_removes_remote_then_local(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
-    assert services.assistant_delete(assistant=assistant, user=member) is True
+    assert services.assistant_delete(assistant=assistant, user=member).value is None
 
     assert not Assistant.objects.exists()
     assert remote_assistants(fake) == {}
@@ -168,18 +183,22 @@ def test_delete_removes_remote_then_local(team, member, connection, fake):
 
 
 def test_delete_when_already_gone_remotely_counts_as_done(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     remote_assistants(fake).clear()
 
-    assert services.assistant_delete(assistant=assistant, user=member) is True
+    assert services.assistant_delete(assistant=assistant, user=member).value is None
     assert not Assistant.objects.exists()
 
 
 def test_delete_with_another_failure_keeps_the_local_record(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     fake.queue(Reply.error(403, "No access.", "invalid_request_error", None))
 
-    assert services.assistant_delete(assistant=assistant, user=member) is False
+    assert services.assistant_delete(assistant=assistant, user=member).value is not None
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.FAILED
@@ -188,8 +207,10 @@ def test_delete_with_another_failure_keeps_the_local_record(team, member, connec
 
 
 def test_delete_keeps_the_runs(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     services.assistant_delete(assistant=assistant, user=member)
 
@@ -221,7 +242,7 @@ def test_import_follows_the_cursor_and_adds_only_unknown(team, member, connectio
     _seed_remote(fake, 150)
     make_assistant(team, connection, name="Known", remote_id="asst_0149")
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.api, result.added, result.known, result.skipped) == ("assistants", 149, 1, 0)
     lists = fake.requests_to("/v1/assistants", "GET")
@@ -232,22 +253,21 @@ def test_import_follows_the_cursor_and_adds_only_unknown(team, member, connectio
     assert old.sync_state == SyncState.SYNCED
     assert old.created_by == member
 
-    again = services.assistant_import(team=team, user=member, connection=connection)
+    again = services.assistant_import(team=team, user=member, connection=connection).value
     assert (again.added, again.known) == (0, 150)
     assert actions(team).count("assistant.import") == 2
 
 
 def test_import_failure_adds_nothing(team, member, fake):
     connection = fake_connection(team, fake, key=KEY_QUOTA, run_api="assistants")
-    with pytest.raises(ProviderError) as caught:
-        services.assistant_import(team=team, user=member, connection=connection)
-    assert caught.value.kind == "quota_exhausted"
+    outcome = services.assistant_import(team=team, user=member, connection=connection)
+    assert outcome.value is None and outcome.error.kind == "quota_exhausted"
     assert not Assistant.objects.exists()
 
 
 def test_import_on_the_responses_api_has_nothing_to_import(team, member, connection, fake):
     fake.assistants_api_removed = True
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
     assert (result.api, result.found) == ("responses", 0)
 
 
@@ -257,7 +277,7 @@ def test_import_on_the_responses_api_has_nothing_to_import(team, member, connect
 def test_run_on_the_assistants_api(team, member, connection, assistant, fake):
     fake.run_step_seconds = 30
 
-    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
+    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?").value
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.SYNCED  # pushed before the run
@@ -282,7 +302,7 @@ def test_run_on_the_responses_api(team, member, connection, assistant, fake):
     fake.assistants_api_removed = True
     fake.run_step_seconds = 30
 
-    run = services.run_start(assistant=assistant, user=member, message="Hello")
+    run = services.run_start(assistant=assistant, user=member, message="Hello").value
 
     run.refresh_from_db()
     assert run.backend == "responses"
@@ -313,7 +333,7 @@ def test_run_on_the_responses_api(team, member, connection, assistant, fake):
 def test_run_endings(team, member, assistant, fake, api_removed, marker, status, code):
     fake.assistants_api_removed = api_removed
 
-    run = services.run_start(assistant=assistant, user=member, message=f"Hi {marker}")
+    run = services.run_start(assistant=assistant, user=member, message=f"Hi {marker}").value
 
     run.refresh_from_db()
     if api_removed and status == "expired":
@@ -328,7 +348,7 @@ def test_run_start_failure_is_stored_not_raised(team, member, fake):
     connection = fake_connection(team, fake, key=KEY_QUOTA, run_api="responses")
     assistant = make_assistant(team, connection)
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
@@ -341,7 +361,7 @@ def test_run_of_an_assistant_that_cannot_be_synced_fails_with_that_error(team, m
     connection = fake_connection(team, fake, run_api="assistants")
     assistant = make_assistant(team, connection, model="gpt-nope", sync_state="pending")
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     assert run.status == RunStatus.FAILED
     assert run.last_error_kind == "model_not_found"
@@ -350,12 +370,12 @@ def test_run_of_an_assistant_that_cannot_be_synced_fails_with_that_error(team, m
 
 def test_refresh_asks_at_most_once_a_second(team, member, assistant, fake):
     fake.run_step_seconds = 30
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     path = f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}"
     let_poll(run)
 
-    first = services.run_refresh(run=Run.objects.get(pk=run.pk))
-    second = services.run_refresh(run=Run.objects.get(pk=run.pk))
+    first = services.run_refresh(run=Run.objects.get(pk=run.pk)).value
+    second = services.run_refresh(run=Run.objects.get(pk=run.pk)).value
 
     assert len(fake.requests_to(path, "GET")) == 1
     assert first.status == second.status == RunStatus.QUEUED
@@ -365,7 +385,7 @@ def test_refresh_reuses_the_stored_status_while_another_poller_holds_the_lock(
     team, member, assistant, fake
 ):
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
     cache.add(services.poll_lock_key(run), "1", timeout=5)
 
     services.run_refresh(run=run)
@@ -377,17 +397,17 @@ def test_refresh_reuses_the_stored_status_while_another_poller_holds_the_lock(
 def test_refresh_does_not_ask_when_another_process_just_did(team, member, assistant, fake):
     # With the local-memory cache each process has its own poll lock: the database decides.
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
     Run.objects.filter(pk=run.pk).update(last_polled_at=timezone.now())  # the other process
 
-    refreshed = services.run_refresh(run=run)
+    refreshed = services.run_refresh(run=run).value
 
     assert fake.requests_to(f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}") == []
     assert refreshed.status == RunStatus.QUEUED
 
 
 def test_ended_runs_are_never_polled(team, member, assistant, fake):
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     assert run.status == RunStatus.COMPLETED
     count = len(fake.requests)
 
@@ -398,7 +418,7 @@ def test_ended_runs_are_never_polled(team, member, assistant, fake):
 
 def test_refresh_failure_is_noted_and_the_status_kept(team, member, assistant, fake):
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
     fake.queue(
         Reply.error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
     )
@@ -416,9 +436,9 @@ def test_refresh_failure_is_noted_and_the_status_kept(team, member, assistant, f
 
 def test_cancel_on_the_assistants_api_goes_through_cancelling(team, member, assistant, fake):
     fake.run_step_seconds = 0.2
-    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]").value
 
-    assert services.run_cancel(run=run, user=member) is None
+    assert services.run_cancel(run=run, user=member).ok
 
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLING
@@ -435,7 +455,7 @@ def test_cancel_on_the_assistants_api_goes_through_cancelling(team, member, assi
 
 def test_cancel_on_the_responses_api(team, member, assistant, fake):
     fake.assistants_api_removed = True
-    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]").value
 
     services.run_cancel(run=run, user=member)
 
@@ -445,10 +465,10 @@ def test_cancel_on_the_responses_api(team, member, assistant, fake):
 
 
 def test_cancel_failure_is_returned_and_noted(team, member, assistant, fake):
-    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]").value
     fake.queue(Reply.error(403, "No access.", "invalid_request_error", None))
 
-    error = services.run_cancel(run=run, user=member)
+    error = services.run_cancel(run=run, user=member).error
 
     assert error is not None and error.kind == "permission_denied"
     run.refresh_from_db()
@@ -457,10 +477,10 @@ def test_cancel_failure_is_returned_and_noted(team, member, assistant, fake):
 
 
 def test_cancel_of_an_ended_run_does_nothing(team, member, assistant, fake):
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     count = len(fake.requests)
 
-    assert services.run_cancel(run=run, user=member) is None
+    assert services.run_cancel(run=run, user=member).ok
     assert len(fake.requests) == count
 
 
@@ -491,10 +511,12 @@ def test_a_failed_connection_test_detects_nothing(owner, team, fake):
 
 
 def test_running_an_assistant_deleted_remotely_marks_it_gone(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     remote_assistants(fake).clear()
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     assert (run.status, run.last_error_kind) == (RunStatus.FAILED, "not_found")
     assistant.refresh_from_db()

@@ -85,7 +85,7 @@ def test_viewer_sees_but_cannot_run(
         user=member,
         connection=connection,
         data={"name": "Math Tutor", "model": "gpt-4o", "tools": []},
-    )
+    ).value
     services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
     sign_in(page, viewer)
 
