@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import Assistant, SyncState
+from assistants.services import importing
 from tests.assistants.helpers import check_refusals, fake_connection
 from tests.fakeupstream import KEY_QUOTA
 
@@ -100,7 +101,7 @@ def test_an_assistant_added_meanwhile_by_another_import_counts_as_known(
     # after this one read which were known. The database's unique constraint decides.
     seed(fake, 2)
     services.assistant_import(team=team, user=member, connection=connection)
-    monkeypatch.setattr(services, "_known_remote_ids", lambda connection: set())
+    monkeypatch.setattr(importing, "_known_remote_ids", lambda connection: set())
 
     result = services.assistant_import(team=team, user=member, connection=connection).value
 

@@ -9,6 +9,7 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import RunStatus
+from assistants.services import runs
 from tests.assistants.helpers import check_refusals, fake_connection, let_poll, make_run, poll
 from tests.connections.helpers import make_unreadable
 from tests.fakeupstream import Reply
@@ -61,7 +62,7 @@ def test_many_watchers_cause_one_provider_call_a_second(
 ):
     path = f"/v1/threads/{running.thread_id}/runs/{running.remote_run_id}"
     # However slow this machine is, the watchers below come within one interval.
-    monkeypatch.setattr(services, "POLL_INTERVAL", timedelta(seconds=60))
+    monkeypatch.setattr(runs, "POLL_INTERVAL", timedelta(seconds=60))
 
     for client in (viewer_client, member_client, viewer_client, member_client):
         assert poll(client, running).status_code == 200

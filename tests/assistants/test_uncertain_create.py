@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from assistants import services
 from assistants.models import Assistant, SyncState
+from assistants.services import sync
 from connections.models import ConnectionErrorEvent
 from tests.assistants.helpers import fake_connection
 from tests.fakeupstream import Reply
@@ -372,7 +373,7 @@ def test_import_leaves_a_record_being_synced_to_its_sync(
     team, member, connection, fake, member_client
 ):
     assistant = create_with_lost_answer(member_client, team, connection, fake, "502")
-    claim = services._assistant_claim(assistant)
+    claim = sync.take_claim(assistant)
     assert claim is not None
 
     result = services.assistant_import(team=team, user=member, connection=connection).value
@@ -381,7 +382,7 @@ def test_import_leaves_a_record_being_synced_to_its_sync(
     assistant.refresh_from_db()
     assert assistant.remote_id == ""  # the sync holding the claim adopts the copy
     services.assistant_sync(assistant=assistant, user=member)  # busy: sends nothing
-    services._assistant_release(assistant, claim)
+    sync.release(assistant, claim)
     services.assistant_sync(assistant=assistant, user=member)
     assert assistant.sync_state == SyncState.SYNCED
     assert len(fake.state["assistants"]) == 1
