@@ -394,15 +394,11 @@ def connection_replace_key(
     with transaction.atomic():
         connection.base_url = new_url
         connection.set_api_key(api_key)
+        forget_key_state(connection, url_changed=url_changed)
         if url_changed:
-            connection.detected_run_api = DetectedRunApi.UNKNOWN
-            connection.run_api_reason = RunApiReason.NONE
-            connection.run_api_status = connection.run_api_checked_at = None
             # The admin key was entered for the old server: it must not follow the URL to a
             # new one nobody entered it for (the same rule as for the API key).
             connection.set_admin_key("")
-        connection.models_cache = []
-        connection.models_cached_at = None
         _apply_probe(connection, probe)
         _save(connection)
         if probe.error is not None:
@@ -429,7 +425,26 @@ def connection_replace_key(
     return Outcome(value=connection, error=probe.error)
 
 
-@transaction.atomic
+def forget_key_state(connection: Connection, *, url_changed: bool) -> None:
+    """Forget (not saved) what Tablero knew about the key being replaced: its health, error,
+    rate limits and model list, and, with a new base URL, the server's run API. Every path
+    that replaces a key (this module, the admin site) calls it."""
+    connection.health = Health.UNCHECKED
+    connection.last_error = connection.last_error_kind = ""
+    connection.last_checked_at = None
+    connection.rate_limit = {}
+    connection.models_cache = []
+    connection.models_cached_at = None
+    if url_changed:
+        connection.detected_run_api = DetectedRunApi.UNKNOWN
+        connection.run_api_reason = RunApiReason.NONE
+        connection.run_api_status = connection.run_api_checked_at = None
+
+
+# What the provider lists depends on these: a change asks for the model list again.
+LISTING_FIELDS = frozenset({"organization_id", "project_id", "api_version"})
+
+
 def connection_update(
     *,
     connection: Connection,
@@ -439,8 +454,13 @@ def connection_update(
     project_id: str,
     api_version: str,
     run_api: str,
-) -> Connection:
-    """Change the settings that need no new key. The base URL changes only with a key."""
+) -> Outcome[Connection]:
+    """Change the settings that need no new key. The base URL changes only with a key.
+
+    A new organization, project or API version may change which models the key sees: the
+    list is fetched again (`models_refresh`, after the save); the outcome's error is that
+    fetch's. Raises ValidationError when the name is taken.
+    """
     values = {
         "name": name.strip(),
         "organization_id": organization_id.strip(),
@@ -451,17 +471,24 @@ def connection_update(
     changed = sorted(
         field for field, value in values.items() if getattr(connection, field) != value
     )
-    for field, value in values.items():
-        setattr(connection, field, value)
-    _save(connection, update_fields=list(values))
-    audit_log(
-        team=connection.team,
-        actor=user,
-        action="connection.update",
-        target=connection,
-        data=_audit_data(connection, changed=changed),
-    )
-    return connection
+    with transaction.atomic():
+        for field, value in values.items():
+            setattr(connection, field, value)
+        _save(connection, update_fields=list(values))
+        audit_log(
+            team=connection.team,
+            actor=user,
+            action="connection.update",
+            target=connection,
+            data=_audit_data(connection, changed=changed),
+        )
+    if not LISTING_FIELDS.intersection(changed):
+        return Outcome(value=connection)
+    try:
+        refreshed = models_refresh(connection=connection, user=user)
+    except ConnectionChanged:  # a new key meanwhile: its own check keeps its list
+        return Outcome(value=connection)
+    return Outcome(value=connection, error=refreshed.error)
 
 
 @transaction.atomic

@@ -189,3 +189,23 @@ def test_every_kind_maps_to_a_health(kind):
 )
 def test_model_family(model_id, family):
     assert selectors.model_family(model_id) == family
+
+
+def test_a_new_organization_fetches_the_model_list_again_and_a_new_name_does_not(
+    team, admin_user, fake_upstream
+):
+    connection = make_connection(team, base_url=fake_upstream.base_url)
+    settings = {"organization_id": "", "project_id": "", "api_version": "", "run_api": "auto"}
+
+    services.connection_update(connection=connection, user=admin_user, name="Renamed", **settings)
+    assert fake_upstream.requests == []
+
+    settings["organization_id"] = "org-other"
+    outcome = services.connection_update(
+        connection=connection, user=admin_user, name="Renamed", **settings
+    )
+
+    assert outcome.ok
+    (sent,) = fake_upstream.requests_to("/v1/models")
+    assert sent.headers["openai-organization"] == "org-other"
+    assert not selectors.model_list(connection=Connection.objects.get()).never_fetched
