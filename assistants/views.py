@@ -4,6 +4,9 @@ Everyone in the team sees assistants and runs; members and up create, change and
 assistants and start and cancel runs. Provider failures are stored on the assistant or run and
 explained on its page, never shown as a server error. Views never build HTTP requests: they
 call the services (writes) and selectors (reads), which call the backends.
+
+A GET writes nothing: a run's page shows its status as last checked, and its live part asks
+for news with a POST (htmx every two seconds, or the "Check now" button).
 """
 
 from typing import Any

@@ -341,7 +341,10 @@ def costs_refresh(
 ) -> Outcome[CostReport]:
     """Ask the provider again (a page's Refresh, or background work): the report goes into the
     cache and this month's spend onto the connection (for the home page); a failure goes into
-    the connection's error history. The outcome's value is the new report (None on failure)."""
+    the connection's error history. The outcome's value is the new report (None on failure,
+    or without an admin key, when nothing is asked)."""
+    if not connection.has_admin_key:
+        return Outcome()
     try:
         fresh = costs_fetch(connection=connection, group=group)
     except ProviderError as error:

@@ -4,6 +4,10 @@ Everyone in the team sees connections and models; admins add, test, change and r
 members may refresh a model list (it costs a provider call). Provider failures are shown with
 the error catalogue's explanation, never as a server error. Views that receive a key hide it
 from error reports (`sensitive_post_parameters`, `sensitive_variables`).
+
+A GET writes nothing to the database: it shows what Tablero last stored (model list, health,
+month spend) or asks the provider live and stores nothing (a model's details, costs into
+Django's cache). Asking again and recording the answer is a POST (Refresh, Test).
 """
 
 import json
