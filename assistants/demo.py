@@ -49,7 +49,7 @@ def seed_assistants(
             user=member,
             connection=connection,
             data={"name": name, "model": "gpt-4o", **data},
-        )
+        ).value
 
     tutor = create(
         production,

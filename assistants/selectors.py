@@ -94,9 +94,12 @@ class ModelChoices:
 
 
 def model_choices(*, connection: Connection) -> ModelChoices:
-    """The models an assistant on this connection can use, from the connection's model list
-    (cached). When the provider cannot be asked and no list was kept, `ids` is None."""
+    """The models an assistant on this connection can use, from the model list stored on the
+    connection (the provider is not asked). When no list was ever fetched, or the last fetch
+    failed and none was kept, `ids` is None (the model is typed instead)."""
     listing = model_list(connection=connection)
+    if listing.never_fetched:
+        return ModelChoices(ids=None, error=listing.error)
     ids = [
         info.id
         for group in listing.groups

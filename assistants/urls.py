@@ -25,6 +25,7 @@ urlpatterns = [
     path(f"{_team}runs/lookup/", views.run_lookup, name="run_lookup"),
     path(_run, views.run_detail, name="run_detail"),
     path(f"{_run}status/", views.run_status, name="run_status"),
+    path(f"{_run}refresh/", views.run_refresh, name="run_refresh"),
     path(f"{_run}cancel/", views.run_cancel, name="run_cancel"),
     path(f"{_team}usage/", usage_views.usage, name="usage"),
 ]

@@ -4,6 +4,9 @@ Everyone in the team sees assistants and runs; members and up create, change and
 assistants and start and cancel runs. Provider failures are stored on the assistant or run and
 explained on its page, never shown as a server error. Views never build HTTP requests: they
 call the services (writes) and selectors (reads), which call the backends.
+
+A GET writes nothing: a run's page shows its status as last checked, and its live part asks
+for news with a POST (htmx every two seconds, or the "Check now" button).
 """
 
 from typing import Any
@@ -117,7 +120,7 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
                 connection=form.cleaned_data["connection"],
                 data=form.assistant_data(),
                 submission_token=form.cleaned_data["submission_token"],
-            )
+            ).value
         except ValidationError as invalid:
             form.add_error(None, invalid)
         except services.AlreadySubmitted as submitted:
@@ -202,7 +205,7 @@ def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
     if request.method == "POST":
         name = assistant.name
-        if services.assistant_delete(assistant=assistant, user=request.user):
+        if services.assistant_delete(assistant=assistant, user=request.user).value is None:
             messages.success(request, _("Assistant “%(name)s” deleted.") % {"name": name})
             return redirect("assistants:list", team_id=access.team.pk)
         messages.error(
@@ -223,10 +226,10 @@ def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
     outcome = services.assistant_sync(assistant=assistant, user=request.user)
-    if outcome == services.PushOutcome.VANISHED:
+    if outcome.value is None:
         messages.info(request, _("The assistant was deleted while it was being synced."))
         return redirect("assistants:list", team_id=access.team.pk)
-    if outcome == services.PushOutcome.BUSY:
+    if assistant.sync_in_progress:
         messages.info(
             request,
             _(
@@ -244,11 +247,9 @@ def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
 def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connection = get_object_or_404(Connection, pk=connection_id, team=access.team)
-    try:
-        result = services.assistant_import(
-            team=access.team, user=request.user, connection=connection
-        )
-    except ProviderError as error:
+    outcome = services.assistant_import(team=access.team, user=request.user, connection=connection)
+    result = outcome.value
+    if result is None:
         return render(
             request,
             "assistants/list.html",
@@ -256,7 +257,7 @@ def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -
                 form=AssistantFilterForm(team=access.team),
                 assistants=selectors.assistant_list(team=access.team),
                 connections=selectors.team_connections(team=access.team),
-                import_error=error,
+                import_error=outcome.error,
                 import_connection=connection,
             ),
         )
@@ -302,7 +303,7 @@ def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpRe
                 user=request.user,
                 message=form.cleaned_data["message"],
                 submission_token=form.cleaned_data["submission_token"],
-            )
+            ).value
         except services.AlreadySubmitted as submitted:
             messages.info(request, _("This was already submitted; here is the run it started."))
             return redirect(
@@ -342,7 +343,7 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
 def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
     # Polling stops when the run ended (`run_refresh` ends a run still going past its
     # deadline as expired), or when asking failed in a way that will not pass by itself (the
-    # page then explains it and offers a Refresh link).
+    # page then explains it and offers a "Check now" button).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
     return dict(
         run=run,
@@ -354,18 +355,32 @@ def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
 @login_required
 @require_safe
 def run_detail(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """The run as Tablero last knew it; the status part asks for news by itself (POST)."""
     access = get_team_for_user(request, team_id)
-    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id))
+    run = selectors.run_get(team=access.team, pk=run_id)
     return render(request, "assistants/run_detail.html", _status_context(access, run))
 
 
 @login_required
 @require_safe
 def run_status(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
-    """The live part of a run's page (an htmx fragment that polls itself until the run ends)."""
+    """The live part of a run's page, as Tablero last knew it (reads only)."""
     access = get_team_for_user(request, team_id)
-    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id))
+    run = selectors.run_get(team=access.team, pk=run_id)
     return render(request, "assistants/partials/run_status.html", _status_context(access, run))
+
+
+@login_required
+@require_POST
+def run_refresh(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """Ask the provider about the run now (at most about once a second per run, however many
+    watch it). htmx polls this every few seconds and swaps in the returned status part; the
+    "Check now" button, without JavaScript, comes back to the run's page."""
+    access = get_team_for_user(request, team_id)
+    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id)).value
+    if request.headers.get("HX-Request") == "true":
+        return render(request, "assistants/partials/run_status.html", _status_context(access, run))
+    return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
 
 
 @login_required
@@ -376,7 +391,7 @@ def run_cancel(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpRespons
     if not run.is_cancellable:
         messages.info(request, _("This run is no longer queued or running; nothing to cancel."))
     else:
-        error = services.run_cancel(run=run, user=request.user)
+        error = services.run_cancel(run=run, user=request.user).error
         if error is None:
             messages.success(request, _("Cancellation requested."))
         else:

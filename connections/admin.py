@@ -85,6 +85,10 @@ class ConnectionAdminForm(HeaderIdsMixin, forms.ModelForm):
         connection = super().save(commit=False)
         if self.cleaned_data.get("new_api_key"):
             connection.set_api_key(self.cleaned_data["new_api_key"])
+            if not self.instance._state.adding:
+                # What Tablero knew was about the old key: "Test selected connections" learns
+                # the new one's, as the app's "Replace key" does by itself.
+                services.forget_key_state(connection, url_changed="base_url" in self.changed_data)
         if self.cleaned_data.get("new_admin_key"):
             connection.set_admin_key(self.cleaned_data["new_admin_key"])
         elif "base_url" in self.changed_data:
@@ -208,7 +212,7 @@ class ConnectionAdmin(admin.ModelAdmin):
         working = 0
         for connection in queryset.select_related("team"):
             try:
-                error = services.connection_test(connection=connection, user=request.user)
+                error = services.connection_test(connection=connection, user=request.user).error
             except services.ConnectionChanged:
                 self.message_user(
                     request,

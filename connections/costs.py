@@ -4,8 +4,10 @@ The costs endpoint needs the organization's admin key (`sk-admin-…`), which a 
 store next to its API key. The last 30 days (UTC, by day) are fetched, grouped by line item or
 by project, and kept in the Django cache for an hour under a key naming the connection, the
 stored admin key (a digest of its ciphertext, so a new or removed key never reads old
-figures), the grouping and the UTC day. Pages that must never call the provider (the team's
-home page) read that cache only: `month_spend_cached`.
+figures), the grouping and the UTC day. The costs page reads that cache, or asks live and
+fills it (`costs_get`, which writes nothing to the database); its Refresh button, or background
+work, calls `costs_refresh`, which also stores this month's spend on the connection and records
+a failure. The team's home page never asks: it reads the stored spend (`month_spend_known`).
 """
 
 import hashlib
@@ -25,6 +27,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import User
 from connections import charts, crypto, services
 from connections.models import Connection, ErrorOperation
+from connections.outcome import Outcome
 from provider.costs import GROUP_BY, CostLine, fetch_cost_lines
 from provider.errors import ProviderError
 
@@ -185,31 +188,66 @@ class CostsResult:
         return self.report is not None and self.error is not None
 
 
-def costs_get(
-    *, connection: Connection, group: str, refresh: bool = False, user: User | None = None
-) -> CostsResult:
-    """The connection's costs: from the cache, else (or with `refresh`) from the provider.
-
-    A failure is recorded in the connection's error history and returned with whatever the
-    cache still holds. Without an admin key nothing is asked.
-    """
+def costs_get(*, connection: Connection, group: str) -> CostsResult:
+    """The connection's costs for the page: from the Django cache, else asked live (and kept
+    in the cache, which is not the database). Writes nothing to the database: a failure is
+    returned, not recorded, and the month's spend on the connection is `costs_refresh`'s to
+    store. Without an admin key nothing is asked."""
     if not connection.has_admin_key:
         return CostsResult(report=None)
     key = cache_key(connection, group, utc_today())
     cached = cache.get(key)
-    report = CostReport.from_cache(cached) if cached else None
-    if report is not None and not refresh:
-        return CostsResult(report=report)
+    if cached:
+        return CostsResult(report=CostReport.from_cache(cached))
+    try:
+        fresh = costs_fetch(connection=connection, group=group)
+    except ProviderError as error:
+        return CostsResult(report=None, error=error)
+    cache.set(key, fresh.to_cache(), CACHE_SECONDS)
+    return CostsResult(report=fresh)
+
+
+def costs_refresh(
+    *, connection: Connection, group: str, user: User | None = None
+) -> Outcome[CostReport]:
+    """Ask the provider again (a page's Refresh, or background work): the report goes into the
+    cache and this month's spend onto the connection (for the home page); a failure goes into
+    the connection's error history. The outcome's value is the new report (None on failure,
+    or without an admin key, when nothing is asked)."""
+    if not connection.has_admin_key:
+        return Outcome()
     try:
         fresh = costs_fetch(connection=connection, group=group)
     except ProviderError as error:
         services.error_event_record(
             connection=connection, error=error, operation=OPERATION, user=user
         )
-        return CostsResult(report=report, error=error)
-    cache.set(key, fresh.to_cache(), CACHE_SECONDS)
+        return Outcome(error=error)
+    cache.set(cache_key(connection, group, utc_today()), fresh.to_cache(), CACHE_SECONDS)
     month_spend_store(connection=connection, report=fresh)
-    return CostsResult(report=fresh)
+    return Outcome(value=fresh)
+
+
+def month_spend_remember(*, connection: Connection, group: str) -> bool:
+    """Store this month's spend from the report the cache holds for today (the one the costs
+    page just showed), without asking the provider. The page asks for this with a POST once it
+    is shown, so that the home page knows the figure too. False when the cache holds none."""
+    report = costs_cached(connection=connection, group=group)
+    if report is None:
+        return False
+    month_spend_store(connection=connection, report=report)
+    return True
+
+
+def month_spend_is_from(connection: Connection, report: CostReport) -> bool:
+    """Whether the spend stored on the connection was taken from `report`."""
+    return (connection.month_spend or {}).get("fetched_at") == report.fetched_at.isoformat()
+
+
+def costs_cached(*, connection: Connection, group: str) -> CostReport | None:
+    """The report the cache holds for today, if any (never asks the provider)."""
+    cached = cache.get(cache_key(connection, group, utc_today()))
+    return CostReport.from_cache(cached) if cached else None
 
 
 def month_spend_store(*, connection: Connection, report: CostReport) -> None:

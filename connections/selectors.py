@@ -1,8 +1,9 @@
 """Reads for connections and the models a connection's key can use.
 
-The model list is a read-through cache: the Django cache (10 minutes, keyed by the connection
-and its `updated_at`) first, then one provider call through `services.models_refresh`, which
-also keeps `Connection.models_cache` for when the provider cannot be reached.
+Selectors only read: nothing here writes to the database. The model list is the one stored on
+the connection (`Connection.models_cache`) by the last check of its key or by
+`services.models_refresh`, which pages call on purpose (a POST) and background work may call.
+`model_get` asks the provider live and stores nothing.
 """
 
 from dataclasses import dataclass, field
@@ -10,9 +11,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.core.cache import cache
 from django.db.models import Count, QuerySet
-from django.http import Http404
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -20,13 +19,12 @@ from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
-from accounts.models import Team, User
+from accounts.models import Team
 from connections import crypto, services
-from connections.models import Connection, ConnectionErrorEvent, ErrorOperation
+from connections.models import Connection, ConnectionErrorEvent, Health
 from provider.errors import ErrorKind, ProviderError
 
 RECENT_ERRORS = 20
-MODEL_GET_OPERATION = ErrorOperation.MODELS_RETRIEVE
 # The provider's model ids are short (fine-tuned ones the longest, well under 100 characters).
 # A longer one is not looked up: it cannot exist, and it may not even fit in a URL.
 MODEL_ID_MAX = 256
@@ -151,8 +149,8 @@ class ModelListing:
     count: int  # after the search
     fetched_at: datetime | None
     error: ProviderError | None = None
-    stale: bool = False  # showing the list kept from an earlier fetch
-    key_replaced: bool = False  # the key changed during the fetch: the new key's list instead
+    stale: bool = False  # the last fetch failed: showing the list kept from an earlier one
+    never_fetched: bool = False  # no list was ever fetched for the connection's key
 
 
 def model_info(data: dict[str, Any]) -> ModelInfo:
@@ -187,71 +185,51 @@ def _group(models: list[dict[str, Any]], query: str) -> tuple[list[ModelGroup], 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def model_list(
-    *,
-    connection: Connection,
-    refresh: bool = False,
-    query: str = "",
-    user: User | None = None,
-) -> ModelListing:
-    """The connection's models grouped by family, searched by `query` (part of the id).
+def model_list(*, connection: Connection, query: str = "") -> ModelListing:
+    """The connection's models grouped by family, searched by `query` (part of the id), as
+    Tablero last fetched them (`services.models_refresh`, or the check that saved the key).
 
-    Served from the cache when possible; `refresh` asks the provider again. When the provider
-    fails, the list kept from the last good fetch is shown (`stale`) with the error.
+    Reads only: the provider is not asked. When the last check failed, its error comes with
+    the list kept from the last good fetch (`stale`); a list never fetched is `never_fetched`.
     """
-    cached = None if refresh else cache.get(services.models_cache_key(connection))
+    models = connection.models_cache or []
     error = None
-    stale = key_replaced = False
-    if cached is not None:
-        models, fetched_at = cached["models"], _to_datetime(cached["fetched_at"])
-    else:
-        try:
-            fresh, error = services.models_refresh(connection=connection, user=user)
-        except services.ConnectionChanged as changed:
-            if changed.removed:
-                raise Http404 from None
-            # The fetched list was the old key's; the reloaded connection has the new key's.
-            fresh, key_replaced = connection.models_cache or [], True
-        if fresh is not None:
-            models, fetched_at = fresh, connection.models_cached_at
-        else:
-            models, fetched_at = connection.models_cache or [], connection.models_cached_at
-            stale = bool(models)
+    if connection.health != Health.OK and connection.last_error_kind:
+        error = ProviderError(_error_kind(connection.last_error_kind))
     groups, count = _group(models, query)
     return ModelListing(
         groups=groups,
         total=len(models),
         count=count,
-        fetched_at=fetched_at,
+        fetched_at=connection.models_cached_at,
         error=error,
-        stale=stale,
-        key_replaced=key_replaced,
+        stale=error is not None and bool(models),
+        never_fetched=connection.models_cached_at is None and not models,
     )
 
 
-@sensitive_variables()
-def model_get(
-    *, connection: Connection, model_id: str, user: User | None = None
-) -> tuple[ModelInfo | None, ProviderError | None]:
-    """GET /models/{id}: one model with every field the provider gave.
+def _error_kind(value: str) -> ErrorKind:
+    try:
+        return ErrorKind(value)
+    except ValueError:  # written by an older version
+        return ErrorKind.BAD_RESPONSE
 
-    A failure goes into the connection's error history, like every provider error. An id
-    too long to be a model's is refused without asking the provider (and without a record).
+
+@sensitive_variables()
+def model_get(*, connection: Connection, model_id: str) -> ModelInfo:
+    """GET /models/{id}: one model with every field the provider gave, asked live.
+
+    Reads only: the answer, or the failure, is shown and not stored (a page that only looks
+    does not write the error history). Raises ProviderError; an id too long to be a model's
+    is refused without asking the provider.
     """
     if len(model_id) > MODEL_ID_MAX:
         message = gettext(
             "A model ID has at most %(max)s characters; the provider was not asked."
         ) % {"max": MODEL_ID_MAX}
-        return None, ProviderError(ErrorKind.MODEL_NOT_FOUND, message)
+        raise ProviderError(ErrorKind.MODEL_NOT_FOUND, message)
     try:
-        data = services.client_for(connection).retrieve_model(model_id)
+        client = services.client_for(connection)
     except crypto.DecryptionError:
-        error = services.unreadable_key_error()
-    except ProviderError as failure:
-        error = failure
-    else:
-        return model_info(data), None
-    services.error_event_record(
-        connection=connection, error=error, operation=MODEL_GET_OPERATION, user=user
-    )
-    return None, error
+        raise services.unreadable_key_error() from None
+    return model_info(client.retrieve_model(model_id))

@@ -3,6 +3,12 @@
 Provider calls happen outside any transaction: each service first talks to the provider, then
 opens a short transaction for its writes. Keys flow through functions marked
 `sensitive_variables()`, so an error report never shows them.
+
+Every service here that calls the provider returns an `Outcome` (connections/outcome.py): what
+it saved or fetched, and the provider's error, already stored on the connection (health,
+`last_error`, error history) when it returns. Pages call these on purpose (a POST); background
+work may call `models_refresh` and `connection_test` the same way. Pages that only look use the
+selectors, which never write.
 """
 
 from dataclasses import dataclass, replace
@@ -10,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
@@ -32,13 +37,12 @@ from connections.models import (
     RunApiReason,
     health_for,
 )
+from connections.outcome import Outcome
 from provider.client import ProviderClient
 from provider.errors import ErrorKind, ProviderError
 from provider.runapi import ASSISTANTS, RESPONSES, RunApiDetection, detect_run_api
 from provider.secrets import safe_identifier, safe_request_id
 from provider.urlguard import URLRefused
-
-MODELS_CACHE_SECONDS = 10 * 60
 
 
 @sensitive_variables()
@@ -69,11 +73,6 @@ def client_for(
 
 def unreadable_key_error() -> ProviderError:
     return ProviderError(ErrorKind.KEY_UNREADABLE)
-
-
-def models_cache_key(connection: Connection) -> str:
-    """Cache key for a connection's model list; a new key, URL or setting invalidates it."""
-    return f"connections:models:{connection.pk}:{connection.updated_at.timestamp()}"
 
 
 # --- probing the provider ----------------------------------------------------------------------
@@ -214,16 +213,6 @@ def _store_probe(
         raise ConnectionChanged(removed=False)
     for field, value in values.items():
         setattr(connection, field, value)
-    if probe.models is not None:
-        _cache_models(connection, probe.models, probe.checked_at)
-
-
-def _cache_models(connection: Connection, models: list[dict[str, Any]], when: datetime) -> None:
-    cache.set(
-        models_cache_key(connection),
-        {"models": models, "fetched_at": when.isoformat()},
-        MODELS_CACHE_SECONDS,
-    )
 
 
 def _save(connection: Connection, *, update_fields: list[str] | None = None) -> None:
@@ -277,17 +266,17 @@ def connection_create(
     api_version: str = "",
     api_key: str,
     save_anyway: bool = False,
-) -> tuple[Connection | None, ProviderError | None]:
+) -> Outcome[Connection]:
     """Check the key by listing the models, then save the connection.
 
     On a failed check nothing is saved unless `save_anyway`; then the connection is saved with
-    the health the failure implies. A refused base URL is never saved. Returns the connection
-    (or None) and the provider error (or None).
+    the health the failure implies. A refused base URL is never saved. The outcome's value is
+    the connection when it was saved.
     """
     try:
         base_url = url_guard().validate_base_url(base_url)
     except URLRefused as error:
-        return None, error
+        return Outcome(error=error)
     connection = Connection(
         team=team,
         name=name.strip(),
@@ -303,7 +292,7 @@ def connection_create(
 
     probe = _probe(connection)
     if probe.error is not None and not save_anyway:
-        return None, probe.error
+        return Outcome(error=probe.error)
 
     _apply_probe(connection, probe)
     with transaction.atomic():
@@ -322,11 +311,9 @@ def connection_create(
             target=connection,
             data=_audit_data(connection, health=connection.health),
         )
-    if probe.models is not None:
-        _cache_models(connection, probe.models, probe.checked_at)
     if probe.error is None:
         _detect_run_api(connection)
-    return connection, probe.error
+    return Outcome(value=connection, error=probe.error)
 
 
 def _detect_run_api(connection: Connection) -> None:
@@ -377,7 +364,7 @@ def connection_note_run_api(*, connection: Connection, detection: RunApiDetectio
             setattr(connection, field, value)
 
 
-def connection_test(*, connection: Connection, user: User | None) -> ProviderError | None:
+def connection_test(*, connection: Connection, user: User | None) -> Outcome[Connection]:
     """List the models with the stored key and record the outcome (health, rate limits,
     models, error history). A key that does not decrypt makes no call.
 
@@ -395,20 +382,20 @@ def connection_test(*, connection: Connection, user: User | None) -> ProviderErr
         target=connection,
         data=_audit_data(connection, health=connection.health),
     )
-    return probe.error
+    return Outcome(value=connection, error=probe.error)
 
 
-def models_refresh(
-    *, connection: Connection, user: User | None
-) -> tuple[list[dict[str, Any]] | None, ProviderError | None]:
-    """Fetch the model list again (one provider call); keeps health and the caches current.
+def models_refresh(*, connection: Connection, user: User | None) -> Outcome[list[dict[str, Any]]]:
+    """Fetch the model list again (one provider call) and store it on the connection, with
+    its health and rate limits; a failure keeps the list fetched before and goes into the
+    error history. The outcome's value is the new list (None on failure).
 
     Raises ConnectionChanged, having stored nothing, when the key was replaced (or the
     connection removed) during the call; the reloaded connection then has the new key's list.
     """
     probe = _probe(connection)
     _store_probe(connection, probe, operation=ErrorOperation.MODELS_LIST, user=user)
-    return probe.models, probe.error
+    return Outcome(value=probe.models, error=probe.error)
 
 
 @sensitive_variables()
@@ -419,13 +406,13 @@ def connection_replace_key(
     api_key: str,
     base_url: str | None = None,
     save_anyway: bool = False,
-) -> tuple[Connection | None, ProviderError | None]:
+) -> Outcome[Connection]:
     """Replace the key (and, with it, optionally the base URL) after checking the new pair.
 
     A new base URL is only ever accepted together with a key, and removes the stored admin
     key (it would otherwise be sent to the new server). On a failed check nothing changes
-    unless `save_anyway`; a refused URL never. Returns the connection when it was
-    saved (else None) and the provider error (or None).
+    unless `save_anyway`; a refused URL never. The outcome's value is the connection when it
+    was saved.
     """
     if not api_key:
         raise ValueError("A new key is required.")
@@ -434,7 +421,7 @@ def connection_replace_key(
         try:
             new_url = url_guard().validate_base_url(base_url)
         except URLRefused as error:
-            return None, error
+            return Outcome(error=error)
     url_changed = new_url != connection.base_url
 
     candidate = Connection(
@@ -450,21 +437,17 @@ def connection_replace_key(
     candidate.set_api_key(api_key)
     probe = _probe(candidate)
     if probe.error is not None and not save_anyway:
-        return None, probe.error
+        return Outcome(error=probe.error)
 
     admin_key_removed = url_changed and connection.has_admin_key
     with transaction.atomic():
         connection.base_url = new_url
         connection.set_api_key(api_key)
+        forget_key_state(connection, url_changed=url_changed)
         if url_changed:
-            connection.detected_run_api = RunApi.UNKNOWN
-            connection.run_api_reason = RunApiReason.NONE
-            connection.run_api_status = connection.run_api_checked_at = None
             # The admin key was entered for the old server: it must not follow the URL to a
             # new one nobody entered it for (the same rule as for the API key).
             connection.set_admin_key("")
-        connection.models_cache = []
-        connection.models_cached_at = None
         _apply_probe(connection, probe)
         _save(connection)
         if probe.error is not None:
@@ -486,14 +469,31 @@ def connection_replace_key(
                 health=connection.health,
             ),
         )
-    if probe.models is not None:
-        _cache_models(connection, probe.models, probe.checked_at)
     if probe.error is None and url_changed:  # a new server: its run API is not known yet
         _detect_run_api(connection)
-    return connection, probe.error
+    return Outcome(value=connection, error=probe.error)
 
 
-@transaction.atomic
+def forget_key_state(connection: Connection, *, url_changed: bool) -> None:
+    """Forget (not saved) what Tablero knew about the key being replaced: its health, error,
+    rate limits and model list, and, with a new base URL, the server's run API. Every path
+    that replaces a key (this module, the admin site) calls it."""
+    connection.health = Health.UNCHECKED
+    connection.last_error = connection.last_error_kind = ""
+    connection.last_checked_at = None
+    connection.rate_limit = {}
+    connection.models_cache = []
+    connection.models_cached_at = None
+    if url_changed:
+        connection.detected_run_api = RunApi.UNKNOWN
+        connection.run_api_reason = RunApiReason.NONE
+        connection.run_api_status = connection.run_api_checked_at = None
+
+
+# What the provider lists depends on these: a change asks for the model list again.
+LISTING_FIELDS = frozenset({"organization_id", "project_id", "api_version"})
+
+
 def connection_update(
     *,
     connection: Connection,
@@ -503,8 +503,13 @@ def connection_update(
     project_id: str,
     api_version: str,
     run_api: str,
-) -> Connection:
-    """Change the settings that need no new key. The base URL changes only with a key."""
+) -> Outcome[Connection]:
+    """Change the settings that need no new key. The base URL changes only with a key.
+
+    A new organization, project or API version may change which models the key sees: the
+    list is fetched again (`models_refresh`, after the save); the outcome's error is that
+    fetch's. Raises ValidationError when the name is taken.
+    """
     values = {
         "name": name.strip(),
         "organization_id": organization_id.strip(),
@@ -515,17 +520,24 @@ def connection_update(
     changed = sorted(
         field for field, value in values.items() if getattr(connection, field) != value
     )
-    for field, value in values.items():
-        setattr(connection, field, value)
-    _save(connection, update_fields=list(values))
-    audit_log(
-        team=connection.team,
-        actor=user,
-        action=AuditAction.CONNECTION_UPDATE,
-        target=connection,
-        data=_audit_data(connection, changed=changed),
-    )
-    return connection
+    with transaction.atomic():
+        for field, value in values.items():
+            setattr(connection, field, value)
+        _save(connection, update_fields=list(values))
+        audit_log(
+            team=connection.team,
+            actor=user,
+            action=AuditAction.CONNECTION_UPDATE,
+            target=connection,
+            data=_audit_data(connection, changed=changed),
+        )
+    if not LISTING_FIELDS.intersection(changed):
+        return Outcome(value=connection)
+    try:
+        refreshed = models_refresh(connection=connection, user=user)
+    except ConnectionChanged:  # a new key meanwhile: its own check keeps its list
+        return Outcome(value=connection)
+    return Outcome(value=connection, error=refreshed.error)
 
 
 @transaction.atomic
@@ -538,7 +550,6 @@ def connection_delete(*, connection: Connection, user: User | None) -> None:
         target=connection,
         data=_audit_data(connection),
     )
-    cache.delete(models_cache_key(connection))
     connection.delete()
 
 

@@ -4,9 +4,14 @@ Everyone in the team sees connections and models; admins add, test, change and r
 members may refresh a model list (it costs a provider call). Provider failures are shown with
 the error catalogue's explanation, never as a server error. Views that receive a key hide it
 from error reports (`sensitive_post_parameters`, `sensitive_variables`).
+
+A GET writes nothing to the database: it shows what Tablero last stored (model list, health,
+month spend) or asks the provider live and stores nothing (a model's details, costs into
+Django's cache). Asking again and recording the answer is a POST (Refresh, Test).
 """
 
 import json
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -14,7 +19,7 @@ from uuid import UUID
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.dateparse import parse_datetime
@@ -67,12 +72,13 @@ def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
     error = None
     if form.is_bound and form.is_valid():
         try:
-            connection, error = services.connection_create(
+            outcome = services.connection_create(
                 team=access.team, user=request.user, **form.cleaned_data
             )
         except ValidationError as invalid:
             form.add_error(None, invalid.messages)
         else:
+            connection, error = outcome.value, outcome.error
             if connection is not None:
                 if error is None:
                     messages.success(request, _("Connection added. The key works."))
@@ -120,7 +126,7 @@ def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     try:
-        error = services.connection_test(connection=connection, user=request.user)
+        error = services.connection_test(connection=connection, user=request.user).error
     except services.ConnectionChanged as changed:
         if changed.removed:
             messages.warning(request, _("The connection was removed while it was being checked."))
@@ -178,9 +184,10 @@ def connection_replace_key(
     error = None
     if form.is_bound and form.is_valid():
         had_admin_key = connection.has_admin_key
-        saved, error = services.connection_replace_key(
+        outcome = services.connection_replace_key(
             connection=connection, user=request.user, **form.cleaned_data
         )
+        saved, error = outcome.value, outcome.error
         if saved is not None:
             if error is None:
                 messages.success(request, _("Key replaced. The new key works."))
@@ -244,7 +251,7 @@ def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> Http
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     search = ModelSearchForm(request.GET)
     query = search.cleaned_data["q"] if search.is_valid() else ""
-    listing = selectors.model_list(connection=connection, query=query, user=request.user)
+    listing = selectors.model_list(connection=connection, query=query)
     return _models_page(request, access, connection, listing, query)
 
 
@@ -254,10 +261,12 @@ def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> 
     """Ask the provider again. On failure the page shows why, with the list kept before."""
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    listing = selectors.model_list(connection=connection, refresh=True, user=request.user)
-    if listing.error is not None:
-        return _models_page(request, access, connection, listing, "")
-    if listing.key_replaced:
+    try:
+        outcome = services.models_refresh(connection=connection, user=request.user)
+    except services.ConnectionChanged as changed:
+        if changed.removed:
+            raise Http404 from None
+        # The fetched list was the old key's; the reloaded connection has the new key's.
         messages.warning(
             request,
             _(
@@ -266,6 +275,10 @@ def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> 
             ),
         )
     else:
+        if outcome.error is not None:
+            listing = replace(selectors.model_list(connection=connection), error=outcome.error)
+            listing.stale = bool(listing.total)
+            return _models_page(request, access, connection, listing, "")
         messages.success(request, _("Model list refreshed."))
     return redirect(
         reverse(
@@ -282,7 +295,11 @@ def model_detail(
 ) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    model, error = selectors.model_get(connection=connection, model_id=model_id, user=request.user)
+    model = error = None
+    try:
+        model = selectors.model_get(connection=connection, model_id=model_id)
+    except ProviderError as failure:
+        error = failure
     fields = []
     if model is not None:
         fields = [
@@ -322,6 +339,10 @@ def _costs_page(
         "usage_url": costs.USAGE_URL,
     }
     if report is not None:
+        # The page asks (a POST, through htmx) to keep this month's spend for the home page.
+        context["remember"] = result.error is None and not costs.month_spend_is_from(
+            connection, report
+        )
         month = report.month_totals(report.end)
         context.update(
             chart=costs.costs_chart(report),
@@ -359,7 +380,7 @@ def connection_costs(request: HttpRequest, team_id: UUID, connection_id: UUID) -
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     group = costs.group_from(request.GET.get("group"))
-    result = costs.costs_get(connection=connection, group=group, user=request.user)
+    result = costs.costs_get(connection=connection, group=group)
     return _costs_page(request, access, connection, group, result)
 
 
@@ -376,10 +397,28 @@ def connection_costs_refresh(
     if not connection.has_admin_key:
         messages.error(request, _("Add an admin key first: costs can only be read with one."))
         return redirect(f"{target}?group={group}")
-    result = costs.costs_get(connection=connection, group=group, refresh=True, user=request.user)
-    if result.error is not None:
+    outcome = costs.costs_refresh(connection=connection, group=group, user=request.user)
+    if outcome.error is not None:
+        kept = costs.costs_cached(connection=connection, group=group)
+        result = costs.CostsResult(report=kept, error=outcome.error)
         return _costs_page(request, access, connection, group, result)
     messages.success(request, _("Costs refreshed."))
+    return redirect(f"{target}?group={group}")
+
+
+@login_required
+@require_POST
+def connection_costs_remember(
+    request: HttpRequest, team_id: UUID, connection_id: UUID
+) -> HttpResponse:
+    """Keep this month's spend from the costs the page just showed (no provider call)."""
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    group = costs.group_from(request.POST.get("group"))
+    costs.month_spend_remember(connection=connection, group=group)
+    if request.headers.get("HX-Request") == "true":
+        return HttpResponse(status=204)
+    target = reverse("connections:costs", args=[access.team.pk, connection.pk])
     return redirect(f"{target}?group={group}")
 
 

@@ -16,6 +16,7 @@ from django.urls import reverse
 
 from accounts.models import Team, User
 from assistants.models import Assistant
+from connections import services as connection_services
 from connections.models import Connection
 from tests.assistants.helpers import fake_connection, make_assistant
 
@@ -72,7 +73,10 @@ def team_url(name: str, team: Team, *args: Any) -> str:
 def conn(team, owner, fake_upstream) -> Connection:
     """The team's connection to the fake provider, running assistants through Responses."""
     fake_upstream.run_step_seconds = 0
-    return fake_connection(team, fake_upstream, created_by=owner, run_api="responses")
+    connection = fake_connection(team, fake_upstream, created_by=owner, run_api="responses")
+    connection_services.models_refresh(connection=connection, user=None)  # as adding it does
+    fake_upstream.requests.clear()
+    return connection
 
 
 @pytest.fixture

@@ -1,5 +1,6 @@
 import pytest
 
+from connections import services as connection_services
 from tests.assistants.helpers import fake_connection, make_assistant, make_run
 
 
@@ -12,7 +13,11 @@ def fake(fake_upstream):
 
 @pytest.fixture
 def connection(team, owner, fake):
-    return fake_connection(team, fake, created_by=owner)
+    """A connection whose model list was fetched, as adding it through its page does."""
+    connection = fake_connection(team, fake, created_by=owner)
+    connection_services.models_refresh(connection=connection, user=None)
+    fake.requests.clear()
+    return connection
 
 
 @pytest.fixture

@@ -4,6 +4,8 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.cache import cache
+from django.http import HttpResponse
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -111,3 +113,17 @@ def check_refusals(
         if ROLE_RANK[Role(role)] < ROLE_RANK[Role(min_role)]:
             response = getattr(client_for(users[role]), method)(url, data=data or {})
             assert response.status_code == 403, role
+
+
+def poll(client: Client, run: Run, **extra: Any) -> HttpResponse:
+    """What the run page's status part does while the run goes on: htmx POSTs to the refresh
+    URL (Tablero asks the provider) and swaps in the fragment it gets back."""
+    url = reverse("assistants:run_refresh", kwargs={"team_id": run.team_id, "run_id": run.pk})
+    return client.post(url, HTTP_HX_REQUEST="true", **extra)
+
+
+def watch(client: Client, run: Run, **extra: Any) -> HttpResponse:
+    """A browser watching the run: its status part polls once, then the page is shown."""
+    poll(client, run)
+    url = reverse("assistants:run_detail", kwargs={"team_id": run.team_id, "run_id": run.pk})
+    return client.get(url, **extra)

@@ -5,6 +5,9 @@ import json
 import pytest
 from django.urls import reverse
 
+from accounts.models import AuditEvent
+from assistants import services
+from assistants.models import Assistant, SyncState
 from tests.conftest import client_for, make_user
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +77,54 @@ def test_json_the_database_cannot_store_is_refused(su_client, assistant, field, 
     assistant.refresh_from_db()
     assert (assistant.tools, assistant.metadata) == before
     assert su_client.get(change_url(assistant)).status_code == 200
+
+
+# --- one write path: the admin goes through the services ----------------------------------------
+
+
+def test_an_admin_change_is_audited_and_sent_to_the_provider(su_client, assistant, fake):
+    response = su_client.post(change_url(assistant), form_data(assistant, name="Renamed"))
+
+    assert response.status_code == 302
+    assistant.refresh_from_db()
+    assert assistant.name == "Renamed"
+    assert AuditEvent.objects.filter(action="assistant.update").count() == 1
+    (created,) = fake.requests_to("/v1/assistants", "POST")
+    assert created.json["name"] == "Renamed"
+    assert assistant.sync_state == SyncState.SYNCED and assistant.remote_id
+
+
+def test_an_assistant_added_in_the_admin_is_created_as_the_page_creates_it(
+    su_client, assistant, fake
+):
+    response = su_client.post(
+        reverse("admin:assistants_assistant_add"), form_data(assistant, name="From the admin")
+    )
+
+    assert response.status_code == 302
+    added = Assistant.objects.get(name="From the admin")
+    assert AuditEvent.objects.filter(action="assistant.create", target_id=str(added.pk)).exists()
+    (created,) = fake.requests_to("/v1/assistants", "POST")
+    assert created.json["name"] == "From the admin"
+    assert added.remote_id == created_id(fake)
+
+
+def test_an_admin_delete_deletes_the_remote_copy_first(su_client, team, member, connection, fake):
+    made = services.assistant_create(
+        team=team,
+        user=member,
+        connection=connection,
+        data={"name": "Doomed", "model": "gpt-4o", "instructions": "", "tools": []},
+    ).value
+    delete_url = reverse("admin:assistants_assistant_delete", args=[made.pk])
+
+    response = su_client.post(delete_url, {"post": "yes"})
+
+    assert response.status_code == 302
+    assert not Assistant.objects.filter(pk=made.pk).exists()
+    assert fake.requests_to(f"/v1/assistants/{made.remote_id}", "DELETE")
+    assert AuditEvent.objects.filter(action="assistant.delete").count() == 1
+
+
+def created_id(fake) -> str:
+    return next(iter(fake.state["assistants"]))

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from assistants.models import Assistant, SyncState
+from connections import services as connection_services
 from fakeprovider import KEY_INVALID, KEY_QUOTA
 from tests.assistants.helpers import check_refusals, fake_connection
 
@@ -54,6 +55,7 @@ def test_form_offers_the_connections_chat_models(team, connection, member_client
 
 def test_model_list_failure_falls_back_to_typing_with_an_explanation(team, fake, member_client):
     connection = fake_connection(team, fake, key=KEY_INVALID)
+    connection_services.models_refresh(connection=connection, user=None)  # refused
 
     response = member_client.get(url(team), {"connection": connection.pk})
 

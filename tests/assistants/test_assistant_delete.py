@@ -26,7 +26,7 @@ def synced(team, member, connection, fake):
         user=member,
         connection=connection,
         data={"name": "Math Tutor", "model": "gpt-4o"},
-    )
+    ).value
 
 
 def test_confirmation_names_the_remote_copy(synced, member_client):

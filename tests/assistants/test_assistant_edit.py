@@ -34,7 +34,7 @@ def synced(team, member, connection, fake):
             "tools": [{"type": "file_search"}, {"type": "function", "function": FUNCTION}],
             "metadata": {"team": "maths"},
         },
-    )
+    ).value
 
 
 def data(**extra):

@@ -7,6 +7,7 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import Assistant, SyncState
+from assistants.services import importing
 from fakeprovider import KEY_QUOTA
 from tests.assistants.helpers import check_refusals, fake_connection
 
@@ -100,9 +101,9 @@ def test_an_assistant_added_meanwhile_by_another_import_counts_as_known(
     # after this one read which were known. The database's unique constraint decides.
     seed(fake, 2)
     services.assistant_import(team=team, user=member, connection=connection)
-    monkeypatch.setattr(services, "_known_remote_ids", lambda connection: set())
+    monkeypatch.setattr(importing, "_known_remote_ids", lambda connection: set())
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.added, result.known, result.skipped) == (0, 2, 0)
     assert Assistant.objects.filter(connection=connection).count() == 2
@@ -128,7 +129,7 @@ def test_a_remote_id_that_cannot_go_into_a_url_is_skipped(team, member, connecti
         "_seq": 1,
     }
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.added, result.skipped) == (1, 1)
     assert list(Assistant.objects.values_list("remote_id", flat=True)) == ["asst_000"]

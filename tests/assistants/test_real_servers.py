@@ -80,7 +80,7 @@ def test_the_connection_test_detects_responses_and_the_page_says_why(
 
 
 def test_a_new_connection_is_detected_at_once(team, owner, litellm):
-    connection, error = connection_create(
+    outcome = connection_create(
         team=team,
         user=owner,
         name="LiteLLM",
@@ -89,7 +89,8 @@ def test_a_new_connection_is_detected_at_once(team, owner, litellm):
         api_key=KEY_OK,
     )
 
-    assert error is None
+    assert outcome.ok
+    connection = outcome.value
     connection.refresh_from_db()
     assert (connection.detected_run_api, connection.run_api_reason) == (
         "responses",
@@ -104,13 +105,15 @@ def test_a_new_assistant_runs_through_responses_with_a_long_id_polled_to_the_end
     connection_test(connection=connection, user=owner)
     connection.refresh_from_db()
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     assert assistant.sync_state == SyncState.SYNCED
     assert assistant.remote_id == ""
     assert litellm.requests_to("/v1/assistants", "POST") == []
 
     litellm.run_step_seconds = 30
-    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
+    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?").value
 
     run.refresh_from_db()
     (response_id,) = litellm.state["responses"]
@@ -132,8 +135,10 @@ def test_a_new_assistant_runs_through_responses_with_a_long_id_polled_to_the_end
 
 def test_a_long_id_run_is_cancelled(team, owner, member, member_client, litellm):
     connection = fake_connection(team, litellm, created_by=owner, detected_run_api="responses")
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
-    run = services.run_start(assistant=assistant, user=member, message="Think [slow]")
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
+    run = services.run_start(assistant=assistant, user=member, message="Think [slow]").value
     run.refresh_from_db()
     assert len(run.response_id) == LITELLM_RESPONSE_ID_LENGTH
 
@@ -152,8 +157,10 @@ def test_an_undetected_connection_moves_to_responses_at_the_first_assistant(
     # connection is detected there and then instead of leaving the assistant failed.
     connection = fake_connection(team, litellm, created_by=owner)
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     assert assistant.sync_state == SyncState.SYNCED
     connection.refresh_from_db()
@@ -191,14 +198,18 @@ def test_the_admin_choice_wins_and_the_detection_is_still_shown(
     assert "chosen by an admin" in page
     assert "Detected: Responses API." in page
     assert NOT_OFFERED in page
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     assert assistant.sync_state == SyncState.FAILED  # the admin's choice is not overridden
 
 
 def test_the_run_lookup_form_takes_a_long_id(team, owner, member, viewer_client, litellm):
     connection = fake_connection(team, litellm, created_by=owner, detected_run_api="responses")
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
-    run = services.run_start(assistant=assistant, user=member, message="Hi [incomplete]")
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
+    run = services.run_start(assistant=assistant, user=member, message="Hi [incomplete]").value
     run.refresh_from_db()
 
     content = viewer_client.get(
@@ -242,11 +253,13 @@ def test_a_response_id_above_the_limit_is_refused_with_an_explanation(
     team, owner, member, admin_client_, fake
 ):
     connection = fake_connection(team, fake, created_by=owner, detected_run_api="responses")
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     too_long = "resp_" + "A" * 1100
     fake.queue(Reply.json({"id": too_long, "object": "response", "status": "in_progress"}))
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     run.refresh_from_db()
     assert (run.status, run.last_error_kind) == (RunStatus.FAILED, "bad_response")
@@ -263,7 +276,7 @@ def test_an_assistant_whose_server_stopped_offering_the_api_can_be_deleted(
     connection = fake_connection(team, litellm, created_by=owner, detected_run_api="responses")
     assistant = make_assistant(team, connection, remote_id="asst_from_before")
 
-    assert services.assistant_delete(assistant=assistant, user=member) is True
+    assert services.assistant_delete(assistant=assistant, user=member).value is None
 
     assert not Assistant.objects.filter(pk=assistant.pk).exists()
     assert litellm.requests_to("/v1/assistants/asst_from_before", "DELETE")

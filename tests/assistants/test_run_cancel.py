@@ -19,7 +19,7 @@ def url(run) -> str:
 
 @pytest.fixture
 def slow_run(assistant, member, fake):
-    return services.run_start(assistant=assistant, user=member, message="Think [slow]")
+    return services.run_start(assistant=assistant, user=member, message="Think [slow]").value
 
 
 def test_cancel_on_the_assistants_api(slow_run, fake, member_client):
@@ -35,7 +35,7 @@ def test_cancel_on_the_assistants_api(slow_run, fake, member_client):
 
 def test_cancel_on_the_responses_api(assistant, member, fake, member_client):
     fake.assistants_api_removed = True
-    run = services.run_start(assistant=assistant, user=member, message="Think [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Think [slow]").value
 
     response = member_client.post(url(run), follow=True)
 

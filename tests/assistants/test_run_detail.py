@@ -43,25 +43,32 @@ def test_completed_run(team, assistant, member, viewer_client, fake):
     assert "thread_abc123" in content and "run_abc123" in content
     assert "member@example.com" in content
     assert ">12<" in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
     assert fake.requests == []  # ended runs are never polled
 
 
-def test_running_run_is_polled_and_refreshes_itself(team, connection, member, viewer_client, fake):
+def test_running_run_shows_what_was_last_known_and_asks_for_news_by_post(
+    team, connection, member, viewer_client, fake
+):
     fake.run_step_seconds = 30
     assistant = make_assistant(team, connection, sync_state="pending")
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     let_poll(run)
+    path = f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}"
     response = viewer_client.get(url(run))
 
     content = response.content.decode()
     assert "Queued" in content
-    status_url = reverse("assistants:run_status", kwargs={"team_id": team.pk, "run_id": run.pk})
-    assert f'hx-get="{status_url}"' in content
+    assert fake.requests_to(path) == []  # the page only reads
+    refresh_url = reverse("assistants:run_refresh", kwargs={"team_id": team.pk, "run_id": run.pk})
+    assert f'hx-post="{refresh_url}"' in content
     assert 'hx-trigger="every 2s"' in content
-    assert f'href="{url(run)}"' in content  # the Refresh link for pages without JavaScript
-    assert len(fake.requests_to(f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}")) == 1
+    # The "Check now" button for pages without JavaScript: it asks, then comes back here.
+    assert f'action="{refresh_url}"' in content and "Check now" in content
+    response = viewer_client.post(refresh_url)
+    assert response.status_code == 302 and response["Location"] == url(run)
+    assert len(fake.requests_to(path)) == 1
 
 
 @pytest.mark.parametrize(

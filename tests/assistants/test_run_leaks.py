@@ -16,7 +16,7 @@ from accounts.models import Membership, Role
 from assistants import services
 from assistants.models import Run, RunStatus
 from fakeprovider import Reply
-from tests.assistants.helpers import fake_connection, let_poll, make_assistant
+from tests.assistants.helpers import fake_connection, let_poll, make_assistant, poll
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import CANARY_KEY
 from tests.connections.test_leaks import CANARY_ADMIN_KEY, FORMS, assert_no_canary
@@ -88,12 +88,14 @@ def test_a_run_error_that_echoes_the_key_appears_nowhere(
     connection.save()
     assistant = make_assistant(team, connection, created_by=users["member"], sync_state="pending")
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=users["member"], message="Hi"))
+    run = let_poll(
+        services.run_start(assistant=assistant, user=users["member"], message="Hi").value
+    )
     assert run.status == RunStatus.QUEUED
     fake.queue(ENDINGS[ending](run, ending, FORMS[form]))
 
     one = {"team_id": team.pk, "run_id": run.pk}
-    polled = client_for(users["member"]).get(reverse("assistants:run_status", kwargs=one))
+    polled = poll(client_for(users["member"]), run)
 
     run.refresh_from_db()
     if ending == "poll error":

@@ -25,7 +25,7 @@ def test_form(team, connection, viewer_client):
 
 
 def test_lookup_a_thread_run(team, connection, assistant, member, viewer_client, fake):
-    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
+    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?").value
     count = Run.objects.count()
 
     response = viewer_client.get(
@@ -44,7 +44,7 @@ def test_lookup_a_thread_run(team, connection, assistant, member, viewer_client,
 
 def test_lookup_a_response(team, connection, assistant, member, viewer_client, fake):
     fake.assistants_api_removed = True
-    run = services.run_start(assistant=assistant, user=member, message="Hi [incomplete]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [incomplete]").value
 
     content = viewer_client.get(
         url(team), {"connection": connection.pk, "response_id": run.response_id}

@@ -14,7 +14,7 @@ from django.utils import timezone
 from assistants import services
 from assistants.models import Run, RunStatus
 from fakeprovider import Reply
-from tests.assistants.helpers import fake_connection, make_assistant, make_run
+from tests.assistants.helpers import fake_connection, make_assistant, make_run, poll, watch
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +30,10 @@ def status_url(run) -> str:
     return reverse("assistants:run_status", kwargs={"team_id": run.team_id, "run_id": run.pk})
 
 
+def refresh_url(run) -> str:
+    return reverse("assistants:run_refresh", kwargs={"team_id": run.team_id, "run_id": run.pk})
+
+
 def run_path(run) -> str:
     if run.backend == "responses":
         return f"/v1/responses/{run.response_id}"
@@ -41,7 +45,7 @@ def start(team, fake, member, api: str, message: str = "[slow] Think it over") -
     number = Run.objects.count()
     connection = fake_connection(team, fake, name=f"Fake {number}", run_api=api)
     assistant = make_assistant(team, connection, name=f"Slow {number}", sync_state="pending")
-    run = services.run_start(assistant=assistant, user=member, message=message)
+    run = services.run_start(assistant=assistant, user=member, message=message).value
     assert run.backend == api
     return run
 
@@ -59,14 +63,14 @@ def test_a_30_hour_old_run_is_checked_once_more_then_expired(
     pinned_clock.shift(timedelta(hours=30))
     fake.requests.clear()
 
-    first = viewer_client.get(detail_url(run)).content.decode()
+    first = watch(viewer_client, run).content.decode()
 
     assert len(fake.requests_to(run_path(run), "GET")) == 1  # the last check
     assert "Expired" in first
     fake.requests.clear()
 
-    page = viewer_client.get(detail_url(run)).content.decode()
-    fragment = viewer_client.get(status_url(run)).content.decode()
+    page = watch(viewer_client, run).content.decode()
+    fragment = poll(viewer_client, run).content.decode()
 
     assert fake.requests == []  # viewing the page no longer asks the provider
     for content in (page, fragment):
@@ -74,7 +78,7 @@ def test_a_30_hour_old_run_is_checked_once_more_then_expired(
         assert STOPPED in content
         assert "the provider still said “In progress”" in content
         assert "It may have stalled" in content
-        assert "hx-get" not in content and "hx-trigger" not in content
+        assert "hx-post" not in content and "hx-trigger" not in content
         assert UPDATES_BY_ITSELF not in content
         assert "Cancel run" not in content
     run.refresh_from_db()
@@ -86,24 +90,24 @@ def test_the_status_fragment_alone_also_stops(api, team, fake, member, viewer_cl
     run = start(team, fake, member, api)
     pinned_clock.shift(timedelta(hours=30))
 
-    fragment = viewer_client.get(status_url(run)).content.decode()
+    fragment = poll(viewer_client, run).content.decode()
     fake.requests.clear()
-    again = viewer_client.get(status_url(run)).content.decode()
+    again = poll(viewer_client, run).content.decode()
 
     assert fake.requests == []
     for content in (fragment, again):
-        assert STOPPED in content and "hx-get" not in content
+        assert STOPPED in content and "hx-post" not in content
 
 
 def test_the_explanation_in_spanish(api, team, fake, member, viewer_client, pinned_clock):
     run = start(team, fake, member, api)
     pinned_clock.shift(timedelta(hours=30))
 
-    content = viewer_client.get(detail_url(run), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    content = watch(viewer_client, run, HTTP_ACCEPT_LANGUAGE="es").content.decode()
 
     assert "Tablero dejó de comprobar esta ejecución" in content
     assert "el proveedor seguía diciendo «En curso»" in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
 
 
 def test_a_run_within_the_limit_still_polls(team, fake, member, viewer_client, pinned_clock):
@@ -115,10 +119,10 @@ def test_a_run_within_the_limit_still_polls(team, fake, member, viewer_client, p
         pinned_clock.move_to(run.created_at + age)
         fake.requests.clear()
 
-        content = viewer_client.get(detail_url(run)).content.decode()
+        content = watch(viewer_client, run).content.decode()
 
         assert len(fake.requests_to(run_path(run), "GET")) == 1
-        assert f'hx-get="{status_url(run)}"' in content
+        assert f'hx-post="{refresh_url(run)}"' in content
         assert UPDATES_BY_ITSELF in content
         assert STOPPED not in content
         run.refresh_from_db()
@@ -132,11 +136,11 @@ def test_the_providers_own_expires_at_comes_first(team, fake, member, viewer_cli
     assert run.poll_until == run.created_at + timedelta(minutes=10)
     pinned_clock.shift(timedelta(minutes=11))
 
-    content = viewer_client.get(detail_url(run)).content.decode()
+    content = watch(viewer_client, run).content.decode()
 
     assert STOPPED in content
     assert "10\xa0minutes after it started" in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
     assert Run.objects.get(pk=run.pk).status == RunStatus.EXPIRED
 
 
@@ -149,9 +153,9 @@ def test_the_setting_limits_runs_without_a_provider_limit(
     pinned_clock.shift(timedelta(minutes=6))
 
     for run in (assistants_run, responses_run):
-        content = viewer_client.get(detail_url(run)).content.decode()
+        content = watch(viewer_client, run).content.decode()
         assert "5\xa0minutes after it started" in content
-        assert "hx-get" not in content
+        assert "hx-post" not in content
 
 
 def test_a_run_the_provider_expired_is_explained_as_the_providers(
@@ -159,12 +163,12 @@ def test_a_run_the_provider_expired_is_explained_as_the_providers(
 ):
     run = start(team, fake, member, "assistants", message="[expire] Hi")
 
-    content = viewer_client.get(detail_url(run)).content.decode()
+    content = watch(viewer_client, run).content.decode()
 
     assert run.status == RunStatus.EXPIRED
     assert "The run expired" in content
     assert STOPPED not in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
 
 
 def test_the_last_check_brings_a_late_answer(team, fake, member, viewer_client, pinned_clock):
@@ -174,7 +178,7 @@ def test_the_last_check_brings_a_late_answer(team, fake, member, viewer_client, 
     pinned_clock.shift(timedelta(hours=30))
     fake.run_step_seconds = 0  # it finished meanwhile
 
-    content = viewer_client.get(detail_url(run)).content.decode()
+    content = watch(viewer_client, run).content.decode()
 
     assert 'data-status="completed"' in content
     assert "You said: Hi" in content
@@ -186,11 +190,11 @@ def test_a_failed_last_check_still_stops(team, fake, member, viewer_client, pinn
     pinned_clock.shift(timedelta(hours=30))
     fake.queue(Reply.error(401, "Bad key", "invalid_request_error", "invalid_api_key"))
 
-    content = viewer_client.get(detail_url(run)).content.decode()
+    content = watch(viewer_client, run).content.decode()
     fake.requests.clear()
-    viewer_client.get(status_url(run))
+    poll(viewer_client, run)
 
-    assert STOPPED in content and "hx-get" not in content
+    assert STOPPED in content and "hx-post" not in content
     assert fake.requests == []
 
 
@@ -200,12 +204,12 @@ def test_a_run_never_started_at_the_provider_is_expired_without_asking(
     run = make_run(assistant, status=RunStatus.QUEUED, thread_id="", remote_run_id="")
     pinned_clock.shift(timedelta(hours=2))
 
-    content = viewer_client.get(detail_url(run)).content.decode()
+    content = watch(viewer_client, run).content.decode()
 
     assert fake.requests == []
     assert STOPPED in content
     assert "the provider never confirmed that it had started" in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
 
 
 def test_the_runs_list_shows_the_state(team, fake, member, viewer_client, pinned_clock):
@@ -214,7 +218,7 @@ def test_the_runs_list_shows_the_state(team, fake, member, viewer_client, pinned
     recent = start(team, fake, member, "responses")
     pinned_clock.shift(timedelta(hours=30))
     Run.objects.filter(pk=recent.pk).update(created_at=timezone.now() - timedelta(minutes=1))
-    viewer_client.get(detail_url(checked))  # its last check: now stored as expired
+    watch(viewer_client, checked)  # its last check: now stored as expired
     fake.requests.clear()
     runs_url = reverse("assistants:runs", kwargs={"team_id": team.pk})
 

@@ -9,8 +9,9 @@ from django.urls import reverse
 
 from assistants import services
 from assistants.models import RunStatus
+from assistants.services import runs
 from fakeprovider import Reply
-from tests.assistants.helpers import check_refusals, fake_connection, let_poll, make_run
+from tests.assistants.helpers import check_refusals, fake_connection, let_poll, make_run, poll
 from tests.connections.helpers import make_unreadable
 
 pytestmark = pytest.mark.django_db
@@ -20,20 +21,25 @@ def url(run) -> str:
     return reverse("assistants:run_status", kwargs={"team_id": run.team_id, "run_id": run.pk})
 
 
+def refresh_url(run) -> str:
+    return reverse("assistants:run_refresh", kwargs={"team_id": run.team_id, "run_id": run.pk})
+
+
 @pytest.fixture
 def running(assistant, member, fake):
     fake.run_step_seconds = 30
-    return let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    return let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
 
 
 def test_running_fragment_polls_itself(running, member_client):
-    response = member_client.get(url(running))
+    response = poll(member_client, running)
 
     content = response.content.decode()
     assert response.status_code == 200
     assert "<html" not in content
     assert 'id="run-status"' in content
-    assert f'hx-get="{url(running)}"' in content
+    assert f'hx-post="{refresh_url(running)}"' in content
+    assert '"X-CSRFToken": "' in content
     assert 'hx-trigger="every 2s"' in content
     assert 'hx-swap="outerHTML"' in content
     assert "Queued" in content
@@ -43,11 +49,11 @@ def test_running_fragment_polls_itself(running, member_client):
 def test_fragment_stops_polling_and_shows_the_output_once_done(running, fake, member_client):
     fake.run_step_seconds = 0
 
-    content = member_client.get(url(running)).content.decode()
+    content = poll(member_client, running).content.decode()
 
     assert "Completed" in content
     assert "You said: Hi" in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
     assert "Cancel run" not in content
 
 
@@ -56,14 +62,14 @@ def test_many_watchers_cause_one_provider_call_a_second(
 ):
     path = f"/v1/threads/{running.thread_id}/runs/{running.remote_run_id}"
     # However slow this machine is, the watchers below come within one interval.
-    monkeypatch.setattr(services, "POLL_INTERVAL", timedelta(seconds=60))
+    monkeypatch.setattr(runs, "POLL_INTERVAL", timedelta(seconds=60))
 
     for client in (viewer_client, member_client, viewer_client, member_client):
-        assert client.get(url(running)).status_code == 200
+        assert poll(client, running).status_code == 200
 
     assert len(fake.requests_to(path, "GET")) == 1
     let_poll(running)  # the interval has passed
-    member_client.get(url(running))
+    poll(member_client, running)
     assert len(fake.requests_to(path, "GET")) == 2
 
 
@@ -74,26 +80,26 @@ def test_viewer_sees_no_cancel_button(running, viewer_client):
 def test_a_lasting_failure_to_ask_stops_polling_and_is_explained(running, fake, member_client):
     fake.queue(Reply.error(401, "Bad key", "invalid_request_error", "invalid_api_key"))
 
-    content = member_client.get(url(running)).content.decode()
+    content = poll(member_client, running).content.decode()
 
     assert "Tablero could not ask the provider about this run" in content
     assert "Invalid authentication (401)" in content
-    assert "hx-get" not in content
-    assert "Refresh" in content
+    assert "hx-post" not in content
+    assert "Check now" in content
 
 
 def test_a_passing_failure_keeps_polling(running, fake, member_client):
     fake.queue(Reply.error(429, "Slow down", "requests", "rate_limit_exceeded"), times=3)
 
-    content = member_client.get(url(running)).content.decode()
+    content = poll(member_client, running).content.decode()
 
     assert "Rate limit reached (429)" in content
-    assert "hx-get" in content
+    assert "hx-post" in content
 
 
 def test_ended_run_is_not_asked_about(finished_run, fake, viewer_client):
     content = viewer_client.get(url(finished_run)).content.decode()
-    assert "Completed" in content and "hx-get" not in content
+    assert "Completed" in content and "hx-post" not in content
     assert fake.requests == []
 
 
@@ -119,8 +125,8 @@ def test_a_key_that_no_longer_decrypts_is_explained(team, running, fake, member_
     make_unreadable(running.connection, other=other)
     count = len(fake.requests)
 
-    content = member_client.get(url(running)).content.decode()
+    content = poll(member_client, running).content.decode()
 
     assert "The stored key can&#x27;t be read" in content
-    assert "hx-get" not in content
+    assert "hx-post" not in content
     assert len(fake.requests) == count

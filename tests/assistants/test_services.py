@@ -11,7 +11,6 @@ from assistants.models import Assistant, Run, RunStatus, SyncState
 from connections.models import ConnectionErrorEvent
 from connections.services import connection_test
 from fakeprovider import KEY_QUOTA, Reply
-from provider.errors import ProviderError
 from tests.assistants.helpers import fake_connection, let_poll, make_assistant
 
 pytestmark = pytest.mark.django_db
@@ -40,7 +39,9 @@ def actions(team) -> list[str]:
 
 
 def test_create_on_the_assistants_api_makes_the_remote_copy(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.SYNCED
@@ -58,7 +59,9 @@ def test_create_on_the_assistants_api_makes_the_remote_copy(team, member, connec
 def test_failed_create_keeps_a_failed_local_record_and_no_remote(team, member, owner, fake):
     connection = fake_connection(team, fake, key=KEY_QUOTA, run_api="assistants")
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.FAILED
@@ -71,7 +74,9 @@ def test_failed_create_keeps_a_failed_local_record_and_no_remote(team, member, o
 
 def test_retry_sync_after_a_failure_creates_it_once(team, member, connection, fake):
     fake.queue(Reply.error(403, "Project has no access.", "invalid_request_error", None))
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     assert assistant.sync_state == SyncState.FAILED
     assert assistant.last_error_kind == "permission_denied"
 
@@ -86,7 +91,7 @@ def test_retry_sync_after_a_failure_creates_it_once(team, member, connection, fa
 def test_unknown_model_is_explained(team, member, connection, fake):
     assistant = services.assistant_create(
         team=team, user=member, connection=connection, data={**DATA, "model": "gpt-nope"}
-    )
+    ).value
     assert assistant.sync_state == SyncState.FAILED
     assert assistant.last_error_kind == "model_not_found"
 
@@ -96,7 +101,9 @@ def test_create_where_the_assistants_api_is_gone_switches_to_responses(
 ):
     fake.assistants_api_removed = True
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assistant.refresh_from_db()
     connection.refresh_from_db()
@@ -108,7 +115,9 @@ def test_create_where_the_assistants_api_is_gone_switches_to_responses(
 def test_create_on_the_responses_api_sends_nothing(team, member, fake):
     connection = fake_connection(team, fake, run_api="responses")
 
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     assert assistant.sync_state == SyncState.SYNCED
     assert fake.requests == []
@@ -121,7 +130,9 @@ def test_create_refuses_another_teams_connection(team, other_team, member, fake)
 
 
 def test_update_changes_the_remote_copy(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
     services.assistant_update(
         assistant=assistant,
@@ -139,7 +150,9 @@ def test_update_changes_the_remote_copy(team, member, connection, fake):
 
 
 def test_update_of_an_assistant_deleted_remotely_marks_it_gone(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     remote_assistants(fake).clear()
 
     services.assistant_update(assistant=assistant, user=member, data={**DATA, "name": "New"})
@@ -156,9 +169,11 @@ def test_update_of_an_assistant_deleted_remotely_marks_it_gone(team, member, con
 
 
 def test_delete_removes_remote_then_local(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
 
-    assert services.assistant_delete(assistant=assistant, user=member) is True
+    assert services.assistant_delete(assistant=assistant, user=member).value is None
 
     assert not Assistant.objects.exists()
     assert remote_assistants(fake) == {}
@@ -166,18 +181,22 @@ def test_delete_removes_remote_then_local(team, member, connection, fake):
 
 
 def test_delete_when_already_gone_remotely_counts_as_done(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     remote_assistants(fake).clear()
 
-    assert services.assistant_delete(assistant=assistant, user=member) is True
+    assert services.assistant_delete(assistant=assistant, user=member).value is None
     assert not Assistant.objects.exists()
 
 
 def test_delete_with_another_failure_keeps_the_local_record(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     fake.queue(Reply.error(403, "No access.", "invalid_request_error", None))
 
-    assert services.assistant_delete(assistant=assistant, user=member) is False
+    assert services.assistant_delete(assistant=assistant, user=member).value is not None
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.FAILED
@@ -186,8 +205,10 @@ def test_delete_with_another_failure_keeps_the_local_record(team, member, connec
 
 
 def test_delete_keeps_the_runs(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     services.assistant_delete(assistant=assistant, user=member)
 
@@ -219,7 +240,7 @@ def test_import_follows_the_cursor_and_adds_only_unknown(team, member, connectio
     _seed_remote(fake, 150)
     make_assistant(team, connection, name="Known", remote_id="asst_0149")
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.api, result.added, result.known, result.skipped) == ("assistants", 149, 1, 0)
     lists = fake.requests_to("/v1/assistants", "GET")
@@ -230,22 +251,21 @@ def test_import_follows_the_cursor_and_adds_only_unknown(team, member, connectio
     assert old.sync_state == SyncState.SYNCED
     assert old.created_by == member
 
-    again = services.assistant_import(team=team, user=member, connection=connection)
+    again = services.assistant_import(team=team, user=member, connection=connection).value
     assert (again.added, again.known) == (0, 150)
     assert actions(team).count("assistant.import") == 2
 
 
 def test_import_failure_adds_nothing(team, member, fake):
     connection = fake_connection(team, fake, key=KEY_QUOTA, run_api="assistants")
-    with pytest.raises(ProviderError) as caught:
-        services.assistant_import(team=team, user=member, connection=connection)
-    assert caught.value.kind == "quota_exhausted"
+    outcome = services.assistant_import(team=team, user=member, connection=connection)
+    assert outcome.value is None and outcome.error.kind == "quota_exhausted"
     assert not Assistant.objects.exists()
 
 
 def test_import_on_the_responses_api_has_nothing_to_import(team, member, connection, fake):
     fake.assistants_api_removed = True
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
     assert (result.api, result.found) == ("responses", 0)
 
 
@@ -255,7 +275,7 @@ def test_import_on_the_responses_api_has_nothing_to_import(team, member, connect
 def test_run_on_the_assistants_api(team, member, connection, assistant, fake):
     fake.run_step_seconds = 30
 
-    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
+    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?").value
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.SYNCED  # pushed before the run
@@ -280,7 +300,7 @@ def test_run_on_the_responses_api(team, member, connection, assistant, fake):
     fake.assistants_api_removed = True
     fake.run_step_seconds = 30
 
-    run = services.run_start(assistant=assistant, user=member, message="Hello")
+    run = services.run_start(assistant=assistant, user=member, message="Hello").value
 
     run.refresh_from_db()
     assert run.backend == "responses"
@@ -311,7 +331,7 @@ def test_run_on_the_responses_api(team, member, connection, assistant, fake):
 def test_run_endings(team, member, assistant, fake, api_removed, marker, status, code):
     fake.assistants_api_removed = api_removed
 
-    run = services.run_start(assistant=assistant, user=member, message=f"Hi {marker}")
+    run = services.run_start(assistant=assistant, user=member, message=f"Hi {marker}").value
 
     run.refresh_from_db()
     if api_removed and status == "expired":
@@ -326,7 +346,7 @@ def test_run_start_failure_is_stored_not_raised(team, member, fake):
     connection = fake_connection(team, fake, key=KEY_QUOTA, run_api="responses")
     assistant = make_assistant(team, connection)
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     run.refresh_from_db()
     assert run.status == RunStatus.FAILED
@@ -339,7 +359,7 @@ def test_run_of_an_assistant_that_cannot_be_synced_fails_with_that_error(team, m
     connection = fake_connection(team, fake, run_api="assistants")
     assistant = make_assistant(team, connection, model="gpt-nope", sync_state="pending")
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     assert run.status == RunStatus.FAILED
     assert run.last_error_kind == "model_not_found"
@@ -348,12 +368,12 @@ def test_run_of_an_assistant_that_cannot_be_synced_fails_with_that_error(team, m
 
 def test_refresh_asks_at_most_once_a_second(team, member, assistant, fake):
     fake.run_step_seconds = 30
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     path = f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}"
     let_poll(run)
 
-    first = services.run_refresh(run=Run.objects.get(pk=run.pk))
-    second = services.run_refresh(run=Run.objects.get(pk=run.pk))
+    first = services.run_refresh(run=Run.objects.get(pk=run.pk)).value
+    second = services.run_refresh(run=Run.objects.get(pk=run.pk)).value
 
     assert len(fake.requests_to(path, "GET")) == 1
     assert first.status == second.status == RunStatus.QUEUED
@@ -363,7 +383,7 @@ def test_refresh_reuses_the_stored_status_while_another_poller_holds_the_lock(
     team, member, assistant, fake
 ):
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
     cache.add(services.poll_lock_key(run), "1", timeout=5)
 
     services.run_refresh(run=run)
@@ -375,17 +395,17 @@ def test_refresh_reuses_the_stored_status_while_another_poller_holds_the_lock(
 def test_refresh_does_not_ask_when_another_process_just_did(team, member, assistant, fake):
     # With the local-memory cache each process has its own poll lock: the database decides.
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
     Run.objects.filter(pk=run.pk).update(last_polled_at=timezone.now())  # the other process
 
-    refreshed = services.run_refresh(run=run)
+    refreshed = services.run_refresh(run=run).value
 
     assert fake.requests_to(f"/v1/threads/{run.thread_id}/runs/{run.remote_run_id}") == []
     assert refreshed.status == RunStatus.QUEUED
 
 
 def test_ended_runs_are_never_polled(team, member, assistant, fake):
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     assert run.status == RunStatus.COMPLETED
     count = len(fake.requests)
 
@@ -396,7 +416,7 @@ def test_ended_runs_are_never_polled(team, member, assistant, fake):
 
 def test_refresh_failure_is_noted_and_the_status_kept(team, member, assistant, fake):
     fake.run_step_seconds = 30
-    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi"))
+    run = let_poll(services.run_start(assistant=assistant, user=member, message="Hi").value)
     fake.queue(
         Reply.error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key")
     )
@@ -416,9 +436,9 @@ def test_cancel_on_the_assistants_api_goes_through_cancelling(
     team, member, assistant, fake, fake_clock
 ):
     fake.run_step_seconds = 30
-    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]").value
 
-    assert services.run_cancel(run=run, user=member) is None
+    assert services.run_cancel(run=run, user=member).ok
 
     run.refresh_from_db()
     assert run.status == RunStatus.CANCELLING
@@ -436,7 +456,7 @@ def test_cancel_on_the_assistants_api_goes_through_cancelling(
 
 def test_cancel_on_the_responses_api(team, member, assistant, fake):
     fake.assistants_api_removed = True
-    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]").value
 
     services.run_cancel(run=run, user=member)
 
@@ -446,10 +466,10 @@ def test_cancel_on_the_responses_api(team, member, assistant, fake):
 
 
 def test_cancel_failure_is_returned_and_noted(team, member, assistant, fake):
-    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]")
+    run = services.run_start(assistant=assistant, user=member, message="Hi [slow]").value
     fake.queue(Reply.error(403, "No access.", "invalid_request_error", None))
 
-    error = services.run_cancel(run=run, user=member)
+    error = services.run_cancel(run=run, user=member).error
 
     assert error is not None and error.kind == "permission_denied"
     run.refresh_from_db()
@@ -458,10 +478,10 @@ def test_cancel_failure_is_returned_and_noted(team, member, assistant, fake):
 
 
 def test_cancel_of_an_ended_run_does_nothing(team, member, assistant, fake):
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
     count = len(fake.requests)
 
-    assert services.run_cancel(run=run, user=member) is None
+    assert services.run_cancel(run=run, user=member).ok
     assert len(fake.requests) == count
 
 
@@ -472,7 +492,7 @@ def test_cancel_of_an_ended_run_does_nothing(team, member, assistant, fake):
 def test_connection_test_detects_the_run_api(owner, connection, fake, removed, expected):
     fake.assistants_api_removed = removed
 
-    assert connection_test(connection=connection, user=owner) is None
+    assert connection_test(connection=connection, user=owner).ok
 
     connection.refresh_from_db()
     assert connection.detected_run_api == expected
@@ -492,10 +512,12 @@ def test_a_failed_connection_test_detects_nothing(owner, team, fake):
 
 
 def test_running_an_assistant_deleted_remotely_marks_it_gone(team, member, connection, fake):
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     remote_assistants(fake).clear()
 
-    run = services.run_start(assistant=assistant, user=member, message="Hi")
+    run = services.run_start(assistant=assistant, user=member, message="Hi").value
 
     assert (run.status, run.last_error_kind) == (RunStatus.FAILED, "not_found")
     assistant.refresh_from_db()

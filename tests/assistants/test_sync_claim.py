@@ -199,7 +199,7 @@ def test_delete_with_a_stale_page_deletes_the_copy_a_sync_made_meanwhile(
     services.assistant_sync(assistant=assistant, user=member)
     assistant.refresh_from_db()
 
-    assert services.assistant_delete(assistant=stale, user=member) is True
+    assert services.assistant_delete(assistant=stale, user=member).value is None
 
     assert not Assistant.objects.exists()
     assert fake.requests_to(f"/v1/assistants/{assistant.remote_id}", "DELETE")
@@ -215,7 +215,7 @@ def test_delete_of_a_record_someone_else_deleted_meanwhile(team, member, connect
         "/v1/assistants/asst_abc123",
         lambda: Assistant.objects.filter(pk=assistant.pk).delete(),
     ):
-        deleted = services.assistant_delete(assistant=assistant, user=member)
+        deleted = services.assistant_delete(assistant=assistant, user=member).value is None
 
     assert deleted is True
     assert not Assistant.objects.exists()

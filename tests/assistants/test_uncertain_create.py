@@ -10,6 +10,7 @@ from django.urls import reverse
 from accounts.models import AuditEvent
 from assistants import services
 from assistants.models import Assistant, SyncState
+from assistants.services import sync
 from connections.models import ConnectionErrorEvent
 from fakeprovider import Reply
 from tests.assistants.helpers import fake_connection
@@ -153,7 +154,9 @@ def test_a_lost_answer_after_a_timeout_is_found_too(
         httpx.Timeout(connect=5.0, read=0.2, write=5.0, pool=5.0),
     )
     fake.lose_created_assistants = ["slow"]
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     # The client gave up; the fake sends its answer once its clock has passed the delay.
     assert fake_clock.wait_for_sleepers(1)
     fake_clock.advance(fake.slow_seconds)
@@ -169,7 +172,9 @@ def test_a_lost_answer_after_a_timeout_is_found_too(
 
 def test_a_clear_refusal_does_not_look_for_a_copy(team, member, connection, fake):
     fake.queue(Reply.error(400, "Invalid 'name'.", "invalid_request_error", None, "name"))
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     assert (assistant.sync_state, assistant.last_error_kind) == (SyncState.FAILED, "bad_request")
 
     services.assistant_sync(assistant=assistant, user=member)
@@ -217,7 +222,9 @@ def test_the_adopted_copy_gets_the_settings_saved_since(
 def test_a_recreate_whose_answer_is_lost_is_found_again(team, member, connection, fake):
     # Deleted remotely, then "Create on the provider again" loses its answer: the record must
     # not keep naming the gone copy, or the next try would create a second new one.
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     fake.state["assistants"].clear()
     services.assistant_sync(assistant=assistant, user=member)
     assert assistant.sync_state == SyncState.GONE
@@ -237,7 +244,7 @@ def test_a_run_started_after_a_lost_answer_uses_the_copy(
     assistant = create_with_lost_answer(member_client, team, connection, fake, "drop")
     (remote_id,) = fake.state["assistants"]
 
-    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
+    run = services.run_start(assistant=assistant, user=member, message="What is 2 + 2?").value
 
     assert run.status != "failed"
     assert [r["assistant_id"] for r in fake.state["runs"].values()] == [remote_id]
@@ -264,7 +271,7 @@ def test_delete_keeps_the_record_while_the_copy_cannot_be_looked_for(
     assistant = create_with_lost_answer(member_client, team, connection, fake, "502")
     fake.queue(Reply(502, b"Bad Gateway", {"Content-Type": "text/plain"}), times=3)
 
-    assert services.assistant_delete(assistant=assistant, user=member) is False
+    assert services.assistant_delete(assistant=assistant, user=member).value is not None
 
     assert Assistant.objects.filter(pk=assistant.pk).exists()
     assert len(fake.state["assistants"]) == 1
@@ -323,7 +330,7 @@ def test_import_of_a_copy_for_another_connection_of_the_team_adds_nothing(
     )
     tagged_remote(fake, "asst_other_copy", str(theirs.pk))
 
-    result = services.assistant_import(team=team, user=owner, connection=connection)
+    result = services.assistant_import(team=team, user=owner, connection=connection).value
 
     assert (result.added, result.known, result.skipped) == (0, 0, 1)
     assert Assistant.objects.count() == 1
@@ -333,7 +340,7 @@ def test_import_of_an_unknown_tag_adds_a_record_without_the_tag(team, owner, con
     # Its record was deleted, or another Tablero made it: an assistant like any other.
     tagged_remote(fake, "asst_stray", "6c0f6f0e-8b9e-4a4e-9b7e-3d1f0c2a5b77")
 
-    result = services.assistant_import(team=team, user=owner, connection=connection)
+    result = services.assistant_import(team=team, user=owner, connection=connection).value
 
     assert result.added == 1
     record = Assistant.objects.get(remote_id="asst_stray")
@@ -351,10 +358,12 @@ def test_import_keeps_a_users_own_value_under_the_tags_name(team, owner, connect
 
 def test_import_of_an_extra_copy_of_a_synced_record_adds_nothing(team, member, connection, fake):
     # An older Tablero's retry made a second copy: it belongs to the record, which has one.
-    assistant = services.assistant_create(team=team, user=member, connection=connection, data=DATA)
+    assistant = services.assistant_create(
+        team=team, user=member, connection=connection, data=DATA
+    ).value
     tagged_remote(fake, "asst_extra", str(assistant.pk))
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.added, result.known, result.skipped) == (0, 1, 1)
     assert Assistant.objects.count() == 1
@@ -366,16 +375,16 @@ def test_import_leaves_a_record_being_synced_to_its_sync(
     team, member, connection, fake, member_client
 ):
     assistant = create_with_lost_answer(member_client, team, connection, fake, "502")
-    claim = services._assistant_claim(assistant)
+    claim = sync.take_claim(assistant)
     assert claim is not None
 
-    result = services.assistant_import(team=team, user=member, connection=connection)
+    result = services.assistant_import(team=team, user=member, connection=connection).value
 
     assert (result.added, result.known) == (0, 1)
     assistant.refresh_from_db()
     assert assistant.remote_id == ""  # the sync holding the claim adopts the copy
     services.assistant_sync(assistant=assistant, user=member)  # busy: sends nothing
-    services._assistant_release(assistant, claim)
+    sync.release(assistant, claim)
     services.assistant_sync(assistant=assistant, user=member)
     assert assistant.sync_state == SyncState.SYNCED
     assert len(fake.state["assistants"]) == 1

@@ -2,6 +2,7 @@ import pytest
 from django.contrib import admin
 from django.test import RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 from django.views.debug import ExceptionReporter, SafeExceptionReporterFilter
 
 from accounts.models import AuditEvent
@@ -219,3 +220,20 @@ def test_error_events_are_read_only(su_client, team):
     ).content.decode()
     assert "invalid_key" in page
     assert 'name="_save"' not in page
+
+
+def test_a_new_key_forgets_what_was_known_about_the_old_one(su_client, team):
+    """The admin replaces a key through the same rule as the app's "Replace key": the old
+    key's health and model list do not stay on the new one (the models page then says the
+    list was not fetched yet)."""
+    connection = make_connection(
+        team, key=KEY_OK, models_cache=[{"id": "gpt-old"}], health=Health.OK
+    )
+    Connection.objects.filter(pk=connection.pk).update(models_cached_at=timezone.now())
+
+    response = su_client.post(change_url(connection), form_data(connection, new_api_key=NEW_KEY))
+
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.models_cache == [] and connection.models_cached_at is None
+    assert connection.health == Health.UNCHECKED

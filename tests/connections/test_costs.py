@@ -150,7 +150,7 @@ def test_a_provider_that_sends_the_same_next_page_twice_is_called_inconsistent(
     page says the answer contradicted itself, and does not send the admin to the base URL."""
     monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
     fake_upstream.state["costs"]["ignore_page"] = True
-    response = admin_client_.get(_url(connection))
+    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
     assert response.status_code == 200
     body = response.content.decode()
     sent = fake_upstream.requests_to(COSTS_PATH)
@@ -196,6 +196,25 @@ def test_second_visit_reads_the_cache_and_refresh_asks_again(
     assert "Costs refreshed." in response.content.decode()
 
 
+def test_the_page_records_nothing_and_asks_again_next_time(
+    admin_client_, connection, fake_upstream
+):
+    """A GET shows the costs (asked live, kept in the cache): it writes nothing to the
+    database, neither a failure into the error history nor the month's spend."""
+    fake_upstream.queue(Reply.json({"object": "page", "data": "nope"}))
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert "Unexpected answer from the provider" in body
+    assert not ConnectionErrorEvent.objects.filter(connection=connection).exists()
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert body.count('class="bar-group"') == 31
+    connection.refresh_from_db()
+    assert connection.month_spend == {}
+    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
+    assert response.status_code == 302
+    connection.refresh_from_db()
+    assert connection.month_spend["month"] == f"{costs.utc_today():%Y-%m}"
+
+
 def test_failed_refresh_keeps_the_figures_with_an_explanation(
     admin_client_, connection, fake_upstream
 ):
@@ -230,7 +249,7 @@ def test_without_admin_key_explains_how_to_add_one(admin_client_, team, fake_ups
 def test_a_plain_api_key_is_refused_as_the_real_api_does(admin_client_, connection, fake_upstream):
     connection.set_admin_key(KEY_OK)
     connection.save()
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = admin_client_.post(_refresh_url(connection), {"group": "line_item"}).content.decode()
     [sent] = fake_upstream.requests_to(COSTS_PATH)
     assert sent.headers["authorization"] == f"Bearer {KEY_OK}"
     assert "Invalid authentication (401)" in body
@@ -279,7 +298,7 @@ def _result(value, currency="usd") -> dict:
 )
 def test_an_answer_that_is_not_costs_is_explained(admin_client_, connection, fake_upstream, answer):
     fake_upstream.queue(Reply.json(answer))
-    response = admin_client_.get(_url(connection))
+    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
     assert response.status_code == 200
     body = response.content.decode()
     assert "Unexpected answer from the provider" in body
@@ -358,3 +377,34 @@ def test_labels_from_the_provider_are_escaped_in_the_chart_and_table(
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;" in svg
     assert "&lt;/svg&gt;&lt;img src=x onerror=alert(1)&gt;" in svg
     assert "<script>" not in body and "<img src=x" not in body
+
+
+def test_the_page_asks_to_keep_the_months_spend_it_shows(admin_client_, connection, fake_upstream):
+    """The GET stores nothing; the page it renders POSTs (htmx, on load) to keep this month's
+    spend from the costs it shows, for the home page, without asking the provider again."""
+    remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert f'hx-post="{remember}"' in body and 'hx-trigger="load"' in body
+    connection.refresh_from_db()
+    assert connection.month_spend == {}
+    fake_upstream.reset()
+
+    response = admin_client_.post(remember, {"group": "line_item"}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 204
+    assert fake_upstream.requests == []
+    connection.refresh_from_db()
+    assert connection.month_spend["month"] == f"{costs.utc_today():%Y-%m}"
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert remember not in body  # kept already: nothing more to ask
+
+
+def test_keeping_the_spend_without_figures_in_the_cache_stores_nothing(
+    admin_client_, connection, fake_upstream
+):
+    remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
+    response = admin_client_.post(remember, {"group": "line_item"})
+    assert response.status_code == 302
+    assert fake_upstream.requests == []
+    connection.refresh_from_db()
+    assert connection.month_spend == {}

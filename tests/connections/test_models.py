@@ -1,6 +1,7 @@
 import pytest
 from django.urls import reverse
 
+from connections import services
 from connections.models import ConnectionErrorEvent
 from fakeprovider import KEY_INVALID, KEY_OK, Reply
 from tests.conftest import client_for
@@ -16,9 +17,15 @@ def url(connection) -> str:
     )
 
 
+def fetched(connection):
+    """The list fetched once, as adding the connection (or a Refresh) does."""
+    services.models_refresh(connection=connection, user=None)
+    return connection
+
+
 @pytest.fixture
 def connection(team, fake_upstream):
-    return make_connection(team, base_url=fake_upstream.base_url, key=KEY_OK)
+    return fetched(make_connection(team, base_url=fake_upstream.base_url, key=KEY_OK))
 
 
 def test_models_grouped_by_family(viewer_client, connection, fake_upstream):
@@ -64,10 +71,28 @@ def test_search_without_match(viewer_client, connection):
     assert "No model matches this search." in page
 
 
-def test_list_is_cached(viewer_client, member_client, connection, fake_upstream):
+def test_the_page_shows_the_stored_list_without_asking(
+    viewer_client, member_client, connection, fake_upstream
+):
+    fake_upstream.reset()
     viewer_client.get(url(connection))
-    member_client.get(url(connection), {"q": "gpt"})
-    assert len(fake_upstream.requests) == 1
+    page = member_client.get(url(connection), {"q": "gpt"}).content.decode()
+    assert "gpt-4o-mini" in page
+    assert fake_upstream.requests == []
+
+
+def test_a_list_never_fetched_says_so_and_offers_a_refresh(users, team, fake_upstream):
+    connection = make_connection(team, base_url=fake_upstream.base_url, key=KEY_OK)
+    refresh = reverse(
+        "connections:models_refresh",
+        kwargs={"team_id": connection.team_id, "connection_id": connection.pk},
+    )
+    page = client_for(users["member"]).get(url(connection)).content.decode()
+    assert "The model list has not been fetched yet" in page
+    assert "Refresh asks the provider for it." in page and refresh in page
+    viewer_page = client_for(users["viewer"]).get(url(connection)).content.decode()
+    assert "A member of the team can fetch it." in viewer_page
+    assert fake_upstream.requests == []
 
 
 def test_provider_failure_is_explained_with_the_kept_list(viewer_client, team, fake_upstream):
@@ -77,6 +102,8 @@ def test_provider_failure_is_explained_with_the_kept_list(viewer_client, team, f
         key=KEY_INVALID,
         models_cache=[{"id": "gpt-4o", "created": 1715367049, "owned_by": "system"}],
     )
+    services.models_refresh(connection=connection, user=None)  # fails: the key is refused
+    fake_upstream.reset()
 
     response = viewer_client.get(url(connection))
 
@@ -89,6 +116,7 @@ def test_provider_failure_is_explained_with_the_kept_list(viewer_client, team, f
     # Viewers get the explanation, not the provider's details.
     assert "invalid_api_key" not in page
     assert ConnectionErrorEvent.objects.get(connection=connection).operation == "models.list"
+    assert fake_upstream.requests == []
 
 
 def test_unknown_and_missing_fields_are_fine(viewer_client, team, fake_upstream):
@@ -97,6 +125,7 @@ def test_unknown_and_missing_fields_are_fine(viewer_client, team, fake_upstream)
         "local-llama": {"id": "local-llama", "object": "model", "max_context": 8192},
         "x": {"id": "x", "created": "not a date", "shutdown_date": None},
     }
+    fetched(connection)
     response = viewer_client.get(url(connection))
     page = response.content.decode()
     assert response.status_code == 200
@@ -108,6 +137,7 @@ def test_odd_model_ids_from_the_provider_are_listed(viewer_client, connection, f
     it is listed without one. Ids with slashes, dots and query signs keep their link."""
     for model_id in ("bad\nid", "org/model:v1", "a?b#c"):
         fake_upstream.state["models"][model_id] = {"id": model_id, "object": "model"}
+    fetched(connection)
     response = viewer_client.get(url(connection))
     assert response.status_code == 200
     page = response.content.decode()
@@ -132,6 +162,7 @@ def test_nul_and_lone_surrogates_in_the_list_are_stored_and_shown(
         b' "owned_by": "sys\\u0000tem", "meta": [["\\u0000deep"]]}]}'
     )
     fake_upstream.queue(Reply(200, body, {"Content-Type": "application/json"}))
+    fetched(connection)
     response = viewer_client.get(url(connection))
     assert response.status_code == 200
     assert "gpt-?x" in response.content.decode()
@@ -155,5 +186,6 @@ def test_outsider_gets_404(outsider_client, connection):
 
 
 def test_anonymous_is_sent_to_sign_in(client, connection, fake_upstream):
+    fake_upstream.reset()
     assert client.get(url(connection)).status_code == 302
     assert fake_upstream.requests == []

@@ -28,7 +28,7 @@ def connection(team, fake_upstream):
 
 
 def test_refresh_asks_the_provider_again(member_client, connection, fake_upstream):
-    member_client.get(models_url(connection))
+    member_client.post(url(connection))
     fake_upstream.state["models"]["gpt-5"] = {"id": "gpt-5", "object": "model", "created": 1}
 
     response = member_client.post(url(connection), follow=True)

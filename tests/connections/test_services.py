@@ -9,7 +9,7 @@ from connections import selectors, services
 from connections.models import Connection, Health, health_for
 from fakeprovider import KEY_INVALID, KEY_OK
 from provider.client import ProviderClient
-from provider.errors import ErrorKind
+from provider.errors import ErrorKind, ProviderError
 from tests.connections.helpers import make_connection, make_unreadable
 
 pytestmark = pytest.mark.django_db
@@ -44,7 +44,7 @@ def test_no_transaction_is_open_during_a_provider_call(
         return original(self)
 
     monkeypatch.setattr(ProviderClient, "list_models", spy)
-    connection, _ = create(team, admin_user, fake_upstream.base_url)
+    connection = create(team, admin_user, fake_upstream.base_url).value
     services.connection_test(connection=connection, user=admin_user)
     services.connection_replace_key(connection=connection, user=admin_user, api_key=KEY_OK)
     services.models_refresh(connection=connection, user=admin_user)
@@ -52,9 +52,9 @@ def test_no_transaction_is_open_during_a_provider_call(
 
 
 def test_create_refuses_a_private_url_even_with_save_anyway(team, admin_user, settings):
-    connection, error = create(team, admin_user, "http://10.0.0.5/v1", save_anyway=True)
-    assert connection is None
-    assert error.kind == ErrorKind.URL_REFUSED
+    outcome = create(team, admin_user, "http://10.0.0.5/v1", save_anyway=True)
+    assert outcome.value is None and not outcome.ok
+    assert outcome.error.kind == ErrorKind.URL_REFUSED
     assert not Connection.objects.exists()
 
 
@@ -67,14 +67,14 @@ def test_create_with_a_taken_name_raises_before_calling(team, admin_user, fake_u
 
 
 def test_create_normalises_the_base_url(team, admin_user, fake_upstream):
-    connection, _ = create(team, admin_user, fake_upstream.base_url + "/")
+    connection = create(team, admin_user, fake_upstream.base_url + "/").value
     assert connection.base_url == fake_upstream.base_url
 
 
 def test_test_of_an_unreadable_key(team, admin_user, fake_upstream):
     good = make_connection(team, name="Good", base_url=fake_upstream.base_url)
     broken = make_unreadable(make_connection(team, name="Broken"), other=good)
-    error = services.connection_test(connection=broken, user=admin_user)
+    error = services.connection_test(connection=broken, user=admin_user).error
     assert error.kind == ErrorKind.KEY_UNREADABLE
     broken.refresh_from_db()
     assert broken.health == Health.KEY_UNREADABLE
@@ -89,22 +89,17 @@ def test_health_does_not_touch_updated_at(team, admin_user, fake_upstream):
     assert Connection.objects.get().updated_at == before
 
 
-def test_new_settings_invalidate_the_model_cache(team, admin_user, fake_upstream):
+def test_the_model_list_is_read_from_the_connection_and_stored_by_a_refresh(
+    team, admin_user, fake_upstream
+):
     connection = make_connection(team, base_url=fake_upstream.base_url)
-    selectors.model_list(connection=connection)
-    selectors.model_list(connection=connection)
+    assert selectors.model_list(connection=connection).never_fetched
+    outcome = services.models_refresh(connection=connection, user=admin_user)
+    assert outcome.ok and len(outcome.value) == 12
+    listing = selectors.model_list(connection=Connection.objects.get(pk=connection.pk))
+    assert listing.total == 12 and not listing.never_fetched
+    assert listing.fetched_at == connection.models_cached_at
     assert len(fake_upstream.requests) == 1
-    services.connection_update(
-        connection=connection,
-        user=admin_user,
-        name="Renamed",
-        organization_id="org-other",
-        project_id="",
-        api_version="",
-        run_api="auto",
-    )
-    selectors.model_list(connection=connection)
-    assert len(fake_upstream.requests) == 2
 
 
 def test_update_cannot_change_the_base_url(team, admin_user):
@@ -153,8 +148,10 @@ def test_error_messages_never_carry_the_key(team, admin_user, fake_upstream):
 def test_model_get_of_an_unreadable_key(team, fake_upstream):
     good = make_connection(team, name="Good", base_url=fake_upstream.base_url)
     broken = make_unreadable(make_connection(team, name="Broken"), other=good)
-    model, error = selectors.model_get(connection=broken, model_id="gpt-4o")
-    assert model is None and error.kind == ErrorKind.KEY_UNREADABLE
+    with pytest.raises(ProviderError) as raised:
+        selectors.model_get(connection=broken, model_id="gpt-4o")
+    assert raised.value.kind == ErrorKind.KEY_UNREADABLE
+    assert fake_upstream.requests == [] and not broken.error_events.exists()
 
 
 def test_connection_get_is_scoped_to_the_team(team, other_team):
@@ -192,3 +189,23 @@ def test_every_kind_maps_to_a_health(kind):
 )
 def test_model_family(model_id, family):
     assert selectors.model_family(model_id) == family
+
+
+def test_a_new_organization_fetches_the_model_list_again_and_a_new_name_does_not(
+    team, admin_user, fake_upstream
+):
+    connection = make_connection(team, base_url=fake_upstream.base_url)
+    settings = {"organization_id": "", "project_id": "", "api_version": "", "run_api": "auto"}
+
+    services.connection_update(connection=connection, user=admin_user, name="Renamed", **settings)
+    assert fake_upstream.requests == []
+
+    settings["organization_id"] = "org-other"
+    outcome = services.connection_update(
+        connection=connection, user=admin_user, name="Renamed", **settings
+    )
+
+    assert outcome.ok
+    (sent,) = fake_upstream.requests_to("/v1/models")
+    assert sent.headers["openai-organization"] == "org-other"
+    assert not selectors.model_list(connection=Connection.objects.get()).never_fetched

@@ -9,6 +9,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from assistants.models import Run
+from connections import services
 from tests.assistants.helpers import fake_connection
 
 
@@ -27,6 +28,7 @@ def test_member_creates_runs_and_cancels(
     page: Page, sign_in, team, owner, member, fake, console_errors
 ):
     connection = fake_connection(team, fake, created_by=owner)
+    services.models_refresh(connection=connection, user=owner)  # as adding it does
     sign_in(page, member)
 
     # Create an assistant: the model comes from the connection's list.
@@ -83,7 +85,7 @@ def test_viewer_sees_but_cannot_run(
         user=member,
         connection=connection,
         data={"name": "Math Tutor", "model": "gpt-4o", "tools": []},
-    )
+    ).value
     services.run_start(assistant=assistant, user=member, message="What is 2 + 2?")
     sign_in(page, viewer)
 

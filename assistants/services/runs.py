@@ -1,0 +1,286 @@
+"""Starting, refreshing (polling) and cancelling runs."""
+
+import uuid
+from datetime import timedelta
+
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from accounts.models import AuditAction, User
+from accounts.services import audit_log
+from assistants.backends import RunBackend, RunSnapshot, backend_for, run_api_for
+from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus, SyncState
+from assistants.services import run_api, shared, sync
+from connections.models import ErrorOperation
+from connections.outcome import Outcome
+from provider.errors import ErrorKind, ProviderError
+from provider.runapi import ASSISTANTS
+
+# The provider is asked about a run at most once per this interval, however many people watch.
+POLL_INTERVAL = timedelta(seconds=1)
+
+
+def _copy_error(run: Run, error: ProviderError) -> None:
+    run.last_error_kind = error.kind.value
+    run.last_error_code = (error.code or "")[:100]
+    run.last_error_message = (error.message or "")[:2000]
+
+
+def _run_fail(run: Run, error: ProviderError) -> None:
+    """A provider call that should have started the run failed: the run ends here."""
+    run.status = RunStatus.FAILED
+    _copy_error(run, error)
+    run.completed_at = timezone.now()
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "status",
+                "last_error_kind",
+                "last_error_code",
+                "last_error_message",
+                "completed_at",
+                "updated_at",
+            ]
+        )
+
+
+def _run_note_poll_error(run: Run, error: ProviderError) -> None:
+    """Asking about the run failed; the run itself goes on (or not) at the provider."""
+    _copy_error(run, error)
+    run.last_polled_at = timezone.now()
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "last_error_kind",
+                "last_error_code",
+                "last_error_message",
+                "last_polled_at",
+                "updated_at",
+            ]
+        )
+
+
+def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -> None:
+    """Copy what the provider said onto the run."""
+    now = timezone.now()
+    run.status = snapshot.status
+    run.remote_status = snapshot.status
+    run.last_polled_at = now
+    fields = ["status", "remote_status", "last_polled_at", "updated_at", "last_error_kind"]
+    if snapshot.lifetime is not None:
+        run.poll_until = run.created_at + snapshot.lifetime
+        fields.append("poll_until")
+    run.last_error_kind = ""
+    if backend is not None:
+        run.backend = backend
+        fields.append("backend")
+    for field in ("thread_id", "remote_run_id", "response_id"):
+        value = getattr(snapshot, field)
+        if value:  # whole: the backend refuses an id too long to keep
+            setattr(run, field, value)
+            fields.append(field)
+    if snapshot.usage is not None:
+        run.input_tokens = snapshot.usage.input_tokens
+        run.output_tokens = snapshot.usage.output_tokens
+        run.total_tokens = snapshot.usage.total_tokens
+        fields += ["input_tokens", "output_tokens", "total_tokens"]
+    if snapshot.output_text:
+        run.output_text = snapshot.output_text
+        fields.append("output_text")
+    run.last_error_code = snapshot.error_code
+    run.last_error_message = snapshot.error_message
+    fields += ["last_error_code", "last_error_message"]
+    if run.is_terminal:
+        run.completed_at = snapshot.completed_at or now
+        fields.append("completed_at")
+    with transaction.atomic():
+        run.save(update_fields=fields)
+
+
+def run_start(
+    *,
+    assistant: Assistant,
+    user: User,
+    message: str,
+    submission_token: uuid.UUID | None = None,
+) -> Outcome[Run]:
+    """Record the run (queued), then start it at the provider. A failure ends the run as
+    `failed` with the error, explained on the run's page (and in the outcome).
+
+    `submission_token` is the form's one-time token, kept on the run (unique per team): the
+    same form sent again raises AlreadySubmitted with the run it started, and the provider is
+    not asked twice. An assistant that must first be brought to the provider, while another
+    request is doing that, raises SyncInProgress and records nothing."""
+    connection = assistant.connection
+    team = assistant.team
+    shared.raise_if_submitted(Run, team, submission_token)
+    api = run_api_for(connection)
+    claim = None
+    if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
+        # Not on the provider yet (or out of date): it is brought there first, under a claim
+        # taken before the run is recorded, so that a busy assistant records no run.
+        claim = sync.take_claim(assistant)
+        if claim is None:
+            # Perhaps the request that holds it is this same form, sent a moment earlier.
+            shared.raise_if_submitted(Run, team, submission_token)
+            sync.busy_or_vanished(assistant)  # the page then shows the sync under way
+            raise shared.SyncInProgress
+    run = Run(
+        team=team,
+        assistant=assistant,
+        assistant_name=assistant.name,
+        connection=connection,
+        backend=api,
+        input=message.strip(),
+        status=RunStatus.QUEUED,
+        started_by=user,
+        submission_token=submission_token,
+    )
+    try:
+        with transaction.atomic():
+            run.full_clean(exclude=["submission_token"])
+            run.save()
+            audit_log(
+                team=run.team,
+                actor=user,
+                action=AuditAction.RUN_START,
+                target=run,
+                data={"assistant": assistant.name, "backend": api},
+            )
+    except (IntegrityError, ValidationError):
+        if claim is not None:
+            sync.release(assistant, claim)
+        shared.raise_if_submitted(Run, team, submission_token)
+        raise
+
+    if claim is not None:
+        push, error = sync.bring_in_line(
+            assistant, user=user, operation=ErrorOperation.RUN_START, claim=claim
+        )
+        if push == sync.Push.VANISHED:  # deleted meanwhile: nothing left to run
+            error = ProviderError(ErrorKind.NOT_FOUND)
+            _run_fail(run, error)
+            return Outcome(value=run, error=error)
+        if assistant.sync_state != SyncState.SYNCED:
+            error = error or ProviderError(
+                ErrorKind(assistant.last_error_kind or ErrorKind.BAD_REQUEST)
+            )
+            _run_fail(run, error)
+            return Outcome(value=run, error=error)
+
+    def start(backend: RunBackend) -> RunSnapshot:
+        return backend.start_run(assistant, run.input)
+
+    try:
+        snapshot, backend = run_api.with_backend(connection, start)
+    except ProviderError as error:
+        shared.record_error(connection, error, operation=ErrorOperation.RUN_START, user=user)
+        _run_fail(run, error)
+        if error.kind == ErrorKind.NOT_FOUND and run_api_for(connection) == ASSISTANTS:
+            # The server has the Assistants API but not this assistant any more.
+            sync.mark(assistant, state=SyncState.GONE, error=error)
+        return Outcome(value=run, error=error)
+    _run_apply(run, snapshot, backend=backend.name)
+    return Outcome(value=run)
+
+
+def poll_lock_key(run: Run) -> str:
+    return f"assistants:run-poll:{run.pk}"
+
+
+def _run_give_up(run: Run) -> None:
+    """The run's deadline (`Run.poll_deadline`) has passed and the last check found it still
+    going: Tablero stops asking and calls it expired. `remote_status` keeps what the provider
+    last said, so the page can tell this from a run the provider itself expired. A run that
+    ended meanwhile (a cancel, another request's last check) is left as it is."""
+    now = timezone.now()
+    values = {
+        "status": RunStatus.EXPIRED,
+        # A run never started at the provider keeps the status Tablero gave it.
+        "remote_status": run.remote_status or run.status,
+        "completed_at": now,
+        "updated_at": now,
+    }
+    updated = Run.objects.filter(pk=run.pk).exclude(status__in=TERMINAL_STATUSES).update(**values)
+    if updated:
+        for field, value in values.items():
+            setattr(run, field, value)
+    else:
+        run.refresh_from_db()
+
+
+def run_refresh(*, run: Run) -> Outcome[Run]:
+    """Bring the run's status up to date, asking the provider at most about once a second per
+    run however many pages poll it: within the interval, or while another request holds the
+    run's lock, the stored status is returned. Ended runs are never asked about again.
+
+    Past its deadline (the provider's own `expires_at`, at most TABLERO_RUN_POLL_LIMIT after
+    the start) the provider is asked one last time; a run still going then is marked expired,
+    so its page stops polling and nobody asks about it again. The outcome's error is this
+    check's failure (also stored on the run); background work may call this the same way."""
+    if run.is_terminal:
+        return Outcome(value=run)
+    now = timezone.now()
+    overdue = now >= run.poll_deadline
+    if not (run.remote_run_id or run.response_id):
+        # Never started at the provider (the request that started it died): nothing to ask.
+        if overdue:
+            _run_give_up(run)
+        return Outcome(value=run)
+    if run.last_polled_at and now - run.last_polled_at < POLL_INTERVAL:
+        return Outcome(value=run)
+    if not cache.add(poll_lock_key(run), "1", timeout=POLL_INTERVAL.total_seconds()):
+        run.refresh_from_db()
+        return Outcome(value=run)
+    # The cache lock is one process's own with the local-memory cache: claim the poll in the
+    # database too, so that one request across every process asks the provider.
+    claimed = (
+        Run.objects.filter(pk=run.pk)
+        .exclude(status__in=TERMINAL_STATUSES)
+        .filter(Q(last_polled_at__isnull=True) | Q(last_polled_at__lte=now - POLL_INTERVAL))
+        .update(last_polled_at=now)
+    )
+    if not claimed:
+        run.refresh_from_db()
+        return Outcome(value=run)
+    run.last_polled_at = now
+    try:
+        snapshot = backend_for(run.connection, api=run.backend).get_run(run)
+    except ProviderError as error:
+        shared.record_error(run.connection, error, operation=ErrorOperation.RUN_REFRESH, user=None)
+        _run_note_poll_error(run, error)
+        if overdue:
+            _run_give_up(run)
+        return Outcome(value=run, error=error)
+    _run_apply(run, snapshot)
+    if overdue and not run.is_terminal:
+        _run_give_up(run)
+    return Outcome(value=run)
+
+
+def run_cancel(*, run: Run, user: User) -> Outcome[Run]:
+    """Ask the provider to cancel a queued or running run. On a provider error (also stored
+    on the run) the run's status stays what it was."""
+    if not run.is_cancellable:
+        return Outcome(value=run)
+    audit_log(
+        team=run.team,
+        actor=user,
+        action=AuditAction.RUN_CANCEL,
+        target=run,
+        data={"assistant": run.assistant_name, "backend": run.backend},
+    )
+    if not (run.remote_run_id or run.response_id):
+        _run_apply(run, RunSnapshot(status=RunStatus.CANCELLED))
+        return Outcome(value=run)
+    try:
+        snapshot = backend_for(run.connection, api=run.backend).cancel_run(run)
+    except ProviderError as error:
+        shared.record_error(run.connection, error, operation=ErrorOperation.RUN_CANCEL, user=user)
+        _run_note_poll_error(run, error)
+        return Outcome(value=run, error=error)
+    _run_apply(run, snapshot)
+    return Outcome(value=run)
