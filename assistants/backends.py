@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from assistants.models import PROVIDER_ID_MAX_LENGTH
 from connections.models import RunApi
+from provider.answer import Requester
 from provider.endpoint import path_segment
 from provider.errors import ErrorKind, ProviderError
 from provider.runapi import ASSISTANTS, ASSISTANTS_BETA, RESPONSES
@@ -32,7 +33,6 @@ from provider.secrets import mask_secrets, safe_identifier
 if TYPE_CHECKING:
     from assistants.models import Assistant, Run
     from connections.models import Connection
-    from provider.answer import Answer
 
 
 RUN_STATUSES = frozenset(
@@ -64,20 +64,6 @@ PROVIDER_METADATA_PAIRS = 16  # the provider's limit on metadata pairs
 MAX_TOKENS = 2**31 - 1
 # Messages looked at for a run's output (newest first).
 MESSAGES_LIMIT = 20
-
-
-class Requester(Protocol):
-    """What a backend needs from `provider.client.ProviderClient`."""
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        beta: str | None = None,
-    ) -> "Answer": ...
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ import httpx
 
 from provider import attempt as attempts
 from provider import body, policy
-from provider.answer import Answer, RateLimit
+from provider.answer import Answer
+from provider.base import ClientBase
 from provider.endpoint import Endpoint, request_headers, request_params, request_url
 from provider.errors import ErrorKind, ProviderError
 from provider.models import model_path, parse_model, parse_model_list
@@ -29,7 +30,7 @@ from provider.urlguard import URLGuard
 __all__ = ["AsyncProviderClient"]
 
 
-class AsyncProviderClient:
+class AsyncProviderClient(ClientBase):
     """Calls one endpoint, asynchronously. `http` is the caller's pooled client (one per event
     loop, from `provider.pool.guarded_async_client`); `transport` gives it a private one
     (tests); without either it makes its own guarded client, closed by `aclose`. The other
@@ -48,25 +49,19 @@ class AsyncProviderClient:
         deadline: float = policy.DEFAULT_DEADLINE,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        if not deadline > 0:
-            raise ValueError("A deadline is a positive number of seconds.")
-        self.endpoint = endpoint
-        self.guard = guard or URLGuard()
-        self.extra_headers = dict(extra_headers or {})
-        self.max_retries = max(0, max_retries)
-        self.timeout = timeout or policy.DEFAULT_TIMEOUT
-        self.deadline = float(deadline)
+        super().__init__(
+            endpoint,
+            guard=guard,
+            max_retries=max_retries,
+            timeout=timeout,
+            deadline=deadline,
+            extra_headers=extra_headers,
+        )
         self._sleep = sleep
         self._owned = http is None
         if http is None and transport is not None:
             http = httpx.AsyncClient(transport=transport, follow_redirects=False, trust_env=False)
         self._http = http or guarded_async_client(self.guard)
-        self.last_request_id: str | None = None
-        self.last_rate_limit: RateLimit | None = None
-        self.attempts = 0
-
-    def __repr__(self) -> str:
-        return f"AsyncProviderClient({self.endpoint!r})"
 
     async def request(
         self,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Protocol
 
 __all__ = ["Answer", "RateLimit", "header_int", "header_text"]
 
@@ -84,3 +84,18 @@ class Answer:
     data: Any
     request_id: str | None
     rate_limit: RateLimit | None
+
+
+class Requester(Protocol):
+    """What the answer parsers (costs, run-API detection, the run backends) need of a client:
+    `provider.client.ProviderClient` is one, and a test's stand-in can be."""
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        beta: str | None = None,
+    ) -> Answer: ...

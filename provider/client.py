@@ -25,7 +25,8 @@ import httpx
 
 from provider import attempt as attempts
 from provider import body, policy
-from provider.answer import Answer, RateLimit
+from provider.answer import Answer
+from provider.base import ClientBase
 from provider.endpoint import Endpoint, request_headers, request_params, request_url
 from provider.errors import ErrorKind, ProviderError
 from provider.models import model_path, parse_model, parse_model_list
@@ -35,7 +36,7 @@ from provider.urlguard import URLGuard
 __all__ = ["ProviderClient"]
 
 
-class ProviderClient:
+class ProviderClient(ClientBase):
     """Calls one endpoint. `transport` gives it a private client (tests); else the shared one
     for its `guard` (the base URLs and addresses it may call; by default public https only).
 
@@ -57,26 +58,20 @@ class ProviderClient:
         deadline: float = policy.DEFAULT_DEADLINE,
         extra_headers: Mapping[str, str] | None = None,
     ) -> None:
-        if not deadline > 0:
-            raise ValueError("A deadline is a positive number of seconds.")
-        self.endpoint = endpoint
-        self.guard = guard or URLGuard()
-        self.extra_headers = dict(extra_headers or {})
-        self.max_retries = max(0, max_retries)
-        self.timeout = timeout or policy.DEFAULT_TIMEOUT
-        self.deadline = float(deadline)
+        super().__init__(
+            endpoint,
+            guard=guard,
+            max_retries=max_retries,
+            timeout=timeout,
+            deadline=deadline,
+            extra_headers=extra_headers,
+        )
         self._sleep = sleep
         self._http = (
             httpx.Client(transport=transport, follow_redirects=False, trust_env=False)
             if transport is not None
             else None
         )
-        self.last_request_id: str | None = None
-        self.last_rate_limit: RateLimit | None = None
-        self.attempts = 0
-
-    def __repr__(self) -> str:
-        return f"ProviderClient({self.endpoint!r})"
 
     # -- the one entry point ------------------------------------------------------------
 

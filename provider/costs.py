@@ -13,9 +13,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal, InvalidOperation
-from typing import Any, Protocol
+from typing import Any
 
-from provider.answer import Answer
+from provider.answer import Requester
 from provider.errors import ErrorKind, ProviderError
 
 __all__ = [
@@ -36,12 +36,6 @@ MAX_PAGES = 6
 # No line of a bill reaches this; a larger number is a broken answer (and would overflow the
 # chart's floating-point scale).
 MAX_AMOUNT = Decimal(10) ** 12
-
-
-class Requester(Protocol):
-    def request(
-        self, method: str, path: str, *, params: dict[str, Any] | None = None
-    ) -> Answer: ...
 
 
 def _unix(day: date) -> int:

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Protocol
 
-from provider.answer import Answer
+from provider.answer import Requester
 from provider.errors import ErrorKind, ProviderError
 
 __all__ = [
@@ -29,20 +28,6 @@ ASSISTANTS_BETA = "assistants=v2"
 # The two run APIs, by the names a connection stores.
 ASSISTANTS = "assistants"
 RESPONSES = "responses"
-
-
-class Requester(Protocol):
-    """What detection needs of a client (`provider.client.ProviderClient`)."""
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        json: Any = None,
-        params: dict[str, Any] | None = None,
-        beta: str | None = None,
-    ) -> Answer: ...
 
 
 class Reason(StrEnum):
