@@ -162,7 +162,8 @@ if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
 def _task_queue(url: str, database: dict) -> dict:
     immediate = env.bool("TASK_QUEUE_IMMEDIATE", default=False)
     common = {
-        "name": "tablero",
+        # Names the queue within its storage: two installations may share one Redis.
+        "name": env.str("TASK_QUEUE_NAME", default="tablero"),
         # Tasks return nothing anyone reads: they store their outcome in the database.
         "results": False,
         "immediate": immediate,  # djhuey would otherwise follow DEBUG
@@ -172,7 +173,7 @@ def _task_queue(url: str, database: dict) -> dict:
     if url.startswith(("redis://", "rediss://", "unix://")):
         return {**common, "huey_class": "huey.RedisHuey", "url": url}
     if url.startswith("sqlite:///"):
-        filename = url.removeprefix("sqlite://")
+        filename = url.removeprefix("sqlite:///")
     elif url:
         raise ImproperlyConfigured(
             "TASK_QUEUE_URL must be redis://host:6379/0 (rediss:// for TLS) or "

@@ -1,5 +1,6 @@
-"""A real task consumer (`manage.py run_huey` in a process of its own, on the default SQLite
-storage) follows a run to its end with nobody on its page, and reports its heartbeat.
+"""A real task consumer (`manage.py run_huey` in a process of its own) follows a run to its
+end with nobody on its page, and reports its heartbeat: on the default SQLite storage, and on
+Redis when one answers on 127.0.0.1:6379 (CI starts one).
 
 The consumer cannot share the test database (SQLite's is in memory), so it gets a database
 file of its own in a temporary folder, prepared with `migrate`; the queue's SQLite file lands
@@ -10,21 +11,24 @@ consumer touches it.
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 
 import pytest
 from django.conf import settings
-from huey import SqliteHuey
+from huey import Huey, RedisHuey, SqliteHuey
 
 from fakeprovider import KEY_OK
 from lib.taskqueue import HEARTBEAT_KEY
 
 # Generous: the machine may be busy. The run itself takes a few seconds at the fake.
 WAIT_SECONDS = 90
+REDIS_URL = "redis://127.0.0.1:6379/0"
 
 START_A_RUN = """
 import os
@@ -73,8 +77,31 @@ def _run_row(database: Path, run_hex: str) -> tuple[str, str] | None:
         ).fetchone()
 
 
+def _redis_answers() -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def storage(request, tmp_path) -> tuple[dict[str, str], Huey]:
+    """The queue's settings for the consumer, and the same queue as seen from this test."""
+    if request.param == "sqlite":
+        # The default: nothing set, the file lands beside the database.
+        yield {}, SqliteHuey("tablero", filename=str(tmp_path / "huey.sqlite3"))
+        return
+    if not _redis_answers():
+        pytest.skip("Redis is not reachable on 127.0.0.1:6379 (CI starts one)")
+    name = f"tablero-test-{uuid.uuid4().hex[:12]}"  # apart from anyone else's queue
+    queue = RedisHuey(name, url=REDIS_URL)
+    yield {"TASK_QUEUE_URL": REDIS_URL, "TASK_QUEUE_NAME": name}, queue
+    queue.storage.flush_all()
+
+
 @pytest.fixture
-def consumer_env(tmp_path, fake_upstream) -> dict[str, str]:
+def consumer_env(tmp_path, fake_upstream, storage) -> dict[str, str]:
     env = {
         **os.environ,  # the test settings' secrets (tests/testenv.py)
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -84,12 +111,14 @@ def consumer_env(tmp_path, fake_upstream) -> dict[str, str]:
         "FAKE_KEY": KEY_OK,
         "PYTHONUNBUFFERED": "1",
     }
-    for name in ("TASK_QUEUE_URL", "CACHE_URL"):
-        env.pop(name, None)  # the defaults: SQLite queue beside the database, memory cache
-    return env
+    for name in ("TASK_QUEUE_URL", "TASK_QUEUE_NAME", "CACHE_URL"):
+        env.pop(name, None)  # the defaults, unless the storage says otherwise
+    return {**env, **storage[0]}
 
 
-def test_a_consumer_process_follows_a_run_to_its_end(tmp_path, consumer_env, fake_upstream):
+def test_a_consumer_process_follows_a_run_to_its_end(
+    tmp_path, consumer_env, storage, fake_upstream
+):
     fake_upstream.run_step_seconds = 1
     database = tmp_path / "db.sqlite3"
     _manage("migrate", "--noinput", env=consumer_env)
@@ -118,8 +147,8 @@ def test_a_consumer_process_follows_a_run_to_its_end(tmp_path, consumer_env, fak
 
         assert row[0] == "completed", (tmp_path / "consumer.log").read_text()[-3000:]
         assert "You said: Hi" in row[1]
-        # The queue is the SQLite file beside the database, and the consumer reports there.
-        queue = SqliteHuey("tablero", filename=str(tmp_path / "huey.sqlite3"))
+        # The consumer reports in the queue's storage, where the web processes read it.
+        queue = storage[1]
         assert isinstance(queue.get(HEARTBEAT_KEY, peek=True), float)
     finally:
         consumer.send_signal(signal.SIGINT)  # lets running tasks finish
