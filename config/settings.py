@@ -315,5 +315,7 @@ LOGGING = {
         # The task consumer: its start and stop, and tasks that fail; not every task it runs.
         "huey": {"handlers": ["console"], "level": "WARNING", "propagate": False},
         "huey.consumer": {"level": "INFO"},
+        "huey.consumer.Scheduler": {"level": "WARNING"},
+        "huey.consumer.Worker": {"level": "WARNING"},
     },
 }
