@@ -35,9 +35,14 @@ lock: $(STAMP)
 .env: | $(STAMP)
 	$(BIN)/python -m config.initenv .env
 
+# The web server and one task consumer (background checks, runs, costs) start together; when
+# the server stops (Ctrl-C, or a signal) the consumer is stopped too.
+CONSUMER := $(BIN)/python manage.py run_huey --workers 2
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	@echo "Tablero is starting on http://$(HOST):$(PORT)/ (first visit: create the owner account)"
+	@$(CONSUMER) & consumer=$$!; \
+	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 # A demo team with a connection in every state, against the fake provider on loopback.
@@ -49,11 +54,12 @@ demo: $(STAMP) .env
 	mkdir -p .demo
 	$(BIN)/python manage.py migrate --noinput
 	@$(BIN)/python -m fakeprovider --port $(DEMO_UPSTREAM_PORT) & fake=$$!; \
-	trap 'kill $$fake 2>/dev/null' EXIT INT TERM; \
+	trap 'kill $$fake $$consumer 2>/dev/null' EXIT INT TERM; \
 	export TABLERO_ALLOWED_UPSTREAM_HOSTS=127.0.0.1; \
 	$(BIN)/python manage.py demo_seed --upstream http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1 \
 		--site http://$(HOST):$(PORT)/ && \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	{ $(CONSUMER) & consumer=$$!; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT); }
 
 # The compiled catalogues (.mo) are committed, so tests need no gettext tools.
 test: $(STAMP)

@@ -88,6 +88,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "axes",
     "csp",
+    "huey.contrib.djhuey",  # manage.py run_huey: the task consumer
     "accounts",
     "connections",
     "assistants",
@@ -95,6 +96,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # /healthz answers before the host check and the https redirect: load balancers probe
+    # the address over plain http (config/health.py).
+    "config.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -148,6 +152,62 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://tablero")
 # Tablero always uses Django's own Redis backend.
 if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
     CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+
+
+# The task queue (Huey): provider work that no page waits on, and the periodic checks. Its
+# storage is SQLite in the data folder (beside the SQLite database, else beside manage.py), so
+# `make run` needs nothing installed; set TASK_QUEUE_URL=redis://… in production, so that every
+# web process and every consumer (`manage.py run_huey`), on any machine, share one queue.
+# Tests run each task at once, in the calling process (TASK_QUEUE_IMMEDIATE).
+def _task_queue(url: str, database: dict) -> dict:
+    immediate = env.bool("TASK_QUEUE_IMMEDIATE", default=False)
+    common = {
+        # Names the queue within its storage: two installations may share one Redis.
+        "name": env.str("TASK_QUEUE_NAME", default="tablero"),
+        # Tasks return nothing anyone reads: they store their outcome in the database.
+        "results": False,
+        "immediate": immediate,  # djhuey would otherwise follow DEBUG
+        "utc": True,
+        "consumer": {"workers": 4, "worker_type": "thread"},
+    }
+    if url.startswith(("redis://", "rediss://", "unix://")):
+        return {**common, "huey_class": "huey.RedisHuey", "url": url}
+    if url.startswith("sqlite:///"):
+        filename = url.removeprefix("sqlite:///")
+    elif url:
+        raise ImproperlyConfigured(
+            "TASK_QUEUE_URL must be redis://host:6379/0 (rediss:// for TLS) or "
+            "sqlite:////absolute/path/huey.sqlite3; leave it unset for SQLite in the data folder."
+        )
+    elif database["ENGINE"] == "django.db.backends.sqlite3" and database["NAME"] not in (
+        "",
+        ":memory:",
+    ):
+        filename = str(Path(database["NAME"]).parent / "huey.sqlite3")
+    else:
+        filename = str(BASE_DIR / "huey.sqlite3")
+    return {**common, "huey_class": "huey.SqliteHuey", "filename": filename}
+
+
+HUEY = _task_queue(env.str("TASK_QUEUE_URL", default=""), DATABASES["default"])
+# Every connection's key is checked this often, each at its own moment within the interval.
+_check_minutes = env.int("TABLERO_CONNECTION_CHECK_MINUTES", default=15)
+if _check_minutes < 1:
+    raise ImproperlyConfigured("TABLERO_CONNECTION_CHECK_MINUTES must be 1 or more.")
+TABLERO_CONNECTION_CHECK_INTERVAL = timedelta(minutes=_check_minutes)
+# Seconds one provider call made by a background task may take, retries included (the consumer
+# uses it in place of TABLERO_PROVIDER_DEADLINE: no page waits on it).
+TABLERO_TASK_PROVIDER_DEADLINE = env.float("TABLERO_TASK_PROVIDER_DEADLINE", default=60.0)
+if not 0 < TABLERO_TASK_PROVIDER_DEADLINE <= 600:
+    raise ImproperlyConfigured(
+        "TABLERO_TASK_PROVIDER_DEADLINE is the number of seconds a background call to the "
+        "provider may take: more than 0, at most 600."
+    )
+# Provider errors older than this are deleted from the connections' error history.
+_error_days = env.int("TABLERO_ERROR_RETENTION_DAYS", default=90)
+if _error_days < 1:
+    raise ImproperlyConfigured("TABLERO_ERROR_RETENTION_DAYS must be 1 or more.")
+TABLERO_ERROR_RETENTION = timedelta(days=_error_days)
 
 vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="Tablero <tablero@localhost>")
@@ -252,5 +312,10 @@ LOGGING = {
         # httpx logs full request URLs at INFO; keep it quiet.
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
+        # The task consumer: its start and stop, and tasks that fail; not every task it runs.
+        "huey": {"handlers": ["console"], "level": "WARNING", "propagate": False},
+        "huey.consumer": {"level": "INFO"},
+        "huey.consumer.Scheduler": {"level": "WARNING"},
+        "huey.consumer.Worker": {"level": "WARNING"},
     },
 }

@@ -2,9 +2,12 @@ from django.contrib import admin
 from django.urls import include, path
 
 from accounts import views as account_views
+from config import health
 
 urlpatterns = [
     path("", account_views.home, name="home"),
+    # Answered by config.health.HealthCheckMiddleware before the other middleware; named here.
+    path("healthz", health.healthz, name="healthz"),
     path("i18n/", include("django.conf.urls.i18n")),
     path("admin/", admin.site.urls),
     path("", include("accounts.urls")),

@@ -368,20 +368,25 @@ def connection_test(*, connection: Connection, user: User | None) -> Outcome[Con
     """List the models with the stored key and record the outcome (health, rate limits,
     models, error history). A key that does not decrypt makes no call.
 
+    A person's test is always audited; a background check (no user) only when it changed the
+    connection's health, so a check every few minutes does not bury the audit log.
+
     Raises ConnectionChanged, having stored nothing, when the key was replaced (or the
     connection removed) during the call.
     """
+    health_before = connection.health
     probe = _probe(connection)
     _store_probe(connection, probe, operation=ErrorOperation.CONNECTION_TEST, user=user)
     if probe.error is None:
         _detect_run_api(connection)
-    audit_log(
-        team=connection.team,
-        actor=user,
-        action=AuditAction.CONNECTION_TEST,
-        target=connection,
-        data=_audit_data(connection, health=connection.health),
-    )
+    if user is not None or connection.health != health_before:
+        audit_log(
+            team=connection.team,
+            actor=user,
+            action=AuditAction.CONNECTION_TEST,
+            target=connection,
+            data=_audit_data(connection, health=connection.health),
+        )
     return Outcome(value=connection, error=probe.error)
 
 

@@ -4,7 +4,8 @@
 queries, whatever the number of rows: counts and sums are aggregated in the database, lists
 are bounded (`CONNECTIONS_SHOWN`, `RUNS_SHOWN`, `ERRORS_SHOWN`) and fetched with their related
 rows. It never calls the provider: this month's spend is what the connection costs pages last
-fetched, stored on each connection (`connections.costs.month_spend_known`).
+fetched, stored on each connection (`connections.costs.month_spend_known`). Whether background
+checks still run is the task consumer's heartbeat, read from the task queue (no query).
 """
 
 import datetime
@@ -25,6 +26,7 @@ from connections.charts import Headroom, format_amount, headroom
 from connections.costs import MonthSpend, month_spend_known
 from connections.models import Connection, ConnectionErrorEvent, Health
 from lib.severity import Severity
+from lib.taskqueue import Heartbeat, heartbeat_known
 
 CONNECTIONS_SHOWN = 50
 RUNS_SHOWN = 20
@@ -105,6 +107,12 @@ class Overview:
     spend_month: dict[str, Decimal] | None = None
     spend_known: int = 0
     admin_key_count: int = 0
+    # The task consumer's last sign of life (for admins: background checks have stopped).
+    heartbeat: Heartbeat | None = None
+
+    @property
+    def background_stopped(self) -> bool:
+        return self.heartbeat is not None and self.heartbeat.stale()
 
     @property
     def more_connections(self) -> int:
@@ -256,4 +264,5 @@ def team_overview(
         .order_by("-created_at")[:RUNS_SHOWN]
     )
     overview.errors = _errors(team, with_connection_errors=with_errors_of_connections)
+    overview.heartbeat = heartbeat_known()
     return overview

@@ -21,3 +21,5 @@ os.environ.setdefault("CSRF_COOKIE_SECURE", "false")
 os.environ.setdefault("DEBUG", "false")
 # Tests never read a developer's .env.
 os.environ.setdefault("TABLERO_IGNORE_DOTENV", "1")
+# Tasks run at once, in the test's own process, on Huey's in-memory storage.
+os.environ.setdefault("TASK_QUEUE_IMMEDIATE", "true")

@@ -1,0 +1,43 @@
+"""Helpers for the tests of background tasks.
+
+The tests run Huey in immediate mode (tests/testenv.py): a task queued runs at once, in the
+test's own process, on Huey's in-memory storage. A task scheduled for later (a retry, a run's
+next poll) waits in that storage until `run_scheduled` moves the pinned clock to it and runs it.
+"""
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from huey.contrib.djhuey import HUEY
+
+
+@pytest.fixture(autouse=True)
+def empty_queue():
+    """Each test starts with an empty queue: no heartbeat, scheduled task or lock of another."""
+    assert HUEY.immediate, "the tests run Huey in immediate mode (TASK_QUEUE_IMMEDIATE)"
+    HUEY.flush()
+    yield HUEY
+    HUEY.flush()
+
+
+def scheduled_etas() -> list[datetime]:
+    """When the tasks waiting in the queue's schedule are due (UTC), earliest first."""
+    return sorted(task.eta.replace(tzinfo=UTC) for task in HUEY.scheduled())
+
+
+def run_scheduled(traveller, *, limit: int = 500, until: datetime | None = None) -> int:
+    """Run the scheduled tasks one moment at a time, moving the clock (a time_machine
+    traveller) to each one's time, until none is left (or the next is after `until`).
+    Returns how many ran; fails if they never stop coming."""
+    ran = 0
+    while etas := scheduled_etas():
+        if until is not None and etas[0] > until:
+            break
+        now = datetime.now(UTC)
+        if etas[0] > now:
+            traveller.shift(etas[0] - now + timedelta(milliseconds=1))
+        for task in HUEY.read_schedule():
+            HUEY.execute(task)
+            ran += 1
+        assert ran < limit, "scheduled tasks keep coming"
+    return ran
