@@ -9,11 +9,18 @@ gets older: every 2 seconds at first, then a tenth of the run's age, at most eve
 every 5 minutes while the provider refuses for a lasting reason (a revoked key), until the
 deadline ends it. A sweep every minute starts a chain for every unfinished run that has none
 (after a restart, for a run started while no consumer ran); a marker in the cache names each
-run's chain, so a second chain started by mistake stops at its next step.
+run's chain, so a second chain started by mistake stops at its next step. A run's page
+makes sure a chain follows the run it shows (`run_follow`), and never asks the provider itself.
+
+Starting and cancelling a run are tasks too (`run_begin_task`, `run_cancel_task`): the page
+records the run, or marks the cancel as under way (`cancel_key`, lib.progress), and answers at
+once. Both hold one lock per run, so a cancel never crosses the start it would undo; a start is
+made once per run (a marker in the cache, and the run must still be queued with no provider id).
 """
 
 import secrets
 from datetime import datetime, timedelta
+from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
@@ -21,8 +28,11 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
-from assistants.models import TERMINAL_STATUSES, Run
-from assistants.services import run_refresh
+from accounts.models import User
+from assistants.models import TERMINAL_STATUSES, Run, RunStatus
+from assistants.services import run_begin, run_cancel, run_refresh, sync
+from lib.progress import progress_clear, progress_mark
+from lib.taskqueue import claim_once, exclusive, task_deadline
 from provider.errors import TRANSIENT_KINDS, ErrorKind
 
 POLL_DELAY_MIN = timedelta(seconds=2)
@@ -102,3 +112,109 @@ def runs_follow_sweep() -> None:
     """Every minute: start following every unfinished run that nothing follows."""
     for pk, chain in runs_unfollowed():
         run_poll(str(pk), chain)
+
+
+def run_follow(run: Run) -> bool:
+    """Make sure a chain follows `run` (a page showing it calls this): start one unless the
+    run ended or one follows it already. True when a chain was started."""
+    if run.is_terminal:
+        return False
+    chain = secrets.token_hex(8)
+    if not cache.add(_chain_key(run.pk), chain, timeout=CHAIN_SLACK.total_seconds()):
+        return False
+    run_poll(str(run.pk), chain)
+    return True
+
+
+# --- starting and cancelling --------------------------------------------------------------------
+
+# While another task acts on the run (a start, a cancel), the second waits this long and tries
+# again.
+BUSY_DELAY = timedelta(seconds=2)
+# How long the page says "cancelling…" at most, when the cancel task never comes.
+CANCEL_MARK_TTL = timedelta(minutes=5)
+
+
+def _act_lock(pk: object) -> str:
+    return f"assistants:run-act:{pk}"
+
+
+def cancel_key(pk: object) -> str:
+    """The progress mark (lib.progress) of a cancel asked for and not done yet."""
+    return f"run-cancel:{pk}"
+
+
+def cancel_failed_key(pk: object) -> str:
+    """The mark of a cancel the provider refused lately (the run's page says so)."""
+    return f"run-cancel-failed:{pk}"
+
+
+def _user(user_id: Any) -> User | None:
+    return User.objects.filter(pk=user_id).first() if user_id is not None else None
+
+
+def run_begin_step(*, run_id: UUID | str, user_id: Any = None, claim: str = "") -> Run | None:
+    """Start a recorded run at the provider (`services.run_begin`), once: a run that is no
+    longer queued, or already has a provider id, or whose start was already made (a copy of
+    this task), is left as it is. Then a chain follows it to its end."""
+    with exclusive(_act_lock(run_id), ttl=task_deadline() * 3 + 60) as mine:
+        if not mine:  # a cancel is under way: start after it (and then find it cancelled)
+            run_begin_task.schedule((str(run_id), user_id, claim), delay=BUSY_DELAY.total_seconds())
+            return None
+        run = Run.objects.select_related("connection", "team", "assistant").filter(pk=run_id)
+        run = run.first()
+        if run is None:
+            return None
+        taken = datetime.fromisoformat(claim) if claim else None
+        fresh = run.status == RunStatus.QUEUED and not (run.remote_run_id or run.response_id)
+        if fresh and claim_once(f"assistants:run-begun:{run.pk}", ttl=86400):
+            run = run_begin(run=run, user=_user(user_id), claim=taken).value
+        elif taken is not None and run.assistant is not None:
+            sync.release(run.assistant, taken)  # cancelled before it started: free the assistant
+    run_follow(run)
+    return run
+
+
+@db_task()
+def run_begin_task(run_id: str, user_id: Any = None, claim: str = "") -> None:
+    run_begin_step(run_id=run_id, user_id=user_id, claim=claim)
+
+
+def run_begin_queue(*, run: Run, user: User, claim: datetime | None) -> None:
+    """Queue the start of a run just recorded (`services.run_create`) at the provider."""
+    run_begin_task(str(run.pk), str(user.pk), claim.isoformat() if claim else "")
+
+
+def run_cancel_queue(*, run: Run, user: User) -> None:
+    """Queue the cancel of `run`; its page says "cancelling…" until the task has asked."""
+    progress_clear(cancel_failed_key(run.pk))
+    progress_mark(cancel_key(run.pk), ttl=CANCEL_MARK_TTL.total_seconds())
+    run_cancel_task(str(run.pk), str(user.pk))
+
+
+def run_cancel_step(*, run_id: UUID | str, user_id: Any = None) -> Run | None:
+    """Ask the provider to cancel the run (`services.run_cancel`), after any start under way;
+    the outcome (or the provider's refusal) lands on the run. Then a chain follows it."""
+    with exclusive(_act_lock(run_id), ttl=task_deadline() * 3 + 60) as mine:
+        if not mine:  # its start is under way: cancel after it
+            run_cancel_task.schedule((str(run_id), user_id), delay=BUSY_DELAY.total_seconds())
+            return None
+        try:
+            run = Run.objects.select_related("connection", "team").filter(pk=run_id).first()
+            if run is None:
+                return None
+            user = _user(user_id)
+            if run.is_cancellable and user is not None:
+                outcome = run_cancel(run=run, user=user)
+                run = outcome.value
+                if outcome.error is not None:  # stored on the run; the page says what failed
+                    progress_mark(cancel_failed_key(run.pk), ttl=CANCEL_MARK_TTL.total_seconds())
+        finally:
+            progress_clear(cancel_key(run_id))
+    run_follow(run)
+    return run
+
+
+@db_task()
+def run_cancel_task(run_id: str, user_id: Any = None) -> None:
+    run_cancel_step(run_id=run_id, user_id=user_id)

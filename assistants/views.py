@@ -6,7 +6,9 @@ explained on its page, never shown as a server error. Views never build HTTP req
 call the services (writes) and selectors (reads), which call the backends.
 
 A GET writes nothing: a run's page shows its status as last checked, and its live part asks
-for news with a POST (htmx every two seconds, or the "Check now" button).
+for news with a POST (htmx every two seconds, or the "Check now" button), which makes sure a
+background task follows the run and answers at once with what Tablero knows. No run view waits
+on the provider: starting and cancelling a run are tasks too (assistants/tasks.py).
 """
 
 from typing import Any
@@ -22,7 +24,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.access import TeamAccess, get_team_for_user
 from accounts.models import Role
-from assistants import selectors, services
+from assistants import selectors, services, tasks
 from assistants.backends import responses_drops_file_search, run_api_for
 from assistants.forms import (
     AssistantCreateForm,
@@ -37,6 +39,7 @@ from assistants.models import Assistant, Run, SyncState
 from connections.explanations import explain
 from connections.models import Connection
 from lib.forms import posted
+from lib.progress import progress_active
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from provider.runapi import RESPONSES
 
@@ -298,12 +301,12 @@ def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpRe
     form = RunForm(request.POST)
     if form.is_valid():
         try:
-            run = services.run_start(
+            run, claim = services.run_create(
                 assistant=assistant,
                 user=request.user,
                 message=form.cleaned_data["message"],
                 submission_token=form.cleaned_data["submission_token"],
-            ).value
+            )
         except services.AlreadySubmitted as submitted:
             messages.info(request, _("This was already submitted; here is the run it started."))
             return redirect(
@@ -318,6 +321,7 @@ def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpRe
                 ),
             )
         else:
+            tasks.run_begin_queue(run=run, user=request.user, claim=claim)
             return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
     return render(request, "assistants/detail.html", _detail_context(access, assistant, form))
 
@@ -345,10 +349,15 @@ def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
     # deadline as expired), or when asking failed in a way that will not pass by itself (the
     # page then explains it and offers a "Check now" button).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
+    cancelling = not run.is_terminal and progress_active(tasks.cancel_key(run.pk))
     return dict(
         run=run,
-        polling=not run.is_terminal and not stuck,
-        can_cancel=access.is_member and run.is_cancellable,
+        polling=not run.is_terminal and (not stuck or cancelling),
+        cancelling=cancelling,
+        cancel_failed=bool(run.last_error_kind)
+        and not cancelling
+        and progress_active(tasks.cancel_failed_key(run.pk)),
+        can_cancel=access.is_member and run.is_cancellable and not cancelling,
     )
 
 
@@ -373,11 +382,14 @@ def run_status(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpRespons
 @login_required
 @require_POST
 def run_refresh(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
-    """Ask the provider about the run now (at most about once a second per run, however many
-    watch it). htmx polls this every few seconds and swaps in the returned status part; the
-    "Check now" button, without JavaScript, comes back to the run's page."""
+    """Make sure a background task follows the run (it asks the provider, often at first),
+    and answer at once with the status as Tablero knows it. htmx polls this every two seconds
+    and swaps in the returned status part; the "Check now" button, without JavaScript, comes
+    back to the run's page."""
     access = get_team_for_user(request, team_id)
-    run = services.run_refresh(run=selectors.run_get(team=access.team, pk=run_id)).value
+    run = selectors.run_get(team=access.team, pk=run_id)
+    tasks.run_follow(run)
+    run.refresh_from_db()  # a task run at once (immediate mode) may have moved it on
     if request.headers.get("HX-Request") == "true":
         return render(request, "assistants/partials/run_status.html", _status_context(access, run))
     return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
@@ -391,15 +403,8 @@ def run_cancel(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpRespons
     if not run.is_cancellable:
         messages.info(request, _("This run is no longer queued or running; nothing to cancel."))
     else:
-        error = services.run_cancel(run=run, user=request.user).error
-        if error is None:
-            messages.success(request, _("Cancellation requested."))
-        else:
-            messages.error(
-                request,
-                _("The run could not be cancelled: %(problem)s.")
-                % {"problem": explain(error.kind).title},
-            )
+        tasks.run_cancel_queue(run=run, user=request.user)
+        messages.success(request, _("Cancellation requested."))
     return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
 
 

@@ -41,3 +41,29 @@ def run_scheduled(traveller, *, limit: int = 500, until: datetime | None = None)
             ran += 1
         assert ran < limit, "scheduled tasks keep coming"
     return ran
+
+
+@pytest.fixture
+def queued(empty_queue):
+    """Huey as a real deployment has it: a task queued waits in the queue (the in-memory
+    storage here) instead of running at once, until the test runs it with `run_queued`. For
+    proving that a page answers without doing the task's work."""
+    HUEY._immediate = False  # the storage stays the in-memory one
+    yield HUEY
+    HUEY._immediate = True
+
+
+def queued_names() -> list[str]:
+    """The names of the tasks waiting in the queue, oldest first."""
+    return [task.name for task in HUEY.pending()]
+
+
+def run_queued(limit: int = 50) -> int:
+    """Run the tasks waiting in the queue (and those they queue) until none is left, as a
+    consumer would. Returns how many ran."""
+    ran = 0
+    while (task := HUEY.dequeue()) is not None:
+        HUEY.execute(task)
+        ran += 1
+        assert ran < limit, "queued tasks keep coming"
+    return ran

@@ -55,7 +55,9 @@ from assistants.services.importing import ImportResult, assistant_import
 from assistants.services.runs import (
     POLL_INTERVAL,
     poll_lock_key,
+    run_begin,
     run_cancel,
+    run_create,
     run_refresh,
     run_start,
 )
@@ -76,7 +78,9 @@ __all__ = [
     "assistant_sync",
     "assistant_update",
     "poll_lock_key",
+    "run_begin",
     "run_cancel",
+    "run_create",
     "run_refresh",
     "run_start",
 ]

@@ -1,7 +1,7 @@
 """Starting, refreshing (polling) and cancelling runs."""
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -100,28 +100,29 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
         run.save(update_fields=fields)
 
 
-def run_start(
+def run_create(
     *,
     assistant: Assistant,
     user: User,
     message: str,
     submission_token: uuid.UUID | None = None,
-) -> Outcome[Run]:
-    """Record the run (queued), then start it at the provider. A failure ends the run as
-    `failed` with the error, explained on the run's page (and in the outcome).
+) -> tuple[Run, datetime | None]:
+    """Record the run (queued), fast, without asking the provider: `run_begin` (a task)
+    starts it there. Returns the run and the sync claim taken for it, if any, which the caller
+    hands on to `run_begin`.
 
     `submission_token` is the form's one-time token, kept on the run (unique per team): the
     same form sent again raises AlreadySubmitted with the run it started, and the provider is
-    not asked twice. An assistant that must first be brought to the provider, while another
-    request is doing that, raises SyncInProgress and records nothing."""
+    not asked twice. An assistant that must first be brought to the provider (Assistants API,
+    not in line there) is claimed before the run is recorded (the sync claim, see the package
+    docstring), so that while another request or task holds it this raises SyncInProgress
+    and records nothing."""
     connection = assistant.connection
     team = assistant.team
     shared.raise_if_submitted(Run, team, submission_token)
     api = run_api_for(connection)
     claim = None
     if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
-        # Not on the provider yet (or out of date): it is brought there first, under a claim
-        # taken before the run is recorded, so that a busy assistant records no run.
         claim = sync.take_claim(assistant)
         if claim is None:
             # Perhaps the request that holds it is this same form, sent a moment earlier.
@@ -155,7 +156,20 @@ def run_start(
             sync.release(assistant, claim)
         shared.raise_if_submitted(Run, team, submission_token)
         raise
+    return run, claim
 
+
+def run_begin(*, run: Run, user: User | None, claim: datetime | None = None) -> Outcome[Run]:
+    """Start a recorded run at the provider: first bring its assistant there under `claim`
+    (from `run_create`), then start the run. A failure ends the run as `failed` with the
+    error, explained on the run's page (and in the outcome). The caller makes sure a run is
+    begun once (see assistants.tasks.run_begin_step)."""
+    connection = run.connection
+    assistant = run.assistant
+    if assistant is None:  # deleted meanwhile (its claim went with it): nothing left to run
+        error = ProviderError(ErrorKind.NOT_FOUND)
+        _run_fail(run, error)
+        return Outcome(value=run, error=error)
     if claim is not None:
         push, error = sync.bring_in_line(
             assistant, user=user, operation=ErrorOperation.RUN_START, claim=claim
@@ -185,6 +199,21 @@ def run_start(
         return Outcome(value=run, error=error)
     _run_apply(run, snapshot, backend=backend.name)
     return Outcome(value=run)
+
+
+def run_start(
+    *,
+    assistant: Assistant,
+    user: User,
+    message: str,
+    submission_token: uuid.UUID | None = None,
+) -> Outcome[Run]:
+    """`run_create` and `run_begin` at once, in the caller's process (the page queues
+    `run_begin` as a task instead; the demo and tests start runs this way)."""
+    run, claim = run_create(
+        assistant=assistant, user=user, message=message, submission_token=submission_token
+    )
+    return run_begin(run=run, user=user, claim=claim)
 
 
 def poll_lock_key(run: Run) -> str:

@@ -89,9 +89,12 @@ def make_run(
 
 
 def let_poll(run: Run) -> Run:
-    """Make the next refresh ask the provider (as if the polling interval had passed)."""
+    """Make the next refresh ask the provider (as if the polling interval had passed and the
+    run's next background step were due: the refresh starts a new chain, which asks at once
+    in immediate mode)."""
     Run.objects.filter(pk=run.pk).update(last_polled_at=timezone.now() - timedelta(hours=1))
     cache.delete(poll_lock_key(run))
+    cache.delete(f"assistants:run-poll-chain:{run.pk}")
     run.refresh_from_db()
     return run
 

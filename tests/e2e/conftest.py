@@ -7,6 +7,7 @@ Fixtures:
 - `page`: `new_page()` in English. `page_es`: `new_page(locale="es-ES")`.
 - `console_errors`: console errors and uncaught page errors of every page of the test.
 - `sign_in(page, user)`: gives the page's context a signed-in session for `user`.
+- `consumer`: runs the tasks pages schedule for later, while the test runs (every page has it).
 
 Every test here is marked `e2e` and runs with a transactional database (the live server reads
 what the test writes). Without Chromium the tests are skipped, unless TABLERO_REQUIRE_E2E=1
@@ -93,12 +94,43 @@ def browser():
 
 
 @pytest.fixture
+def consumer(live_server) -> Iterator[None]:
+    """A consumer beside the live server: tasks queued by a page run at once (immediate mode,
+    in the server's thread), and the tasks they schedule for later (a run's next check) are
+    run when due by this thread, as `manage.py run_huey` would."""
+    import threading
+    import time
+
+    from django.db import connections
+    from huey.contrib.djhuey import HUEY
+
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            while not stop.is_set():
+                for task in HUEY.read_schedule():
+                    HUEY.execute(task)
+                time.sleep(0.2)
+        finally:
+            connections.close_all()
+
+    thread = threading.Thread(target=work, name="e2e-consumer", daemon=True)
+    thread.start()
+    yield
+    stop.set()
+    thread.join(timeout=10)
+
+
+@pytest.fixture
 def console_errors() -> list[str]:
     return []
 
 
 @pytest.fixture
-def new_page(request, browser, live_server, transactional_db, console_errors) -> Iterator[Callable]:
+def new_page(
+    request, browser, live_server, transactional_db, consumer, console_errors
+) -> Iterator[Callable]:
     contexts = []
 
     def open_page(locale: str = "en-US"):

@@ -1,0 +1,37 @@
+"""Work in progress that a page shows ("checking…", "cancelling…") while a task does it.
+
+A view marks the work as it queues the task; the task clears the mark when it ends. A mark
+also ends by itself after its `ttl`, so a task that never ran (no consumer, a killed one)
+does not leave a page saying "checking…" for ever.
+
+The marks live in the queue's own storage (SQLite file or Redis), like the consumer's
+heartbeat (lib.taskqueue): the default Django cache is each process's memory, where the web
+process that marked and the consumer that clears would never meet. Reading a mark writes
+nothing, so a GET may show it.
+"""
+
+import time
+
+from huey.contrib.djhuey import HUEY
+
+PREFIX = "tablero.progress."
+
+
+def progress_mark(key: str, *, ttl: float) -> None:
+    """Note that the work named `key` is under way, for at most `ttl` seconds."""
+    HUEY.put(PREFIX + key, time.time() + ttl)
+
+
+def progress_active(key: str) -> bool:
+    """Whether the work named `key` is under way (marked, not cleared, not expired). An
+    unreachable queue reads as nothing under way."""
+    try:
+        until = HUEY.get(PREFIX + key, peek=True)
+    except Exception:
+        return False
+    return isinstance(until, int | float) and until > time.time()
+
+
+def progress_clear(key: str) -> None:
+    """The work named `key` has ended."""
+    HUEY.delete(PREFIX + key)
