@@ -13,9 +13,14 @@ once. The services called here never hold a database transaction open across a p
 A check that fails for a passing reason (the provider was down or did not answer) is tried
 again after a minute, then five; a refused key, an exhausted quota or any other lasting
 failure is not: it stays on the connection until someone acts.
+
+The pages' own buttons ("Test now", "Refresh" of the model list) queue a task
+here too and answer at once: the page marks the work as under way (lib.progress), says
+"checking…" and follows it through htmx until the task clears the mark.
 """
 
 import logging
+from contextlib import suppress
 from datetime import datetime, timedelta
 from uuid import UUID
 
@@ -25,9 +30,11 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import db_periodic_task, db_task
 
+from accounts.models import User
 from connections import costs
 from connections.models import Connection, ConnectionErrorEvent, Health
-from connections.services import ConnectionChanged, connection_test
+from connections.services import ConnectionChanged, connection_test, models_refresh
+from lib.progress import progress_clear, progress_mark
 from lib.taskqueue import claim_once, exclusive, slot_start, task_deadline
 from provider.errors import ErrorKind, ProviderError
 
@@ -152,6 +159,92 @@ def connection_check_run(*, connection_id: UUID | str, retry: int = 0) -> Provid
 @db_task()
 def connection_check(connection_id: str, retry: int = 0) -> None:
     connection_check_run(connection_id=connection_id, retry=retry)
+
+
+# --- what a page asked for -----------------------------------------------------------------------
+
+# How long a page says "checking…" at most, when the task never comes (no consumer).
+PROGRESS_TTL = timedelta(minutes=5)
+# While another task probes the connection, a page's check waits this long and tries again.
+BUSY_DELAY = timedelta(seconds=2)
+BUSY_TRIES = 30
+
+
+def check_key(pk: object) -> str:
+    """The progress mark (lib.progress) of a "Test now" not done yet."""
+    return f"connection-check:{pk}"
+
+
+def models_key(pk: object) -> str:
+    """The progress mark of a model list "Refresh" not done yet."""
+    return f"connection-models:{pk}"
+
+
+def _user(user_id: object) -> User | None:
+    return User.objects.filter(pk=user_id).first() if user_id else None
+
+
+def connection_check_queue(*, connection: Connection, user: User) -> None:
+    """The page's "Test now": mark the check under way and queue it."""
+    progress_mark(check_key(connection.pk), ttl=PROGRESS_TTL.total_seconds())
+    connection_check_now(str(connection.pk), str(user.pk))
+
+
+def connection_check_now_run(
+    *, connection_id: UUID | str, user_id: object = None, tries: int = 0
+) -> ProviderError | None:
+    """Check the key as someone asked on its page, now (even if checked lately); after a
+    check under way elsewhere when there is one. The outcome lands on the connection."""
+    done = True
+    try:
+        connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
+        if connection is None:
+            return None
+        with exclusive(f"connections:probe:{connection.pk}", ttl=task_deadline() + 60) as mine:
+            if not mine and tries < BUSY_TRIES:
+                done = False
+                connection_check_now.schedule(
+                    (str(connection.pk), user_id, tries + 1), delay=BUSY_DELAY.total_seconds()
+                )
+                return None
+            try:
+                error = connection_test(connection=connection, user=_user(user_id)).error
+            except ConnectionChanged:
+                return None  # a new key came meanwhile: it was checked as it was saved
+        _note_backoff(connection)
+        return error
+    finally:
+        if done:
+            progress_clear(check_key(connection_id))
+
+
+@db_task()
+def connection_check_now(connection_id: str, user_id: object = None, tries: int = 0) -> None:
+    connection_check_now_run(connection_id=connection_id, user_id=user_id, tries=tries)
+
+
+def models_refresh_queue(*, connection: Connection, user: User) -> None:
+    """The models page's "Refresh": mark it under way and queue it."""
+    progress_mark(models_key(connection.pk), ttl=PROGRESS_TTL.total_seconds())
+    connection_models_refresh(str(connection.pk), str(user.pk))
+
+
+def models_refresh_run(*, connection_id: UUID | str, user_id: object = None) -> None:
+    """Fetch the model list again (it lands on the connection, or its failure does)."""
+    try:
+        connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
+        if connection is None:
+            return
+        # A key replaced meanwhile: the new key's list was fetched as it was saved.
+        with suppress(ConnectionChanged):
+            models_refresh(connection=connection, user=_user(user_id))
+    finally:
+        progress_clear(models_key(connection_id))
+
+
+@db_task()
+def connection_models_refresh(connection_id: str, user_id: object = None) -> None:
+    models_refresh_run(connection_id=connection_id, user_id=user_id)
 
 
 # --- costs --------------------------------------------------------------------------------------

@@ -7,11 +7,13 @@ from error reports (`sensitive_post_parameters`, `sensitive_variables`).
 
 A GET writes nothing to the database: it shows what Tablero last stored (model list, health,
 month spend) or asks the provider live and stores nothing (a model's details, costs into
-Django's cache). Asking again and recording the answer is a POST (Refresh, Test).
+Django's cache). Asking again and recording the answer is a POST (Refresh, Test), which queues
+a task (connections/tasks.py) and answers at once: the page says "checking…" and follows the
+task through htmx (it fetches itself again and swaps in its own part), until the task is done;
+without JavaScript a reload shows the result.
 """
 
 import json
-from dataclasses import replace
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -30,7 +32,7 @@ from django.views.decorators.http import require_http_methods, require_POST, req
 
 from accounts.access import get_team_for_user
 from accounts.models import Role
-from connections import costs, selectors, services
+from connections import costs, selectors, services, tasks
 from connections.charts import format_amount, headroom
 from connections.explanations import problem
 from connections.forms import (
@@ -40,7 +42,9 @@ from connections.forms import (
     ModelSearchForm,
     ReplaceKeyForm,
 )
+from connections.models import Connection, Health
 from lib.forms import posted
+from lib.progress import progress_active
 from provider.errors import ErrorKind, ProviderError
 
 
@@ -110,6 +114,7 @@ def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) 
             "errors": errors,
             "rate_limit": headroom(connection.rate_limit),
             "rate_limit_at": _captured_at(connection.rate_limit),
+            "checking": progress_active(tasks.check_key(connection.pk)),
         },
     )
 
@@ -123,27 +128,30 @@ def _captured_at(rate_limit: dict[str, Any]) -> datetime | None:
 @login_required
 @require_POST
 def connection_test(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
+    """Queue a check of the key and answer at once; the page says "checking…" until done."""
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    try:
-        error = services.connection_test(connection=connection, user=request.user).error
-    except services.ConnectionChanged as changed:
-        if changed.removed:
+    tasks.connection_check_queue(connection=connection, user=request.user)
+    if not progress_active(tasks.check_key(connection.pk)):
+        # Done already (a consumer that was quick, or tasks run at once): say how it went.
+        try:
+            connection.refresh_from_db()
+        except connection.DoesNotExist:
             messages.warning(request, _("The connection was removed while it was being checked."))
             return redirect("connections:list", team_id=access.team.pk)
-        messages.warning(
-            request,
-            _(
-                "The key was replaced while it was being checked, so that check's result was "
-                "not kept. This page shows the new key's state."
-            ),
-        )
-        return redirect("connections:detail", team_id=access.team.pk, connection_id=connection.pk)
-    if error is None:
-        messages.success(request, _("The connection works."))
-    else:
-        _failed(request, error, _("The check failed: %(problem)s."))
+        _check_message(request, connection)
     return redirect("connections:detail", team_id=access.team.pk, connection_id=connection.pk)
+
+
+def _check_message(request: HttpRequest, connection) -> None:
+    if connection.last_error_kind:
+        try:
+            kind = ErrorKind(connection.last_error_kind)
+        except ValueError:  # written by an older version
+            kind = ErrorKind.BAD_RESPONSE
+        _failed(request, ProviderError(kind), _("The check failed: %(problem)s."))
+    elif connection.health == Health.OK:
+        messages.success(request, _("The connection works."))
 
 
 @login_required
@@ -240,6 +248,7 @@ def _models_page(request: HttpRequest, access, connection, listing, query: str) 
             "listing": listing,
             "form": ModelSearchForm(initial={"q": query}),
             "query": query,
+            "refreshing": progress_active(tasks.models_key(connection.pk)),
         },
     )
 
@@ -258,28 +267,18 @@ def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> Http
 @login_required
 @require_POST
 def models_refresh(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
-    """Ask the provider again. On failure the page shows why, with the list kept before."""
+    """Queue a fetch of the list and answer at once; the page says "refreshing…" until done,
+    then shows the new list, or why it failed with the list kept before."""
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    try:
-        outcome = services.models_refresh(connection=connection, user=request.user)
-    except services.ConnectionChanged as changed:
-        if changed.removed:
-            raise Http404 from None
-        # The fetched list was the old key's; the reloaded connection has the new key's.
-        messages.warning(
-            request,
-            _(
-                "The key was replaced while the list was being fetched, so that list was not "
-                "kept. This is the list for the new key."
-            ),
-        )
-    else:
-        if outcome.error is not None:
-            listing = replace(selectors.model_list(connection=connection), error=outcome.error)
-            listing.stale = bool(listing.total)
-            return _models_page(request, access, connection, listing, "")
-        messages.success(request, _("Model list refreshed."))
+    tasks.models_refresh_queue(connection=connection, user=request.user)
+    if not progress_active(tasks.models_key(connection.pk)):
+        # Done already (a consumer that was quick, or tasks run at once): say how it went.
+        if not Connection.objects.filter(pk=connection.pk).exists():
+            raise Http404
+        connection.refresh_from_db()
+        if not connection.last_error_kind:
+            messages.success(request, _("Model list refreshed."))
     return redirect(
         reverse(
             "connections:models",
@@ -389,7 +388,9 @@ def connection_costs(request: HttpRequest, team_id: UUID, connection_id: UUID) -
 def connection_costs_refresh(
     request: HttpRequest, team_id: UUID, connection_id: UUID
 ) -> HttpResponse:
-    """Ask the provider again. On failure the page shows why, with the figures kept before."""
+    """Ask the provider again. On failure the page shows why, with the figures kept before.
+    (Still in the request: a failure is only shown here, not stored where a later page
+    would find it, which a task's result must be.)"""
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     group = costs.group_from(request.POST.get("group"))

@@ -230,7 +230,7 @@ def test_pages_of_a_connection_stored_with_a_non_ascii_org_explain(
     response = raw(viewer).get(team_url("connections:models", team, conn.pk))
     assert response.status_code == 200
     assert raw(member).get(team_url("assistants:create", team)).status_code == 200
-    response = raw(member).post(team_url("connections:models_refresh", team, conn.pk))
+    response = raw(member).post(team_url("connections:models_refresh", team, conn.pk), follow=True)
     assert response.status_code == 200
     assert "The model list could not be fetched" in shown(response)
     assert fake_upstream.requests == []

@@ -44,9 +44,10 @@ def test_refresh_asks_the_provider_again(member_client, connection, fake_upstrea
 
 def test_failed_refresh_shows_why(member_client, team, fake_upstream):
     connection = make_connection(team, base_url=fake_upstream.base_url, key=KEY_QUOTA)
-    response = member_client.post(url(connection))
+    response = member_client.post(url(connection), follow=True)
     assert response.status_code == 200
     page = response.content.decode()
+    assert "Model list refreshed." not in page
     assert "You exceeded your current quota (429)" in page
     assert "platform.openai.com" in page
 

@@ -65,7 +65,6 @@ def test_a_failed_check_of_the_old_key_is_not_stored_on_the_new_key(
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "The key was replaced while it was being checked" in page
     assert "The check failed" not in page
     assert "sk-…wxyz" in page  # the new key
     assert "Working" in page and "The key worked at the last check." in page
@@ -87,7 +86,6 @@ def test_a_working_old_key_leaves_the_new_keys_state_alone(
     response = admin_client_.post(check_url(connection), follow=True)
 
     page = response.content.decode()
-    assert "The key was replaced while it was being checked" in page
     assert "The connection works." not in page
     assert "Invalid key" in page
     connection.refresh_from_db()
@@ -154,7 +152,6 @@ def test_a_model_list_of_the_old_key_is_not_stored_on_the_new_key(
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "The key was replaced while the list was being fetched" in page
     assert NEW_ONLY_MODEL in page
     assert "gpt-4o" not in page
     connection.refresh_from_db()
