@@ -195,7 +195,7 @@ def model_list(*, connection: Connection, query: str = "") -> ModelListing:
     models = connection.models_cache or []
     error = None
     if connection.health != Health.OK and connection.last_error_kind:
-        error = ProviderError(_error_kind(connection.last_error_kind))
+        error = stored_error(connection)
     groups, count = _group(models, query)
     return ModelListing(
         groups=groups,
@@ -206,6 +206,16 @@ def model_list(*, connection: Connection, query: str = "") -> ModelListing:
         stale=error is not None and bool(models),
         never_fetched=connection.models_cached_at is None and not models,
     )
+
+
+def stored_error(connection: Connection) -> ProviderError:
+    """The last check's failure as stored on the connection: its kind, and the wait the
+    provider asked for when it gave one."""
+    error = ProviderError(_error_kind(connection.last_error_kind))
+    wait = (connection.rate_limit or {}).get("retry_after")
+    if isinstance(wait, int | float) and not isinstance(wait, bool) and wait > 0:
+        error.retry_after = float(wait)
+    return error
 
 
 def _error_kind(value: str) -> ErrorKind:

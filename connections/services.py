@@ -155,6 +155,12 @@ def _probe_values(probe: Probe) -> dict[str, Any]:
         )
     if probe.rate_limit is not None:
         values["rate_limit"] = probe.rate_limit
+    if probe.error is not None and probe.error.retry_after:
+        # The wait the provider asked for, so a page shown later still says it.
+        values["rate_limit"] = {
+            **(probe.rate_limit or {}),
+            "retry_after": round(float(probe.error.retry_after)),
+        }
     if probe.models is not None:
         values.update(models_cache=probe.models, models_cached_at=probe.checked_at)
     return values

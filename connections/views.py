@@ -112,6 +112,9 @@ def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) 
         {
             "connection": connection,
             "errors": errors,
+            "stored_error": selectors.stored_error(connection)
+            if connection.last_error_kind
+            else None,
             "rate_limit": headroom(connection.rate_limit),
             "rate_limit_at": _captured_at(connection.rate_limit),
             "checking": progress_active(tasks.check_key(connection.pk)),

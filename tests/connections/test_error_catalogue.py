@@ -495,19 +495,24 @@ LONG_WAIT = (
 
 
 @pytest.mark.django_db
-def test_a_long_retry_after_is_not_waited_for(admin_client_, team, fake_upstream):
-    """The check runs as a task; the wait the provider asked for is not carried to the page
-    through it (only the error kind is stored on the connection)."""
+def test_a_long_retry_after_is_shown_not_swallowed(admin_client_, team, fake_upstream):
+    """The check runs as a task; the wait the provider asked for is stored with the error, so
+    the connection page says it whenever it is read."""
     connection = make_connection(team, base_url=fake_upstream.base_url, key=KEY_OK)
     fake_upstream.queue(reply(LONG_WAIT), times=2)
 
     page = admin_client_.post(check_url(connection), follow=True).content.decode()
     assert "The check failed: Rate limit reached (429)" in page
     assert len(fake_upstream.requests_to("/v1/models")) == 1  # it did not wait, nor retry
+    detail = reverse("connections:detail", args=[team.pk, connection.pk])
+    page = admin_client_.get(detail).content.decode()
+    assert "The provider asks to wait 2 minutes before trying again." in page
+    page = admin_client_.get(detail, HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "El proveedor pide esperar 2 minutos antes de volver a intentarlo." in page
 
 
 @pytest.mark.django_db
-def test_the_models_page_explains_a_rate_limited_refresh(member_client, team, fake_upstream):
+def test_the_models_page_shows_the_wait_in_its_explanation(member_client, team, fake_upstream):
     connection = make_connection(team, base_url=fake_upstream.base_url, key=KEY_OK)
     fake_upstream.queue(reply(LONG_WAIT), times=2)
     url = reverse(
@@ -516,6 +521,7 @@ def test_the_models_page_explains_a_rate_limited_refresh(member_client, team, fa
     )
     page = member_client.post(url, follow=True).content.decode()
     assert "Rate limit reached (429)" in page
+    assert "The provider asks to wait 2 minutes before trying again." in page
     assert len(fake_upstream.requests_to("/v1/models")) == 1  # it did not wait, nor retry
 
 
