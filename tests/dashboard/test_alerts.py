@@ -171,9 +171,7 @@ def test_a_failed_run_mails_its_starter_once(
 def test_a_member_who_turned_run_alerts_off_gets_no_mail(
     team, member, fake_upstream, mailoutbox, django_capture_on_commit_callbacks
 ):
-    AlertPreference.objects.create(
-        membership=Membership.objects.get(user=member), run_alerts=False
-    )
+    AlertPreference.objects.create(membership=Membership.objects.get(user=member), run_alerts=False)
     connection = fake_connection(team, fake_upstream, key=KEY_QUOTA, run_api="responses")
     assistant = make_assistant(team, connection)
 
