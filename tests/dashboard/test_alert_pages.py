@@ -8,7 +8,6 @@ from django.urls import reverse
 from connections import crypto
 from dashboard.models import AlertPreference, TeamAlertSettings
 from provider import urlguard
-from tests.dashboard.webhook import webhook  # noqa: F401
 from tests.taskqueue import empty_queue, run_scheduled, scheduled_etas  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -135,9 +134,7 @@ def test_the_team_settings_page_links_to_the_alert_settings(owner_client, team):
     assert settings_url(team) in page
 
 
-def test_a_webhook_that_fails_is_tried_once_more_then_dropped(
-    pinned_clock, team, owner, webhook, empty_queue
-):
+def test_a_webhook_that_fails_is_tried_once_more_then_dropped(pinned_clock, team, owner, webhook):
     from dashboard.alerts import webhook_post
     from dashboard.alerts_settings import team_alert_settings_update
 

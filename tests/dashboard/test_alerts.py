@@ -22,7 +22,6 @@ from tests.assistants.helpers import fake_connection, make_assistant
 from tests.conftest import PINNED_NOW, _member
 from tests.connections.helpers import make_connection
 from tests.connections.test_tasks import REVOKED, at_its_slot, costs_slot
-from tests.dashboard.webhook import webhook  # noqa: F401
 from tests.taskqueue import empty_queue  # noqa: F401
 
 pytestmark = pytest.mark.django_db

@@ -1,0 +1,3 @@
+"""Fixtures of the dashboard tests."""
+
+from tests.dashboard.webhook import webhook  # noqa: F401
