@@ -18,6 +18,7 @@ text is in the site's default language. The texts use the error catalogue of the
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -28,7 +29,8 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
-from huey.contrib.djhuey import db_task
+from huey import crontab
+from huey.contrib.djhuey import db_periodic_task, db_task
 
 from accounts.models import Membership, Role, Team, User
 from assistants.models import Run, RunStatus
@@ -356,6 +358,23 @@ def run_alert(run_id: str) -> None:
 @db_task()
 def spend_alert(connection_id: str) -> None:
     spend_alert_run(connection_id=connection_id)
+
+
+# A month's spend alert must be remembered for the whole month at least.
+ALERT_RECORDS_KEPT_AT_LEAST = timedelta(days=62)
+
+
+def alerts_sent_prune(*, before: datetime) -> int:
+    """Forget the once-only alerts sent before `before`. Returns how many."""
+    return AlertSent.objects.filter(sent_at__lt=before).delete()[0]
+
+
+@db_periodic_task(crontab(minute="23", hour="3"))
+def alerts_sent_prune_old() -> None:
+    """Every night: forget the once-only alerts older than the error retention (and at
+    least two months, so a month's threshold is never alerted twice)."""
+    kept = max(settings.TABLERO_ERROR_RETENTION, ALERT_RECORDS_KEPT_AT_LEAST)
+    alerts_sent_prune(before=timezone.now() - kept)
 
 
 def _on_health(sender: object, *, connection_id: object, health: str, **kwargs: Any) -> None:

@@ -13,6 +13,7 @@ from django.urls import reverse
 from accounts.models import Membership, Role
 from assistants.models import Run, RunStatus
 from assistants.services.runs import run_start
+from assistants.tasks import runs_follow_sweep
 from connections.models import Health
 from connections.tasks import connections_check_sweep, costs_refresh_sweep
 from dashboard.alerts_settings import team_alert_settings_update
@@ -22,7 +23,7 @@ from tests.assistants.helpers import fake_connection, make_assistant
 from tests.conftest import PINNED_NOW, _member
 from tests.connections.helpers import make_connection
 from tests.connections.test_tasks import REVOKED, at_its_slot, costs_slot
-from tests.taskqueue import empty_queue  # noqa: F401
+from tests.taskqueue import empty_queue, run_scheduled  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -167,6 +168,26 @@ def test_a_failed_run_mails_its_starter_once(
     assert Run.objects.get().status == RunStatus.FAILED
 
 
+def test_a_run_that_fails_at_the_provider_with_nobody_watching_mails_its_starter_once(
+    pinned_clock, team, owner, member, fake_upstream, mailoutbox, django_capture_on_commit_callbacks
+):
+    fake_upstream.run_step_seconds = 30
+    connection = fake_connection(team, fake_upstream, created_by=owner)
+    assistant = make_assistant(team, connection, created_by=member, sync_state="pending")
+    run = run_start(assistant=assistant, user=member, message="Hi [fail]").value
+    assert not run.is_terminal
+
+    with django_capture_on_commit_callbacks(execute=True):
+        runs_follow_sweep()  # the consumer's sweep, nobody on any page
+        run_scheduled(pinned_clock)
+
+    run.refresh_from_db()
+    assert run.status == RunStatus.FAILED
+    (mail,) = mailoutbox
+    assert mail.to == ["member@example.com"]
+    assert "server_error" in mail.body
+
+
 def test_a_member_who_turned_run_alerts_off_gets_no_mail(
     team, member, fake_upstream, mailoutbox, django_capture_on_commit_callbacks
 ):
@@ -240,3 +261,29 @@ def test_a_viewer_gets_no_connection_alert_even_if_they_ask(
 
     assert [mail.to for mail in mailoutbox] == [["owner@example.com"]]
     assert reverse("dashboard:team_home", args=[team.pk])
+
+
+def test_once_only_alerts_are_forgotten_after_the_retention_but_not_within_two_months(
+    pinned_clock, team, settings
+):
+    from dashboard.alerts import alerts_sent_prune_old
+    from dashboard.models import AlertKind, AlertSent
+
+    settings.TABLERO_ERROR_RETENTION = timedelta(days=1)
+    old = AlertSent.objects.create(
+        key="run-failed:old",
+        team=team,
+        kind=AlertKind.RUN_FAILED,
+        sent_at=PINNED_NOW - timedelta(days=70),
+    )
+    recent = AlertSent.objects.create(
+        key="spend:this-month",
+        team=team,
+        kind=AlertKind.SPEND_THRESHOLD,
+        sent_at=PINNED_NOW - timedelta(days=20),
+    )
+
+    alerts_sent_prune_old()
+
+    assert list(AlertSent.objects.values_list("key", flat=True)) == [recent.key]
+    assert not AlertSent.objects.filter(pk=old.pk).exists()
