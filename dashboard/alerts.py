@@ -208,14 +208,13 @@ def webhook_deliver(*, url: str, text: str) -> int:
     """POST `{"text": …}` to the webhook through the guarded transport. Returns the status;
     raises httpx.HTTPError (or URLRefused) when it did not arrive."""
     guard = url_guard()
-    with httpx.Client(
-        transport=GuardedTransport(guard=guard),
-        timeout=WEBHOOK_TIMEOUT,
-        follow_redirects=False,
-    ) as client:
-        response = client.post(webhook_validate(url), json={"text": text})
-    response.raise_for_status()
-    return response.status_code
+    client = httpx.Client(
+        transport=GuardedTransport(guard=guard), timeout=WEBHOOK_TIMEOUT, follow_redirects=False
+    )
+    # Streamed and never read: whatever the receiver answers, only its status counts.
+    with client, client.stream("POST", webhook_validate(url), json={"text": text}) as response:
+        response.raise_for_status()
+        return response.status_code
 
 
 @db_task(retries=1, retry_delay=60)
@@ -281,6 +280,17 @@ def _claim(*, key: str, team_id: UUID, kind: AlertKind) -> bool:
     return True
 
 
+def _explained(kind: str) -> bool:
+    """Whether the error catalogue has an entry for `kind`."""
+    if not kind:
+        return False
+    try:
+        explain(kind)
+    except (ValueError, KeyError):
+        return False
+    return True
+
+
 def run_alert_run(*, run_id: UUID | str) -> bool:
     """Mail the member who started a failed run, once per run. Whether it was sent."""
     run = Run.objects.select_related("assistant", "started_by").filter(pk=run_id).first()
@@ -288,10 +298,7 @@ def run_alert_run(*, run_id: UUID | str) -> bool:
         return False
     if not _claim(key=f"run-failed:{run.pk}", team_id=run.team_id, kind=AlertKind.RUN_FAILED):
         return False
-    try:
-        error_kind = ErrorKind(run.last_error_kind).value if run.last_error_kind else ""
-    except ValueError:
-        error_kind = ""
+    error_kind = run.last_error_kind if _explained(run.last_error_kind) else ""
     facts = {
         "assistant": run.assistant.name if run.assistant else "—",
         "started": f"{run.created_at:%Y-%m-%d %H:%M}",
