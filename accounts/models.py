@@ -203,6 +203,7 @@ class AuditAction(models.TextChoices):
 
     TEAM_CREATE = "team.create", _("Team created")
     TEAM_RENAME = "team.rename", _("Team renamed")
+    TEAM_ALERT_SETTINGS = "team.alert_settings", _("Alert settings changed")
     TEAM_DELETE = "team.delete", _("Team deleted")
     MEMBER_INVITE = "member.invite", _("Member invited")
     MEMBER_ADD = "member.add", _("Member added")

@@ -6,7 +6,8 @@ from decimal import Decimal
 import httpx
 from django.db import transaction
 
-from accounts.models import Membership, Team, User
+from accounts.models import AuditAction, Membership, Team, User
+from accounts.services import audit_log
 from connections import crypto
 from dashboard.alerts import webhook_validate
 from dashboard.models import AlertPreference, TeamAlertSettings
@@ -49,6 +50,7 @@ def team_alert_settings_get(*, team: Team) -> TeamAlertSettings:
 def team_alert_settings_update(
     *,
     team: Team,
+    actor: User | None,
     webhook_url: str | None,
     spend_threshold: Decimal | None,
 ) -> TeamAlertSettings:
@@ -68,4 +70,16 @@ def team_alert_settings_update(
         alert_settings.webhook_host = httpx.URL(url).host[:255]
     alert_settings.full_clean()
     alert_settings.save()
+    # Never the URL (a secret): only its host, and whether it changed.
+    webhook = {None: "kept", "": "removed"}.get(webhook_url, "set")
+    audit_log(
+        team=team,
+        actor=actor,
+        action=AuditAction.TEAM_ALERT_SETTINGS,
+        data={
+            "webhook": webhook,
+            "webhook_host": alert_settings.webhook_host,
+            "spend_threshold": str(spend_threshold) if spend_threshold is not None else "",
+        },
+    )
     return alert_settings

@@ -72,7 +72,10 @@ def alert_settings(request: HttpRequest, team_id: UUID) -> HttpResponse:
         else:
             webhook_url = data["webhook_url"] or None
         team_alert_settings_update(
-            team=access.team, webhook_url=webhook_url, spend_threshold=data["spend_threshold"]
+            team=access.team,
+            actor=request.user,
+            webhook_url=webhook_url,
+            spend_threshold=data["spend_threshold"],
         )
         messages.success(request, _("Alert settings saved."))
         return redirect("dashboard:alert_settings", team_id=access.team.pk)

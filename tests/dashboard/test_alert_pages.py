@@ -5,6 +5,7 @@ role is in tests/test_permission_matrix.py (tests/dashboard/matrix.py)."""
 import pytest
 from django.urls import reverse
 
+from accounts.models import AuditAction, AuditEvent
 from connections import crypto
 from dashboard.models import AlertPreference, TeamAlertSettings
 from provider import urlguard
@@ -91,6 +92,12 @@ def test_the_webhook_is_stored_encrypted_and_shown_masked(owner_client, team, pu
         SLACK_URL
     )
     assert str(stored.spend_threshold) == "250.00"
+    event = AuditEvent.objects.get(action=AuditAction.TEAM_ALERT_SETTINGS)
+    assert event.data == {
+        "webhook": "set",
+        "webhook_host": "hooks.slack.com",
+        "spend_threshold": "250",
+    }
     # Saving again without a URL keeps it; the form never carries it back.
     owner_client.post(settings_url(team), {"webhook_url": "", "spend_threshold": "300"})
     stored.refresh_from_db()
@@ -138,7 +145,7 @@ def test_a_webhook_that_fails_is_tried_once_more_then_dropped(pinned_clock, team
     from dashboard.alerts import webhook_post
     from dashboard.alerts_settings import team_alert_settings_update
 
-    team_alert_settings_update(team=team, webhook_url=webhook.url, spend_threshold=None)
+    team_alert_settings_update(team=team, actor=None, webhook_url=webhook.url, spend_threshold=None)
     webhook.status = 500
 
     webhook_post(str(team.pk), "hello")

@@ -42,7 +42,7 @@ def checked(team, owner, fake_upstream):
 
 @pytest.fixture
 def with_webhook(team, webhook):
-    team_alert_settings_update(team=team, webhook_url=webhook.url, spend_threshold=None)
+    team_alert_settings_update(team=team, actor=None, webhook_url=webhook.url, spend_threshold=None)
     return webhook
 
 
@@ -214,7 +214,9 @@ def test_the_spend_threshold_is_alerted_once_a_month(
 ):
     checked.set_admin_key(ADMIN_KEY_OK)
     checked.save()
-    team_alert_settings_update(team=team, webhook_url=None, spend_threshold=Decimal("1.00"))
+    team_alert_settings_update(
+        team=team, actor=None, webhook_url=None, spend_threshold=Decimal("1.00")
+    )
     slot = costs_slot(checked, PINNED_NOW) + timedelta(hours=1)
     pinned_clock.move_to(slot + timedelta(seconds=30))
 
@@ -240,7 +242,9 @@ def test_under_the_threshold_nothing_is_sent(
 ):
     checked.set_admin_key(ADMIN_KEY_OK)
     checked.save()
-    team_alert_settings_update(team=team, webhook_url=None, spend_threshold=Decimal("999999"))
+    team_alert_settings_update(
+        team=team, actor=None, webhook_url=None, spend_threshold=Decimal("999999")
+    )
     pinned_clock.move_to(costs_slot(checked, PINNED_NOW) + timedelta(hours=1, seconds=30))
 
     with django_capture_on_commit_callbacks(execute=True):
