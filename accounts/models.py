@@ -43,8 +43,9 @@ class User(AbstractUser):
     last_name = None
     name = models.CharField(_("name"), max_length=150, blank=True)
     email = models.EmailField(_("email address"), unique=True)
-    # The language of what Tablero sends this person (alerts): the page's language at their
-    # last sign-in, or what they chose on the notifications page; blank for the site's.
+    # The language of what Tablero sends this person (alerts): what they chose on the
+    # notifications page, else the page's language when they first signed in; blank for the
+    # site's.
     language = models.CharField(
         _("language"), max_length=10, blank=True, choices=settings.LANGUAGES
     )

@@ -3,6 +3,7 @@ checked by the URL guard and never shown in full, and the spend threshold). Acce
 role is in tests/test_permission_matrix.py (tests/dashboard/matrix.py)."""
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import AuditAction, AuditEvent
@@ -72,6 +73,15 @@ def test_sign_in_notes_the_language_of_the_page(client, owner):
         HTTP_ACCEPT_LANGUAGE="es",
     )
 
+    owner.refresh_from_db()
+    assert owner.language == "es"
+
+    # A language noted (or chosen on the notifications page) stays, whatever the page's.
+    Client().post(
+        reverse("accounts:login"),
+        {"username": owner.email, "password": PASSWORD},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
     owner.refresh_from_db()
     assert owner.language == "es"
 
