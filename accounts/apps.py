@@ -8,8 +8,10 @@ class AccountsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from django.contrib.auth.signals import user_login_failed
+        from django.contrib.auth.signals import user_logged_in, user_login_failed
 
+        from accounts.services import user_note_language
         from accounts.throttle import count_known_device_failure
 
         user_login_failed.connect(count_known_device_failure, dispatch_uid="known_device_failure")
+        user_logged_in.connect(user_note_language, dispatch_uid="note_language")

@@ -43,6 +43,12 @@ class User(AbstractUser):
     last_name = None
     name = models.CharField(_("name"), max_length=150, blank=True)
     email = models.EmailField(_("email address"), unique=True)
+    # The language of what Tablero sends this person (alerts): what they chose on the
+    # notifications page, else the page's language when they first signed in; blank for the
+    # site's.
+    language = models.CharField(
+        _("language"), max_length=10, blank=True, choices=settings.LANGUAGES
+    )
 
     USERNAME_FIELD = "email"
     EMAIL_FIELD = "email"
@@ -198,6 +204,7 @@ class AuditAction(models.TextChoices):
 
     TEAM_CREATE = "team.create", _("Team created")
     TEAM_RENAME = "team.rename", _("Team renamed")
+    TEAM_ALERT_SETTINGS = "team.alert_settings", _("Alert settings changed")
     TEAM_DELETE = "team.delete", _("Team deleted")
     MEMBER_INVITE = "member.invite", _("Member invited")
     MEMBER_ADD = "member.add", _("Member added")

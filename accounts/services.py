@@ -461,3 +461,13 @@ def member_remove(*, membership: Membership, actor: User, actor_role: Role) -> N
         reason="inviter_removed",
     )
     membership.delete()
+
+
+def user_note_language(sender: object, request: Any, user: User, **kwargs: Any) -> None:
+    """On sign-in (the `user_logged_in` signal): remember the language the person reads
+    Tablero in, for what it sends them later (alerts) with nobody's request at hand, unless
+    they chose one already (on the notifications page), which stays."""
+    language = getattr(request, "LANGUAGE_CODE", "") if request is not None else ""
+    if language in dict(settings.LANGUAGES) and not user.language:
+        user.language = language
+        User.objects.filter(pk=user.pk).update(language=language)

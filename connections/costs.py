@@ -28,6 +28,7 @@ from accounts.models import User
 from connections import charts, crypto, services
 from connections.models import Connection, ErrorOperation
 from connections.outcome import Outcome
+from lib import events
 from provider.costs import GROUP_BY, CostLine, fetch_cost_lines
 from provider.errors import ProviderError
 
@@ -265,6 +266,7 @@ def month_spend_store(*, connection: Connection, report: CostReport) -> None:
         pk=connection.pk, admin_key_encrypted=connection.admin_key_encrypted
     ).update(month_spend=value)
     connection.month_spend = value
+    events.month_spend_stored.send(Connection, connection_id=connection.pk)
 
 
 # --- what the home page may know without asking -----------------------------------------------

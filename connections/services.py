@@ -38,6 +38,7 @@ from connections.models import (
     health_for,
 )
 from connections.outcome import Outcome
+from lib import events
 from provider.client import ProviderClient
 from provider.errors import ErrorKind, ProviderError
 from provider.runapi import ASSISTANTS, RESPONSES, RunApiDetection, detect_run_api
@@ -219,6 +220,9 @@ def _store_probe(
         raise ConnectionChanged(removed=False)
     for field, value in values.items():
         setattr(connection, field, value)
+    events.connection_health_stored.send(
+        Connection, connection_id=connection.pk, health=values["health"]
+    )
 
 
 def _save(connection: Connection, *, update_fields: list[str] | None = None) -> None:

@@ -9,3 +9,8 @@ class DashboardConfig(AppConfig):
     name = "dashboard"
     verbose_name = _("Dashboard")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dashboard import alerts
+
+        alerts.connect()

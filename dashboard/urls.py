@@ -1,9 +1,19 @@
 from django.urls import path
 
-from dashboard import views
+from dashboard import alerts_views, views
 
 app_name = "dashboard"
 
 urlpatterns = [
     path("teams/<uuid:team_id>/", views.team_home, name="team_home"),
+    path(
+        "teams/<uuid:team_id>/notifications/",
+        alerts_views.notifications,
+        name="notifications",
+    ),
+    path(
+        "teams/<uuid:team_id>/settings/alerts/",
+        alerts_views.alert_settings,
+        name="alert_settings",
+    ),
 ]

@@ -16,6 +16,7 @@ from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus, Sync
 from assistants.services import run_api, shared, sync
 from connections.models import ErrorOperation
 from connections.outcome import Outcome
+from lib import events
 from provider.errors import ErrorKind, ProviderError
 from provider.runapi import ASSISTANTS
 
@@ -45,6 +46,7 @@ def _run_fail(run: Run, error: ProviderError) -> None:
                 "updated_at",
             ]
         )
+    events.run_failed.send(Run, run_id=run.pk)
 
 
 def _run_note_poll_error(run: Run, error: ProviderError) -> None:
@@ -98,6 +100,8 @@ def _run_apply(run: Run, snapshot: RunSnapshot, *, backend: str | None = None) -
         fields.append("completed_at")
     with transaction.atomic():
         run.save(update_fields=fields)
+    if run.status == RunStatus.FAILED:
+        events.run_failed.send(Run, run_id=run.pk)
 
 
 def run_create(

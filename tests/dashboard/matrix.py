@@ -5,4 +5,22 @@ from tests.matrix import Case, team_kwargs
 
 CASES = [
     Case("dashboard:team_home", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
+    Case("dashboard:notifications", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
+    Case(
+        "dashboard:notifications",
+        team_kwargs,
+        Role.VIEWER,
+        method="post",
+        data=lambda world: {"language": "es"},
+        bad_uuid="team_id",
+    ),
+    Case("dashboard:alert_settings", team_kwargs, Role.ADMIN, bad_uuid="team_id"),
+    Case(
+        "dashboard:alert_settings",
+        team_kwargs,
+        Role.ADMIN,
+        method="post",
+        data=lambda world: {"spend_threshold": "100"},
+        bad_uuid="team_id",
+    ),
 ]

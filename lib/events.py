@@ -1,0 +1,17 @@
+"""Signals the lower apps send when something changed that a person may have to act on.
+
+connections and assistants cannot import dashboard (pyproject.toml's layers), so they announce
+the change here and `dashboard.alerts` listens and queues the alert (a Huey task). A receiver
+must never talk to the network or write much: the sender is in the middle of its work.
+
+Each is sent after the change is saved, with keyword arguments:
+- `connection_health_stored(connection_id=…, health=…)`: a key check stored its outcome;
+- `run_failed(run_id=…)`: a run reached the status failed;
+- `month_spend_stored(connection_id=…)`: this month's spend was stored on a connection.
+"""
+
+from django.dispatch import Signal
+
+connection_health_stored = Signal()
+run_failed = Signal()
+month_spend_stored = Signal()
