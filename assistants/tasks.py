@@ -19,6 +19,7 @@ made once per run (a marker in the cache, and the run must still be queued with 
 """
 
 import secrets
+import time
 from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -26,12 +27,20 @@ from uuid import UUID
 from django.core.cache import cache
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from accounts.models import User
-from assistants.models import TERMINAL_STATUSES, Run, RunStatus
-from assistants.services import run_begin, run_cancel, run_refresh, sync
-from lib.progress import progress_clear, progress_mark
+from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
+from assistants.services import (
+    assistant_delete,
+    assistant_import,
+    run_begin,
+    run_cancel,
+    run_refresh,
+    sync,
+)
+from connections.models import Connection
+from lib.progress import progress_active, progress_clear, progress_mark
 from lib.taskqueue import claim_once, exclusive, task_deadline
 from provider.errors import TRANSIENT_KINDS, ErrorKind
 
@@ -218,3 +227,146 @@ def run_cancel_step(*, run_id: UUID | str, user_id: Any = None) -> Run | None:
 @db_task()
 def run_cancel_task(run_id: str, user_id: Any = None) -> None:
     run_cancel_step(run_id=run_id, user_id=user_id)
+
+
+# --- pushing, deleting and importing assistants ---------------------------------------------
+# A page saves the local change (services with `push=False`), marks the work as under way
+# (lib.progress: "syncing…", "deleting…", "importing…") and queues one of these; the task does
+# the provider's part under the sync claim (services package docstring) and clears the mark.
+
+# How long a page says "syncing…" (or "deleting…", "importing…") at most when no task comes.
+ASSISTANT_MARK_TTL = timedelta(minutes=5)
+# How long a page says a delete or an import failed, after the task found so.
+FAILED_MARK_TTL = timedelta(minutes=30)
+
+
+def push_key(pk: object) -> str:
+    """The mark of a push (create, save, retry) queued and not done yet."""
+    return f"assistant-push:{pk}"
+
+
+def delete_key(pk: object) -> str:
+    """The mark of a delete queued and not done yet."""
+    return f"assistant-delete:{pk}"
+
+
+def delete_failed_key(pk: object) -> str:
+    """The mark of a delete the provider refused lately (the assistant's page says so)."""
+    return f"assistant-delete-failed:{pk}"
+
+
+def import_key(pk: object) -> str:
+    """The mark of an import from connection `pk` queued and not done yet."""
+    return f"assistant-import:{pk}"
+
+
+def pushing(assistant: Assistant) -> bool:
+    """Whether a push or a delete of `assistant` is queued or under way (reads only)."""
+    return progress_active(push_key(assistant.pk)) or progress_active(delete_key(assistant.pk))
+
+
+def assistant_push_queue(*, assistant: Assistant, user: User, operation: str) -> None:
+    """Queue the push of the local record saved just now to the provider."""
+    progress_mark(push_key(assistant.pk), ttl=ASSISTANT_MARK_TTL.total_seconds())
+    assistant_push_task(str(assistant.pk), str(user.pk), operation)
+
+
+def assistant_push_step(
+    *, assistant_id: UUID | str, user_id: Any = None, operation: str
+) -> Assistant | None:
+    """Bring the assistant's remote copy in line (`sync.bring_in_line`, under the claim: a push
+    already under way makes this one send nothing, and the record stays `pending`)."""
+    try:
+        assistant = Assistant.objects.select_related("connection", "team").filter(pk=assistant_id)
+        assistant = assistant.first()
+        if assistant is None:
+            return None
+        sync.bring_in_line(assistant, user=_user(user_id), operation=operation)
+        return assistant
+    finally:
+        progress_clear(push_key(assistant_id))
+
+
+@db_task()
+def assistant_push_task(assistant_id: str, user_id: Any, operation: str) -> None:
+    assistant_push_step(assistant_id=assistant_id, user_id=user_id, operation=operation)
+
+
+def assistant_delete_queue(*, assistant: Assistant, user: User) -> None:
+    """Queue the delete of `assistant` (remote copy first, then the local record)."""
+    progress_clear(delete_failed_key(assistant.pk))
+    progress_mark(delete_key(assistant.pk), ttl=ASSISTANT_MARK_TTL.total_seconds())
+    assistant_delete_task(str(assistant.pk), str(user.pk))
+
+
+def assistant_delete_step(*, assistant_id: UUID | str, user_id: Any = None) -> Assistant | None:
+    """Delete the assistant (`services.assistant_delete`): a failure keeps the local record,
+    marked `failed` with the error, and the page says the delete failed."""
+    try:
+        assistant = Assistant.objects.select_related("connection", "team").filter(pk=assistant_id)
+        assistant = assistant.first()
+        user = _user(user_id)
+        if assistant is None or user is None:
+            return None
+        kept = assistant_delete(assistant=assistant, user=user).value
+        if kept is not None:
+            progress_mark(delete_failed_key(assistant_id), ttl=FAILED_MARK_TTL.total_seconds())
+        return kept
+    finally:
+        progress_clear(delete_key(assistant_id))
+
+
+@db_task()
+def assistant_delete_task(assistant_id: str, user_id: Any) -> None:
+    assistant_delete_step(assistant_id=assistant_id, user_id=user_id)
+
+
+def _import_result_key(pk: object) -> str:
+    return f"tablero.assistant-import-result:{pk}"
+
+
+def import_result(connection_id: object) -> dict | None:
+    """How the last import from the connection went, for a while after it ran (reads only):
+    {"api", "added", "known", "skipped"}, or {"error": kind}. None when nothing is known."""
+    try:
+        found = HUEY.get(_import_result_key(connection_id), peek=True)
+    except Exception:
+        return None
+    if not isinstance(found, dict) or found.get("until", 0) <= time.time():
+        return None
+    return found
+
+
+def assistant_import_queue(*, connection: Connection, user: User) -> None:
+    """Queue the import from `connection`; the list says "importing…" until it has run."""
+    HUEY.delete(_import_result_key(connection.pk))
+    progress_mark(import_key(connection.pk), ttl=ASSISTANT_MARK_TTL.total_seconds())
+    assistant_import_task(str(connection.pk), str(user.pk))
+
+
+def assistant_import_step(*, connection_id: UUID | str, user_id: Any = None) -> dict | None:
+    """Import the connection's remote assistants; the counts (or the error kind) are kept a
+    while for the list page to show."""
+    try:
+        connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
+        user = _user(user_id)
+        if connection is None or user is None:
+            return None
+        outcome = assistant_import(team=connection.team, user=user, connection=connection)
+        found: dict[str, Any] = {"until": time.time() + FAILED_MARK_TTL.total_seconds()}
+        if outcome.error is not None:
+            found["error"] = outcome.error.kind.value
+        else:
+            result = outcome.value
+            found.update(
+                api=result.api, added=result.added, known=result.known, skipped=result.skipped
+            )
+        HUEY.put(_import_result_key(connection_id), found)
+        return found
+    finally:
+        progress_clear(import_key(connection_id))
+
+
+@db_task()
+def assistant_import_task(connection_id: str, user_id: Any) -> None:
+    assistant_import_step(connection_id=connection_id, user_id=user_id)

@@ -37,7 +37,7 @@ from assistants.forms import (
 )
 from assistants.models import Assistant, Run, SyncState
 from connections.explanations import explain
-from connections.models import Connection
+from connections.models import Connection, ErrorOperation
 from lib.forms import posted
 from lib.progress import progress_active
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
@@ -66,7 +66,53 @@ def _sync_message(request: HttpRequest, assistant: Assistant, done: str) -> None
         )
 
 
+def _push(request: HttpRequest, assistant: Assistant, operation: str, done: str) -> None:
+    """Queue the push of a change just saved locally and say where it stands: "syncing…"
+    while the task waits for a consumer, its outcome when it has already run."""
+    tasks.assistant_push_queue(assistant=assistant, user=request.user, operation=operation)
+    if progress_active(tasks.push_key(assistant.pk)):
+        messages.info(
+            request,
+            _("%(done)s Syncing with the provider; this page shows how it went.") % {"done": done},
+        )
+        return
+    try:
+        assistant.refresh_from_db()
+    except Assistant.DoesNotExist:
+        return
+    _sync_message(request, assistant, done)
+
+
 # --- assistants ------------------------------------------------------------------------------
+
+
+def _list_context(access: TeamAccess, *, form=None, connection=None, query="", **extra) -> dict:
+    """The list page: the assistants, and what tasks are doing to them (reads only)."""
+    assistants = list(
+        selectors.assistant_list(
+            team=access.team, connection_id=connection.pk if connection else None, query=query
+        )
+    )
+    for assistant in assistants:
+        assistant.deleting = progress_active(tasks.delete_key(assistant.pk))
+        assistant.syncing = not assistant.deleting and progress_active(tasks.push_key(assistant.pk))
+    connections = list(selectors.team_connections(team=access.team))
+    importing = [c for c in connections if progress_active(tasks.import_key(c.pk))]
+    import_failed = []
+    for c in connections:
+        found = tasks.import_result(c.pk)
+        if found and "error" in found and c not in importing:
+            import_failed.append((c, found["error"]))
+    return dict(
+        form=form or AssistantFilterForm(team=access.team),
+        assistants=assistants,
+        connections=connections,
+        filtered=bool(connection or query),
+        importing=importing,
+        import_failed=import_failed,
+        busy=bool(importing) or any(a.deleting or a.syncing for a in assistants),
+        **extra,
+    )
 
 
 @login_required
@@ -77,18 +123,10 @@ def assistant_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     connection, query = None, ""
     if form.is_valid():
         connection, query = form.cleaned_data["connection"], form.cleaned_data["q"]
-    assistants = selectors.assistant_list(
-        team=access.team, connection_id=connection.pk if connection else None, query=query
-    )
     return render(
         request,
         "assistants/list.html",
-        dict(
-            form=form,
-            assistants=assistants,
-            connections=selectors.team_connections(team=access.team),
-            filtered=bool(connection or query),
-        ),
+        _list_context(access, form=form, connection=connection, query=query),
     )
 
 
@@ -123,6 +161,7 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
                 connection=form.cleaned_data["connection"],
                 data=form.assistant_data(),
                 submission_token=form.cleaned_data["submission_token"],
+                push=False,
             ).value
         except ValidationError as invalid:
             form.add_error(None, invalid)
@@ -134,7 +173,7 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
                 "assistants:detail", team_id=access.team.pk, assistant_id=submitted.target.pk
             )
         else:
-            _sync_message(request, assistant, _("Assistant created."))
+            _push(request, assistant, ErrorOperation.ASSISTANT_CREATE, _("Assistant created."))
             return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
     return render(
         request,
@@ -157,6 +196,9 @@ def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm 
         runs=selectors.run_recent(assistant=assistant),
         run_form=run_form,
         run_api=run_api,
+        deleting=progress_active(tasks.delete_key(assistant.pk)),
+        syncing=progress_active(tasks.push_key(assistant.pk)),
+        delete_failed=progress_active(tasks.delete_failed_key(assistant.pk)),
         file_search_left_out=run_api == RESPONSES and responses_drops_file_search(assistant.tools),
     )
 
@@ -182,12 +224,12 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
     if form.is_bound and form.is_valid():
         try:
             services.assistant_update(
-                assistant=assistant, user=request.user, data=form.assistant_data()
+                assistant=assistant, user=request.user, data=form.assistant_data(), push=False
             )
         except ValidationError as invalid:
             form.add_error(None, invalid)
         else:
-            _sync_message(request, assistant, _("Assistant saved."))
+            _push(request, assistant, ErrorOperation.ASSISTANT_UPDATE, _("Assistant saved."))
             return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
     return render(
         request,
@@ -208,9 +250,21 @@ def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
     if request.method == "POST":
         name = assistant.name
-        if services.assistant_delete(assistant=assistant, user=request.user).value is None:
+        tasks.assistant_delete_queue(assistant=assistant, user=request.user)
+        if progress_active(tasks.delete_key(assistant.pk)):
+            messages.info(
+                request,
+                _(
+                    "Deleting “%(name)s” on the provider; it goes from this list once it is "
+                    "gone there."
+                )
+                % {"name": name},
+            )
+            return redirect("assistants:list", team_id=access.team.pk)
+        if not Assistant.objects.filter(pk=assistant.pk).exists():
             messages.success(request, _("Assistant “%(name)s” deleted.") % {"name": name})
             return redirect("assistants:list", team_id=access.team.pk)
+        assistant.refresh_from_db()
         messages.error(
             request,
             _(
@@ -228,10 +282,6 @@ def assistant_delete(request: HttpRequest, team_id: UUID, assistant_id: UUID) ->
 def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
-    outcome = services.assistant_sync(assistant=assistant, user=request.user)
-    if outcome.value is None:
-        messages.info(request, _("The assistant was deleted while it was being synced."))
-        return redirect("assistants:list", team_id=access.team.pk)
     if assistant.sync_in_progress:
         messages.info(
             request,
@@ -240,8 +290,13 @@ def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
                 "to see how it went."
             ),
         )
-    else:
-        _sync_message(request, assistant, _("Assistant synced with the provider."))
+        return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
+    services.assistant_sync(assistant=assistant, user=request.user, push=False)
+    synced = _("Assistant synced with the provider.")
+    _push(request, assistant, ErrorOperation.ASSISTANT_SYNC, synced)
+    if not Assistant.objects.filter(pk=assistant.pk).exists():
+        messages.info(request, _("The assistant was deleted while it was being synced."))
+        return redirect("assistants:list", team_id=access.team.pk)
     return redirect("assistants:detail", team_id=access.team.pk, assistant_id=assistant.pk)
 
 
@@ -250,21 +305,24 @@ def assistant_sync(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
 def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     connection = get_object_or_404(Connection, pk=connection_id, team=access.team)
-    outcome = services.assistant_import(team=access.team, user=request.user, connection=connection)
-    result = outcome.value
+    tasks.assistant_import_queue(connection=connection, user=request.user)
+    if progress_active(tasks.import_key(connection.pk)):
+        messages.info(
+            request,
+            _("Importing from “%(name)s”; the list below updates when it is done.")
+            % {"name": connection.name},
+        )
+        return redirect("assistants:list", team_id=access.team.pk)
+    result = tasks.import_result(connection.pk)  # it has run already (no queue between)
     if result is None:
+        return redirect("assistants:list", team_id=access.team.pk)
+    if "error" in result:
         return render(
             request,
             "assistants/list.html",
-            dict(
-                form=AssistantFilterForm(team=access.team),
-                assistants=selectors.assistant_list(team=access.team),
-                connections=selectors.team_connections(team=access.team),
-                import_error=outcome.error,
-                import_connection=connection,
-            ),
+            _list_context(access, import_error=result["error"], import_connection=connection),
         )
-    if result.api == RESPONSES:
+    if result["api"] == RESPONSES:
         messages.info(
             request,
             _(
@@ -282,9 +340,9 @@ def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -
             )
             % {
                 "name": connection.name,
-                "added": result.added,
-                "known": result.known,
-                "skipped": result.skipped,
+                "added": result["added"],
+                "known": result["known"],
+                "skipped": result["skipped"],
             },
         )
     return redirect("assistants:list", team_id=access.team.pk)

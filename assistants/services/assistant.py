@@ -42,6 +42,7 @@ def assistant_create(
     connection: Connection,
     data: dict[str, Any],
     submission_token: uuid.UUID | None = None,
+    push: bool = True,
 ) -> Outcome[Assistant]:
     """Save the assistant locally (pending), then create it remotely where the connection uses
     the Assistants API. A provider failure leaves the local record `failed` with the error, to
@@ -49,7 +50,10 @@ def assistant_create(
 
     `submission_token` is the form's one-time token: the local record carries it (unique per
     team), so the same form sent again raises AlreadySubmitted with the assistant it created,
-    before anything reaches the provider. Without a token every call creates."""
+    before anything reaches the provider. Without a token every call creates.
+
+    With `push=False` only the local record is saved (fast, for a page): the push is left to
+    a task (`assistants.tasks.assistant_push_queue`)."""
     if connection.team_id != team.pk:
         raise ValueError("The connection belongs to another team.")
     shared.raise_if_submitted(Assistant, team, submission_token)
@@ -77,18 +81,21 @@ def assistant_create(
     except IntegrityError:
         shared.raise_if_submitted(Assistant, team, submission_token)
         raise
-    push, error = sync.bring_in_line(
+    if not push:
+        return Outcome(value=assistant)
+    done, error = sync.bring_in_line(
         assistant, user=user, operation=ErrorOperation.ASSISTANT_CREATE
     )
-    return sync.push_outcome(assistant, push, error)
+    return sync.push_outcome(assistant, done, error)
 
 
 def assistant_update(
-    *, assistant: Assistant, user: User, data: dict[str, Any]
+    *, assistant: Assistant, user: User, data: dict[str, Any], push: bool = True
 ) -> Outcome[Assistant]:
     """Change the local record, then the remote copy; a failure marks it `failed`. While
     another request is syncing the assistant the change is saved here only (the assistant's
-    `sync_in_progress` then says so, and it ends up `pending`, to be synced again)."""
+    `sync_in_progress` then says so, and it ends up `pending`, to be synced again). With
+    `push=False` only the local record changes (the push is a task's)."""
     values = _assistant_values(data)
     changed = sorted(field for field, value in values.items() if getattr(assistant, field) != value)
     with transaction.atomic():
@@ -105,17 +112,20 @@ def assistant_update(
             target=assistant,
             data={"changed": changed},
         )
-    push, error = sync.bring_in_line(
+    if not push:
+        return Outcome(value=assistant)
+    done, error = sync.bring_in_line(
         assistant, user=user, operation=ErrorOperation.ASSISTANT_UPDATE
     )
-    return sync.push_outcome(assistant, push, error)
+    return sync.push_outcome(assistant, done, error)
 
 
-def assistant_sync(*, assistant: Assistant, user: User) -> Outcome[Assistant]:
+def assistant_sync(*, assistant: Assistant, user: User, push: bool = True) -> Outcome[Assistant]:
     """Try again to bring the remote copy in line ("Retry sync"). An assistant gone remotely
     is created anew. While another request is syncing it nothing is sent (the assistant's
     `sync_in_progress` then says so), so a double click never creates two remote copies. No
-    value when the record was deleted meanwhile."""
+    value when the record was deleted meanwhile. With `push=False` only the request is
+    recorded (the audit entry); the push is a task's."""
     audit_log(
         team=assistant.team,
         actor=user,
@@ -123,8 +133,10 @@ def assistant_sync(*, assistant: Assistant, user: User) -> Outcome[Assistant]:
         target=assistant,
         data={"state": assistant.sync_state},
     )
-    push, error = sync.bring_in_line(assistant, user=user, operation=ErrorOperation.ASSISTANT_SYNC)
-    return sync.push_outcome(assistant, push, error)
+    if not push:
+        return Outcome(value=assistant)
+    done, error = sync.bring_in_line(assistant, user=user, operation=ErrorOperation.ASSISTANT_SYNC)
+    return sync.push_outcome(assistant, done, error)
 
 
 # A delete that finds a new remote copy recorded meanwhile deletes that one too; a sync started
