@@ -6,8 +6,10 @@ next poll) waits in that storage until `run_scheduled` moves the pinned clock to
 """
 
 from datetime import UTC, datetime, timedelta
+from unittest import mock
 
 import pytest
+from huey.contrib import djhuey
 from huey.contrib.djhuey import HUEY
 
 
@@ -49,7 +51,12 @@ def queued(empty_queue):
     storage here) instead of running at once, until the test runs it with `run_queued`. For
     proving that a page answers without doing the task's work."""
     HUEY._immediate = False  # the storage stays the in-memory one
-    yield HUEY
+    # djhuey's db_task closes "old" connections around a task when not immediate; inside a
+    # test's transaction that is the test's own connection (PostgreSQL then says "the
+    # connection is closed"; SQLite's in-memory database ignores it). A consumer has no such
+    # transaction around its tasks, so leaving the connection alone changes nothing else.
+    with mock.patch.object(djhuey, "close_old_connections", lambda: None):
+        yield HUEY
     HUEY._immediate = True
 
 
