@@ -14,7 +14,7 @@ A check that fails for a passing reason (the provider was down or did not answer
 again after a minute, then five; a refused key, an exhausted quota or any other lasting
 failure is not: it stays on the connection until someone acts.
 
-The pages' own buttons ("Test now", "Refresh" of the model list) queue a task
+The pages' own buttons ("Test now", "Refresh" of the model list or of the costs) queue a task
 here too and answer at once: the page marks the work as under way (lib.progress), says
 "checking…" and follows it through htmx until the task clears the mark.
 """
@@ -288,30 +288,57 @@ def costs_refresh_sweep() -> None:
         connection_costs_refresh(str(pk))
 
 
-def connection_costs_run(*, connection_id: UUID | str, retry: int = 0) -> ProviderError | None:
-    """Fetch a connection's costs again (every grouping the costs page offers), as its page
-    does with "Refresh", with nobody signed in. Returns the provider error, if any."""
-    connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
-    if connection is None or not connection.has_admin_key:
-        return None
-    error = None
-    with exclusive(f"connections:costs:{connection.pk}", ttl=task_deadline() * 2 + 60) as mine:
-        if not mine:
+def costs_key(pk: object) -> str:
+    """The progress mark of a costs page's "Refresh" not done yet."""
+    return f"connection-costs:{pk}"
+
+
+def costs_refresh_queue(*, connection: Connection, group: str, user: User) -> None:
+    """The costs page's "Refresh": mark it under way and queue the fetch of that grouping."""
+    progress_mark(costs_key(connection.pk), ttl=PROGRESS_TTL.total_seconds())
+    connection_costs_refresh(str(connection.pk), 0, group, str(user.pk))
+
+
+def connection_costs_run(
+    *,
+    connection_id: UUID | str,
+    retry: int = 0,
+    group: str | None = None,
+    user_id: object = None,
+) -> ProviderError | None:
+    """Fetch a connection's costs again: one grouping (a page's "Refresh", which marked it
+    under way) or every grouping the costs page offers (the hourly fetch, with nobody signed
+    in). Returns the provider error, if any."""
+    try:
+        connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
+        if connection is None or not connection.has_admin_key:
             return None
-        for group in costs.GROUP_CHOICES:
-            error = costs.costs_refresh(connection=connection, group=group).error
-            if error is not None:
-                break
-    if error is not None and error.kind in RETRY_KINDS and retry < len(RETRY_DELAYS):
-        connection_costs_refresh.schedule(
-            (str(connection.pk), retry + 1), delay=RETRY_DELAYS[retry]
-        )
-    return error
+        groups = [costs.group_from(group)] if group else list(costs.GROUP_CHOICES)
+        error = None
+        ttl = task_deadline() * 2 + 60
+        with exclusive(f"connections:costs:{connection.pk}", ttl=ttl) as mine:
+            if not mine:
+                return None  # another consumer is fetching them right now
+            user = _user(user_id)
+            for one in groups:
+                error = costs.costs_refresh(connection=connection, group=one, user=user).error
+                if error is not None:
+                    break
+        if error is not None and error.kind in RETRY_KINDS and retry < len(RETRY_DELAYS):
+            connection_costs_refresh.schedule(
+                (str(connection.pk), retry + 1, group, user_id), delay=RETRY_DELAYS[retry]
+            )
+        return error
+    finally:
+        if group and not retry:
+            progress_clear(costs_key(connection_id))
 
 
 @db_task()
-def connection_costs_refresh(connection_id: str, retry: int = 0) -> None:
-    connection_costs_run(connection_id=connection_id, retry=retry)
+def connection_costs_refresh(
+    connection_id: str, retry: int = 0, group: str | None = None, user_id: object = None
+) -> None:
+    connection_costs_run(connection_id=connection_id, retry=retry, group=group, user_id=user_id)
 
 
 # --- retention ----------------------------------------------------------------------------------
