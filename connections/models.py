@@ -423,3 +423,29 @@ class CostSnapshot(models.Model):
 
     def __str__(self) -> str:
         return f"{self.connection_id}: {self.group}"
+
+
+class TaskFailure(models.Model):
+    """A background task that failed (raised, timed out, expired or was interrupted), noted by
+    lib.taskqueue's signal handler for the admin site. Only what is safe to show: the task's
+    name and id, its arguments where they are plain ids, the error's class and its message
+    with anything shaped like a key masked. Deleted with the provider errors, after
+    TABLERO_ERROR_RETENTION."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_name = models.CharField(_("task"), max_length=200)
+    task_id = models.CharField(_("task ID"), max_length=64)
+    arguments = models.TextField(_("arguments"), blank=True)
+    signal = models.CharField(_("what happened"), max_length=32)
+    error_class = models.CharField(_("error"), max_length=200, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    retries_left = models.PositiveSmallIntegerField(_("retries left"), default=0)
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("failed task")
+        verbose_name_plural = _("failed tasks")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}: {self.error_class or self.signal}"

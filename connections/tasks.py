@@ -4,7 +4,7 @@
   moment within the interval (`lib.taskqueue.slot_start`), less often while its provider
   rate-limits, and not when someone checked it lately;
 - the costs of connections with an admin key are fetched again every hour, spread the same way;
-- provider errors older than TABLERO_ERROR_RETENTION are deleted.
+- provider errors and failed tasks older than TABLERO_ERROR_RETENTION are deleted.
 
 A sweep runs every minute and queues one task per connection that falls due; each task checks
 again that its work is still due, so a task queued twice (two sweeps, two consumers) asks the
@@ -19,6 +19,7 @@ here too and answer at once: the page marks the work as under way (lib.progress)
 "checking…" and follows it through htmx until the task clears the mark.
 """
 
+import dataclasses
 import logging
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -28,14 +29,21 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from accounts.models import User
 from connections import costs
-from connections.models import Connection, ConnectionErrorEvent, Health
+from connections.models import Connection, ConnectionErrorEvent, Health, TaskFailure
 from connections.services import ConnectionChanged, connection_test, models_refresh
 from lib.progress import progress_clear, progress_mark
-from lib.taskqueue import claim_once, exclusive, slot_start, task_deadline
+from lib.taskqueue import (
+    FAILURE_SIGNALS,
+    claim_once,
+    exclusive,
+    failure_note,
+    slot_start,
+    task_deadline,
+)
 from provider.errors import ErrorKind, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -354,9 +362,33 @@ def error_events_prune(*, before: datetime) -> int:
     return deleted
 
 
+@HUEY.signal(*FAILURE_SIGNALS)
+def task_failure_record(signal: str, task, exc: BaseException | None = None) -> None:
+    """Note any task that failed (raised, timed out, expired, interrupted) for the admin
+    site, with ids only and keys masked (lib.taskqueue.failure_note). Never raises: failing
+    to note a failure must not stop the consumer."""
+    try:
+        note = failure_note(signal, task, exc)
+        TaskFailure.objects.create(**dataclasses.asdict(note))
+    except Exception:
+        logger.exception("Could not note the failure of task %s.", getattr(task, "id", "?"))
+
+
+def task_failures_prune(*, before: datetime) -> int:
+    """Delete the failed tasks noted before `before` (lib.taskqueue), a batch at a time."""
+    deleted = 0
+    old = TaskFailure.objects.filter(created_at__lt=before)
+    while batch := list(old.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        deleted += TaskFailure.objects.filter(pk__in=batch).delete()[0]
+    return deleted
+
+
 @db_periodic_task(crontab(minute="17"))
 def error_events_prune_old() -> None:
-    """Every hour: forget provider errors older than TABLERO_ERROR_RETENTION."""
-    deleted = error_events_prune(before=timezone.now() - settings.TABLERO_ERROR_RETENTION)
+    """Every hour: forget provider errors and failed tasks older than
+    TABLERO_ERROR_RETENTION."""
+    before = timezone.now() - settings.TABLERO_ERROR_RETENTION
+    deleted = error_events_prune(before=before)
     if deleted:
         logger.info("Deleted %d provider errors older than the retention period.", deleted)
+    task_failures_prune(before=before)
