@@ -109,7 +109,7 @@ def test_a_consumer_killed_mid_push_leaves_no_orphan_and_no_duplicate(
     database = tmp_path / "db.sqlite3"
     _manage("migrate", "--noinput", env=consumer_env)
     recorded = _manage("shell", "-c", RECORD_A_RUN, env=consumer_env)
-    run_id, user_id, claim = (recorded.split("BEGIN ", 1)[1].split("\n")[0].split(" ") + [""])[:3]
+    run_id, user_id, claim = recorded.split("BEGIN ", 1)[1].split("\n")[0].split(" ")
 
     first = _consumer(tmp_path, consumer_env, "first")
     try:
