@@ -1,4 +1,5 @@
-"""Django admin for connections: masked keys only, new keys write-only, every change audited."""
+"""Django admin for connections: masked keys only, new keys write-only, every change audited;
+and the background tasks, waiting or failed."""
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,7 +15,8 @@ from accounts.services import audit_log
 from connections import services
 from connections.explanations import explain
 from connections.forms import HeaderIdsMixin, clean_connection_name, clean_key, clean_url
-from connections.models import Connection, ConnectionErrorEvent
+from connections.models import Connection, ConnectionErrorEvent, TaskFailure
+from lib.taskqueue import queued_tasks
 
 
 class ConnectionAdminForm(HeaderIdsMixin, forms.ModelForm):
@@ -268,3 +270,44 @@ class ConnectionErrorEventAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
         return False
+
+
+@admin.register(TaskFailure)
+class TaskFailureAdmin(admin.ModelAdmin):
+    """Background tasks: those waiting in the queue (read from Huey's storage, above the list)
+    and those that failed (the list). Read-only: nothing here runs or removes a task."""
+
+    change_list_template = "admin/connections/taskfailure/change_list.html"
+    list_display = ["created_at", "task_name", "signal", "error_class", "arguments"]
+    list_filter = ["signal", "task_name"]
+    search_fields = ["task_name", "task_id", "error_class"]
+    readonly_fields = [
+        "task_name",
+        "task_id",
+        "arguments",
+        "signal",
+        "error_class",
+        "message",
+        "retries_left",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:
+        return False
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        try:
+            pending, scheduled = queued_tasks()
+            reachable = True
+        except Exception:
+            pending, scheduled, reachable = [], [], False
+        context = {
+            "pending_tasks": pending,
+            "scheduled_tasks": scheduled,
+            "queue_reachable": reachable,
+            **(extra_context or {}),
+        }
+        return super().changelist_view(request, extra_context=context)

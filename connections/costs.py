@@ -2,12 +2,12 @@
 
 The costs endpoint needs the organization's admin key (`sk-admin-…`), which a connection may
 store next to its API key. The last 30 days (UTC, by day) are fetched, grouped by line item or
-by project, and kept in the Django cache for an hour under a key naming the connection, the
-stored admin key (a digest of its ciphertext, so a new or removed key never reads old
-figures), the grouping and the UTC day. The costs page reads that cache, or asks live and
-fills it (`costs_get`, which writes nothing to the database); its Refresh button, or background
-work, calls `costs_refresh`, which also stores this month's spend on the connection and records
-a failure. The team's home page never asks: it reads the stored spend (`month_spend_known`).
+by project, by `costs_refresh` (the hourly task, or the page's Refresh, which queues that
+task): the report is kept in the database (a CostSnapshot per grouping, naming the admin key
+it was read with, so a new or removed key never shows old figures), this month's spend onto
+the connection, and a failure into the error history. The costs page never asks the provider:
+it shows the kept report (`costs_get`, which writes nothing). The team's home page reads the
+stored spend (`month_spend_known`).
 """
 
 import hashlib
@@ -17,7 +17,6 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.core.cache import cache
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -26,11 +25,11 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import User
 from connections import charts, crypto, services
-from connections.models import Connection, ErrorOperation
+from connections.models import Connection, CostSnapshot, ErrorOperation
 from connections.outcome import Outcome
 from lib import events
 from provider.costs import GROUP_BY, CostLine, fetch_cost_lines
-from provider.errors import ProviderError
+from provider.errors import ErrorKind, ProviderError
 
 GROUP_CHOICES = {
     "line_item": gettext_lazy("By line item"),
@@ -42,7 +41,6 @@ CHART_TITLES = {
 }
 DEFAULT_GROUP = "line_item"
 WINDOW_DAYS = 30
-CACHE_SECONDS = 60 * 60
 OPERATION = ErrorOperation.COSTS_LIST
 ADMIN_KEYS_URL = "https://platform.openai.com/settings/organization/admin-keys"
 USAGE_URL = "https://platform.openai.com/usage"
@@ -63,10 +61,6 @@ def window_start(today: date) -> date:
 
 def _key_digest(connection: Connection) -> str:
     return hashlib.sha256(connection.admin_key_encrypted.encode()).hexdigest()[:16]
-
-
-def cache_key(connection: Connection, group: str, day: date) -> str:
-    return f"connections:costs:{connection.pk}:{_key_digest(connection)}:{group}:{day:%Y-%m-%d}"
 
 
 # --- the report --------------------------------------------------------------------------------
@@ -180,41 +174,85 @@ def costs_fetch(*, connection: Connection, group: str, now: datetime | None = No
 
 @dataclass
 class CostsResult:
-    report: CostReport | None  # None: no admin key, or nothing fetched yet and it failed
-    error: ProviderError | None = None
+    report: CostReport | None  # None: no admin key, or nothing fetched yet
+    error: ProviderError | None = None  # the last fetch failed (after `report` was fetched)
+    error_at: datetime | None = None
 
     @property
     def stale(self) -> bool:
-        """A report from the cache shown next to the error of a failed refresh."""
+        """A report kept from before, shown next to the error of a later failed fetch."""
         return self.report is not None and self.error is not None
 
 
+def _snapshot(connection: Connection, group: str) -> CostSnapshot | None:
+    return CostSnapshot.objects.filter(
+        connection=connection, group=group, key_digest=_key_digest(connection)
+    ).first()
+
+
 def costs_get(*, connection: Connection, group: str) -> CostsResult:
-    """The connection's costs for the page: from the Django cache, else asked live (and kept
-    in the cache, which is not the database). Writes nothing to the database: a failure is
-    returned, not recorded, and the month's spend on the connection is `costs_refresh`'s to
-    store. Without an admin key nothing is asked."""
+    """The connection's costs for the page, as last fetched (`costs_refresh`, by the hourly
+    task or the page's Refresh): never asks the provider and writes nothing. Without an admin
+    key, or before the first fetch with the stored one, the report is None."""
     if not connection.has_admin_key:
         return CostsResult(report=None)
-    key = cache_key(connection, group, utc_today())
-    cached = cache.get(key)
-    if cached:
-        return CostsResult(report=CostReport.from_cache(cached))
-    try:
-        fresh = costs_fetch(connection=connection, group=group)
-    except ProviderError as error:
-        return CostsResult(report=None, error=error)
-    cache.set(key, fresh.to_cache(), CACHE_SECONDS)
-    return CostsResult(report=fresh)
+    snapshot = _snapshot(connection, group)
+    if snapshot is None:
+        return CostsResult(report=None)
+    report = None
+    if snapshot.report:
+        try:
+            report = CostReport.from_cache(snapshot.report)
+        except (KeyError, TypeError, ValueError, ArithmeticError):
+            report = None  # written by an older version: as if never fetched
+    error = None
+    if snapshot.error_kind:
+        try:
+            kind = ErrorKind(snapshot.error_kind)
+        except ValueError:  # written by an older version
+            kind = ErrorKind.BAD_RESPONSE
+        error = ProviderError(kind, snapshot.error_message)
+    return CostsResult(report=report, error=error, error_at=snapshot.error_at)
+
+
+def _snapshot_store(
+    *, connection: Connection, group: str, report: CostReport | None, error: ProviderError | None
+) -> None:
+    digest = _key_digest(connection)
+    if report is not None:
+        values = {
+            "key_digest": digest,
+            "report": report.to_cache(),
+            "fetched_at": report.fetched_at,
+            "error_kind": "",
+            "error_message": "",
+            "error_at": None,
+        }
+        CostSnapshot.objects.update_or_create(connection=connection, group=group, defaults=values)
+        return
+    assert error is not None
+    failure = {
+        "error_kind": error.kind.value,
+        "error_message": error.message,
+        "error_at": timezone.now(),
+    }
+    kept = CostSnapshot.objects.filter(connection=connection, group=group, key_digest=digest)
+    if not kept.update(**failure):
+        CostSnapshot.objects.update_or_create(
+            connection=connection,
+            group=group,
+            defaults={"key_digest": digest, "report": None, "fetched_at": None, **failure},
+        )
 
 
 def costs_refresh(
     *, connection: Connection, group: str, user: User | None = None
 ) -> Outcome[CostReport]:
-    """Ask the provider again (a page's Refresh, or background work): the report goes into the
-    cache and this month's spend onto the connection (for the home page); a failure goes into
-    the connection's error history. The outcome's value is the new report (None on failure,
-    or without an admin key, when nothing is asked)."""
+    """Ask the provider again (the hourly task, or the page's Refresh through a task): the
+    report is kept for the page (a CostSnapshot) and this month's spend onto the connection
+    (for the home page); a failure is noted next to the report kept before and goes into the
+    connection's error history. The outcome's value is the new report (None on failure, or
+    without an admin key, when nothing is asked)."""
     if not connection.has_admin_key:
         return Outcome()
     try:
@@ -223,32 +261,11 @@ def costs_refresh(
         services.error_event_record(
             connection=connection, error=error, operation=OPERATION, user=user
         )
+        _snapshot_store(connection=connection, group=group, report=None, error=error)
         return Outcome(error=error)
-    cache.set(cache_key(connection, group, utc_today()), fresh.to_cache(), CACHE_SECONDS)
+    _snapshot_store(connection=connection, group=group, report=fresh, error=None)
     month_spend_store(connection=connection, report=fresh)
     return Outcome(value=fresh)
-
-
-def month_spend_remember(*, connection: Connection, group: str) -> bool:
-    """Store this month's spend from the report the cache holds for today (the one the costs
-    page just showed), without asking the provider. The page asks for this with a POST once it
-    is shown, so that the home page knows the figure too. False when the cache holds none."""
-    report = costs_cached(connection=connection, group=group)
-    if report is None:
-        return False
-    month_spend_store(connection=connection, report=report)
-    return True
-
-
-def month_spend_is_from(connection: Connection, report: CostReport) -> bool:
-    """Whether the spend stored on the connection was taken from `report`."""
-    return (connection.month_spend or {}).get("fetched_at") == report.fetched_at.isoformat()
-
-
-def costs_cached(*, connection: Connection, group: str) -> CostReport | None:
-    """The report the cache holds for today, if any (never asks the provider)."""
-    cached = cache.get(cache_key(connection, group, utc_today()))
-    return CostReport.from_cache(cached) if cached else None
 
 
 def month_spend_store(*, connection: Connection, report: CostReport) -> None:

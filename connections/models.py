@@ -390,3 +390,62 @@ class ConnectionErrorEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.operation}: {self.kind}"
+
+
+class CostSnapshot(models.Model):
+    """The last costs report fetched for a connection and a grouping (connections.costs), kept
+    where the web process and the task consumer both see it, so the costs page shows it
+    without asking the provider. `key_digest` names the admin key it was read with: a
+    replaced key never shows the old key's figures. A failed fetch keeps the report and
+    notes the failure (`error_kind`, `error_at`) for the page to explain."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    connection = models.ForeignKey(
+        Connection, on_delete=models.CASCADE, related_name="cost_snapshots"
+    )
+    group = models.CharField(_("grouping"), max_length=32)
+    key_digest = models.CharField(max_length=64, editable=False)
+    report = models.JSONField(_("report"), null=True, blank=True)
+    fetched_at = models.DateTimeField(_("fetched at"), null=True, blank=True)
+    error_kind = models.CharField(_("last failure"), max_length=32, blank=True)
+    # The provider's own message, keys masked (ProviderError.message), for admins only.
+    error_message = models.TextField(_("provider's message"), blank=True)
+    error_at = models.DateTimeField(_("failed at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("costs report")
+        verbose_name_plural = _("costs reports")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "group"], name="connections_cost_snapshot_unique"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.connection_id}: {self.group}"
+
+
+class TaskFailure(models.Model):
+    """A background task that failed (raised, timed out, expired or was interrupted), noted by
+    lib.taskqueue's signal handler for the admin site. Only what is safe to show: the task's
+    name and id, its arguments where they are plain ids, the error's class and its message
+    with anything shaped like a key masked. Deleted with the provider errors, after
+    TABLERO_ERROR_RETENTION."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    task_name = models.CharField(_("task"), max_length=200)
+    task_id = models.CharField(_("task ID"), max_length=64)
+    arguments = models.TextField(_("arguments"), blank=True)
+    signal = models.CharField(_("what happened"), max_length=32)
+    error_class = models.CharField(_("error"), max_length=200, blank=True)
+    message = models.TextField(_("message"), blank=True)
+    retries_left = models.PositiveSmallIntegerField(_("retries left"), default=0)
+    created_at = models.DateTimeField(_("when"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("failed task")
+        verbose_name_plural = _("failed tasks")
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.task_name}: {self.error_class or self.signal}"

@@ -4,7 +4,7 @@
   moment within the interval (`lib.taskqueue.slot_start`), less often while its provider
   rate-limits, and not when someone checked it lately;
 - the costs of connections with an admin key are fetched again every hour, spread the same way;
-- provider errors older than TABLERO_ERROR_RETENTION are deleted.
+- provider errors and failed tasks older than TABLERO_ERROR_RETENTION are deleted.
 
 A sweep runs every minute and queues one task per connection that falls due; each task checks
 again that its work is still due, so a task queued twice (two sweeps, two consumers) asks the
@@ -14,11 +14,12 @@ A check that fails for a passing reason (the provider was down or did not answer
 again after a minute, then five; a refused key, an exhausted quota or any other lasting
 failure is not: it stays on the connection until someone acts.
 
-The pages' own buttons ("Test now", "Refresh" of the model list) queue a task
+The pages' own buttons ("Test now", "Refresh" of the model list or of the costs) queue a task
 here too and answer at once: the page marks the work as under way (lib.progress), says
 "checking…" and follows it through htmx until the task clears the mark.
 """
 
+import dataclasses
 import logging
 from contextlib import suppress
 from datetime import datetime, timedelta
@@ -28,14 +29,21 @@ from django.conf import settings
 from django.core.cache import cache
 from django.utils import timezone
 from huey import crontab
-from huey.contrib.djhuey import db_periodic_task, db_task
+from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from accounts.models import User
 from connections import costs
-from connections.models import Connection, ConnectionErrorEvent, Health
+from connections.models import Connection, ConnectionErrorEvent, Health, TaskFailure
 from connections.services import ConnectionChanged, connection_test, models_refresh
 from lib.progress import progress_clear, progress_mark
-from lib.taskqueue import claim_once, exclusive, slot_start, task_deadline
+from lib.taskqueue import (
+    FAILURE_SIGNALS,
+    claim_once,
+    exclusive,
+    failure_note,
+    slot_start,
+    task_deadline,
+)
 from provider.errors import ErrorKind, ProviderError
 
 logger = logging.getLogger(__name__)
@@ -288,30 +296,57 @@ def costs_refresh_sweep() -> None:
         connection_costs_refresh(str(pk))
 
 
-def connection_costs_run(*, connection_id: UUID | str, retry: int = 0) -> ProviderError | None:
-    """Fetch a connection's costs again (every grouping the costs page offers), as its page
-    does with "Refresh", with nobody signed in. Returns the provider error, if any."""
-    connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
-    if connection is None or not connection.has_admin_key:
-        return None
-    error = None
-    with exclusive(f"connections:costs:{connection.pk}", ttl=task_deadline() * 2 + 60) as mine:
-        if not mine:
+def costs_key(pk: object) -> str:
+    """The progress mark of a costs page's "Refresh" not done yet."""
+    return f"connection-costs:{pk}"
+
+
+def costs_refresh_queue(*, connection: Connection, group: str, user: User) -> None:
+    """The costs page's "Refresh": mark it under way and queue the fetch of that grouping."""
+    progress_mark(costs_key(connection.pk), ttl=PROGRESS_TTL.total_seconds())
+    connection_costs_refresh(str(connection.pk), 0, group, str(user.pk))
+
+
+def connection_costs_run(
+    *,
+    connection_id: UUID | str,
+    retry: int = 0,
+    group: str | None = None,
+    user_id: object = None,
+) -> ProviderError | None:
+    """Fetch a connection's costs again: one grouping (a page's "Refresh", which marked it
+    under way) or every grouping the costs page offers (the hourly fetch, with nobody signed
+    in). Returns the provider error, if any."""
+    try:
+        connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
+        if connection is None or not connection.has_admin_key:
             return None
-        for group in costs.GROUP_CHOICES:
-            error = costs.costs_refresh(connection=connection, group=group).error
-            if error is not None:
-                break
-    if error is not None and error.kind in RETRY_KINDS and retry < len(RETRY_DELAYS):
-        connection_costs_refresh.schedule(
-            (str(connection.pk), retry + 1), delay=RETRY_DELAYS[retry]
-        )
-    return error
+        groups = [costs.group_from(group)] if group else list(costs.GROUP_CHOICES)
+        error = None
+        ttl = task_deadline() * 2 + 60
+        with exclusive(f"connections:costs:{connection.pk}", ttl=ttl) as mine:
+            if not mine:
+                return None  # another consumer is fetching them right now
+            user = _user(user_id)
+            for one in groups:
+                error = costs.costs_refresh(connection=connection, group=one, user=user).error
+                if error is not None:
+                    break
+        if error is not None and error.kind in RETRY_KINDS and retry < len(RETRY_DELAYS):
+            connection_costs_refresh.schedule(
+                (str(connection.pk), retry + 1, group, user_id), delay=RETRY_DELAYS[retry]
+            )
+        return error
+    finally:
+        if group and not retry:
+            progress_clear(costs_key(connection_id))
 
 
 @db_task()
-def connection_costs_refresh(connection_id: str, retry: int = 0) -> None:
-    connection_costs_run(connection_id=connection_id, retry=retry)
+def connection_costs_refresh(
+    connection_id: str, retry: int = 0, group: str | None = None, user_id: object = None
+) -> None:
+    connection_costs_run(connection_id=connection_id, retry=retry, group=group, user_id=user_id)
 
 
 # --- retention ----------------------------------------------------------------------------------
@@ -327,9 +362,33 @@ def error_events_prune(*, before: datetime) -> int:
     return deleted
 
 
+@HUEY.signal(*FAILURE_SIGNALS)
+def task_failure_record(signal: str, task, exc: BaseException | None = None) -> None:
+    """Note any task that failed (raised, timed out, expired, interrupted) for the admin
+    site, with ids only and keys masked (lib.taskqueue.failure_note). Never raises: failing
+    to note a failure must not stop the consumer."""
+    try:
+        note = failure_note(signal, task, exc)
+        TaskFailure.objects.create(**dataclasses.asdict(note))
+    except Exception:
+        logger.exception("Could not note the failure of task %s.", getattr(task, "id", "?"))
+
+
+def task_failures_prune(*, before: datetime) -> int:
+    """Delete the failed tasks noted before `before` (lib.taskqueue), a batch at a time."""
+    deleted = 0
+    old = TaskFailure.objects.filter(created_at__lt=before)
+    while batch := list(old.values_list("pk", flat=True)[:PRUNE_BATCH]):
+        deleted += TaskFailure.objects.filter(pk__in=batch).delete()[0]
+    return deleted
+
+
 @db_periodic_task(crontab(minute="17"))
 def error_events_prune_old() -> None:
-    """Every hour: forget provider errors older than TABLERO_ERROR_RETENTION."""
-    deleted = error_events_prune(before=timezone.now() - settings.TABLERO_ERROR_RETENTION)
+    """Every hour: forget provider errors and failed tasks older than
+    TABLERO_ERROR_RETENTION."""
+    before = timezone.now() - settings.TABLERO_ERROR_RETENTION
+    deleted = error_events_prune(before=before)
     if deleted:
         logger.info("Deleted %d provider errors older than the retention period.", deleted)
+    task_failures_prune(before=before)

@@ -16,7 +16,6 @@ urlpatterns = [
     path(f"{_one}delete/", views.connection_delete, name="delete"),
     path(f"{_one}costs/", views.connection_costs, name="costs"),
     path(f"{_one}costs/refresh/", views.connection_costs_refresh, name="costs_refresh"),
-    path(f"{_one}costs/remember/", views.connection_costs_remember, name="costs_remember"),
     path(f"{_one}admin-key/", views.connection_admin_key, name="admin_key"),
     path(f"{_one}admin-key/remove/", views.connection_admin_key_remove, name="admin_key_remove"),
     path(f"{_one}models/", views.model_list, name="models"),

@@ -6,10 +6,10 @@ the error catalogue's explanation, never as a server error. Views that receive a
 from error reports (`sensitive_post_parameters`, `sensitive_variables`).
 
 A GET writes nothing to the database: it shows what Tablero last stored (model list, health,
-month spend) or asks the provider live and stores nothing (a model's details, costs into
-Django's cache). Asking again and recording the answer is a POST (Refresh, Test), which queues
-a task (connections/tasks.py) and answers at once: the page says "checking…" and follows the
-task through htmx (it fetches itself again and swaps in its own part), until the task is done;
+month spend, costs) or asks the provider live and stores nothing (a model's details). Asking
+again and recording the answer is a POST (Refresh, Test), which queues a task
+(connections/tasks.py) and answers at once: the page says "checking…" and follows the task
+through htmx (it fetches itself again and swaps in its own part), until the task is done;
 without JavaScript a reload shows the result.
 """
 
@@ -339,12 +339,9 @@ def _costs_page(
         and result.error.kind in (ErrorKind.INVALID_KEY, ErrorKind.PERMISSION_DENIED),
         "admin_keys_url": costs.ADMIN_KEYS_URL,
         "usage_url": costs.USAGE_URL,
+        "fetching": progress_active(tasks.costs_key(connection.pk)),
     }
     if report is not None:
-        # The page asks (a POST, through htmx) to keep this month's spend for the home page.
-        context["remember"] = result.error is None and not costs.month_spend_is_from(
-            connection, report
-        )
         month = report.month_totals(report.end)
         context.update(
             chart=costs.costs_chart(report),
@@ -391,9 +388,8 @@ def connection_costs(request: HttpRequest, team_id: UUID, connection_id: UUID) -
 def connection_costs_refresh(
     request: HttpRequest, team_id: UUID, connection_id: UUID
 ) -> HttpResponse:
-    """Ask the provider again. On failure the page shows why, with the figures kept before.
-    (Still in the request: a failure is only shown here, not stored where a later page
-    would find it, which a task's result must be.)"""
+    """Queue a fetch of the costs and answer at once; the page says "fetching…" until done,
+    then shows the new figures, or why the fetch failed next to the figures kept before."""
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     group = costs.group_from(request.POST.get("group"))
@@ -401,28 +397,11 @@ def connection_costs_refresh(
     if not connection.has_admin_key:
         messages.error(request, _("Add an admin key first: costs can only be read with one."))
         return redirect(f"{target}?group={group}")
-    outcome = costs.costs_refresh(connection=connection, group=group, user=request.user)
-    if outcome.error is not None:
-        kept = costs.costs_cached(connection=connection, group=group)
-        result = costs.CostsResult(report=kept, error=outcome.error)
-        return _costs_page(request, access, connection, group, result)
-    messages.success(request, _("Costs refreshed."))
-    return redirect(f"{target}?group={group}")
-
-
-@login_required
-@require_POST
-def connection_costs_remember(
-    request: HttpRequest, team_id: UUID, connection_id: UUID
-) -> HttpResponse:
-    """Keep this month's spend from the costs the page just showed (no provider call)."""
-    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
-    connection = selectors.connection_get(team=access.team, pk=connection_id)
-    group = costs.group_from(request.POST.get("group"))
-    costs.month_spend_remember(connection=connection, group=group)
-    if request.headers.get("HX-Request") == "true":
-        return HttpResponse(status=204)
-    target = reverse("connections:costs", args=[access.team.pk, connection.pk])
+    tasks.costs_refresh_queue(connection=connection, group=group, user=request.user)
+    # Done already (a consumer that was quick, or tasks run at once): say how it went.
+    done = not progress_active(tasks.costs_key(connection.pk))
+    if done and costs.costs_get(connection=connection, group=group).error is None:
+        messages.success(request, _("Costs refreshed."))
     return redirect(f"{target}?group={group}")
 
 
@@ -439,6 +418,10 @@ def connection_admin_key(request: HttpRequest, team_id: UUID, connection_id: UUI
         replaced = connection.has_admin_key
         services.connection_set_admin_key(
             connection=connection, user=request.user, admin_key=form.cleaned_data["admin_key"]
+        )
+        # The costs page shows what was fetched: fetch them with the new key now.
+        tasks.costs_refresh_queue(
+            connection=connection, group=costs.DEFAULT_GROUP, user=request.user
         )
         messages.success(
             request,

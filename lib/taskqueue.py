@@ -11,9 +11,14 @@ cache (atomic `cache.add` with an expiry, so a consumer killed mid-task leaves n
 They hold across consumers when the cache is shared (Redis, as the README's production setup
 has it); every task is idempotent besides, so a lock missed costs a second provider call, never
 a wrong result.
+
+For the admin site: the tasks waiting in the queue (`queued_tasks`) and what may be kept of a
+failed one (`failure_note`, recorded by connections.tasks' signal handler), ids only, keys
+masked.
 """
 
 import hashlib
+import re
 import secrets
 import time
 from collections.abc import Iterator
@@ -24,6 +29,9 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.core.cache import cache
 from huey.contrib.djhuey import HUEY, on_startup
+from huey.signals import SIGNAL_ERROR, SIGNAL_EXPIRED, SIGNAL_INTERRUPTED, SIGNAL_TIMEOUT
+
+from provider.secrets import mask_secrets
 
 HEARTBEAT_KEY = "tablero.consumer.heartbeat"
 # The team home says background checks have stopped when no consumer reported for this long
@@ -137,3 +145,88 @@ def slot_start(*, key: str, period: timedelta, now: datetime) -> datetime:
 def task_deadline() -> float:
     """Seconds a provider call made by a task may take; a lock held around one lasts longer."""
     return float(settings.TABLERO_TASK_PROVIDER_DEADLINE)
+
+
+# --- what the admin site shows: tasks waiting, tasks that failed ----------------------------
+
+# A task argument is shown when it is a plain id (a UUID, a number, a short name), else elided:
+# the tasks here take ids only, and a key must never reach the admin through a mistake.
+_PLAIN_ARGUMENT = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+FAILURE_SIGNALS = (SIGNAL_ERROR, SIGNAL_EXPIRED, SIGNAL_INTERRUPTED, SIGNAL_TIMEOUT)
+MESSAGE_LENGTH = 300
+
+
+def _argument_shown(value: object) -> str:
+    if value is None or isinstance(value, bool | int | float):
+        return repr(value)
+    plain = isinstance(value, str) and _PLAIN_ARGUMENT.fullmatch(value)
+    if plain and mask_secrets(value) == value:
+        return repr(value)
+    return "…"
+
+
+def task_arguments_shown(args: object, kwargs: object) -> str:
+    """A task's arguments as the admin may see them: plain ids, anything else elided."""
+    shown = [_argument_shown(value) for value in (args if isinstance(args, tuple | list) else ())]
+    if isinstance(kwargs, dict):
+        shown += [f"{name}={_argument_shown(value)}" for name, value in kwargs.items()]
+    return ", ".join(shown)
+
+
+@dataclass(frozen=True)
+class QueuedTask:
+    name: str
+    task_id: str
+    arguments: str
+    eta: datetime | None  # None: waiting for a free worker
+
+
+def queued_tasks(*, limit: int = 200) -> tuple[list[QueuedTask], list[QueuedTask]]:
+    """The tasks waiting in the queue and those scheduled for later (soonest first), at most
+    `limit` of each; reading them takes nothing off the queue."""
+
+    def shown(task) -> QueuedTask:
+        eta = task.eta.replace(tzinfo=UTC) if task.eta else None
+        return QueuedTask(
+            name=task.name,
+            task_id=str(task.id),
+            arguments=task_arguments_shown(task.args, task.kwargs),
+            eta=eta,
+        )
+
+    # A task queued with a delay waits in the queue, with its time, until a consumer moves it
+    # to the schedule: it is listed with the scheduled ones.
+    waiting = [shown(task) for task in HUEY.pending(limit=limit)]
+    later = [shown(task) for task in HUEY.scheduled(limit=limit)]
+    pending = [task for task in waiting if task.eta is None]
+    scheduled = sorted(
+        [task for task in waiting if task.eta is not None] + later,
+        key=lambda task: task.eta or datetime.min.replace(tzinfo=UTC),
+    )
+    return pending, scheduled
+
+
+@dataclass(frozen=True)
+class FailureNote:
+    """What may be kept of a failed task (connections.TaskFailure stores it)."""
+
+    task_name: str
+    task_id: str
+    arguments: str
+    signal: str
+    error_class: str
+    message: str
+    retries_left: int
+
+
+def failure_note(signal: str, task, exc: BaseException | None = None) -> FailureNote:
+    """A failed task as the admin may see it: ids only, the message with keys masked."""
+    return FailureNote(
+        task_name=str(task.name)[:200],
+        task_id=str(task.id)[:64],
+        arguments=task_arguments_shown(task.args, task.kwargs),
+        signal=signal,
+        error_class=type(exc).__name__ if exc is not None else "",
+        message=mask_secrets(str(exc))[:MESSAGE_LENGTH] if exc is not None else "",
+        retries_left=max(0, int(task.retries or 0)),
+    )

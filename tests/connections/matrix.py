@@ -102,14 +102,6 @@ CASES = [
         bad_uuid="connection_id",
     ),
     Case("connections:costs_refresh", one, Role.ADMIN, method="post", needs=CONN),
-    Case(
-        "connections:costs_remember",
-        costed,
-        Role.ADMIN,
-        method="post",
-        needs=COSTED,
-        bad_uuid="connection_id",
-    ),
     Case("connections:admin_key", one, Role.ADMIN, needs=CONN, bad_uuid="connection_id"),
     Case(
         "connections:admin_key",

@@ -18,6 +18,7 @@ from fakeprovider.costs import LINE_ITEMS, PROJECTS, amount
 from provider import costs as provider_costs
 from tests.assistants.helpers import check_refusals
 from tests.connections.helpers import make_connection
+from tests.taskqueue import empty_queue, queued, run_queued  # noqa: F401
 
 COSTS_PATH = "/v1/organization/costs"
 
@@ -47,6 +48,12 @@ def _refresh_url(connection) -> str:
     return reverse("connections:costs_refresh", args=[connection.team_id, connection.pk])
 
 
+def _show(client, connection, **query):
+    """Press the page's Refresh (tasks run at once here), then load the page."""
+    client.post(_refresh_url(connection), {"group": query.get("group", "line_item")})
+    return client.get(_url(connection, **query))
+
+
 def _window() -> tuple[date, date]:
     today = datetime.now(UTC).date()
     return today - timedelta(days=30), today
@@ -68,7 +75,7 @@ def _tbody(body: str, table_id: str = "costs-table") -> str:
 
 
 def test_shows_total_chart_and_table_by_line_item(admin_client_, connection, fake_upstream):
-    response = admin_client_.get(_url(connection))
+    response = _show(admin_client_, connection)
     assert response.status_code == 200
     body = response.content.decode()
 
@@ -91,13 +98,13 @@ def test_shows_total_chart_and_table_by_line_item(admin_client_, connection, fak
 def test_the_total_is_rounded_to_the_cent_not_cut(admin_client_, connection, pinned_clock):
     # The 31 days to 30 November 2026 (the pinned clock) cost 231.9164 USD at the fake.
     assert _expected_total() == Decimal("231.9164")
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert "231.92 USD" in body
     assert "231.91" not in body
 
 
 def test_sends_the_admin_key_and_the_window(admin_client_, connection, fake_upstream):
-    admin_client_.get(_url(connection))
+    _show(admin_client_, connection)
     [sent] = fake_upstream.requests_to(COSTS_PATH, "GET")
     assert sent.headers["authorization"] == f"Bearer {ADMIN_KEY_OK}"
     start, _today = _window()
@@ -110,20 +117,20 @@ def test_sends_the_admin_key_and_the_window(admin_client_, connection, fake_upst
 
 
 def test_groups_by_project(admin_client_, connection, fake_upstream):
-    body = admin_client_.get(_url(connection, group="project")).content.decode()
+    body = _show(admin_client_, connection, group="project").content.decode()
     [sent] = fake_upstream.requests_to(COSTS_PATH, "GET")
     assert sent.query["group_by"] == ["project_id"]
     assert "Costs per day, by project" in body
     assert "proj_fakeResearch001" in _tbody(body)
     assert format_amount(_expected_total(), "usd") in body
     # An unknown grouping falls back to line items.
-    admin_client_.get(_url(connection, group="nonsense"))
+    _show(admin_client_, connection, group="nonsense")
     assert fake_upstream.requests_to(COSTS_PATH)[-1].query["group_by"] == ["line_item"]
 
 
 def test_follows_next_page(admin_client_, connection, fake_upstream, monkeypatch):
     monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     sent = fake_upstream.requests_to(COSTS_PATH, "GET")
     assert len(sent) == 5  # 31 days, 7 per page
     assert "page" not in sent[0].query
@@ -137,7 +144,7 @@ def test_a_cursor_that_repeats_is_not_counted_twice(admin_client_, connection, f
     start_time = int(datetime.combine(today, time.min, tzinfo=UTC).timestamp())
     page = {**_page(_result(5), start_time=start_time), "has_more": True, "next_page": "same"}
     fake_upstream.queue(Reply.json(page), times=2)
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert len(fake_upstream.requests_to(COSTS_PATH)) == 2
     assert "Inconsistent answer from the provider" in body
     assert format_amount(Decimal(10), "usd") not in body
@@ -150,7 +157,7 @@ def test_a_provider_that_sends_the_same_next_page_twice_is_called_inconsistent(
     page says the answer contradicted itself, and does not send the admin to the base URL."""
     monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
     fake_upstream.state["costs"]["ignore_page"] = True
-    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
+    response = _show(admin_client_, connection)
     assert response.status_code == 200
     body = response.content.decode()
     sent = fake_upstream.requests_to(COSTS_PATH)
@@ -176,41 +183,49 @@ def test_more_pages_than_expected_is_not_shown_as_the_whole_spend(
 ):
     monkeypatch.setattr(provider_costs, "PAGE_LIMIT", 7)
     monkeypatch.setattr(provider_costs, "MAX_PAGES", 2)
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert len(fake_upstream.requests_to(COSTS_PATH)) == 2
     assert "Inconsistent answer from the provider" in body
     assert 'class="bar-group"' not in body
 
 
-def test_second_visit_reads_the_cache_and_refresh_asks_again(
+def test_the_page_never_asks_the_provider_and_refresh_queues_a_fetch(
     admin_client_, connection, fake_upstream
 ):
-    admin_client_.get(_url(connection))
-    admin_client_.get(_url(connection))
-    assert len(fake_upstream.requests_to(COSTS_PATH)) == 1
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert "Not fetched yet." in body
+    assert fake_upstream.requests_to(COSTS_PATH) == []
 
     response = admin_client_.post(_refresh_url(connection), {"group": "project"}, follow=True)
-    assert len(fake_upstream.requests_to(COSTS_PATH)) == 2
+    assert len(fake_upstream.requests_to(COSTS_PATH)) == 1
     assert fake_upstream.requests_to(COSTS_PATH)[-1].query["group_by"] == ["project_id"]
     assert response.redirect_chain[-1][0].endswith("?group=project")
-    assert "Costs refreshed." in response.content.decode()
+    body = response.content.decode()
+    assert "Costs refreshed." in body
+    assert "Fetched 0\xa0minutes ago" in body
+    admin_client_.get(_url(connection, group="project"))
+    assert len(fake_upstream.requests_to(COSTS_PATH)) == 1
+    # Only the grouping asked for was fetched: the other one is not known yet.
+    assert "Not fetched yet." in admin_client_.get(_url(connection)).content.decode()
 
 
-def test_the_page_records_nothing_and_asks_again_next_time(
+def test_the_page_records_nothing_and_the_refresh_records_all(
     admin_client_, connection, fake_upstream
 ):
-    """A GET shows the costs (asked live, kept in the cache): it writes nothing to the
-    database, neither a failure into the error history nor the month's spend."""
-    fake_upstream.queue(Reply.json({"object": "page", "data": "nope"}))
-    body = admin_client_.get(_url(connection)).content.decode()
-    assert "Unexpected answer from the provider" in body
-    assert not ConnectionErrorEvent.objects.filter(connection=connection).exists()
-    body = admin_client_.get(_url(connection)).content.decode()
-    assert body.count('class="bar-group"') == 31
+    """A GET shows what was fetched; the fetch (a task) keeps the report, the month's spend and
+    a failure in the error history."""
+    admin_client_.get(_url(connection))
     connection.refresh_from_db()
     assert connection.month_spend == {}
-    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
-    assert response.status_code == 302
+    fake_upstream.queue(Reply.json({"object": "page", "data": "nope"}))
+    body = _show(admin_client_, connection).content.decode()
+    assert "Unexpected answer from the provider" in body
+    assert ConnectionErrorEvent.objects.filter(connection=connection).count() == 1
+    connection.refresh_from_db()
+    assert connection.month_spend == {}
+    body = _show(admin_client_, connection).content.decode()
+    assert body.count('class="bar-group"') == 31
+    assert "Unexpected answer from the provider" not in body
     connection.refresh_from_db()
     assert connection.month_spend["month"] == f"{costs.utc_today():%Y-%m}"
 
@@ -218,13 +233,14 @@ def test_the_page_records_nothing_and_asks_again_next_time(
 def test_failed_refresh_keeps_the_figures_with_an_explanation(
     admin_client_, connection, fake_upstream
 ):
-    admin_client_.get(_url(connection))
+    _show(admin_client_, connection)
     fake_upstream.queue(
         Reply.error(500, "The server had an error.", "server_error", "server_error"), times=3
     )
-    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
+    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"}, follow=True)
     assert response.status_code == 200
     body = response.content.decode()
+    assert "Costs refreshed." not in body
     assert "The provider had an error (5xx)" in body
     assert "figures below are the ones fetched before" in body
     assert body.count('class="bar-group"') == 31
@@ -232,9 +248,32 @@ def test_failed_refresh_keeps_the_figures_with_an_explanation(
     assert event.operation == "costs.list" and event.kind == "server_error"
 
 
+@pytest.mark.usefixtures("queued")
+def test_a_refresh_not_done_yet_says_fetching(admin_client_, connection, fake_upstream):
+    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"}, follow=True)
+    body = response.content.decode()
+    assert "Fetching…" in body and 'hx-trigger="every 2s"' in body
+    assert "Costs refreshed." not in body
+    assert fake_upstream.requests_to(COSTS_PATH) == []
+
+    run_queued()
+
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert "Fetching…" not in body and "every 2s" not in body
+    assert body.count('class="bar-group"') == 31
+
+
+def test_a_new_admin_key_never_shows_the_old_keys_figures(admin_client_, connection):
+    _show(admin_client_, connection)
+    connection.set_admin_key(ADMIN_KEY_OK)
+    connection.save()
+    body = admin_client_.get(_url(connection)).content.decode()
+    assert "Not fetched yet." in body and 'class="bar-group"' not in body
+
+
 def test_without_admin_key_explains_how_to_add_one(admin_client_, team, fake_upstream):
     connection = make_connection(team, base_url=fake_upstream.base_url)
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert "An admin key is needed to read costs" in body
     assert "Organization settings → Admin keys" in body
     assert "sk-admin-" in body
@@ -249,7 +288,7 @@ def test_without_admin_key_explains_how_to_add_one(admin_client_, team, fake_ups
 def test_a_plain_api_key_is_refused_as_the_real_api_does(admin_client_, connection, fake_upstream):
     connection.set_admin_key(KEY_OK)
     connection.save()
-    body = admin_client_.post(_refresh_url(connection), {"group": "line_item"}).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     [sent] = fake_upstream.requests_to(COSTS_PATH)
     assert sent.headers["authorization"] == f"Bearer {KEY_OK}"
     assert "Invalid authentication (401)" in body
@@ -262,14 +301,14 @@ def test_a_plain_api_key_is_refused_as_the_real_api_does(admin_client_, connecti
 def test_quota_error_is_explained(admin_client_, connection, fake_upstream):
     connection.set_admin_key(KEY_QUOTA)
     connection.save()
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert "You exceeded your current quota (429)" in body
     assert "Add credit or raise the spending limit" in body
 
 
 def test_malformed_answer_is_explained(admin_client_, connection, fake_upstream):
     fake_upstream.queue(Reply.json({"object": "page", "data": "nope"}))
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert "Unexpected answer from the provider" in body
     assert 'class="bar-group"' not in body
 
@@ -298,7 +337,7 @@ def _result(value, currency="usd") -> dict:
 )
 def test_an_answer_that_is_not_costs_is_explained(admin_client_, connection, fake_upstream, answer):
     fake_upstream.queue(Reply.json(answer))
-    response = admin_client_.post(_refresh_url(connection), {"group": "line_item"})
+    response = _show(admin_client_, connection)
     assert response.status_code == 200
     body = response.content.decode()
     assert "Unexpected answer from the provider" in body
@@ -321,7 +360,7 @@ def test_results_without_an_amount_and_currencies_mixed(admin_client_, connectio
         start_time=start_time,
     )
     fake_upstream.queue(Reply.json(answer))
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert "Unexpected answer" not in body
     assert format_amount(Decimal("3.75"), "usd") in body
     # Both the 30 days and this month name the euros too, not only the chart's currency.
@@ -334,13 +373,13 @@ def test_unreadable_admin_key_asks_nothing(admin_client_, team, connection, fake
     other.save()
     connection.admin_key_encrypted = other.admin_key_encrypted
     connection.save(update_fields=["admin_key_encrypted"])
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert "The stored key can&#x27;t be read" in body or "The stored key can't be read" in body
     assert fake_upstream.requests_to(COSTS_PATH) == []
 
 
 def test_points_to_openai_usage_page_for_credit(admin_client_, connection):
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     assert costs.USAGE_URL in body
     assert "Credit left" in body
 
@@ -372,39 +411,22 @@ def test_labels_from_the_provider_are_escaped_in_the_chart_and_table(
         start_time=start_time,
     )
     fake_upstream.queue(Reply.json(answer))
-    body = admin_client_.get(_url(connection)).content.decode()
+    body = _show(admin_client_, connection).content.decode()
     svg = body.split("<svg", 1)[1].split("</svg>", 1)[0]
     assert "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#x27;q&#x27;" in svg
     assert "&lt;/svg&gt;&lt;img src=x onerror=alert(1)&gt;" in svg
     assert "<script>" not in body and "<img src=x" not in body
 
 
-def test_the_page_asks_to_keep_the_months_spend_it_shows(admin_client_, connection, fake_upstream):
-    """The GET stores nothing; the page it renders POSTs (htmx, on load) to keep this month's
-    spend from the costs it shows, for the home page, without asking the provider again."""
-    remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
-    body = admin_client_.get(_url(connection)).content.decode()
-    assert f'hx-post="{remember}"' in body and 'hx-trigger="load"' in body
-    connection.refresh_from_db()
-    assert connection.month_spend == {}
-    fake_upstream.reset()
+def test_the_hourly_fetch_is_what_the_page_shows(admin_client_, connection, fake_upstream):
+    """The consumer's fetch lands in the database, where the web process reads it."""
+    from connections.tasks import connection_costs_run
 
-    response = admin_client_.post(remember, {"group": "line_item"}, HTTP_HX_REQUEST="true")
-
-    assert response.status_code == 204
-    assert fake_upstream.requests == []
-    connection.refresh_from_db()
-    assert connection.month_spend["month"] == f"{costs.utc_today():%Y-%m}"
-    body = admin_client_.get(_url(connection)).content.decode()
-    assert remember not in body  # kept already: nothing more to ask
-
-
-def test_keeping_the_spend_without_figures_in_the_cache_stores_nothing(
-    admin_client_, connection, fake_upstream
-):
-    remember = reverse("connections:costs_remember", args=[connection.team_id, connection.pk])
-    response = admin_client_.post(remember, {"group": "line_item"})
-    assert response.status_code == 302
-    assert fake_upstream.requests == []
-    connection.refresh_from_db()
-    assert connection.month_spend == {}
+    assert connection_costs_run(connection_id=connection.pk) is None
+    asked = len(fake_upstream.requests_to(COSTS_PATH))
+    assert asked == 2  # both groupings
+    for group in ("line_item", "project"):
+        body = admin_client_.get(_url(connection, group=group)).content.decode()
+        assert body.count('class="bar-group"') == 31
+        assert "Fetched 0\xa0minutes ago" in body
+    assert len(fake_upstream.requests_to(COSTS_PATH)) == asked

@@ -379,7 +379,9 @@ def test_costs_survive_odd_answers(reply, team, admin_user, conn, fake_upstream)
     conn.set_admin_key(ADMIN_KEY_OK)
     conn.save()
     fake_upstream.queue(reply, times=20)
-    response = raw(admin_user).get(team_url("connections:costs", team, conn.pk))
+    client = raw(admin_user)
+    client.post(team_url("connections:costs_refresh", team, conn.pk))
+    response = client.get(team_url("connections:costs", team, conn.pk))
     assert response.status_code == 200
     assert_sane(response)
 
@@ -400,7 +402,9 @@ def test_costs_with_out_of_range_numbers_explain(bucket, team, admin_user, conn,
     conn.set_admin_key(ADMIN_KEY_OK)
     conn.save()
     fake_upstream.queue(_costs_page([bucket]))
-    response = raw(admin_user).get(team_url("connections:costs", team, conn.pk))
+    client = raw(admin_user)
+    client.post(team_url("connections:costs_refresh", team, conn.pk))
+    response = client.get(team_url("connections:costs", team, conn.pk))
     assert response.status_code == 200
     assert_sane(response)
     assert "Unexpected answer from the provider" in shown(response)

@@ -377,6 +377,7 @@ def _pages_of_admins(team, connection) -> list[str]:
             for event in connection.error_events.all()
         ),
         reverse("admin:accounts_auditevent_changelist"),
+        reverse("admin:connections_taskfailure_changelist"),
     ]
 
 

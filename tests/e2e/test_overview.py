@@ -5,7 +5,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from assistants.models import RunStatus
-from connections import services
+from connections import costs, services
 from fakeprovider import ADMIN_KEY_OK, KEY_QUOTA
 from tests.assistants.helpers import make_assistant, make_run
 from tests.connections.helpers import make_connection
@@ -25,6 +25,7 @@ def test_overview_and_costs_in_english_and_spanish(
         connection=production, user=admin_user, admin_key=ADMIN_KEY_OK
     )
     services.connection_test(connection=production, user=admin_user)
+    costs.costs_refresh(connection=production, group=costs.DEFAULT_GROUP)
     broke = make_connection(
         team, name="Out of credit", key=KEY_QUOTA, base_url=fake_upstream.base_url
     )

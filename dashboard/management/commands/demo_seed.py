@@ -18,7 +18,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.models import AuditAction, Membership, Role, Team, User
 from accounts.services import audit_log
 from assistants.demo import seed_assistants
-from connections import services
+from connections import costs, services
 from connections.models import Connection, Health
 from fakeprovider import KEYS
 
@@ -96,6 +96,9 @@ def seed_connections(team: Team, user: User, upstream: str) -> dict[str, Connect
     services.connection_set_admin_key(
         connection=connections["Production"], user=user, admin_key=KEYS["ADMIN_KEY_OK"]
     )
+    # Its costs page shows what was fetched: fetch them now, as the hourly task would.
+    for group in costs.GROUP_CHOICES:
+        costs.costs_refresh(connection=connections["Production"], group=group)
 
     # A row whose ciphertext was made for another row: it cannot be decrypted here.
     unreadable = _connection(team, user, UNREADABLE_NAME, KEYS["KEY_OK"], upstream)
