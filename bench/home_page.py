@@ -14,6 +14,7 @@ connections first.
 
 import argparse
 import os
+import secrets
 import statistics
 import sys
 import tempfile
@@ -39,8 +40,17 @@ def _arguments() -> argparse.Namespace:
 
 
 def _setup(database_url: str) -> None:
-    import tests.testenv  # noqa: F401  (the test run's throwaway environment values)
+    # A throwaway environment of its own (the fail-closed settings need one); nothing from
+    # tests/, which the product and its tools never import.
+    from cryptography.fernet import Fernet
 
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    os.environ.setdefault("SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50))
+    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
+    os.environ.setdefault("TABLERO_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
+    os.environ.setdefault("TABLERO_IGNORE_DOTENV", "1")
+    os.environ.setdefault("TASK_QUEUE_IMMEDIATE", "true")
     os.environ["DATABASE_URL"] = database_url
     import django
 

@@ -114,7 +114,8 @@ def test_a_consumer_killed_mid_push_leaves_no_orphan_and_no_duplicate(
     first = _consumer(tmp_path, consumer_env, "first")
     try:
         _wait(lambda: _creates(fake_upstream), what="no create", log=tmp_path / "first.log")
-        time.sleep(0.5)  # the consumer is waiting for the answer
+        # The fake has carried the create out and holds its answer on its clock.
+        assert fake_clock.wait_for_sleepers(1)
         assert first.poll() is None
     finally:
         first.send_signal(signal.SIGKILL)
