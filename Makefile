@@ -11,7 +11,7 @@ CHROMIUM := /usr/bin/chromium
 MESSAGES_IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'tests/*' \
 	--ignore 'bench/*' --ignore 'node_modules/*' --ignore 'test-artifacts/*' --ignore '.demo/*'
 
-.PHONY: run test lint format demo messages clean lock
+.PHONY: run test lint format demo messages clean lock .env
 
 # (Re)install whenever the lock changes; an existing .venv is reused. Every package comes from
 # requirements/dev.lock, pinned with hashes; then Tablero itself, without resolving again.
@@ -31,7 +31,8 @@ lock: $(STAMP)
 	$(UV_COMPILE) --extra production -o requirements/production.lock
 	$(UV_COMPILE) --extra production --group pyproject.toml:dev -o $(LOCK)
 
-# Written once with fresh secrets (mode 0600); never overwritten.
+# Written once with fresh secrets (mode 0600); never overwritten, only completed with a secret
+# a newer Tablero needs (config/initenv.py), so it runs every time.
 .env: | $(STAMP)
 	$(BIN)/python -m config.initenv .env
 

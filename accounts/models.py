@@ -226,6 +226,9 @@ class AuditAction(models.TextChoices):
     ASSISTANT_IMPORT = "assistant.import", _("Assistants imported")
     RUN_START = "run.start", _("Run started")
     RUN_CANCEL = "run.cancel", _("Run cancelled")
+    TOKEN_CREATE = "token.create", _("API token created")
+    TOKEN_REVOKE = "token.revoke", _("API token revoked")
+    TOKEN_EXPIRE = "token.expire", _("API token expired")
 
 
 class AuditEvent(models.Model):

@@ -58,6 +58,18 @@ if not TABLERO_ENCRYPTION_KEYS and not DEBUG:
         "more comma-separated Fernet keys, newest first; make one with: python -c 'from "
         "cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'"
     )
+# The server-side secret with which gateway tokens' secrets are hashed (HMAC-SHA256); kept
+# apart from SECRET_KEY and from the database, so a copy of the database cannot check guesses.
+# Changing it makes every gateway token stop working.
+TABLERO_GATEWAY_PEPPER = env.str("TABLERO_GATEWAY_PEPPER", default="")
+if len(TABLERO_GATEWAY_PEPPER) < 32:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "TABLERO_GATEWAY_PEPPER is not set (or shorter than 32 characters): gateway tokens "
+            "cannot be checked. Set a long random value, e.g. python -c 'import secrets; "
+            "print(secrets.token_urlsafe(48))'"
+        )
+    TABLERO_GATEWAY_PEPPER = "development-only-gateway-pepper-" + SECRET_KEY
 # Hosts a connection's base URL may point at even over http or on a private address
 # (for example a local OpenAI-compatible server). Empty by default.
 TABLERO_ALLOWED_UPSTREAM_HOSTS = env.list("TABLERO_ALLOWED_UPSTREAM_HOSTS", default=[])
@@ -92,6 +104,7 @@ INSTALLED_APPS = [
     "accounts",
     "connections",
     "assistants",
+    "gateway",
     "dashboard",
 ]
 

@@ -40,6 +40,7 @@ def production_env(**overrides: str | None) -> dict[str, str]:
         "SECRET_KEY": strong_secret(),
         "ALLOWED_HOSTS": "tablero.example.com",
         "TABLERO_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "TABLERO_GATEWAY_PEPPER": secrets.token_urlsafe(48),
     }
     for name, value in overrides.items():
         if value is None:
@@ -250,13 +251,21 @@ def test_initenv_writes_a_private_env_file_once(tmp_path):
     Fernet(written["TABLERO_ENCRYPTION_KEYS"].encode())
 
 
-def test_initenv_never_overwrites_an_existing_file(tmp_path):
+def test_initenv_keeps_an_existing_file_and_adds_only_what_it_lacks(tmp_path):
     target = tmp_path / ".env"
-    target.write_text("SECRET_KEY=mine\n")
+    target.write_text("# mine\nSECRET_KEY=mine\nDEBUG=false\n")
 
     initenv.main(str(target))
 
-    assert target.read_text() == "SECRET_KEY=mine\n"
+    text = target.read_text()
+    assert text.startswith("# mine\nSECRET_KEY=mine\nDEBUG=false\n")
+    added = dict(line.split("=", 1) for line in text.splitlines()[3:])
+    assert set(added) == {"ALLOWED_HOSTS", "TABLERO_ENCRYPTION_KEYS", "TABLERO_GATEWAY_PEPPER"}
+    assert len(added["TABLERO_GATEWAY_PEPPER"]) >= 32
+
+    initenv.main(str(target))
+
+    assert target.read_text() == text
 
 
 def test_initenv_output_is_a_configuration_that_starts(tmp_path):
@@ -267,7 +276,12 @@ def test_initenv_output_is_a_configuration_that_starts(tmp_path):
         for line in target.read_text().splitlines()
         if line and not line.startswith("#")
     )
-    env = production_env(SECRET_KEY=None, ALLOWED_HOSTS=None, TABLERO_ENCRYPTION_KEYS=None)
+    env = production_env(
+        SECRET_KEY=None,
+        ALLOWED_HOSTS=None,
+        TABLERO_ENCRYPTION_KEYS=None,
+        TABLERO_GATEWAY_PEPPER=None,
+    )
     result = run(["manage.py", "check"], {**env, **written})
 
     assert result.returncode == 0, result.stdout + result.stderr
@@ -309,3 +323,12 @@ def test_missing_encryption_keys_stop_a_production_start():
 
     assert "TABLERO_ENCRYPTION_KEYS is not set" in stderr
     assert "Fernet.generate_key()" in stderr
+
+
+@pytest.mark.parametrize("pepper", [None, "too-short"])
+def test_a_missing_or_short_gateway_pepper_stops_a_production_start(pepper):
+    env = production_env(TABLERO_GATEWAY_PEPPER=pepper)
+
+    stderr = startup_error(env)
+
+    assert "TABLERO_GATEWAY_PEPPER is not set" in stderr

@@ -1,0 +1,163 @@
+"""Gateway tokens, and the record of each call made through the gateway.
+
+A token lets a program use one connection of one team through `/v1/`, without its key. Only
+the token's public prefix and an HMAC of its secret are stored (`gateway.tokens`). A call
+record keeps who called what and how it went, never a body, prompt or output.
+"""
+
+import uuid
+from datetime import datetime
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from accounts.models import Team
+from connections.models import Connection
+from gateway import tokens
+from gateway.scopes import Scope
+
+
+class TokenKind(models.TextChoices):
+    PERSONAL = "personal", _("Personal")
+    SERVICE = "service", _("Service")
+
+
+class ApiTokenQuerySet(models.QuerySet):
+    def usable(self, *, now: datetime | None = None) -> "ApiTokenQuerySet":
+        """Tokens neither revoked nor expired (at `now`, by default the present)."""
+        return self.filter(revoked_at__isnull=True, expires_at__gt=now or timezone.now())
+
+
+class ApiToken(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="api_tokens")
+    connection = models.ForeignKey(Connection, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(_("name"), max_length=100)
+    kind = models.CharField(
+        _("kind"), max_length=10, choices=TokenKind.choices, default=TokenKind.PERSONAL
+    )
+    # The member a personal token belongs to; empty for a service token (the team's).
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="api_tokens",
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    prefix = models.CharField(_("prefix"), max_length=tokens.PREFIX_LENGTH, unique=True)
+    secret_digest = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(_("scopes"), default=list)
+    # Empty: every model the connection offers.
+    allowed_models = models.JSONField(_("allowed models"), default=list, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    expires_at = models.DateTimeField(_("expires"))
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("API token")
+        verbose_name_plural = _("API tokens")
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["team", "-created_at"], name="gateway_token_team_when")]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(kind__in=TokenKind.values), name="gateway_token_kind_valid"
+            ),
+            # A personal token has its member; a service token has none.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(kind=TokenKind.PERSONAL, owner__isnull=False)
+                    | models.Q(kind=TokenKind.SERVICE, owner__isnull=True)
+                ),
+                name="gateway_token_owner_matches_kind",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.display_prefix})"
+
+    @property
+    def display_prefix(self) -> str:
+        return tokens.display(self.prefix)
+
+    @property
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+    @property
+    def is_usable(self) -> bool:
+        return not self.is_revoked and not self.is_expired
+
+    @property
+    def scope_set(self) -> frozenset[Scope]:
+        return frozenset(Scope(s) for s in self.scopes if s in Scope.values)
+
+
+class GatewayCall(models.Model):
+    """One request through the gateway: who, what, how it went. Never a body."""
+
+    id = models.BigAutoField(primary_key=True)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="+")
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.SET_NULL, related_name="calls"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    connection = models.ForeignKey(
+        Connection, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    family = models.CharField(_("endpoint family"), max_length=16, choices=Scope.choices)
+    method = models.CharField(_("method"), max_length=8)
+    path = models.CharField(_("path"), max_length=200)
+    model = models.CharField(_("model"), max_length=200, blank=True)
+    status = models.PositiveSmallIntegerField(_("status"))
+    # Whether Tablero refused it (True) or the provider answered (False).
+    refused = models.BooleanField(_("refused by Tablero"), default=False)
+    request_id = models.CharField(_("request ID"), max_length=200, blank=True)
+    streamed = models.BooleanField(_("streamed"), default=False)
+    latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)
+    first_byte_ms = models.PositiveIntegerField(_("time to first byte (ms)"), null=True, blank=True)
+    input_tokens = models.PositiveIntegerField(_("input tokens"), null=True, blank=True)
+    cached_tokens = models.PositiveIntegerField(_("cached input tokens"), null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(_("output tokens"), null=True, blank=True)
+    created_at = models.DateTimeField(_("when"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("gateway call")
+        verbose_name_plural = _("gateway calls")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="gateway_call_team_when"),
+            models.Index(fields=["token", "-created_at"], name="gateway_call_token_when"),
+            models.Index(fields=["connection", "-created_at"], name="gateway_call_conn_when"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.method} /v1/{self.path} → {self.status}"
