@@ -17,7 +17,7 @@ from gateway.models import ApiToken, TokenKind
 from gateway.scopes import READ_ONLY_SCOPES, Scope
 from provider.endpoint import Endpoint
 
-__all__ = ["Grant", "resolve"]
+__all__ = ["Grant", "forget", "forget_team", "resolve"]
 
 
 @dataclass(frozen=True)
@@ -85,3 +85,13 @@ def resolve(value: str, *, now: datetime | None = None) -> Grant | None:
         expires_at=token.expires_at,
         endpoint=endpoint,
     )
+
+
+def forget(prefix: str) -> None:
+    """Drop what any process remembers of the token `prefix` (revoked, expired, changed).
+    Called by the services after their transaction commits."""
+
+
+def forget_team(team_id: UUID) -> None:
+    """Drop what any process remembers of the team's tokens (a member left or changed role,
+    a connection was removed or its key replaced)."""

@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import AuditAction, Team, User
 from accounts.services import audit_log
 from connections.models import Connection
-from gateway import tokens
+from gateway import grants, tokens
 from gateway.models import ApiToken, TokenKind
 from gateway.scopes import Scope
 
@@ -84,6 +84,7 @@ def token_revoke(*, token: ApiToken, actor: User | None) -> ApiToken:
     token.revoked_at = timezone.now()
     token.revoked_by = actor if actor is not None and actor.is_authenticated else None
     token.save(update_fields=["revoked_at", "revoked_by"])
+    transaction.on_commit(lambda: grants.forget(token.prefix))
     audit_log(
         team=token.team,
         actor=actor,
