@@ -26,6 +26,7 @@ from accounts.models import (
     Team,
     User,
 )
+from lib import events
 
 # Keys that must never be stored in an audit event's details, whatever their value, at any depth
 # ("api_key", "Authorization", "clientSecret"...; "api_key_last4" is what may be shown).
@@ -371,7 +372,16 @@ def invitation_revoke_ungrantable(
 ) -> list[Invitation]:
     """Revoke the pending invitations `inviter` sent to the team that someone with `role` may
     not give (all of them when `role` is None: no longer a member). Called when a member is
-    demoted or removed, in the same transaction, after their membership row was locked."""
+    demoted or removed, in the same transaction, after their membership row was locked; it
+    tells the apps above too (`lib.events.member_standing_changed`)."""
+    events.member_standing_changed.send(
+        sender=Membership,
+        team_id=team.pk,
+        user_id=inviter.pk,
+        role=Role(role) if role is not None else None,
+        actor=actor,
+        via=via,
+    )
     grantable = assignable_roles(Role(role)) if role is not None else []
     now = timezone.now()
     invitations = list(

@@ -16,7 +16,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.models import Team
 from connections.models import Connection
 from gateway import tokens
-from gateway.scopes import Scope
+from gateway.scopes import SHORT_LABELS, Scope
 
 
 class TokenKind(models.TextChoices):
@@ -67,6 +67,8 @@ class ApiToken(models.Model):
         on_delete=models.SET_NULL,
         related_name="+",
     )
+    # When the expiry sweep noted (and audited) that it expired; empty until then.
+    expiry_noted_at = models.DateTimeField(_("expiry noted"), null=True, blank=True)
     last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
     last_used_ip = models.GenericIPAddressField(_("last used from"), null=True, blank=True)
 
@@ -113,6 +115,12 @@ class ApiToken(models.Model):
     @property
     def scope_set(self) -> frozenset[Scope]:
         return frozenset(Scope(s) for s in self.scopes if s in Scope.values)
+
+    @property
+    def scope_labels(self) -> list[dict[str, str]]:
+        """The token's scopes for a page, in the order of `Scope`: a short word and a title."""
+        held = self.scope_set
+        return [{"short": SHORT_LABELS[s], "label": s.label} for s in Scope if s in held]
 
 
 class GatewayCall(models.Model):

@@ -11,7 +11,7 @@ import re
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-__all__ = ["READ_ONLY_SCOPES", "Scope", "family_of"]
+__all__ = ["READ_ONLY_SCOPES", "SHORT_LABELS", "Scope", "family_of"]
 
 
 class Scope(models.TextChoices):
@@ -27,6 +27,15 @@ class Scope(models.TextChoices):
     ASSISTANTS = "assistants", _("Assistants, threads and vector stores")
     BATCHES = "batches", _("Batches")
 
+
+# The word a table shows for each scope (the label above is its title).
+SHORT_LABELS = {
+    Scope.MODELS: _("models"),
+    Scope.INFERENCE: _("inference"),
+    Scope.FILES: _("files"),
+    Scope.ASSISTANTS: _("assistants"),
+    Scope.BATCHES: _("batches"),
+}
 
 # What a viewer may hold.
 READ_ONLY_SCOPES = frozenset({Scope.MODELS})

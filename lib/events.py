@@ -7,7 +7,10 @@ must never talk to the network or write much: the sender is in the middle of its
 Each is sent after the change is saved, with keyword arguments:
 - `connection_health_stored(connection_id=…, health=…)`: a key check stored its outcome;
 - `run_failed(run_id=…)`: a run reached the status failed;
-- `month_spend_stored(connection_id=…)`: this month's spend was stored on a connection.
+- `month_spend_stored(connection_id=…)`: this month's spend was stored on a connection;
+- `member_standing_changed(team_id=…, user_id=…, role=…, actor=…, via=…)`: a member's role
+  changed (`role`, the new one) or they left the team (`role` None), sent inside the
+  transaction of the change (the gateway revokes the tokens they may no longer use).
 """
 
 from django.dispatch import Signal
@@ -15,3 +18,4 @@ from django.dispatch import Signal
 connection_health_stored = Signal()
 run_failed = Signal()
 month_spend_stored = Signal()
+member_standing_changed = Signal()

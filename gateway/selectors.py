@@ -1,0 +1,117 @@
+"""Reads of the gateway's tokens, for the pages. Nothing here writes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.http import Http404
+from django.utils import timezone
+
+from accounts.access import TeamAccess
+from accounts.models import Team
+from connections.models import Connection
+from gateway.models import ApiToken, GatewayCall
+
+__all__ = [
+    "TokenListing",
+    "cached_model_ids",
+    "model_choices",
+    "month_start",
+    "token_get",
+    "token_list",
+    "visible_tokens",
+]
+
+# Revoked and expired tokens stay on the page this long, then only in the audit log.
+RECENTLY_ENDED = timedelta(days=30)
+
+
+def month_start(now: datetime | None = None) -> datetime:
+    """The first moment of the current month, in the site's time zone."""
+    local = timezone.localtime(now or timezone.now())
+    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+
+
+def visible_tokens(access: TeamAccess) -> QuerySet[ApiToken]:
+    """The tokens of the team this person may see: an admin's or owner's, everyone's (service
+    tokens included); anyone else's, their own."""
+    tokens = ApiToken.objects.filter(team=access.team)
+    if not access.is_admin:
+        tokens = tokens.filter(owner=access.membership.user_id)
+    return tokens
+
+
+def token_get(*, access: TeamAccess, pk: Any) -> ApiToken:
+    """One of the team's tokens that this person may see: 404 if the team has none such,
+    403 if it is someone else's and this person is not an admin (a role too low)."""
+    token = (
+        ApiToken.objects.filter(team=access.team, pk=pk)
+        .select_related("connection", "owner")
+        .first()
+    )
+    if token is None:
+        raise Http404
+    if not access.is_admin and token.owner_id != access.membership.user_id:
+        raise PermissionDenied
+    return token
+
+
+@dataclass(frozen=True)
+class TokenListing:
+    active: list[ApiToken]
+    ended: list[ApiToken]  # revoked or expired lately
+
+
+def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListing:
+    """The tokens this person may see, each with `calls_this_month` (its gateway requests since
+    the first of the month): those in use, then those revoked or expired lately."""
+    now = now or timezone.now()
+    calls = (
+        GatewayCall.objects.filter(token=OuterRef("pk"), created_at__gte=month_start(now))
+        .order_by()
+        .values("token")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    tokens = (
+        visible_tokens(access)
+        .select_related("connection", "owner", "created_by")
+        .annotate(
+            calls_this_month=Coalesce(
+                Subquery(calls, output_field=IntegerField()), Value(0), output_field=IntegerField()
+            )
+        )
+        .order_by("-created_at")
+    )
+    active = list(tokens.filter(revoked_at__isnull=True, expires_at__gt=now))
+    since = now - RECENTLY_ENDED
+    ended = list(
+        tokens.filter(
+            Q(revoked_at__gte=since) | Q(revoked_at__isnull=True, expires_at__range=(since, now))
+        )
+    )
+    return TokenListing(active=active, ended=ended)
+
+
+def model_choices(team: Team) -> list[tuple[str, list[tuple[str, str]]]]:
+    """The models each of the team's connections offered when its list was last fetched
+    (Connection.models_cache), grouped by connection name: never asks the provider."""
+    groups = []
+    for connection in Connection.objects.filter(team=team).order_by("name"):
+        ids = sorted(cached_model_ids(connection))
+        if ids:
+            groups.append((connection.name, [(model_id, model_id) for model_id in ids]))
+    return groups
+
+
+def cached_model_ids(connection: Connection) -> set[str]:
+    return {
+        str(model.get("id"))
+        for model in connection.models_cache or []
+        if isinstance(model, dict) and model.get("id")
+    }
