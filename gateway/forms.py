@@ -58,6 +58,7 @@ class TokenCreateForm(TeamScopedForm):
             (TokenKind.SERVICE, _("The team (a service token, for a shared program)")),
         ],
         initial=TokenKind.PERSONAL,
+        required=False,  # left out: personal
         widget=forms.RadioSelect,
         help_text=_(
             "A personal token stops working when its owner leaves the team. A service token "
@@ -141,9 +142,10 @@ class TokenCreateForm(TeamScopedForm):
             elif day > today + timedelta(days=MAX_LIFETIME.days):
                 self.add_error("expires_on", _("A token lives at most a year."))
             else:
-                cleaned["lifetime_delta"] = min(end_of_day(day) - now, MAX_LIFETIME)
+                # The end of the day, or a year from now if that comes first.
+                cleaned["expiry"] = {"expires_at": min(end_of_day(day), now + MAX_LIFETIME)}
         elif choice:
-            cleaned["lifetime_delta"] = timedelta(days=int(choice))
+            cleaned["expiry"] = {"lifetime": timedelta(days=int(choice))}
         return cleaned
 
     def service_kwargs(self) -> dict[str, Any]:
@@ -154,5 +156,5 @@ class TokenCreateForm(TeamScopedForm):
             "name": data["name"],
             "scopes": data["scopes"],
             "allowed_models": data.get("allowed_models") or [],
-            "lifetime": data["lifetime_delta"],
+            **data["expiry"],
         }

@@ -128,10 +128,12 @@ def token_create(
     scopes: Iterable[Scope | str],
     allowed_models: Iterable[str] = (),
     lifetime: timedelta = DEFAULT_LIFETIME,
+    expires_at: datetime | None = None,
 ) -> tuple[ApiToken, str]:
     """Make a token; returns it and its full value, which is never stored nor shown again.
 
-    `owner` None makes a service token (the team's). `created_by` None is Tablero itself (a
+    `owner` None makes a service token (the team's). It expires after `lifetime`, or at
+    `expires_at` when given. `created_by` None is Tablero itself (a
     command, the demo); otherwise the rules above are checked again here, whatever the caller
     checked: PermissionDenied for a role too low, ValidationError for a wrong value."""
     if connection.team_id != team.pk:
@@ -139,6 +141,9 @@ def token_create(
     name = (name or "").strip()
     if not name:
         raise ValidationError(_("Give the token a name."), code="name")
+    now = timezone.now()
+    if expires_at is not None:  # a moment, rather than a lifetime
+        lifetime = expires_at - now
     if lifetime <= timedelta(0) or lifetime > MAX_LIFETIME:
         raise ValidationError(_("A token lives at most a year."), code="lifetime")
 
@@ -168,7 +173,8 @@ def token_create(
         secret_digest=new.secret_digest,
         scopes=_clean_scopes(scopes, owner_role=owner_role),
         allowed_models=_clean_models(allowed_models),
-        expires_at=timezone.now() + lifetime,
+        created_at=now,
+        expires_at=now + lifetime,
     )
     token.full_clean()
     token.save(force_insert=True)

@@ -77,6 +77,9 @@ def test_the_crawl_covers_the_pages_that_used_to_write():
         "assistants:run_status",
         "assistants:create",
         "dashboard:team_home",
+        "gateway:tokens",
+        "gateway:token_create",
+        "gateway:token_revoke",
     } <= names
 
 
