@@ -127,3 +127,22 @@ def test_gateway_calls_are_read_only(su_client, team, made):
     detail = su_client.get(reverse("admin:gateway_gatewaycall_change", args=[call.pk]))
     assert detail.status_code == 200 and 'name="path"' not in detail.content.decode()
     assert ApiToken.objects.count() == 2
+
+
+def test_removing_a_member_in_the_admin_revokes_their_tokens(su_client, superuser, team, made):
+    from accounts.models import Membership
+
+    token, _value = made["personal"]
+    membership = Membership.objects.get(team=team, user=token.owner)
+    su_client.post(
+        reverse("admin:accounts_membership_delete", args=[membership.pk]), {"post": "yes"}
+    )
+    assert not Membership.objects.filter(pk=membership.pk).exists()
+    token.refresh_from_db()
+    assert token.revoked_at is not None
+    event = AuditEvent.objects.get(action="token.revoke")
+    assert event.actor == superuser
+    assert event.data["reason"] == "member_removed" and event.data["via"] == "admin"
+    service, _value = made["service"]
+    service.refresh_from_db()
+    assert service.revoked_at is None
