@@ -13,9 +13,20 @@ from dataclasses import dataclass
 
 from gateway.scopes import Scope
 
-__all__ = ["Snippets", "snippets"]
+__all__ = ["Snippets", "example_model", "snippets"]
 
 FALLBACK_MODEL = "gpt-4o-mini"
+
+
+def example_model(*, allowed: list[str], offered: set[str]) -> str:
+    """The model the examples name: the token's first allowed one, else one the connection
+    offers that answers chat (the usual small one if there, a gpt- one), else a common one."""
+    if allowed:
+        return allowed[0]
+    if FALLBACK_MODEL in offered or not offered:
+        return FALLBACK_MODEL
+    chat = sorted(m for m in offered if m.startswith("gpt-"))
+    return chat[0] if chat else sorted(offered)[0]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 from accounts.access import get_team_for_user
 from gateway import selectors, services
 from gateway.forms import TokenCreateForm
-from gateway.snippets import snippets
+from gateway.snippets import example_model, snippets
 from lib.forms import posted
 
 
@@ -60,8 +60,9 @@ def token_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
         except ValidationError as invalid:
             form.add_error(None, invalid.messages)
         else:
-            model = next(iter(token.allowed_models), "") or next(
-                iter(sorted(selectors.cached_model_ids(token.connection))), ""
+            model = example_model(
+                allowed=token.allowed_models,
+                offered=selectors.cached_model_ids(token.connection),
             )
             examples = snippets(
                 base_url=gateway_base_url(request),

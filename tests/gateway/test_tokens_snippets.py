@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from gateway.scopes import Scope
-from gateway.snippets import snippets
+from gateway.snippets import example_model, snippets
 
 BASE = "https://tablero.example.com/v1"
 TOKEN = "tbl_abcdefghij_" + "A" * 43
@@ -50,3 +50,17 @@ def test_a_read_only_token_lists_models():
 def test_a_model_is_always_named():
     found = snippets(base_url=BASE, token=TOKEN, scopes=frozenset(Scope), model="")
     assert 'model="gpt-4o-mini"' in found.python
+
+
+@pytest.mark.parametrize(
+    ("allowed", "offered", "expected"),
+    [
+        (["o3"], {"gpt-4o-mini"}, "o3"),
+        ([], {"dall-e-2", "gpt-4o-mini", "babbage-002"}, "gpt-4o-mini"),
+        ([], {"dall-e-2", "gpt-4.1", "babbage-002"}, "gpt-4.1"),
+        ([], {"llama-3", "mistral"}, "llama-3"),
+        ([], set(), "gpt-4o-mini"),
+    ],
+)
+def test_the_examples_name_a_model_that_chats(allowed, offered, expected):
+    assert example_model(allowed=allowed, offered=offered) == expected
