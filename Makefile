@@ -1,4 +1,5 @@
-# Tablero. `make run` serves the app on http://127.0.0.1:8000; `make test` runs every test.
+# Tablero. `make run` serves the app on http://127.0.0.1:8000 as a user runs it (DEBUG off);
+# `make dev` serves it for development (DEBUG on, reloading); `make test` runs every test.
 # Both create .venv with the machine's python3 first; nothing else needs installing.
 PYTHON ?= python3
 VENV := .venv
@@ -11,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 MESSAGES_IGNORE := --ignore '.venv/*' --ignore 'staticfiles/*' --ignore 'tests/*' \
 	--ignore 'bench/*' --ignore 'node_modules/*' --ignore 'test-artifacts/*' --ignore '.demo/*'
 
-.PHONY: run test lint format demo messages clean lock .env
+.PHONY: run dev test lint format demo messages clean lock .env
 
 # (Re)install whenever the lock changes; an existing .venv is reused. Every package comes from
 # requirements/dev.lock, pinned with hashes; then Tablero itself, without resolving again.
@@ -36,12 +37,37 @@ lock: $(STAMP)
 .env: | $(STAMP)
 	$(BIN)/python -m config.initenv .env
 
+# `make run` and `make demo` serve Tablero the way a user runs it: DEBUG off (whatever .env
+# says: the environment wins over .env), Tablero's own error pages, static files collected and
+# served by WhiteNoise; plain http on this machine, so no https redirect or https-only cookies.
+run demo: export DEBUG = false
+run demo: export SECURE_SSL_REDIRECT = false
+run demo: export SESSION_COOKIE_SECURE = false
+run demo: export CSRF_COOKIE_SECURE = false
+run demo: export SECURE_HSTS_SECONDS = 0
+# collectstatic again whenever a static file changes (WhiteNoise serves what it gathered).
+STATIC_STAMP := $(VENV)/.static-stamp
+$(STATIC_STAMP): $(STAMP) $(shell find static -type f) | .env
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	touch $(STATIC_STAMP)
+run demo: $(STATIC_STAMP)
+
 # The web server and one task consumer (background checks, runs, costs) start together; when
 # the server stops (Ctrl-C, or a signal) the consumer is stopped too.
 CONSUMER := $(BIN)/python manage.py run_huey --workers 2
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	@echo "Tablero is starting on http://$(HOST):$(PORT)/ (first visit: create the owner account)"
+	@$(CONSUMER) & consumer=$$!; \
+	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# For development: DEBUG on (Django's debug pages, static files straight from static/), the
+# server reloading on every change, and the task consumer beside it.
+dev: export DEBUG = true
+dev: $(STAMP) .env
+	$(BIN)/python manage.py migrate --noinput
+	@echo "Tablero (development, DEBUG on) is starting on http://$(HOST):$(PORT)/"
 	@$(CONSUMER) & consumer=$$!; \
 	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)

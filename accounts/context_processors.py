@@ -3,6 +3,7 @@ from django.utils.functional import SimpleLazyObject
 
 from accounts.access import SESSION_TEAM_KEY
 from accounts.models import Membership
+from accounts.selectors import team_admin_names
 
 
 def navigation(request: HttpRequest) -> dict:
@@ -36,8 +37,11 @@ def navigation(request: HttpRequest) -> dict:
 def team_access(request: HttpRequest) -> dict:
     """`team` and `access` (accounts.access.TeamAccess) on every page of a team, as the view's
     access helper found them: views never put them in their context themselves. A view that
-    names another `team` (an invitation's) still wins."""
+    names another `team` (an invitation's) still wins. And `team_admins`: the names a viewer
+    or member is told to ask when a fix needs an admin."""
     access = getattr(request, "team_access", None)
     if access is None:
         return {}
-    return {"access": access, "team": access.team}
+    # Whom to ask when something needs an admin (one query, only if a page names them).
+    admins = SimpleLazyObject(lambda: team_admin_names(team=access.team))
+    return {"access": access, "team": access.team, "team_admins": admins}

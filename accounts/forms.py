@@ -12,7 +12,7 @@ from django.utils.functional import lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors
-from accounts.models import AuditAction, Membership, Role, Team, User
+from accounts.models import ROLE_DESCRIPTIONS, AuditAction, Membership, Role, Team, User
 from accounts.services import assignable_roles
 
 
@@ -161,6 +161,12 @@ class InviteForm(TeamScopedForm):
     def __init__(self, *args, team: Team, actor_role: Role, **kwargs):
         super().__init__(*args, team=team, **kwargs)
         self.fields["role"].choices = _role_choices(actor_role)
+
+    def role_descriptions(self) -> list[tuple[str, str]]:
+        """What each role offered here may do: (label, sentence)."""
+        return [
+            (label, ROLE_DESCRIPTIONS[Role(value)]) for value, label in self.fields["role"].choices
+        ]
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"].strip().lower()

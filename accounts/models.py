@@ -94,6 +94,22 @@ class Role(models.TextChoices):
 
 ROLE_RANK = {Role.VIEWER: 0, Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
+# What each role may do, in a sentence (the invite form shows them).
+ROLE_DESCRIPTIONS = {
+    Role.VIEWER: _(
+        "Sees the connections, models, assistants and runs; changes nothing and starts no run."
+    ),
+    Role.MEMBER: _(
+        "Also creates, edits and runs assistants, and holds their own API tokens. Never sees "
+        "or changes a key."
+    ),
+    Role.ADMIN: _(
+        "Also adds, replaces and removes connections and keys, sees errors and costs, invites "
+        "people and changes roles (not an owner's)."
+    ),
+    Role.OWNER: _("Also deletes the team and hands ownership to someone else."),
+}
+
 
 class Team(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)

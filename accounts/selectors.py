@@ -6,7 +6,7 @@ from uuid import UUID
 from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Team, User
+from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
 
 
 def member_list(*, team: Team) -> QuerySet[Membership]:
@@ -21,6 +21,22 @@ def member_list(*, team: Team) -> QuerySet[Membership]:
         .annotate(rank=rank)
         .order_by("rank", "user__email")
     )
+
+
+ADMINS_NAMED = 3
+
+
+def team_admin_names(*, team: Team, limit: int = ADMINS_NAMED) -> list[str]:
+    """Who a viewer or member asks when something needs an admin: the names of the team's
+    admins and owners (admins first: they are the ones who look after connections), at most
+    `limit`."""
+    admins = (
+        Membership.objects.filter(team=team, role__in=[Role.ADMIN, Role.OWNER])
+        .select_related("user")
+        .annotate(owner=Case(When(role=Role.OWNER, then=Value(1)), default=Value(0)))
+        .order_by("owner", "user__name", "user__email")[:limit]
+    )
+    return [membership.user.get_full_name() for membership in admins]
 
 
 def team_user_list(*, team: Team) -> QuerySet[User]:

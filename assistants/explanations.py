@@ -37,6 +37,7 @@ class RunExplanation:
     next_step: str | Promise
     help_url: str
     severity: Severity  # DANGER, WARN, or INFO
+    kind: str = ""  # the catalogue's error kind, when the explanation is the catalogue's
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,9 @@ def _own(words: _Words, run: Run) -> RunExplanation:
 
 def _from_catalogue(kind: ErrorKind | str) -> RunExplanation:
     entry = explain(kind)
-    return RunExplanation(entry.title, entry.cause, entry.next_step, entry.help_url, entry.severity)
+    return RunExplanation(
+        entry.title, entry.cause, entry.next_step, entry.help_url, entry.severity, str(kind)
+    )
 
 
 _SHORTER = _("Ask for a shorter answer, or split the question into smaller ones.")

@@ -15,6 +15,7 @@ from accounts.forms import TeamChoiceField, TeamScopedForm, of_team
 from assistants.backends import is_remote_id
 from assistants.models import METADATA_MAX_PAIRS, PROVIDER_ID_MAX_LENGTH, Assistant, RunStatus
 from connections.models import Connection
+from lib.severity import Severity
 
 FUNCTION_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 MAX_TOOLS = 128
@@ -410,12 +411,21 @@ team_connections = of_team(Connection, "name")
 team_assistants = of_team(Assistant, "name")
 
 
+class ConnectionChoiceField(TeamChoiceField):
+    """A connection picker: one that does not work now says so beside its name."""
+
+    def label_from_instance(self, obj: Connection) -> str:
+        if obj.health_severity in (Severity.WARN, Severity.DANGER):
+            return f"{obj.name} ({obj.get_health_display()})"
+        return obj.name
+
+
 class AssistantCreateForm(SubmissionTokenMixin, AssistantForm, TeamScopedForm):
     connection = TeamChoiceField(team_connections, label=_("Connection"), widget=forms.HiddenInput)
 
 
 class ConnectionPickForm(TeamScopedForm):
-    connection = TeamChoiceField(
+    connection = ConnectionChoiceField(
         team_connections,
         label=_("Connection"),
         empty_label=None,
@@ -439,7 +449,7 @@ class RunForm(SubmissionTokenMixin, forms.Form):
 
 
 class AssistantFilterForm(TeamScopedForm):
-    connection = TeamChoiceField(
+    connection = ConnectionChoiceField(
         team_connections,
         label=_("Connection"),
         required=False,
@@ -476,7 +486,7 @@ def _remote_id(value: str) -> str:
 
 
 class RunLookupForm(TeamScopedForm):
-    connection = TeamChoiceField(team_connections, label=_("Connection"), empty_label=None)
+    connection = ConnectionChoiceField(team_connections, label=_("Connection"), empty_label=None)
     thread_id = forms.CharField(
         label=_("Thread ID"),
         required=False,

@@ -8,7 +8,7 @@ from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
-from accounts.models import Team
+from accounts.models import Team, User
 from assistants.backends import (
     ASSISTANTS,
     RESPONSES,
@@ -20,6 +20,7 @@ from assistants.backends import (
 from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
 from connections.models import Connection
 from connections.selectors import model_list
+from lib.severity import Severity
 from provider.errors import ProviderError
 
 RECENT_RUNS = 10
@@ -85,6 +86,28 @@ def run_get(*, team: Team, pk: UUID) -> Run:
 
 def team_connections(*, team: Team) -> QuerySet[Connection]:
     return Connection.objects.filter(team=team).order_by("name")
+
+
+# Which connections a form opens on first: working, not checked yet, passing trouble, broken.
+_HEALTH_ORDER = {Severity.OK: 0, Severity.MUTED: 1, Severity.WARN: 2, Severity.DANGER: 3}
+
+
+def connection_default(*, connections: list[Connection], user: User) -> Connection | None:
+    """The connection "New assistant" and "Look up a run" open on: the one this user last
+    started a run on, if it works (or was not checked yet), else the healthiest, by name.
+    Never a broken one while another works: opening a form on it only meets its error."""
+    if not connections:
+        return None
+    last_used = (
+        Run.objects.filter(started_by=user, connection__in=connections)
+        .order_by("-created_at")
+        .values_list("connection_id", flat=True)
+        .first()
+    )
+    for connection in connections:
+        if connection.pk == last_used and _HEALTH_ORDER[connection.health_severity] <= 1:
+            return connection
+    return min(connections, key=lambda c: (_HEALTH_ORDER[c.health_severity], c.name.lower()))
 
 
 @dataclass

@@ -135,7 +135,9 @@ def _chosen_connection(request: HttpRequest, connections: list[Connection]) -> C
     for connection in connections:
         if str(connection.pk) == wanted:
             return connection
-    return connections[0]
+    return (
+        selectors.connection_default(connections=connections, user=request.user) or connections[0]
+    )
 
 
 @login_required
@@ -471,7 +473,13 @@ def run_cancel(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpRespons
 def run_lookup(request: HttpRequest, team_id: UUID) -> HttpResponse:
     """Look up any run on one of the team's connections by its ids (nothing is stored)."""
     access = get_team_for_user(request, team_id)
-    form = RunLookupForm(request.GET or None, team=access.team)
+    connections = list(selectors.team_connections(team=access.team))
+    default = selectors.connection_default(connections=connections, user=request.user)
+    form = RunLookupForm(
+        request.GET or None,
+        team=access.team,
+        initial={"connection": default.pk} if default else None,
+    )
     found = error = local_run = None
     if form.is_valid():
         data = form.cleaned_data
@@ -501,6 +509,6 @@ def run_lookup(request: HttpRequest, team_id: UUID) -> HttpResponse:
             found=found,
             error=error,
             local_run=local_run,
-            has_connections=selectors.team_connections(team=access.team).exists(),
+            has_connections=bool(connections),
         ),
     )

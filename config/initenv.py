@@ -13,7 +13,7 @@ from cryptography.fernet import Fernet
 
 TEMPLATE = """\
 # Written by `make run` on first start for local development. Never commit this file.
-DEBUG=true
+# DEBUG stays off: `make run` serves Tablero as a user runs it; `make dev` turns DEBUG on.
 SECRET_KEY={secret_key}
 ALLOWED_HOSTS=127.0.0.1,localhost
 TABLERO_ENCRYPTION_KEYS={fernet_key}

@@ -33,6 +33,27 @@ HELP_OVERLOADED = (
 HELP_LITELLM_KEYS = "https://docs.litellm.ai/docs/proxy/virtual_keys"
 
 
+# Kinds whose fix is the connection's (its key, organization, credit, URL): only an admin can
+# act, so a viewer or member is told whom to ask instead of what to change.
+ADMIN_FIXES = frozenset(
+    {
+        ErrorKind.INVALID_KEY,
+        ErrorKind.NO_ORGANIZATION,
+        ErrorKind.WRONG_ORGANIZATION,
+        ErrorKind.IP_NOT_ALLOWED,
+        ErrorKind.PROXY_MISCONFIGURED,
+        ErrorKind.PERMISSION_DENIED,
+        ErrorKind.QUOTA_EXHAUSTED,
+        ErrorKind.URL_REFUSED,
+        ErrorKind.KEY_UNREADABLE,
+    }
+)
+
+
+def needs_admin(kind: ErrorKind | str) -> bool:
+    return kind in ADMIN_FIXES
+
+
 @dataclass(frozen=True)
 class Explanation:
     kind: ErrorKind

@@ -1,5 +1,7 @@
 """Forms for connections. A key field never renders its value back into the page."""
 
+from urllib.parse import urlsplit
+
 from django import forms
 from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
@@ -8,7 +10,7 @@ from accounts.forms import TeamScopedForm
 from accounts.models import Team
 from connections.guard import url_guard
 from connections.models import DEFAULT_BASE_URL, RUN_API_SETTINGS, Connection, Provider, RunApi
-from provider.urlguard import URLRefused
+from provider.urlguard import Refusal, URLRefused
 
 
 def _key_field(label, help_text, *, required: bool = True) -> forms.CharField:
@@ -51,11 +53,39 @@ def clean_header_id(value: str) -> str:
     return value
 
 
-def clean_url(value: str) -> str:
+# Refusals an operator can lift by allowing the host (a server on this machine or network).
+OPERATOR_CAN_ALLOW = (Refusal.NOT_HTTPS, Refusal.LOCAL_NAME, Refusal.PRIVATE_ADDRESS)
+
+
+def _allow_entry(url: str) -> str:
+    """How the URL's host would be written in TABLERO_ALLOWED_UPSTREAM_HOSTS: host[:port]."""
     try:
-        return url_guard().validate_base_url(value.strip())
+        parts = urlsplit(url)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return ""
+    if ":" in host:
+        host = f"[{host}]"
+    return f"{host}:{port}" if host and port else host
+
+
+def clean_url(value: str) -> str:
+    value = value.strip()
+    try:
+        return url_guard().validate_base_url(value)
     except URLRefused as error:
-        raise ValidationError(error.reason) from None
+        reasons = [error.reason]
+        entry = _allow_entry(value)
+        if error.refusal in OPERATOR_CAN_ALLOW and entry:
+            reasons.append(
+                _(
+                    "If this is a server of your own (on this machine or your network), the "
+                    "person who runs Tablero can allow it: add %(entry)s to "
+                    "TABLERO_ALLOWED_UPSTREAM_HOSTS in Tablero's environment and restart it."
+                )
+                % {"entry": entry}
+            )
+        raise ValidationError(reasons) from None
 
 
 class HeaderIdsMixin:
@@ -93,6 +123,17 @@ class _NameMixin:
 
 
 class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
+    # The key first: it is what the person came with; the rest has defaults.
+    field_order = [
+        "api_key",
+        "name",
+        "provider",
+        "base_url",
+        "api_version",
+        "organization_id",
+        "project_id",
+        "save_anyway",
+    ]
     name = forms.CharField(
         label=_("Name"),
         max_length=100,
@@ -121,7 +162,9 @@ class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
         label=_("API version"),
         max_length=40,
         required=False,
-        help_text=_("Azure OpenAI only, e.g. 2024-10-21."),
+        help_text=_("Azure OpenAI only, e.g. 2024-10-21. Leave it empty for other providers."),
+        # tablero.js hides the field unless the provider chosen is Azure.
+        widget=forms.TextInput(attrs={"data-show-if": f"provider={Provider.AZURE}"}),
     )
     api_key = _key_field(
         _("API key"),
@@ -138,6 +181,13 @@ class ConnectionCreateForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
 
     def clean_api_key(self) -> str:
         return clean_key(self.cleaned_data["api_key"])
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        # Only Azure sends an API version; one left in the hidden field means nothing.
+        if cleaned.get("provider") != Provider.AZURE:
+            cleaned["api_version"] = ""
+        return cleaned
 
 
 class ConnectionEditForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
@@ -172,6 +222,13 @@ class ConnectionEditForm(_NameMixin, HeaderIdsMixin, TeamScopedForm):
         )
         super().__init__(*args, team=team, **kwargs)
         self.instance = instance
+        if instance.provider != Provider.AZURE and not instance.api_version:
+            del self.fields["api_version"]  # only Azure has one
+
+    def clean(self) -> dict:
+        cleaned = super().clean()
+        cleaned.setdefault("api_version", self.instance.api_version)
+        return cleaned
 
 
 class ReplaceKeyForm(forms.Form):
@@ -197,6 +254,22 @@ class ReplaceKeyForm(forms.Form):
     def clean_base_url(self) -> str:
         value = self.cleaned_data["base_url"].strip()
         return clean_url(value) if value else self.instance.base_url
+
+
+class BaseUrlChangeForm(ReplaceKeyForm):
+    """The edit page's way to change the base URL: the same request as "Replace key" (posted
+    to it), with the URL first and the key asked again for the new server."""
+
+    field_order = ["base_url", "api_key", "save_anyway"]
+
+    def __init__(self, *args, instance: Connection, **kwargs) -> None:
+        super().__init__(*args, instance=instance, **kwargs)
+        self.fields["base_url"].label = _("New base URL")
+        self.fields["base_url"].help_text = _("The server's address, ending in /v1.")
+        self.fields["api_key"].label = _("API key for this server")
+        self.fields["api_key"].help_text = _(
+            "The key the new server accepts (it may be the same key)."
+        )
 
 
 class ModelSearchForm(forms.Form):

@@ -37,6 +37,7 @@ from connections.charts import format_amount, headroom
 from connections.explanations import problem
 from connections.forms import (
     AdminKeyForm,
+    BaseUrlChangeForm,
     ConnectionCreateForm,
     ConnectionEditForm,
     ModelSearchForm,
@@ -178,7 +179,11 @@ def connection_edit(request: HttpRequest, team_id: UUID, connection_id: UUID) ->
     return render(
         request,
         "connections/edit.html",
-        {"connection": connection, "form": form},
+        {
+            "connection": connection,
+            "form": form,
+            "url_form": BaseUrlChangeForm(instance=connection),
+        },
     )
 
 

@@ -11,6 +11,7 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dashboard import alerts
+        from dashboard import alerts, checklist
 
         alerts.connect()
+        checklist.register_steps()

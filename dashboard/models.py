@@ -3,6 +3,7 @@ threshold), the last state alerted per connection and the alerts already sent on
 
 import uuid
 
+from django.conf import settings
 from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
@@ -111,3 +112,20 @@ class AlertSent(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class ChecklistDismissal(models.Model):
+    """The team's admins hid the getting-started checklist from its home page."""
+
+    team = models.OneToOneField(Team, on_delete=models.CASCADE, related_name="checklist_dismissal")
+    dismissed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    dismissed_at = models.DateTimeField(_("dismissed"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("checklist dismissal")
+        verbose_name_plural = _("checklist dismissals")
+
+    def __str__(self) -> str:
+        return f"checklist dismissed for {self.team}"

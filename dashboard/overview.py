@@ -52,6 +52,25 @@ NEXT_STEPS: dict[str, Any] = {
     Health.UNREACHABLE: _("%(name)s can't be reached: check its base URL, then test again."),
     Health.ERROR: _("%(name)s failed its last check: read why on its page, then test again."),
 }
+# The same for a viewer or member, who can change nothing on a connection: what is wrong,
+# and for the healths that pass on their own, that Tablero checks again by itself. The page
+# adds whom to ask for the others (ADMIN_HEALTH).
+READER_STEPS: dict[str, Any] = {
+    Health.NO_QUOTA: _("No credit left on %(name)s."),
+    Health.INVALID_KEY: _("The key of %(name)s was refused."),
+    Health.KEY_UNREADABLE: _("The stored key of %(name)s can't be read."),
+    Health.PERMISSION_DENIED: _("%(name)s was denied access by the provider."),
+    Health.RATE_LIMITED: _(
+        "%(name)s hit its rate limit: wait a moment, Tablero checks it again by itself."
+    ),
+    Health.OVERLOADED: _(
+        "The provider of %(name)s is overloaded: Tablero checks it again by itself."
+    ),
+    Health.UNREACHABLE: _("%(name)s can't be reached."),
+    Health.ERROR: _("%(name)s failed its last check."),
+}
+# Healths only an admin can fix (the others pass on their own).
+ADMIN_HEALTH = frozenset(READER_STEPS) - {Health.RATE_LIMITED, Health.OVERLOADED}
 # Healths whose fix is a new key (the step offers "Replace key").
 KEY_HEALTH = (Health.INVALID_KEY, Health.KEY_UNREADABLE)
 
@@ -77,9 +96,11 @@ class ConnectionRow:
 @dataclass(frozen=True)
 class NextStep:
     connection: Connection
-    text: str
+    text: str  # for admins: what to do
     severity: Severity
     new_key: bool  # the fix is a new key
+    reader_text: str = ""  # for viewers and members: what is wrong
+    needs_admin: bool = False  # only an admin can fix it
 
 
 @dataclass(frozen=True)
@@ -179,6 +200,8 @@ def _next_steps(rows: list[ConnectionRow]) -> list[NextStep]:
                 text=str(text) % {"name": connection.name},
                 severity=connection.health_severity,
                 new_key=connection.health in KEY_HEALTH,
+                reader_text=str(READER_STEPS[connection.health]) % {"name": connection.name},
+                needs_admin=connection.health in ADMIN_HEALTH,
             )
         )
     return steps[:NEXT_STEPS_SHOWN]

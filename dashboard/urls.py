@@ -7,6 +7,11 @@ app_name = "dashboard"
 urlpatterns = [
     path("teams/<uuid:team_id>/", views.team_home, name="team_home"),
     path(
+        "teams/<uuid:team_id>/checklist/dismiss/",
+        views.checklist_dismiss_view,
+        name="checklist_dismiss",
+    ),
+    path(
         "teams/<uuid:team_id>/notifications/",
         alerts_views.notifications,
         name="notifications",

@@ -128,3 +128,68 @@ def test_whitenoise_serves_the_hashed_file_for_a_year(collected):
     assert "immutable" in served["cache"]
     source = (BASE_DIR / "static" / "css" / "tablero.css").read_text()
     assert served["body"] == source[:2000]
+
+
+def make_run_environment() -> dict[str, str]:
+    """What `make run` and `make demo` export, read from the Makefile itself."""
+    text = (BASE_DIR / "Makefile").read_text()
+    exported = dict(re.findall(r"^run demo: export (\w+) = (\S+)$", text, re.MULTILINE))
+    assert exported["DEBUG"] == "false"
+    return exported
+
+
+SERVE_AS_MAKE_RUN = """
+import json
+import django
+django.setup()
+from django.conf import settings
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.test import Client
+
+client = Client(HTTP_HOST="127.0.0.1")
+missing = client.get("/no-such-page/")
+css = client.get(staticfiles_storage.url("css/tablero.css"))
+login = client.get("/login/")
+print(json.dumps({
+    "debug": settings.DEBUG,
+    "missing_status": missing.status_code,
+    "missing_body": missing.content.decode(),
+    "css_status": css.status_code,
+    "login_status": login.status_code,
+}))
+"""
+
+
+def test_make_run_serves_tablero_pages_and_static_files_over_plain_http(tmp_path):
+    # A developer's .env may still say DEBUG=true: `make run` exports DEBUG=false, and the
+    # environment wins over .env (read_env(overwrite=False)); here .env is ignored altogether.
+    root = tmp_path / "static"
+    env = production_env(
+        STATIC_ROOT=str(root), ALLOWED_HOSTS="127.0.0.1,localhost", **make_run_environment()
+    )
+    result = run(["manage.py", "collectstatic", "--noinput"], env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    result = run(["-c", SERVE_AS_MAKE_RUN], env)
+    assert result.returncode == 0, result.stderr
+    served = json.loads(result.stdout)
+
+    assert served["debug"] is False
+    assert served["missing_status"] == 404
+    assert "Page not found" in served["missing_body"]
+    assert "Back to Tablero" in served["missing_body"]
+    assert "technical_404" not in served["missing_body"]
+    assert "Django tried these URL patterns" not in served["missing_body"]
+    assert served["css_status"] == 200  # WhiteNoise, with DEBUG off
+    assert served["login_status"] == 200  # plain http: no redirect to https
+
+
+def test_the_environment_wins_over_dotenv(tmp_path):
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("DEBUG=true\n")
+    code = (
+        "import environ; env = environ.Env(); "
+        f"environ.Env.read_env({str(dotenv)!r}, overwrite=False); "
+        "print(env.bool('DEBUG'))"
+    )
+    result = run(["-c", code], production_env(DEBUG="false"))
+    assert result.stdout.strip() == "False", result.stderr

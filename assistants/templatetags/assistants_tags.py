@@ -11,6 +11,7 @@ from django import template
 
 from assistants.explanations import run_explanation
 from assistants.models import Assistant, Run
+from connections.templatetags.connections_tags import ask_admins
 
 register = template.Library()
 
@@ -39,4 +40,8 @@ def run_outcome(context, run: Run) -> dict[str, Any]:
         details = {"code": run.last_error_code, "message": run.last_error_message} if admin else {}
     else:
         details = {"code": run.last_error_code, "message": run.last_error_message}
-    return {"explanation": explanation, "details": details}
+    return {
+        "explanation": explanation,
+        "details": details,
+        **ask_admins(context, explanation.kind),
+    }

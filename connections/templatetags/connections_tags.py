@@ -12,7 +12,7 @@ from typing import Any
 
 from django import template
 
-from connections.explanations import explain
+from connections.explanations import explain, needs_admin
 from provider.errors import ErrorKind, ProviderError
 
 register = template.Library()
@@ -42,6 +42,15 @@ def _kind(error: Any) -> str:
     return str(error.kind)
 
 
+def ask_admins(context, kind: str) -> dict[str, Any]:
+    """Whether the reader cannot fix an error of this kind (a viewer or member facing a key,
+    credit or URL problem) and so is told whom to ask: the team's admins, by name."""
+    access = getattr(context.get("request"), "team_access", None)
+    if access is None or access.is_admin or not needs_admin(kind):
+        return {"ask_admins": False}
+    return {"ask_admins": True, "admins": context.get("team_admins") or []}
+
+
 @register.inclusion_tag("connections/partials/error_explanation.html", takes_context=True)
 def explain_error(context, error, details: bool | None = None) -> dict[str, Any]:
     if not error:
@@ -49,11 +58,16 @@ def explain_error(context, error, details: bool | None = None) -> dict[str, Any]
     if details is None:
         access = getattr(context.get("request"), "team_access", None)
         details = bool(access is not None and access.is_admin)
+    kind = _kind(error)
     try:
-        explanation = explain(_kind(error), retry_after=getattr(error, "retry_after", None))
+        explanation = explain(kind, retry_after=getattr(error, "retry_after", None))
     except ValueError:
         return {"explanation": None}
-    return {"explanation": explanation, "details": _details(error) if details else {}}
+    return {
+        "explanation": explanation,
+        "details": _details(error) if details else {},
+        **ask_admins(context, kind),
+    }
 
 
 @register.simple_tag

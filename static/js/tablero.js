@@ -21,6 +21,17 @@
         });
       });
     });
+    // A field marked data-show-if="name=value" is shown only while the form's field `name`
+    // has that value (Azure's API version); without JavaScript it stays shown, with its note.
+    document.querySelectorAll("[data-show-if]").forEach(function (field) {
+      var rule = field.getAttribute("data-show-if").split("=");
+      var control = field.form && field.form.elements.namedItem(rule[0]);
+      var wrapper = field.closest(".form-field") || field;
+      if (!control) return;
+      function update() { wrapper.hidden = control.value !== rule[1]; }
+      control.addEventListener("change", update);
+      update();
+    });
     // Close an open <details> menu when clicking elsewhere.
     document.addEventListener("click", function (event) {
       document.querySelectorAll("details.menu[open]").forEach(function (menu) {

@@ -52,3 +52,18 @@ def test_csrf_failure_is_our_own_page(owner):
     assert "This form has expired" in body
     assert "/static/css/tablero.css" in body
     assert "<style" not in body  # Django's own page styles itself inline, which the CSP blocks
+
+
+def test_400_is_standalone(rf: RequestFactory):
+    # A request with a host Tablero does not serve: Django answers 400 with our page.
+    response = Client(HTTP_HOST="evil.example").get("/")
+    assert response.status_code == 400
+    body = response.content.decode()
+    assert "Tablero could not read this request" in body
+    assert "/static/css/tablero.css" in body
+    assert "<style" not in body
+
+
+def test_400_needs_no_context():
+    body = loader.get_template("400.html").render()
+    assert "Tablero could not read this request" in body

@@ -51,3 +51,16 @@ def test_only_owner_is_marked(owner_client, users, team):
     body = owner_client.get(_url(team)).content.decode()
     assert "Only owner" in body
     assert '<option value="owner"' in body
+
+
+def test_the_invite_form_says_what_each_role_may_do(admin_client_, owner_client, users, team):
+    page = admin_client_.get(reverse("accounts:members", args=[team.pk])).content.decode()
+    section = page.split('id="role-descriptions"')[1].split("</dl>")[0]
+    assert "changes nothing and starts no run" in section  # viewer
+    assert "creates, edits and runs assistants" in section  # member
+    assert "adds, replaces and removes connections and keys" in section  # admin
+    # An admin cannot make owners, so the owner's line is not offered to them...
+    assert "hands ownership" not in section
+    # ...but is to an owner.
+    page = owner_client.get(reverse("accounts:members", args=[team.pk])).content.decode()
+    assert "hands ownership" in page.split('id="role-descriptions"')[1]

@@ -47,17 +47,25 @@ def test_shows_settings_sync_state_and_runs(team, connection, member, member_cli
     )
 
 
-def test_viewer_has_no_run_form_or_edit_buttons(team, connection, viewer_client):
+def test_viewer_has_no_run_form_or_edit_buttons(team, connection, viewer_client, users):
     assistant = make_assistant(team, connection)
 
     content = viewer_client.get(url(assistant)).content.decode()
 
     assert 'name="message"' not in content
     assert "Retry sync" not in content
+    # Said why, and whom to ask (admins first, then owners).
+    assert "You are a viewer in this team" in content
+    assert "Ask admin@example.com, owner@example.com." in content
     assert (
         reverse("assistants:delete", kwargs={"team_id": team.pk, "assistant_id": assistant.pk})
         not in content
     )
+
+
+def test_a_member_is_not_told_about_the_viewer_role(team, connection, member_client):
+    content = member_client.get(url(make_assistant(team, connection))).content.decode()
+    assert "You are a viewer in this team" not in content
 
 
 def test_failed_sync_is_explained_with_a_retry(team, connection, member_client):

@@ -119,6 +119,50 @@ def test_private_url_is_refused_before_any_call(admin_client_, team, fake_upstre
     assert not Connection.objects.exists()
 
 
+def test_a_refused_local_server_says_how_an_operator_allows_it(
+    admin_client_, team, fake_upstream, settings
+):
+    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = []
+    port = fake_upstream.base_url.split(":")[2].split("/")[0]
+    response = admin_client_.post(url(team), form_data(fake_upstream))
+
+    page = response.content.decode()
+    assert "TABLERO_ALLOWED_UPSTREAM_HOSTS" in page
+    assert f"add 127.0.0.1:{port} to" in page
+    assert fake_upstream.requests == []
+
+
+@pytest.mark.parametrize(
+    ("base_url", "entry"),
+    [
+        ("https://10.0.0.5/v1", "10.0.0.5"),
+        ("https://localhost:8443/v1", "localhost:8443"),
+        ("http://[::1]:8000/v1", "[::1]:8000"),
+    ],
+)
+def test_the_operator_hint_names_the_host_as_the_setting_wants_it(
+    admin_client_, team, fake_upstream, settings, base_url, entry
+):
+    settings.TABLERO_ALLOWED_UPSTREAM_HOSTS = []
+    response = admin_client_.post(url(team), form_data(fake_upstream, base_url=base_url))
+    errors = response.context["form"].errors["base_url"]
+    assert any(f"add {entry} to TABLERO_ALLOWED_UPSTREAM_HOSTS" in error for error in errors)
+
+
+def test_the_key_comes_first_and_the_api_version_is_for_azure(admin_client_, team):
+    page = admin_client_.get(url(team)).content.decode()
+    assert page.index('name="api_key"') < page.index('name="name"')
+    assert 'data-show-if="provider=azure"' in page  # hidden by tablero.js for the others
+    assert "Azure OpenAI only" in page  # and said so without JavaScript
+
+
+def test_an_api_version_is_dropped_for_a_provider_other_than_azure(
+    admin_client_, team, fake_upstream
+):
+    admin_client_.post(url(team), form_data(fake_upstream, api_version="2024-10-21"))
+    assert Connection.objects.get(team=team).api_version == ""
+
+
 def test_duplicate_name_is_refused(admin_client_, team, fake_upstream):
     admin_client_.post(url(team), form_data(fake_upstream))
     response = admin_client_.post(url(team), form_data(fake_upstream, name="production"))

@@ -127,3 +127,42 @@ def test_anonymous_is_sent_to_sign_in(client, connection):
     response = client.get(url(connection))
     assert response.status_code == 302
     assert response["Location"].startswith(reverse("accounts:login"))
+
+
+@pytest.mark.parametrize("reader", ["viewer", "member"])
+def test_a_reader_is_told_whom_to_ask_not_to_replace_the_key(request, team, users, reader):
+    broken = make_connection(
+        team, name="Broken", health=Health.INVALID_KEY, last_error_kind="invalid_key"
+    )
+    page = (
+        client_for(users[reader])
+        .get(reverse("connections:detail", args=[team.pk, broken.pk]))
+        .content.decode()
+    )
+    assert "only an admin of the team can fix this. Ask admin@example.com, owner@example.com." in (
+        page
+    )
+    assert "Create a new secret key" in page.split("What an admin will do:")[1]
+    assert "What an admin will do:" in page
+
+
+def test_an_admin_is_told_what_to_do(team, users):
+    broken = make_connection(
+        team, name="Broken", health=Health.INVALID_KEY, last_error_kind="invalid_key"
+    )
+    page = (
+        client_for(users["admin"])
+        .get(reverse("connections:detail", args=[team.pk, broken.pk]))
+        .content.decode()
+    )
+    assert "only an admin of the team can fix this" not in page
+    assert "replace the key of this connection" in page
+
+
+def test_a_passing_problem_needs_no_admin(team, users, connection):
+    page = (
+        client_for(users["viewer"])
+        .get(reverse("connections:detail", args=[team.pk, connection.pk]))
+        .content.decode()
+    )
+    assert "only an admin of the team can fix this" not in page

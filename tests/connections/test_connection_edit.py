@@ -32,8 +32,34 @@ def test_form_is_filled_in(admin_client_, team):
     page = admin_client_.get(url(connection)).content.decode()
     assert 'value="Production"' in page
     assert 'value="org-old"' in page
-    assert "changes only together with the key" in page
-    assert 'name="base_url"' not in page
+    # The settings form has no base URL: it changes on its own form, with the key.
+    settings_form = page.split('id="base-url"')[0]
+    assert 'name="base_url"' not in settings_form
+
+
+def test_the_base_url_changes_from_here_with_the_key_asked_again(admin_client_, team):
+    connection = make_connection(team)
+    page = admin_client_.get(url(connection)).content.decode()
+    section = page.split('id="base-url"')[1].split("</section>")[0]
+    replace = reverse("connections:replace_key", args=[team.pk, connection.pk])
+    assert f'action="{replace}"' in section
+    assert 'name="base_url"' in section
+    assert 'value="http://127.0.0.1:9/v1"' in section
+    assert 'name="api_key"' in section
+    assert "only ever sent to the server it was entered for" in section
+    assert section.index('name="base_url"') < section.index('name="api_key"')
+
+
+def test_api_version_is_offered_only_for_azure(admin_client_, team):
+    plain = make_connection(team)
+    azure = make_connection(team, name="Azure", provider="azure", api_version="2024-10-21")
+    assert 'name="api_version"' not in admin_client_.get(url(plain)).content.decode()
+    assert 'value="2024-10-21"' in admin_client_.get(url(azure)).content.decode()
+    # Saving the plain one keeps its (empty) version without the field.
+    response = admin_client_.post(url(plain), {**data(), "api_version": "ignored"})
+    assert response.status_code == 302
+    plain.refresh_from_db()
+    assert plain.api_version == ""
 
 
 def test_saves_settings_and_audits(admin_client_, admin_user, team):

@@ -5,6 +5,13 @@ from tests.matrix import Case, team_kwargs
 
 CASES = [
     Case("dashboard:team_home", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
+    Case(
+        "dashboard:checklist_dismiss",
+        team_kwargs,
+        Role.ADMIN,
+        method="post",
+        bad_uuid="team_id",
+    ),
     Case("dashboard:notifications", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
     Case(
         "dashboard:notifications",

@@ -4,6 +4,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 
 from accounts.models import Membership, Role, Team, User
 from assistants import demo as assistants_demo
@@ -49,6 +51,25 @@ def test_demo_seed_builds_every_state_and_can_run_again(fake_upstream):
     )
     assert "owner@demo.test" in out
     assert PASSWORD in out
+
+
+def test_demo_people_have_names_and_one_can_open_the_admin_site(fake_upstream):
+    out, _ = run("demo_seed", "--upstream", fake_upstream.base_url, "--password", PASSWORD)
+    run("demo_seed", "--upstream", fake_upstream.base_url, "--password", PASSWORD)
+
+    people = {user.email: user for user in User.objects.filter(email__endswith="@demo.test")}
+    names = {user.name for user in people.values()}
+    assert len(names) == 4
+    assert not names & {"Owner", "Admin", "Member", "Viewer", ""}
+    staff = [email for email, user in people.items() if user.is_staff]
+    assert staff == ["owner@demo.test"]
+    assert "owner@demo.test" in out and "can open the admin site" in out
+
+    client = Client()
+    client.force_login(people["owner@demo.test"])
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 200
+    assert "Connections" in response.content.decode()
 
 
 def test_demo_seed_waits_for_the_fake_then_says_what_to_do():

@@ -345,3 +345,27 @@ def test_takes_get_and_head_only(owner_client, team):
     assert owner_client.head(url).status_code == 200
     for method in ("post", "put", "patch", "delete"):
         assert getattr(owner_client, method)(url).status_code == 405, method
+
+
+def test_a_reader_is_told_whom_to_ask(viewer_client, member_client, team, users):
+    make_connection(team, name="Broken", health=Health.INVALID_KEY, last_error_kind="invalid_key")
+    make_connection(team, name="Busy", health=Health.RATE_LIMITED, last_error_kind="rate_limited")
+    for client in (viewer_client, member_client):
+        steps = _section(client.get(_url(team)).content.decode(), "next-steps")
+        assert "The key of Broken was refused." in steps
+        assert (
+            "Only an admin of the team can fix it. Ask admin@example.com, owner@example.com."
+            in steps
+        )
+        assert "replace the key" not in steps
+        assert "Busy hit its rate limit: wait a moment, Tablero checks it again by itself." in (
+            steps
+        )
+        assert steps.count("Only an admin") == 1
+
+
+def test_an_admin_is_told_what_to_do(admin_client_, team, users):
+    make_connection(team, name="Broken", health=Health.INVALID_KEY, last_error_kind="invalid_key")
+    steps = _section(admin_client_.get(_url(team)).content.decode(), "next-steps")
+    assert "The key of Broken was refused: replace the key, then test again." in steps
+    assert "Only an admin" not in steps

@@ -95,6 +95,7 @@ def test_viewer_sees_but_cannot_run(
     expect(page.get_by_role("heading", name="Math Tutor", level=1)).to_be_visible()
     expect(page.get_by_label(label("Message"))).to_have_count(0)
     expect(page.get_by_role("button", name="Run", exact=True)).to_have_count(0)
+    expect(page.locator("#run")).to_contain_text("You are a viewer in this team")
 
     page.get_by_role("navigation").get_by_role("link", name="Runs").click()
     expect(page.get_by_role("cell", name="What is 2 + 2?")).to_be_visible()

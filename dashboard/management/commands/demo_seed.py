@@ -25,6 +25,15 @@ from fakeprovider import KEYS
 TEAM_NAME = "Demo"
 PASSWORD = "tablero-demo-password"
 ROLES = [Role.OWNER, Role.ADMIN, Role.MEMBER, Role.VIEWER]
+# The demo people, by role: real names, as a team would have. The owner is also staff and
+# superuser, as the first-run setup makes the first account, so the admin site can be seen.
+DEMO_PEOPLE = {
+    Role.OWNER: "Ana García",
+    Role.ADMIN: "Luis Pérez",
+    Role.MEMBER: "Marta Ruiz",
+    Role.VIEWER: "Tomás Silva",
+}
+STAFF_ROLE = Role.OWNER
 # A port nothing listens on: connections to it are refused at once.
 UNREACHABLE_URL = "http://127.0.0.1:9/v1"
 
@@ -46,12 +55,11 @@ def seed_users(password: str = PASSWORD) -> dict[Role, User]:
     users = {}
     for role in ROLES:
         email = f"{role.value}@demo.test"
-        user = User.objects.filter(email=email).first()
-        if user is None:
-            user = User.objects.create_user(email=email, password=password, name=role.label)
-        else:
-            user.set_password(password)
-            user.save(update_fields=["password"])
+        user = User.objects.filter(email=email).first() or User(email=email)
+        user.name = DEMO_PEOPLE[role]
+        user.is_staff = user.is_superuser = role == STAFF_ROLE
+        user.set_password(password)
+        user.save()
         users[role] = user
     return users
 
@@ -159,5 +167,6 @@ class Command(BaseCommand):
         self.stdout.write(f"  and {len(assistants)} assistants with runs in every state.")
         self.stdout.write(f"Sign in at {site} as any of:")
         for role, user in users.items():
-            self.stdout.write(f"  {user.email:<20} ({role.label})")
+            staff = ", can open the admin site" if user.is_staff else ""
+            self.stdout.write(f"  {user.email:<20} {user.name} ({role.label}{staff})")
         self.stdout.write(f"Password for all of them: {password}")
