@@ -161,3 +161,107 @@ class GatewayCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} /v1/{self.path} → {self.status}"
+
+
+# === Model prices (issue 14): kept by the team, dated, with their currency ====================
+# Owned by the usage slice (gateway/prices.py, price_services.py, usage.py); kept here because
+# Django finds models in models.py.
+
+CURRENCY_CODE = r"^[A-Z]{3}$"
+
+
+def plain_decimal(value):
+    """A stored price without its trailing zeros and never in exponent form: 8.5, 100."""
+    from decimal import Decimal
+
+    return Decimal(format(Decimal(value).normalize(), "f"))
+
+
+def _price_text(value) -> str:
+    from django.utils.formats import number_format
+
+    plain = plain_decimal(value)
+    places = max(0, -int(plain.as_tuple().exponent))
+    return number_format(plain, decimal_pos=places, force_grouping=True)
+
+
+class ModelPrice(models.Model):
+    """What the team pays for one model, per million tokens, from `effective_from` on.
+
+    The price in force on a call's date is the one with the latest `effective_from` on or
+    before that date. A model without a row has no price: nothing is made up for it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="model_prices")
+    model = models.CharField(_("model"), max_length=200)
+    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    input_per_million = models.DecimalField(
+        _("input, per million tokens"), max_digits=14, decimal_places=6
+    )
+    # Empty: cached input is charged at the input price (the model has no discount).
+    cached_input_per_million = models.DecimalField(
+        _("cached input, per million tokens"),
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+    )
+    output_per_million = models.DecimalField(
+        _("output, per million tokens"), max_digits=14, decimal_places=6
+    )
+    effective_from = models.DateField(_("effective from"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "model", "effective_from"],
+                name="gateway_price_one_per_model_and_date",
+                violation_error_message=_(
+                    "This model already has a price from that date. Edit that one instead."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=CURRENCY_CODE),
+                name="gateway_price_currency_iso",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(input_per_million__gte=0)
+                    & models.Q(output_per_million__gte=0)
+                    & (
+                        models.Q(cached_input_per_million__isnull=True)
+                        | models.Q(cached_input_per_million__gte=0)
+                    )
+                ),
+                name="gateway_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.currency}, {self.effective_from:%Y-%m-%d})"
+
+    @property
+    def input_text(self) -> str:
+        return _price_text(self.input_per_million)
+
+    @property
+    def cached_input_text(self) -> str:
+        if self.cached_input_per_million is None:
+            return ""
+        return _price_text(self.cached_input_per_million)
+
+    @property
+    def output_text(self) -> str:
+        return _price_text(self.output_per_million)
+
+    @property
+    def cached_rate(self):
+        """The price of a cached input token per million (the input price when none is set)."""
+        if self.cached_input_per_million is None:
+            return self.input_per_million
+        return self.cached_input_per_million
