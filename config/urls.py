@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("connections.urls")),
     path("", include("assistants.urls")),
     path("", include("dashboard.urls")),
+    path("", include("gateway.usage_urls")),
 ]

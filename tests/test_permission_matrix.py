@@ -14,7 +14,7 @@ from tests.accounts.helpers import make_invitation
 from tests.conftest import client_for
 from tests.matrix import Case, World
 
-APPS = ["accounts", "connections", "assistants", "dashboard"]
+APPS = ["accounts", "connections", "assistants", "dashboard", "gateway"]
 
 
 def _collect() -> tuple[list[Case], dict]:
