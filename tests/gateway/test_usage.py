@@ -305,3 +305,23 @@ def test_query_count_does_not_grow_with_calls(admin_client_, admin_user, team, c
             make_call(their, when=_at(day), model=f"model-{index % 4}", latency_ms=index * 10)
     assert GatewayCall.objects.count() == 49
     assert _queries(admin_client_, _url(team, by=group)) == few
+
+
+def test_each_tokens_use_this_month_for_the_token_list(
+    team, member_token, service_token, admin_token, django_assert_num_queries
+):
+    make_price(team, input="1", cached=None, output="1")
+    make_call(member_token, when=_at(2), input_tokens=1_000_000, output_tokens=0)
+    make_call(member_token, when=_at(3), status=401, input_tokens=None, output_tokens=None)
+    make_call(member_token, when=_at(31, month=10))  # last month: not counted
+    make_call(service_token, when=_at(4), model="unpriced")
+    with django_assert_num_queries(2):
+        found = usage.token_usage_this_month(
+            team=team, token_ids=[member_token.pk, service_token.pk, admin_token.pk]
+        )
+    assert set(found) == {member_token.pk, service_token.pk}
+    mine = found[member_token.pk]
+    assert (mine.requests, mine.errors, mine.tokens) == (2, 1, 1_000_000)
+    assert mine.money.display() == "1.00 USD"
+    assert found[service_token.pk].money.display() == "—"
+    assert usage.token_usage_this_month(team=team, token_ids=[]) == {}
