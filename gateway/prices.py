@@ -97,8 +97,10 @@ class PriceBook:
             by_model.setdefault(price.model, []).append(price)
         self._dates: dict[str, list[datetime.date]] = {}
         self._prices: dict[str, list[ModelPrice]] = {}
+        self._by_pk: dict[object, ModelPrice] = {}
         for model, rows in by_model.items():
             rows.sort(key=lambda row: row.effective_from)
+            self._by_pk.update((row.pk, row) for row in rows)
             self._prices[model] = rows
             self._dates[model] = [row.effective_from for row in rows]
 
@@ -114,15 +116,22 @@ class PriceBook:
         index = bisect.bisect_right(dates, day) - 1
         return self._prices[model][index] if index >= 0 else None
 
+    def get(self, pk: object) -> ModelPrice | None:
+        return self._by_pk.get(pk)
+
     def cost(
         self, *, model: str, day: datetime.date, input: int, cached: int, output: int
     ) -> Money:
         """What these tokens cost at the price in force on `day` (unrounded)."""
+        return self.cost_at(self.price_on(model, day), input=input, cached=cached, output=output)
+
+    @staticmethod
+    def cost_at(price: ModelPrice | None, *, input: int, cached: int, output: int) -> Money:
+        """What these tokens cost at `price` (unrounded); unpriced when `price` is None."""
         money = Money()
         tokens = input + output
         if not tokens:
             return money
-        price = self.price_on(model, day)
         if price is None:
             money.unpriced_tokens = tokens
             return money

@@ -164,13 +164,12 @@ class UsageRow:
     def tokens(self) -> int:
         return self.input + self.output
 
-    def add(self, values: dict[str, Any], money: Money) -> None:
+    def add(self, values: dict[str, Any]) -> None:
         self.requests += values["requests"]
         self.errors += values["errors"]
         self.input += values["input"]
         self.cached += values["cached"]
         self.output += values["output"]
-        self.money.merge(money)
 
 
 @dataclass
@@ -252,20 +251,26 @@ def _aggregate(
     rows: dict[Any, UsageRow] = {}
     totals = UsageRow(key=None, label=_("All calls"))
     by_day: dict[datetime.date, dict[Any, int]] = {}
+    # Tokens per key and price (None: no price), priced once at the end.
+    priced: dict[tuple[Any, Any], list[int]] = {}
     for values in aggregated:
-        money = book.cost(
-            model=values["model"],
-            day=values["day"],
-            input=values["input"],
-            cached=values["cached"],
-            output=values["output"],
-        )
         key = values["key"]
-        row = rows.setdefault(key, UsageRow(key=key, label=""))
-        row.add(values, money)
-        totals.add(values, money)
+        row = rows.get(key)
+        if row is None:
+            row = rows[key] = UsageRow(key=key, label="")
+        row.add(values)
+        totals.add(values)
         day_tokens = by_day.setdefault(values["day"], {})
         day_tokens[key] = day_tokens.get(key, 0) + values["input"] + values["output"]
+        price = book.price_on(values["model"], values["day"])
+        sums = priced.setdefault((key, price and price.pk), [0, 0, 0])
+        sums[0] += values["input"]
+        sums[1] += values["cached"]
+        sums[2] += values["output"]
+    for (key, price_id), (input, cached, output) in priced.items():
+        money = book.cost_at(book.get(price_id), input=input, cached=cached, output=output)
+        rows[key].money.merge(money)
+        totals.money.merge(money)
     return rows, totals, by_day
 
 
@@ -315,16 +320,24 @@ def token_usage_this_month(
 # --- latency percentiles -----------------------------------------------------------------------
 
 
-class PercentileCont(Aggregate):
-    """PostgreSQL's `percentile_cont(p) WITHIN GROUP (ORDER BY x)`: the value at fraction p,
-    interpolated between the two nearest calls."""
+class PercentilesCont(Aggregate):
+    """PostgreSQL's `percentile_cont(ARRAY[p, ...]) WITHIN GROUP (ORDER BY x)`: the values at
+    each fraction, interpolated between the two nearest calls, from one sort."""
 
     function = "PERCENTILE_CONT"
-    template = "%(function)s(%(fraction)s) WITHIN GROUP (ORDER BY %(expressions)s)"
-    output_field = FloatField()
+    template = (
+        "%(function)s(ARRAY[%(fractions)s]::float8[]) WITHIN GROUP (ORDER BY %(expressions)s)"
+    )
 
-    def __init__(self, expression: Any, fraction: float, **extra: Any):
-        super().__init__(expression, fraction=repr(float(fraction)), **extra)
+    def __init__(self, expression: Any, fractions: Sequence[float], **extra: Any):
+        from django.contrib.postgres.fields import ArrayField
+
+        super().__init__(
+            expression,
+            fractions=", ".join(repr(float(fraction)) for fraction in fractions),
+            output_field=ArrayField(FloatField()),
+            **extra,
+        )
 
 
 def percentile_cont(values: Sequence[float], fraction: float) -> float | None:
@@ -355,19 +368,12 @@ def usage_latency(
             return {}
         timed = timed.annotate(key=_key_expression(group)).filter(_in_keys(keys))
     if db_connection.vendor == "postgresql":
-        fractions = {
-            f"p{index}": PercentileCont("latency_ms", fraction)
-            for index, fraction in enumerate(PERCENTILES)
-        }
+        percentiles = PercentilesCont("latency_ms", PERCENTILES)
         if group is None:
-            found = [{"key": None, **timed.aggregate(**fractions)}]
+            found = [{"key": None, **timed.aggregate(values=percentiles)}]
         else:
-            found = list(timed.values("key").annotate(**fractions).order_by())
-        return {
-            row["key"]: Latency(*(row[f"p{index}"] for index in range(len(PERCENTILES))))
-            for row in found
-            if row["p0"] is not None
-        }
+            found = list(timed.values("key").annotate(values=percentiles).order_by())
+        return {row["key"]: Latency(*row["values"]) for row in found if row["values"]}
     # Elsewhere, the most recent LATENCY_SAMPLE calls of each group.
     if group is None:
         pairs = [
