@@ -265,3 +265,99 @@ class ModelPrice(models.Model):
         if self.cached_input_per_million is None:
             return self.input_per_million
         return self.cached_input_per_million
+
+
+# === Limits (issue 14, item 1): the data only; enforcement comes later =========================
+
+
+class LimitTarget(models.TextChoices):
+    TEAM_DEFAULT = "team_default", _("Team default for new tokens")
+    TOKEN = "token", _("Token")
+    MEMBER = "member", _("Member (all their tokens)")
+
+
+class UsageLimit(models.Model):
+    """Limits an admin sets on one token, on one member (covering all their tokens), or as
+    the team's default for new tokens. An empty field is no limit. The money budget counts
+    only calls to models the team has a price for, in `budget_currency`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="usage_limits")
+    target = models.CharField(_("applies to"), max_length=16, choices=LimitTarget.choices)
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.CASCADE, related_name="limits"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        _("requests per minute"), null=True, blank=True
+    )
+    tokens_per_minute = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
+    concurrent_requests = models.PositiveIntegerField(
+        _("concurrent requests"), null=True, blank=True
+    )
+    monthly_token_budget = models.PositiveBigIntegerField(
+        _("monthly budget in tokens"), null=True, blank=True
+    )
+    monthly_money_budget = models.DecimalField(
+        _("monthly budget in money"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    budget_currency = models.CharField(_("budget currency"), max_length=3, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("usage limit")
+        verbose_name_plural = _("usage limits")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(target__in=LimitTarget.values), name="gateway_limit_target"
+            ),
+            # Each kind of limit names exactly what it applies to.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(target=LimitTarget.TEAM_DEFAULT, token__isnull=True, user__isnull=True)
+                    | models.Q(target=LimitTarget.TOKEN, token__isnull=False, user__isnull=True)
+                    | models.Q(target=LimitTarget.MEMBER, token__isnull=True, user__isnull=False)
+                ),
+                name="gateway_limit_target_matches",
+            ),
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=models.Q(target=LimitTarget.TEAM_DEFAULT),
+                name="gateway_limit_one_team_default",
+            ),
+            models.UniqueConstraint(
+                fields=["token"],
+                condition=models.Q(token__isnull=False),
+                name="gateway_limit_one_per_token",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "user"],
+                condition=models.Q(user__isnull=False),
+                name="gateway_limit_one_per_member",
+            ),
+            # A money budget says in which currency.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(monthly_money_budget__isnull=True)
+                    | models.Q(budget_currency__regex=CURRENCY_CODE)
+                ),
+                name="gateway_limit_budget_currency",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(monthly_money_budget__isnull=True)
+                    | models.Q(monthly_money_budget__gte=0)
+                ),
+                name="gateway_limit_budget_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_target_display()} limit"
