@@ -325,3 +325,12 @@ def test_each_tokens_use_this_month_for_the_token_list(
     assert mine.money.display() == "1.00 USD"
     assert found[service_token.pk].money.display() == "—"
     assert usage.token_usage_this_month(team=team, token_ids=[]) == {}
+
+
+def test_the_navigation_leads_to_the_usage_page_in_both_languages(viewer_client, team):
+    home = reverse("dashboard:team_home", kwargs={"team_id": team.pk})
+    assert f'href="{_url(team)}"' in viewer_client.get(home).content.decode()
+    spanish = viewer_client.get(_url(team), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Uso de la pasarela" in spanish
+    assert "Por modelo" in spanish
+    assert 'aria-current="page">Uso de la pasarela' in spanish
