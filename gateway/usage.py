@@ -128,7 +128,7 @@ class Latency:
     p50: float | None = None
     p95: float | None = None
     p99: float | None = None
-    sampled: bool = False  # computed on the most recent LATENCY_SAMPLE calls only
+    sampled: bool = False  # the sample was full: computed on the latest LATENCY_SAMPLE calls
 
     def __post_init__(self) -> None:
         # Rounded to a microsecond: 95.49999999 and 95.5 are the same latency, and both

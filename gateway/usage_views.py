@@ -134,6 +134,7 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
             "period": period,
             "report": report,
             "totals_latency": totals_latency,
+            "latency_sample": usage.LATENCY_SAMPLE,
             "page_obj": page,
             "chart": usage.usage_chart(report),
             "tabs": tabs,

@@ -265,6 +265,17 @@ def test_the_portable_percentiles_read_a_bounded_sample(team, member_token, monk
     assert usage.usage_latency(calls, group=None)[None].p50 == 30.0
 
 
+@pytest.mark.skipif(
+    "db_connection.vendor == 'postgresql'", reason="PostgreSQL computes over every call"
+)
+def test_the_page_says_when_latency_was_sampled(admin_client_, team, member_token, monkeypatch):
+    monkeypatch.setattr(usage, "LATENCY_SAMPLE", 2)
+    for latency in (10, 20, 30):
+        make_call(member_token, when=_at(20), latency_ms=latency)
+    page = admin_client_.get(_url(team)).content.decode()
+    assert "From the latest 2 calls of each row." in page
+
+
 def test_pages_of_rows(admin_client_, team, member_token):
     for index in range(usage_views_page_size() + 3):
         make_call(member_token, when=_at(20), model=f"model-{index:02d}")
