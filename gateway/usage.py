@@ -378,12 +378,14 @@ def usage_latency(
     if group is None:
         pairs = [
             (None, value)
-            for value in timed.order_by("-id").values_list("latency_ms", flat=True)[:LATENCY_SAMPLE]
+            for value in timed.order_by("-created_at").values_list("latency_ms", flat=True)[
+                :LATENCY_SAMPLE
+            ]
         ]
     else:
         pairs = list(
             timed.annotate(
-                rank=Window(RowNumber(), partition_by=[F("key")], order_by=F("id").desc())
+                rank=Window(RowNumber(), partition_by=[F("key")], order_by=F("created_at").desc())
             )
             .filter(rank__lte=LATENCY_SAMPLE)
             .values_list("key", "latency_ms")

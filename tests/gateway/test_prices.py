@@ -5,6 +5,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import translation
 
 from accounts.models import AuditAction, AuditEvent
 from gateway.models import ModelPrice
@@ -130,6 +131,7 @@ def test_the_price_in_force_is_the_latest_on_or_before_the_day(team):
     assert book.price_on("gpt-4o", datetime.date(2026, 6, 1)) is None
 
 
+@translation.override("en")
 def test_cost_of_tokens(team):
     make_price(team, input="2", cached=None, output="10")
     book = PriceBook(ModelPrice.objects.all())
@@ -143,6 +145,7 @@ def test_cost_of_tokens(team):
     assert book.cost(model="other", day=day, input=0, cached=0, output=0).note == ""
 
 
+@translation.override("en")
 def test_money_in_several_currencies_and_rounding():
     money = Money()
     money.add("USD", Decimal("231.9164"))

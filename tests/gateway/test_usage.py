@@ -9,6 +9,7 @@ import pytest
 from django.db import connection as db_connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import translation
 
 from gateway import usage
 from gateway.models import GatewayCall
@@ -318,6 +319,7 @@ def test_query_count_does_not_grow_with_calls(admin_client_, admin_user, team, c
     assert _queries(admin_client_, _url(team, by=group)) == few
 
 
+@translation.override("en")
 def test_each_tokens_use_this_month_for_the_token_list(
     team, member_token, service_token, admin_token, django_assert_num_queries
 ):
