@@ -245,6 +245,9 @@ class AuditAction(models.TextChoices):
     TOKEN_CREATE = "token.create", _("API token created")
     TOKEN_REVOKE = "token.revoke", _("API token revoked")
     TOKEN_EXPIRE = "token.expire", _("API token expired")
+    PRICE_CREATE = "price.create", _("Model price added")
+    PRICE_UPDATE = "price.update", _("Model price edited")
+    PRICE_DELETE = "price.delete", _("Model price removed")
 
 
 class AuditEvent(models.Model):

@@ -15,4 +15,5 @@ urlpatterns = [
     path("", include("assistants.urls")),
     path("", include("dashboard.urls")),
     path("", include("gateway.urls")),
+    path("", include("gateway.usage_urls")),
 ]

@@ -169,3 +169,203 @@ class GatewayCall(models.Model):
 
     def __str__(self) -> str:
         return f"{self.method} /v1/{self.path} → {self.status}"
+
+
+# === Model prices (issue 14): kept by the team, dated, with their currency ====================
+# Owned by the usage slice (gateway/prices.py, price_services.py, usage.py); kept here because
+# Django finds models in models.py.
+
+CURRENCY_CODE = r"^[A-Z]{3}$"
+
+
+def plain_decimal(value):
+    """A stored price without its trailing zeros and never in exponent form: 8.5, 100."""
+    from decimal import Decimal
+
+    return Decimal(format(Decimal(value).normalize(), "f"))
+
+
+def _price_text(value) -> str:
+    from django.utils.formats import number_format
+
+    plain = plain_decimal(value)
+    places = max(0, -int(plain.as_tuple().exponent))
+    return number_format(plain, decimal_pos=places, force_grouping=True)
+
+
+class ModelPrice(models.Model):
+    """What the team pays for one model, per million tokens, from `effective_from` on.
+
+    The price in force on a call's date is the one with the latest `effective_from` on or
+    before that date. A model without a row has no price: nothing is made up for it.
+    """
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="model_prices")
+    model = models.CharField(_("model"), max_length=200)
+    currency = models.CharField(_("currency"), max_length=3, default="USD")
+    input_per_million = models.DecimalField(
+        _("input, per million tokens"), max_digits=14, decimal_places=6
+    )
+    # Empty: cached input is charged at the input price (the model has no discount).
+    cached_input_per_million = models.DecimalField(
+        _("cached input, per million tokens"),
+        max_digits=14,
+        decimal_places=6,
+        null=True,
+        blank=True,
+    )
+    output_per_million = models.DecimalField(
+        _("output, per million tokens"), max_digits=14, decimal_places=6
+    )
+    effective_from = models.DateField(_("effective from"))
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("model price")
+        verbose_name_plural = _("model prices")
+        ordering = ["model", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "model", "effective_from"],
+                name="gateway_price_one_per_model_and_date",
+                violation_error_message=_(
+                    "This model already has a price from that date. Edit that one instead."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=models.Q(currency__regex=CURRENCY_CODE),
+                name="gateway_price_currency_iso",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(input_per_million__gte=0)
+                    & models.Q(output_per_million__gte=0)
+                    & (
+                        models.Q(cached_input_per_million__isnull=True)
+                        | models.Q(cached_input_per_million__gte=0)
+                    )
+                ),
+                name="gateway_price_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} ({self.currency}, {self.effective_from:%Y-%m-%d})"
+
+    @property
+    def input_text(self) -> str:
+        return _price_text(self.input_per_million)
+
+    @property
+    def cached_input_text(self) -> str:
+        if self.cached_input_per_million is None:
+            return ""
+        return _price_text(self.cached_input_per_million)
+
+    @property
+    def output_text(self) -> str:
+        return _price_text(self.output_per_million)
+
+    @property
+    def cached_rate(self):
+        """The price of a cached input token per million (the input price when none is set)."""
+        if self.cached_input_per_million is None:
+            return self.input_per_million
+        return self.cached_input_per_million
+
+
+# === Limits (issue 14, item 1): the data only; enforcement comes later =========================
+
+
+class LimitTarget(models.TextChoices):
+    TEAM_DEFAULT = "team_default", _("Team default for new tokens")
+    TOKEN = "token", _("Token")
+    MEMBER = "member", _("Member (all their tokens)")
+
+
+class UsageLimit(models.Model):
+    """Limits an admin sets on one token, on one member (covering all their tokens), or as
+    the team's default for new tokens. An empty field is no limit. The money budget counts
+    only calls to models the team has a price for, in `budget_currency`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="usage_limits")
+    target = models.CharField(_("applies to"), max_length=16, choices=LimitTarget.choices)
+    token = models.ForeignKey(
+        ApiToken, null=True, blank=True, on_delete=models.CASCADE, related_name="limits"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    requests_per_minute = models.PositiveIntegerField(
+        _("requests per minute"), null=True, blank=True
+    )
+    tokens_per_minute = models.PositiveIntegerField(_("tokens per minute"), null=True, blank=True)
+    concurrent_requests = models.PositiveIntegerField(
+        _("concurrent requests"), null=True, blank=True
+    )
+    monthly_token_budget = models.PositiveBigIntegerField(
+        _("monthly budget in tokens"), null=True, blank=True
+    )
+    monthly_money_budget = models.DecimalField(
+        _("monthly budget in money"), max_digits=14, decimal_places=2, null=True, blank=True
+    )
+    budget_currency = models.CharField(_("budget currency"), max_length=3, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("usage limit")
+        verbose_name_plural = _("usage limits")
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(target__in=LimitTarget.values), name="gateway_limit_target"
+            ),
+            # Each kind of limit names exactly what it applies to.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(target=LimitTarget.TEAM_DEFAULT, token__isnull=True, user__isnull=True)
+                    | models.Q(target=LimitTarget.TOKEN, token__isnull=False, user__isnull=True)
+                    | models.Q(target=LimitTarget.MEMBER, token__isnull=True, user__isnull=False)
+                ),
+                name="gateway_limit_target_matches",
+            ),
+            models.UniqueConstraint(
+                fields=["team"],
+                condition=models.Q(target=LimitTarget.TEAM_DEFAULT),
+                name="gateway_limit_one_team_default",
+            ),
+            models.UniqueConstraint(
+                fields=["token"],
+                condition=models.Q(token__isnull=False),
+                name="gateway_limit_one_per_token",
+            ),
+            models.UniqueConstraint(
+                fields=["team", "user"],
+                condition=models.Q(user__isnull=False),
+                name="gateway_limit_one_per_member",
+            ),
+            # A money budget says in which currency.
+            models.CheckConstraint(
+                condition=(
+                    models.Q(monthly_money_budget__isnull=True)
+                    | models.Q(budget_currency__regex=CURRENCY_CODE)
+                ),
+                name="gateway_limit_budget_currency",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(monthly_money_budget__isnull=True)
+                    | models.Q(monthly_money_budget__gte=0)
+                ),
+                name="gateway_limit_budget_not_negative",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_target_display()} limit"

@@ -1,0 +1,267 @@
+"""Gateway usage pages (who used what, with money where the team set prices) and the team's
+price table.
+
+A member sees their own calls; an admin or the owner everyone's. Prices are kept by admins.
+"""
+
+import datetime
+from collections.abc import Iterator
+from functools import partial
+from typing import Any
+from uuid import UUID
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from django.views.decorators.http import require_http_methods, require_safe
+
+from accounts.access import TeamAccess, get_team_for_user
+from accounts.models import Role
+from gateway import price_services, prices, usage
+from gateway.models import ModelPrice
+from gateway.price_forms import ModelPriceForm
+from lib.csvexport import csv_response
+from lib.forms import posted
+
+USAGE_PAGE_SIZE = 25
+
+
+class UsageFilterForm(forms.Form):
+    """The period (and range) a usage page covers, from its URL parameters."""
+
+    by = forms.ChoiceField(
+        label=gettext_lazy("Group by"), choices=list(usage.GROUP_TITLES.items()), required=False
+    )
+    period = forms.ChoiceField(
+        label=gettext_lazy("Period"), choices=list(usage.PERIODS.items()), required=False
+    )
+    since = forms.DateField(
+        label=gettext_lazy("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=gettext_lazy("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+    def __init__(self, *args: Any, today: datetime.date, default_group: str, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.today = today
+        self.default_group = default_group
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        since, until = cleaned.get("since"), cleaned.get("until")
+        period = cleaned.get("period") or ("custom" if since or until else "this_month")
+        cleaned["period"] = period
+        if period == "custom":
+            if not since:
+                self.add_error("since", _("Give the first day of the range."))
+            if not until:
+                self.add_error("until", _("Give the last day of the range."))
+            if since and until:
+                if since > until:
+                    self.add_error("until", _("The end date is before the start date."))
+                elif (until - since).days + 1 > usage.MAX_RANGE_DAYS:
+                    self.add_error(
+                        "until",
+                        _("Choose a range of at most %(days)s days.")
+                        % {"days": usage.MAX_RANGE_DAYS},
+                    )
+        return cleaned
+
+    def choice(self) -> tuple[str, str, datetime.date, datetime.date]:
+        """(group, period, first day, last day); this month when the form is not valid."""
+        data = self.cleaned_data if self.is_bound and self.is_valid() else {}
+        group = data.get("by") or self.default_group
+        period = data.get("period") or "this_month"
+        if period == "custom":
+            return group, period, data["since"], data["until"]
+        since, until = usage.period_range(period, today=self.today)
+        return group, period, since, until
+
+
+def _filter_form(request: HttpRequest, access: TeamAccess) -> UsageFilterForm:
+    return UsageFilterForm(
+        request.GET or None,
+        today=timezone.localdate(),
+        default_group="member" if access.is_admin else "model",
+    )
+
+
+def _scope(request: HttpRequest, access: TeamAccess) -> int | None:
+    """Whose calls the visitor may see: everyone's (None) for an admin, else their own."""
+    return None if access.is_admin else request.user.pk
+
+
+@login_required
+@require_safe
+def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    form = _filter_form(request, access)
+    group, period, since, until = form.choice()
+    user_id = _scope(request, access)
+    report = usage.usage_report(
+        team=access.team, group=group, since=since, until=until, user_id=user_id
+    )
+    page = Paginator(report.rows, USAGE_PAGE_SIZE).get_page(request.GET.get("page"))
+    usage.usage_latency_fill(
+        page.object_list, team=access.team, group=group, since=since, until=until, user_id=user_id
+    )
+    totals_latency = usage.usage_totals_latency(
+        team=access.team, since=since, until=until, user_id=user_id
+    )
+    query = request.GET.copy()
+    query.pop("page", None)
+    tabs = []
+    for key in usage.GROUPS:
+        tab_query = query.copy()
+        tab_query["by"] = key
+        tabs.append({"key": key, "label": usage.GROUP_TITLES[key], "query": tab_query.urlencode()})
+    return render(
+        request,
+        "gateway/usage/usage.html",
+        {
+            "form": form,
+            "group": group,
+            "group_label": usage.GROUPS[group],
+            "group_title": usage.GROUP_TITLES[group],
+            "period": period,
+            "report": report,
+            "totals_latency": totals_latency,
+            "latency_sample": usage.LATENCY_SAMPLE,
+            "page_obj": page,
+            "chart": usage.usage_chart(report),
+            "tabs": tabs,
+            "export_query": query.urlencode(),
+            "own_only": user_id is not None,
+            "can_edit_prices": access.is_admin,
+        },
+    )
+
+
+def _number(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}"
+
+
+def _usage_rows(report: usage.UsageReport, group: str) -> Iterator[list[object]]:
+    yield [
+        str(usage.GROUPS[group]),
+        _("Detail"),
+        _("Requests"),
+        _("Errors"),
+        _("Input tokens"),
+        _("Cached input tokens"),
+        _("Output tokens"),
+        _("Cost"),
+        _("Currency"),
+        _("Tokens without a price"),
+        _("Latency p50 (ms)"),
+        _("Latency p95 (ms)"),
+        _("Latency p99 (ms)"),
+    ]
+    for row in report.rows:
+        amount, currency = row.money.csv()
+        latency = row.latency or usage.Latency()
+        label = row.key.isoformat() if group == "day" else row.label
+        yield [
+            label,
+            row.detail,
+            row.requests,
+            row.errors,
+            row.input,
+            row.cached,
+            row.output,
+            amount,
+            currency,
+            row.money.unpriced_tokens,
+            *(_number(value) for value in latency.as_list()),
+        ]
+
+
+@login_required
+@require_safe
+def usage_export(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id)
+    form = _filter_form(request, access)
+    if form.is_bound and not form.is_valid():
+        return HttpResponseBadRequest(
+            _("The filters are not valid. Go back to the usage page and correct them."),
+            content_type="text/plain; charset=utf-8",
+        )
+    group, _period, since, until = form.choice()
+    user_id = _scope(request, access)
+    report = usage.usage_report(
+        team=access.team, group=group, since=since, until=until, user_id=user_id
+    )
+    usage.usage_latency_fill(
+        report.rows, team=access.team, group=group, since=since, until=until, user_id=user_id
+    )
+    filename = f"tablero-gateway-usage-{group}-{since:%Y-%m-%d}-{until:%Y-%m-%d}.csv"
+    return csv_response(_usage_rows(report, group), filename=filename)
+
+
+# --- prices -------------------------------------------------------------------------------------
+
+
+@login_required
+@require_safe
+def price_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    listing = prices.model_price_list(team=access.team)
+    page = Paginator(listing, USAGE_PAGE_SIZE).get_page(request.GET.get("page"))
+    return render(request, "gateway/prices/list.html", {"page_obj": page})
+
+
+def _save_price(request: HttpRequest, form: ModelPriceForm, save: Any) -> bool:
+    try:
+        save(actor=request.user, **form.cleaned_data)
+    except ValidationError as invalid:
+        form.add_error(None, invalid.messages)
+        return False
+    return True
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def price_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    form = ModelPriceForm(
+        posted(request),
+        initial={"effective_from": timezone.localdate(), "model": request.GET.get("model", "")},
+    )
+    create = partial(price_services.model_price_create, team=access.team)
+    if form.is_bound and form.is_valid() and _save_price(request, form, create):
+        messages.success(request, _("Price added."))
+        return redirect("gateway_usage:prices", team_id=access.team.pk)
+    return render(request, "gateway/prices/form.html", {"form": form, "price": None})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def price_edit(request: HttpRequest, team_id: UUID, price_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    price = get_object_or_404(ModelPrice, pk=price_id, team=access.team)
+    form = ModelPriceForm(posted(request), initial=ModelPriceForm.initial_from(price))
+    update = partial(price_services.model_price_update, price=price)
+    if form.is_bound and form.is_valid() and _save_price(request, form, update):
+        messages.success(request, _("Price updated."))
+        return redirect("gateway_usage:prices", team_id=access.team.pk)
+    return render(request, "gateway/prices/form.html", {"form": form, "price": price})
+
+
+@login_required
+@require_http_methods(["GET", "HEAD", "POST"])
+def price_delete(request: HttpRequest, team_id: UUID, price_id: UUID) -> HttpResponse:
+    access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
+    price = get_object_or_404(ModelPrice, pk=price_id, team=access.team)
+    if request.method == "POST":
+        price_services.model_price_delete(price=price, actor=request.user)
+        messages.success(request, _("Price removed."))
+        return redirect("gateway_usage:prices", team_id=access.team.pk)
+    return render(request, "gateway/prices/delete.html", {"price": price})
