@@ -3,10 +3,11 @@
 import datetime
 from uuid import UUID
 
+from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
 from django.utils import timezone
 
-from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Team, User
+from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
 
 
 def member_list(*, team: Team) -> QuerySet[Membership]:
@@ -21,6 +22,10 @@ def member_list(*, team: Team) -> QuerySet[Membership]:
         .annotate(rank=rank)
         .order_by("rank", "user__email")
     )
+
+
+def owner_count(*, team: Team) -> int:
+    return Membership.objects.filter(team=team, role=Role.OWNER).count()
 
 
 def team_user_list(*, team: Team) -> QuerySet[User]:
@@ -38,6 +43,14 @@ def invitation_pending_list(*, team: Team) -> QuerySet[Invitation]:
         .select_related("invited_by")
         .order_by("-created_at")
     )
+
+
+def invitation_pending_get(*, team: Team, pk: object) -> Invitation | None:
+    """The team's pending invitation `pk`, or None (a malformed id included)."""
+    try:
+        return invitation_pending_list(team=team).filter(pk=pk).first()
+    except (ValueError, ValidationError):
+        return None
 
 
 def _start_of_day(day: datetime.date) -> datetime.datetime:

@@ -83,8 +83,13 @@ def run_get(*, team: Team, pk: UUID) -> Run:
     )
 
 
-def team_connections(*, team: Team) -> QuerySet[Connection]:
-    return Connection.objects.filter(team=team).order_by("name")
+def team_connections(*, team: Team, query: str = "") -> QuerySet[Connection]:
+    """The team's connections by name (those whose name contains `query`), without the
+    cached model list."""
+    connections = Connection.objects.filter(team=team).defer("models_cache")
+    if query:
+        connections = connections.filter(name__icontains=query)
+    return connections.order_by("name")
 
 
 @dataclass

@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 from accounts.models import Team
 from assistants.models import Run, RunStatus
 from connections import charts
+from lib.pagination import Mapped
 
 WINDOW_DAYS = 30
 
@@ -56,8 +57,8 @@ class Usage:
     since: datetime.date
     until: datetime.date
     totals: UsageRow
-    per_assistant: list[UsageRow] = field(default_factory=list)
-    per_member: list[UsageRow] = field(default_factory=list)
+    per_assistant: Mapped  # of UsageRow, read a page at a time
+    per_member: Mapped
     per_day: list[tuple[datetime.date, UsageRow]] = field(default_factory=list)
 
     @property
@@ -105,31 +106,30 @@ def usage_summary(
 
     # One row per assistant under its current name (a renamed assistant's runs carry its old
     # name); the runs of deleted assistants are grouped by the name they kept.
-    per_assistant = [
-        _row(
+    # Read a page at a time (lib.pagination.Mapped): a team may have thousands of each.
+    per_assistant = Mapped(
+        runs.values("assistant_id", label=Coalesce("assistant__name", "assistant_name"))
+        .annotate(**_sums())
+        .order_by("-tokens", "-runs", "label", "assistant_id"),
+        lambda values: _row(
             values["label"] or _("Unnamed assistant"),
             values,
             key=values["assistant_id"],
             gone=values["assistant_id"] is None,
-        )
-        for values in runs.values(
-            "assistant_id", label=Coalesce("assistant__name", "assistant_name")
-        )
-        .annotate(**_sums())
-        .order_by("-tokens", "-runs", "label")
-    ]
+        ),
+    )
 
-    per_member = [
-        _row(
+    per_member = Mapped(
+        runs.values("started_by_id", "started_by__name", "started_by__email")
+        .annotate(**_sums())
+        .order_by("-tokens", "-runs", "started_by__email", "started_by_id"),
+        lambda values: _row(
             values["started_by__name"] or values["started_by__email"] or _("Removed account"),
             values,
             key=values["started_by_id"],
             gone=values["started_by_id"] is None,
-        )
-        for values in runs.values("started_by_id", "started_by__name", "started_by__email")
-        .annotate(**_sums())
-        .order_by("-tokens", "-runs", "started_by__email")
-    ]
+        ),
+    )
 
     by_day = {
         values["day"]: values

@@ -12,6 +12,7 @@ from accounts.access import get_team_for_user
 from accounts.forms import TeamChoiceField, TeamScopedForm
 from assistants import usage as usage_selectors
 from assistants.forms import team_connections
+from lib.pagination import paginate
 
 
 class UsageFilterForm(TeamScopedForm):
@@ -39,6 +40,8 @@ def usage(request: HttpRequest, team_id: UUID) -> HttpResponse:
             "form": form,
             "connection": connection,
             "usage": summary,
+            "assistant_pages": paginate(request, summary.per_assistant, prefix="assistants_"),
+            "member_pages": paginate(request, summary.per_member, prefix="members_"),
             "chart": usage_selectors.usage_chart(summary),
         },
     )

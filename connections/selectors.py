@@ -6,6 +6,7 @@ the connection (`Connection.models_cache`) by the last check of its key or by
 `model_get` asks the provider live and stores nothing.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -44,10 +45,13 @@ def connection_get(*, team: Team, pk: UUID) -> Connection:
     return get_object_or_404(Connection.objects.select_related("team"), pk=pk, team=team)
 
 
-def connection_error_list(
-    *, connection: Connection, limit: int = RECENT_ERRORS
-) -> QuerySet[ConnectionErrorEvent]:
-    return ConnectionErrorEvent.objects.filter(connection=connection).select_related("user")[:limit]
+def connection_error_list(*, connection: Connection) -> QuerySet[ConnectionErrorEvent]:
+    """The connection's error history, newest first (the page shows it a page at a time)."""
+    return (
+        ConnectionErrorEvent.objects.filter(connection=connection)
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -183,6 +187,16 @@ def _group(models: list[dict[str, Any]], query: str) -> tuple[list[ModelGroup], 
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def model_groups(models: Iterable[ModelInfo]) -> list[ModelGroup]:
+    """Models already in order (one page of a listing's) grouped again by family."""
+    groups: list[ModelGroup] = []
+    for info in models:
+        if not groups or groups[-1].family != info.family:
+            groups.append(ModelGroup(info.family, FAMILY_LABELS[info.family]))
+        groups[-1].models.append(info)
+    return groups
 
 
 def model_list(*, connection: Connection, query: str = "") -> ModelListing:
