@@ -4,7 +4,7 @@ import datetime
 from uuid import UUID
 
 from django.core.exceptions import ValidationError
-from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
@@ -65,12 +65,19 @@ def audit_event_list(
     since: datetime.date | None = None,
     until: datetime.date | None = None,
     connection_id: str | None = None,
+    who: str = "",
+    target: str = "",
 ) -> QuerySet[AuditEvent]:
     """The team's audit events, newest first; `since` and `until` are whole days, inclusive;
-    `connection_id` keeps the events whose target is that connection."""
+    `connection_id` keeps the events whose target is that connection; `who` searches the
+    actor's email and name, `target` the target's name."""
     events = AuditEvent.objects.filter(team=team).select_related("actor")
     if actor_id is not None:
         events = events.filter(actor_id=actor_id)
+    if who:
+        events = events.filter(Q(actor_email__icontains=who) | Q(actor__name__icontains=who))
+    if target:
+        events = events.filter(target_repr__icontains=target)
     if connection_id:
         events = events.filter(target_type=CONNECTION_TARGET, target_id=connection_id)
     if action:
@@ -88,31 +95,12 @@ def audit_event_list(
 CONNECTION_TARGET = "connection"
 
 
-def audit_connection_list(*, team: Team) -> list[tuple[str, str]]:
-    """(target id, name) of every connection the team's audit log mentions, removed ones too,
-    by the name it had most recently; sorted by name."""
-    latest: dict[str, tuple[datetime.datetime, str]] = {}
-    rows = (
-        AuditEvent.objects.filter(team=team, target_type=CONNECTION_TARGET)
-        .values("target_id", "target_repr")
-        .annotate(last=Max("created_at"))
-        .order_by()
-    )
-    for row in rows:
-        known = latest.get(row["target_id"])
-        if known is None or row["last"] > known[0]:
-            latest[row["target_id"]] = (row["last"], row["target_repr"])
-    return sorted(
-        ((target_id, name) for target_id, (_when, name) in latest.items()),
-        key=lambda item: (item[1].lower(), item[0]),
-    )
-
-
-def audit_action_list(*, team: Team) -> list[str]:
-    """The actions that occur in the team's audit log, for the filter's choices."""
-    return list(
-        AuditEvent.objects.filter(team=team)
-        .order_by("action")
-        .values_list("action", flat=True)
-        .distinct()
+def audit_connection_name(*, team: Team, target_id: str) -> str | None:
+    """The name the team's audit log last gave connection `target_id` (removed ones too), or
+    None when the log never mentions it."""
+    return (
+        AuditEvent.objects.filter(team=team, target_type=CONNECTION_TARGET, target_id=target_id)
+        .order_by("-created_at")
+        .values_list("target_repr", flat=True)
+        .first()
     )

@@ -439,22 +439,17 @@ class RunForm(SubmissionTokenMixin, forms.Form):
 
 
 class AssistantFilterForm(TeamScopedForm):
-    connection = TeamChoiceField(
-        team_connections,
-        label=_("Connection"),
-        required=False,
-        empty_label=_("All connections"),
-    )
+    # Set by the connection links of the list's rows (?connection=<id>): a team may have
+    # thousands of connections, too many for a select.
+    connection = TeamChoiceField(team_connections, required=False, widget=forms.HiddenInput)
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
 
 
 class RunFilterForm(TeamScopedForm):
-    assistant = TeamChoiceField(
-        team_assistants,
-        label=_("Assistant"),
-        required=False,
-        empty_label=_("All assistants"),
-    )
+    # Set by the assistant links of the list's rows (?assistant=<id>), or found by name with
+    # `q`: a select of every assistant would not stay small.
+    assistant = TeamChoiceField(team_assistants, required=False, widget=forms.HiddenInput)
+    q = forms.CharField(label=_("Assistant name"), required=False, max_length=200)
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,

@@ -50,10 +50,17 @@ def assistant_get(*, team: Team, pk: UUID) -> Assistant:
     )
 
 
-def run_list(*, team: Team, assistant_id: UUID | None = None, status: str = "") -> QuerySet[Run]:
-    runs = Run.objects.filter(team=team).select_related("assistant", "connection", "started_by")
+def run_list(
+    *, team: Team, assistant_id: UUID | None = None, status: str = "", query: str = ""
+) -> QuerySet[Run]:
+    """The team's runs, newest first; `query` searches the assistant's name (current, or the
+    one a deleted assistant's runs kept)."""
+    runs = Run.objects.filter(team=team).select_related("assistant", "started_by")
     if assistant_id is not None:
         runs = runs.filter(assistant_id=assistant_id)
+    query = query.strip()
+    if query:
+        runs = runs.filter(Q(assistant__name__icontains=query) | Q(assistant_name__icontains=query))
     if status == RunStatus.EXPIRED:
         runs = runs.filter(Q(status=status) | run_overdue_q())
     elif status in RunStatus.values:

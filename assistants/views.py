@@ -406,17 +406,27 @@ def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpRe
 def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     form = RunFilterForm(request.GET or None, team=access.team)
-    assistant, status = None, ""
+    assistant, status, query = None, "", ""
     if form.is_valid():
         assistant, status = form.cleaned_data["assistant"], form.cleaned_data["status"]
+        query = form.cleaned_data["q"]
     runs = selectors.run_list(
-        team=access.team, assistant_id=assistant.pk if assistant else None, status=status
+        team=access.team,
+        assistant_id=assistant.pk if assistant else None,
+        status=status,
+        query=query,
     )
     pages = paginate(request, runs)
     return render(
         request,
         "assistants/runs.html",
-        dict(form=form, runs=pages.page, pages=pages, filtered=bool(assistant or status)),
+        dict(
+            form=form,
+            runs=pages.page,
+            pages=pages,
+            assistant=assistant,
+            filtered=bool(assistant or status or query),
+        ),
     )
 
 
