@@ -405,9 +405,14 @@ class AssistantForm(forms.Form):
         }
 
 
-# The team's connections and assistants, by name, for the choice fields below.
-team_connections = of_team(Connection, "name")
-team_assistants = of_team(Assistant, "name")
+# The team's connections and assistants, by name, for the choice fields below (a choice
+# shows a name: the rest of the row, the connection's cached model list above all, stays out).
+def team_connections(team):
+    return of_team(Connection, "name")(team).only("id", "team_id", "name")
+
+
+def team_assistants(team):
+    return of_team(Assistant, "name")(team).only("id", "team_id", "name")
 
 
 class AssistantCreateForm(SubmissionTokenMixin, AssistantForm, TeamScopedForm):

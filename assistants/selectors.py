@@ -27,10 +27,29 @@ RECENT_RUNS = 10
 NOT_CHAT_FAMILIES = frozenset({"embeddings", "audio", "images", "moderation"})
 
 
+# What the assistants list shows of each assistant.
+LIST_COLUMNS = (
+    "id",
+    "team_id",
+    "connection_id",
+    "name",
+    "description",
+    "model",
+    "tools",
+    "sync_state",
+    "remote_id",
+    "created_at",
+)
+
+
 def assistant_list(
     *, team: Team, connection_id: UUID | None = None, query: str = ""
 ) -> QuerySet[Assistant]:
-    assistants = Assistant.objects.filter(team=team).select_related("connection")
+    assistants = (
+        Assistant.objects.filter(team=team)
+        .select_related("connection")
+        .only(*LIST_COLUMNS, "connection__id", "connection__name")
+    )
     if connection_id is not None:
         assistants = assistants.filter(connection_id=connection_id)
     query = query.strip()
@@ -46,7 +65,11 @@ def assistant_list(
 
 def assistant_get(*, team: Team, pk: UUID) -> Assistant:
     return get_object_or_404(
-        Assistant.objects.select_related("connection", "created_by"), pk=pk, team=team
+        Assistant.objects.select_related("connection", "created_by").defer(
+            "connection__models_cache"
+        ),
+        pk=pk,
+        team=team,
     )
 
 
@@ -86,7 +109,11 @@ def run_recent(*, assistant: Assistant, limit: int = RECENT_RUNS) -> list[Run]:
 
 def run_get(*, team: Team, pk: UUID) -> Run:
     return get_object_or_404(
-        Run.objects.select_related("assistant", "connection", "started_by"), pk=pk, team=team
+        Run.objects.select_related("assistant", "connection", "started_by").defer(
+            "connection__models_cache"
+        ),
+        pk=pk,
+        team=team,
     )
 
 

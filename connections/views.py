@@ -273,7 +273,7 @@ def _models_page(request: HttpRequest, access, connection, listing, query: str) 
 @require_safe
 def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
-    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    connection = selectors.connection_get(team=access.team, pk=connection_id, with_models=True)
     search = ModelSearchForm(request.GET)
     query = search.cleaned_data["q"] if search.is_valid() else ""
     listing = selectors.model_list(connection=connection, query=query)
