@@ -7,7 +7,8 @@ Builds, in a throwaway SQLite database (or the one --database-url names: it must
 disposable, the tables are created there), one team per size with that many rows of every
 kind: connections (each with a cached list of 80 models), assistants, runs, provider errors,
 members, pending invitations, audit events, and as many models on the first connection. Then
-renders each list page as an admin with Django's test client, alternating the sizes render by
+renders each list page (and the team home, and a near-empty page on the base template) as an
+admin with Django's test client, alternating the sizes render by
 render (so a busy machine slows both alike), and prints per page and size the queries of one
 render, the median and 95th percentile time and the HTML size, with the growth from the
 smallest size to the largest.
@@ -38,6 +39,7 @@ PAGES = (
     "usage",
     "errors",
     "home",
+    "base",
 )
 
 
@@ -119,6 +121,9 @@ def _build(size: int):
         "usage": reverse("assistants:usage", args=[team.pk]),
         "errors": reverse("connections:detail", args=[team.pk, first.pk]),
         "home": reverse("dashboard:team_home", args=[team.pk]),
+        # A page that is the base template and little else (navigation, team switcher, the
+        # context processors): what every page pays before its own content.
+        "base": reverse("accounts:password_change"),
     }
     return team, admin, urls
 
