@@ -76,10 +76,14 @@ def _start_of(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def _runs(*, team: Team, since: datetime.date, connection_id: UUID | None) -> QuerySet[Run]:
+def _runs(
+    *, team: Team, since: datetime.date, connection_id: UUID | None, connection_name: str = ""
+) -> QuerySet[Run]:
     runs = Run.objects.filter(team=team, created_at__gte=_start_of(since))
     if connection_id is not None:
         runs = runs.filter(connection_id=connection_id)
+    if connection_name:
+        runs = runs.filter(connection__name__icontains=connection_name)
     return runs
 
 
@@ -96,11 +100,18 @@ def _row(label: str, values: dict[str, Any], **extra: Any) -> UsageRow:
 
 
 def usage_summary(
-    *, team: Team, connection_id: UUID | None = None, today: datetime.date | None = None
+    *,
+    team: Team,
+    connection_id: UUID | None = None,
+    connection_name: str = "",
+    today: datetime.date | None = None,
 ) -> Usage:
-    """The team's usage over the last 30 days (optionally through one connection)."""
+    """The team's usage over the last 30 days (optionally through one connection, or those
+    whose name contains `connection_name`)."""
     since, until = usage_window(today)
-    runs = _runs(team=team, since=since, connection_id=connection_id)
+    runs = _runs(
+        team=team, since=since, connection_id=connection_id, connection_name=connection_name
+    )
 
     totals = _row(_("All runs"), runs.aggregate(**_sums()))
 

@@ -68,3 +68,18 @@ def test_audit_offers_no_member_or_connection_select(admin_client_, users, team)
     form = body.split('aria-label="Filters"')[1].split("</form>")[0]
     assert "member@example.com" not in form
     assert 'type="hidden" name="actor"' in form and 'type="hidden" name="connection"' in form
+
+
+def test_usage_filters_connections_by_name(admin_client_, admin_user, team):
+    production = make_connection(team, name="Production")
+    lab = make_connection(team, name="Lab", key="sk-test-ok-000000000000lab1")
+    make_run(make_assistant(team, production, name="Prod helper"), started_by=admin_user)
+    make_run(make_assistant(team, lab, name="Lab helper"), started_by=admin_user)
+    url = reverse("assistants:usage", args=[team.pk])
+
+    body = _body(admin_client_, url)
+    assert "<select" not in _filters(body)
+    by_name = _body(admin_client_, url, connection_name="lab")
+    assert "Lab helper" in by_name and "Prod helper" not in by_name
+    by_id = _body(admin_client_, url, connection=production.pk)
+    assert "Prod helper" in by_id and "Connection: Production" in by_id
