@@ -191,9 +191,12 @@ def _team_users(team: Team) -> QuerySet[User]:
 
 
 class AuditFilterForm(TeamScopedForm):
-    actor = _UserChoiceField(
-        _team_users, label=_("Member"), required=False, empty_label=_("Anyone")
-    )
+    """The audit log's filters, bounded whatever the size of the team: a member and a
+    connection are chosen from the log's own rows (links that set ?actor= and ?connection=,
+    kept here as hidden fields) or found by a plain text search; actions are the fixed list."""
+
+    actor = _UserChoiceField(_team_users, required=False, widget=forms.HiddenInput)
+    who = forms.CharField(label=_("Member"), required=False, max_length=254)
     action = forms.ChoiceField(label=_("Action"), required=False)
     since = forms.DateField(
         label=_("From"), required=False, widget=forms.DateInput(attrs={"type": "date"})
@@ -201,20 +204,23 @@ class AuditFilterForm(TeamScopedForm):
     until = forms.DateField(
         label=_("To"), required=False, widget=forms.DateInput(attrs={"type": "date"})
     )
-    connection = forms.ChoiceField(label=_("Connection"), required=False)
+    target = forms.CharField(label=_("Target"), required=False, max_length=200)
+    connection = forms.CharField(required=False, max_length=64, widget=forms.HiddenInput)
+    connection_name = ""  # the chosen connection's name in the log, once valid
 
     def __init__(self, *args, team: Team, **kwargs):
         super().__init__(*args, team=team, **kwargs)
-        # Actions and connections as the log names them (deleted connections too).
-        actions = selectors.audit_action_list(team=team)
-        labels = dict(AuditAction.choices)
-        named = sorted(
-            ((action, labels.get(action, action)) for action in actions),
-            key=lambda choice: str(choice[1]),
-        )
+        named = sorted(AuditAction.choices, key=lambda choice: str(choice[1]))
         self.fields["action"].choices = [("", _("Any action")), *named]
-        connections = selectors.audit_connection_list(team=team)
-        self.fields["connection"].choices = [("", _("Any connection")), *connections]
+
+    def clean_connection(self) -> str:
+        value = self.cleaned_data["connection"].strip()
+        if value:
+            name = selectors.audit_connection_name(team=self.team, target_id=value)
+            if name is None:
+                raise ValidationError(_("Select a valid choice."), code="invalid_choice")
+            self.connection_name = name
+        return value
 
     def clean(self):
         cleaned = super().clean()
@@ -229,9 +235,11 @@ class AuditFilterForm(TeamScopedForm):
         actor = data.get("actor")
         return {
             "actor_id": actor.pk if actor else None,
+            "who": (data.get("who") or "").strip(),
             "action": data.get("action") or None,
             "since": data.get("since"),
             "until": data.get("until"),
+            "target": (data.get("target") or "").strip(),
             "connection_id": data.get("connection") or None,
         }
 

@@ -195,6 +195,15 @@ class Invitation(models.Model):
         verbose_name = _("invitation")
         verbose_name_plural = _("invitations")
         ordering = ["-created_at"]
+        indexes = [
+            # The members page's pending invitations, newest first (those not accepted or
+            # revoked; the expiry is checked on the few rows this leaves).
+            models.Index(
+                fields=["team", "-created_at"],
+                name="accounts_invitation_open",
+                condition=models.Q(accepted_at__isnull=True, revoked_at__isnull=True),
+            ),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(role__in=Role.values), name="accounts_invitation_role_valid"
@@ -279,7 +288,16 @@ class AuditEvent(models.Model):
         verbose_name = _("audit event")
         verbose_name_plural = _("audit events")
         ordering = ["-created_at"]
-        indexes = [models.Index(fields=["team", "-created_at"], name="accounts_audit_team_when")]
+        indexes = [
+            models.Index(fields=["team", "-created_at"], name="accounts_audit_team_when"),
+            # The audit filters, each newest first: by member, by action, by connection.
+            models.Index(fields=["team", "actor", "-created_at"], name="accounts_audit_actor"),
+            models.Index(fields=["team", "action", "-created_at"], name="accounts_audit_action"),
+            models.Index(
+                fields=["team", "target_type", "target_id", "-created_at"],
+                name="accounts_audit_target",
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"

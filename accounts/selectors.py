@@ -3,7 +3,8 @@
 import datetime
 from uuid import UUID
 
-from django.db.models import Case, IntegerField, Max, Q, QuerySet, Value, When
+from django.core.exceptions import ValidationError
+from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
@@ -39,6 +40,10 @@ def team_admin_names(*, team: Team, limit: int = ADMINS_NAMED) -> list[str]:
     return [membership.user.get_full_name() for membership in admins]
 
 
+def owner_count(*, team: Team) -> int:
+    return Membership.objects.filter(team=team, role=Role.OWNER).count()
+
+
 def team_user_list(*, team: Team) -> QuerySet[User]:
     """The team's members, and the former members its audit log still names as actors (whose
     doings are what an admin looks for after removing someone)."""
@@ -56,6 +61,14 @@ def invitation_pending_list(*, team: Team) -> QuerySet[Invitation]:
     )
 
 
+def invitation_pending_get(*, team: Team, pk: object) -> Invitation | None:
+    """The team's pending invitation `pk`, or None (a malformed id included)."""
+    try:
+        return invitation_pending_list(team=team).filter(pk=pk).first()
+    except (ValueError, ValidationError):
+        return None
+
+
 def _start_of_day(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
@@ -68,12 +81,19 @@ def audit_event_list(
     since: datetime.date | None = None,
     until: datetime.date | None = None,
     connection_id: str | None = None,
+    who: str = "",
+    target: str = "",
 ) -> QuerySet[AuditEvent]:
     """The team's audit events, newest first; `since` and `until` are whole days, inclusive;
-    `connection_id` keeps the events whose target is that connection."""
+    `connection_id` keeps the events whose target is that connection; `who` searches the
+    actor's email and name, `target` the target's name."""
     events = AuditEvent.objects.filter(team=team).select_related("actor")
     if actor_id is not None:
         events = events.filter(actor_id=actor_id)
+    if who:
+        events = events.filter(Q(actor_email__icontains=who) | Q(actor__name__icontains=who))
+    if target:
+        events = events.filter(target_repr__icontains=target)
     if connection_id:
         events = events.filter(target_type=CONNECTION_TARGET, target_id=connection_id)
     if action:
@@ -91,31 +111,12 @@ def audit_event_list(
 CONNECTION_TARGET = "connection"
 
 
-def audit_connection_list(*, team: Team) -> list[tuple[str, str]]:
-    """(target id, name) of every connection the team's audit log mentions, removed ones too,
-    by the name it had most recently; sorted by name."""
-    latest: dict[str, tuple[datetime.datetime, str]] = {}
-    rows = (
-        AuditEvent.objects.filter(team=team, target_type=CONNECTION_TARGET)
-        .values("target_id", "target_repr")
-        .annotate(last=Max("created_at"))
-        .order_by()
-    )
-    for row in rows:
-        known = latest.get(row["target_id"])
-        if known is None or row["last"] > known[0]:
-            latest[row["target_id"]] = (row["last"], row["target_repr"])
-    return sorted(
-        ((target_id, name) for target_id, (_when, name) in latest.items()),
-        key=lambda item: (item[1].lower(), item[0]),
-    )
-
-
-def audit_action_list(*, team: Team) -> list[str]:
-    """The actions that occur in the team's audit log, for the filter's choices."""
-    return list(
-        AuditEvent.objects.filter(team=team)
-        .order_by("action")
-        .values_list("action", flat=True)
-        .distinct()
+def audit_connection_name(*, team: Team, target_id: str) -> str | None:
+    """The name the team's audit log last gave connection `target_id` (removed ones too), or
+    None when the log never mentions it."""
+    return (
+        AuditEvent.objects.filter(team=team, target_type=CONNECTION_TARGET, target_id=target_id)
+        .order_by("-created_at")
+        .values_list("target_repr", flat=True)
+        .first()
     )

@@ -30,6 +30,11 @@ class AssistantAdmin(admin.ModelAdmin):
     list_filter = ["sync_state"]
     search_fields = ["name", "remote_id", "model"]
     raw_id_fields = ["team", "connection", "created_by"]
+    list_select_related = ["team", "connection"]
+
+    def get_queryset(self, request: HttpRequest):
+        return super().get_queryset(request).defer("connection__models_cache")
+
     readonly_fields = [
         "remote_id",
         "sync_state",
@@ -91,6 +96,7 @@ class RunAdmin(admin.ModelAdmin):
     list_filter = ["status", "backend"]
     search_fields = ["thread_id", "remote_run_id", "response_id", "assistant_name"]
     raw_id_fields = ["team", "assistant", "connection", "started_by"]
+    list_select_related = ["team"]
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

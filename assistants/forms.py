@@ -406,9 +406,15 @@ class AssistantForm(forms.Form):
         }
 
 
-# The team's connections and assistants, by name, for the choice fields below.
-team_connections = of_team(Connection, "name")
-team_assistants = of_team(Assistant, "name")
+# The team's connections and assistants, by name, for the choice fields below (a choice
+# shows a name, and a connection's health where it does not work: the rest of the row, the
+# connection's cached model list above all, stays out).
+def team_connections(team):
+    return of_team(Connection, "name")(team).only("id", "team_id", "name", "health")
+
+
+def team_assistants(team):
+    return of_team(Assistant, "name")(team).only("id", "team_id", "name")
 
 
 class ConnectionChoiceField(TeamChoiceField):
@@ -449,22 +455,17 @@ class RunForm(SubmissionTokenMixin, forms.Form):
 
 
 class AssistantFilterForm(TeamScopedForm):
-    connection = ConnectionChoiceField(
-        team_connections,
-        label=_("Connection"),
-        required=False,
-        empty_label=_("All connections"),
-    )
+    # Set by the connection links of the list's rows (?connection=<id>): a team may have
+    # thousands of connections, too many for a select.
+    connection = TeamChoiceField(team_connections, required=False, widget=forms.HiddenInput)
     q = forms.CharField(label=_("Search"), required=False, max_length=200)
 
 
 class RunFilterForm(TeamScopedForm):
-    assistant = TeamChoiceField(
-        team_assistants,
-        label=_("Assistant"),
-        required=False,
-        empty_label=_("All assistants"),
-    )
+    # Set by the assistant links of the list's rows (?assistant=<id>), or found by name with
+    # `q`: a select of every assistant would not stay small.
+    assistant = TeamChoiceField(team_assistants, required=False, widget=forms.HiddenInput)
+    q = forms.CharField(label=_("Assistant name"), required=False, max_length=200)
     status = forms.ChoiceField(
         label=_("Status"),
         required=False,

@@ -178,6 +178,8 @@ class Assistant(models.Model):
         ordering = ["name", "created_at"]
         indexes = [
             models.Index(fields=["team", "-created_at"], name="assistants_team_recent"),
+            # The assistants list: the team's, by name (a page of it without a sort).
+            models.Index(fields=["team", "name", "created_at"], name="assistants_team_name"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -312,6 +314,10 @@ class Run(models.Model):
         indexes = [
             models.Index(fields=["team", "-created_at"], name="assistants_run_team_recent"),
             models.Index(fields=["assistant", "-created_at"], name="assistants_run_asst_recent"),
+            # The runs list filtered by status, and the team home's active runs.
+            models.Index(
+                fields=["team", "status", "-created_at"], name="assistants_run_team_status"
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -28,10 +28,29 @@ RECENT_RUNS = 10
 NOT_CHAT_FAMILIES = frozenset({"embeddings", "audio", "images", "moderation"})
 
 
+# What the assistants list shows of each assistant.
+LIST_COLUMNS = (
+    "id",
+    "team_id",
+    "connection_id",
+    "name",
+    "description",
+    "model",
+    "tools",
+    "sync_state",
+    "remote_id",
+    "created_at",
+)
+
+
 def assistant_list(
     *, team: Team, connection_id: UUID | None = None, query: str = ""
 ) -> QuerySet[Assistant]:
-    assistants = Assistant.objects.filter(team=team).select_related("connection")
+    assistants = (
+        Assistant.objects.filter(team=team)
+        .select_related("connection")
+        .only(*LIST_COLUMNS, "connection__id", "connection__name")
+    )
     if connection_id is not None:
         assistants = assistants.filter(connection_id=connection_id)
     query = query.strip()
@@ -47,14 +66,25 @@ def assistant_list(
 
 def assistant_get(*, team: Team, pk: UUID) -> Assistant:
     return get_object_or_404(
-        Assistant.objects.select_related("connection", "created_by"), pk=pk, team=team
+        Assistant.objects.select_related("connection", "created_by").defer(
+            "connection__models_cache"
+        ),
+        pk=pk,
+        team=team,
     )
 
 
-def run_list(*, team: Team, assistant_id: UUID | None = None, status: str = "") -> QuerySet[Run]:
-    runs = Run.objects.filter(team=team).select_related("assistant", "connection", "started_by")
+def run_list(
+    *, team: Team, assistant_id: UUID | None = None, status: str = "", query: str = ""
+) -> QuerySet[Run]:
+    """The team's runs, newest first; `query` searches the assistant's name (current, or the
+    one a deleted assistant's runs kept)."""
+    runs = Run.objects.filter(team=team).select_related("assistant", "started_by")
     if assistant_id is not None:
         runs = runs.filter(assistant_id=assistant_id)
+    query = query.strip()
+    if query:
+        runs = runs.filter(Q(assistant__name__icontains=query) | Q(assistant_name__icontains=query))
     if status == RunStatus.EXPIRED:
         runs = runs.filter(Q(status=status) | run_overdue_q())
     elif status in RunStatus.values:
@@ -80,12 +110,21 @@ def run_recent(*, assistant: Assistant, limit: int = RECENT_RUNS) -> list[Run]:
 
 def run_get(*, team: Team, pk: UUID) -> Run:
     return get_object_or_404(
-        Run.objects.select_related("assistant", "connection", "started_by"), pk=pk, team=team
+        Run.objects.select_related("assistant", "connection", "started_by").defer(
+            "connection__models_cache"
+        ),
+        pk=pk,
+        team=team,
     )
 
 
-def team_connections(*, team: Team) -> QuerySet[Connection]:
-    return Connection.objects.filter(team=team).order_by("name")
+def team_connections(*, team: Team, query: str = "") -> QuerySet[Connection]:
+    """The team's connections by name (those whose name contains `query`), without the
+    cached model list."""
+    connections = Connection.objects.filter(team=team).defer("models_cache")
+    if query:
+        connections = connections.filter(name__icontains=query)
+    return connections.order_by("name")
 
 
 # Which connections a form opens on first: working, not checked yet, passing trouble, broken.

@@ -20,6 +20,7 @@ from django.utils.translation import ngettext
 from accounts.models import Team
 from assistants.models import Run, RunStatus
 from connections import charts
+from lib.pagination import Mapped
 
 WINDOW_DAYS = 30
 
@@ -56,8 +57,8 @@ class Usage:
     since: datetime.date
     until: datetime.date
     totals: UsageRow
-    per_assistant: list[UsageRow] = field(default_factory=list)
-    per_member: list[UsageRow] = field(default_factory=list)
+    per_assistant: Mapped  # of UsageRow, read a page at a time
+    per_member: Mapped
     per_day: list[tuple[datetime.date, UsageRow]] = field(default_factory=list)
 
     @property
@@ -75,10 +76,14 @@ def _start_of(day: datetime.date) -> datetime.datetime:
     return timezone.make_aware(datetime.datetime.combine(day, datetime.time.min))
 
 
-def _runs(*, team: Team, since: datetime.date, connection_id: UUID | None) -> QuerySet[Run]:
+def _runs(
+    *, team: Team, since: datetime.date, connection_id: UUID | None, connection_name: str = ""
+) -> QuerySet[Run]:
     runs = Run.objects.filter(team=team, created_at__gte=_start_of(since))
     if connection_id is not None:
         runs = runs.filter(connection_id=connection_id)
+    if connection_name:
+        runs = runs.filter(connection__name__icontains=connection_name)
     return runs
 
 
@@ -95,41 +100,47 @@ def _row(label: str, values: dict[str, Any], **extra: Any) -> UsageRow:
 
 
 def usage_summary(
-    *, team: Team, connection_id: UUID | None = None, today: datetime.date | None = None
+    *,
+    team: Team,
+    connection_id: UUID | None = None,
+    connection_name: str = "",
+    today: datetime.date | None = None,
 ) -> Usage:
-    """The team's usage over the last 30 days (optionally through one connection)."""
+    """The team's usage over the last 30 days (optionally through one connection, or those
+    whose name contains `connection_name`)."""
     since, until = usage_window(today)
-    runs = _runs(team=team, since=since, connection_id=connection_id)
+    runs = _runs(
+        team=team, since=since, connection_id=connection_id, connection_name=connection_name
+    )
 
     totals = _row(_("All runs"), runs.aggregate(**_sums()))
 
     # One row per assistant under its current name (a renamed assistant's runs carry its old
     # name); the runs of deleted assistants are grouped by the name they kept.
-    per_assistant = [
-        _row(
+    # Read a page at a time (lib.pagination.Mapped): a team may have thousands of each.
+    per_assistant = Mapped(
+        runs.values("assistant_id", label=Coalesce("assistant__name", "assistant_name"))
+        .annotate(**_sums())
+        .order_by("-tokens", "-runs", "label", "assistant_id"),
+        lambda values: _row(
             values["label"] or _("Unnamed assistant"),
             values,
             key=values["assistant_id"],
             gone=values["assistant_id"] is None,
-        )
-        for values in runs.values(
-            "assistant_id", label=Coalesce("assistant__name", "assistant_name")
-        )
-        .annotate(**_sums())
-        .order_by("-tokens", "-runs", "label")
-    ]
+        ),
+    )
 
-    per_member = [
-        _row(
+    per_member = Mapped(
+        runs.values("started_by_id", "started_by__name", "started_by__email")
+        .annotate(**_sums())
+        .order_by("-tokens", "-runs", "started_by__email", "started_by_id"),
+        lambda values: _row(
             values["started_by__name"] or values["started_by__email"] or _("Removed account"),
             values,
             key=values["started_by_id"],
             gone=values["started_by_id"] is None,
-        )
-        for values in runs.values("started_by_id", "started_by__name", "started_by__email")
-        .annotate(**_sums())
-        .order_by("-tokens", "-runs", "started_by__email")
-    ]
+        ),
+    )
 
     by_day = {
         values["day"]: values

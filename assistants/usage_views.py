@@ -2,6 +2,7 @@
 
 from uuid import UUID
 
+from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -12,15 +13,14 @@ from accounts.access import get_team_for_user
 from accounts.forms import TeamChoiceField, TeamScopedForm
 from assistants import usage as usage_selectors
 from assistants.forms import team_connections
+from lib.pagination import paginate
 
 
 class UsageFilterForm(TeamScopedForm):
-    connection = TeamChoiceField(
-        team_connections,
-        label=_("Connection"),
-        required=False,
-        empty_label=_("All connections"),
-    )
+    # A connection by its id (a link's ?connection=, kept as a hidden field) or by a part of
+    # its name: a select of every connection would not stay small.
+    connection = TeamChoiceField(team_connections, required=False, widget=forms.HiddenInput)
+    connection_name = forms.CharField(label=_("Connection"), required=False, max_length=100)
 
 
 @login_required
@@ -28,9 +28,12 @@ class UsageFilterForm(TeamScopedForm):
 def usage(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     form = UsageFilterForm(request.GET or None, team=access.team)
-    connection = form.cleaned_data["connection"] if form.is_bound and form.is_valid() else None
+    connection, name = None, ""
+    if form.is_bound and form.is_valid():
+        connection = form.cleaned_data["connection"]
+        name = form.cleaned_data["connection_name"].strip()
     summary = usage_selectors.usage_summary(
-        team=access.team, connection_id=connection.pk if connection else None
+        team=access.team, connection_id=connection.pk if connection else None, connection_name=name
     )
     return render(
         request,
@@ -38,7 +41,10 @@ def usage(request: HttpRequest, team_id: UUID) -> HttpResponse:
         {
             "form": form,
             "connection": connection,
+            "filtered": bool(connection or name),
             "usage": summary,
+            "assistant_pages": paginate(request, summary.per_assistant, prefix="assistants_"),
+            "member_pages": paginate(request, summary.per_member, prefix="members_"),
             "chart": usage_selectors.usage_chart(summary),
         },
     )

@@ -39,11 +39,10 @@ from assistants.models import Assistant, Run, SyncState
 from connections.explanations import explain
 from connections.models import Connection, ErrorOperation
 from lib.forms import posted
+from lib.pagination import paginate
 from lib.progress import progress_active
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from provider.runapi import RESPONSES
-
-RUNS_PAGE = 100
 
 
 def _sync_message(request: HttpRequest, assistant: Assistant, done: str) -> None:
@@ -86,17 +85,29 @@ def _push(request: HttpRequest, assistant: Assistant, operation: str, done: str)
 # --- assistants ------------------------------------------------------------------------------
 
 
-def _list_context(access: TeamAccess, *, form=None, connection=None, query="", **extra) -> dict:
-    """The list page: the assistants, and what tasks are doing to them (reads only)."""
-    assistants = list(
+IMPORT_SHOWN = 20  # connections offered for an import at once; a search finds the others
+
+
+def _list_context(
+    request: HttpRequest, access: TeamAccess, *, form=None, connection=None, query="", **extra
+) -> dict:
+    """The list page: one page of assistants, and what tasks are doing to them (reads only)."""
+    pages = paginate(
+        request,
         selectors.assistant_list(
             team=access.team, connection_id=connection.pk if connection else None, query=query
-        )
+        ),
     )
+    assistants = list(pages.page)
     for assistant in assistants:
         assistant.deleting = progress_active(tasks.delete_key(assistant.pk))
         assistant.syncing = not assistant.deleting and progress_active(tasks.push_key(assistant.pk))
-    connections = list(selectors.team_connections(team=access.team))
+    import_query = request.GET.get("import_q", "").strip()[:100]
+    connections = list(
+        selectors.team_connections(team=access.team, query=import_query)[: IMPORT_SHOWN + 1]
+    )
+    more_connections = len(connections) > IMPORT_SHOWN
+    connections = connections[:IMPORT_SHOWN]
     importing = [c for c in connections if progress_active(tasks.import_key(c.pk))]
     import_failed = []
     for c in connections:
@@ -106,7 +117,11 @@ def _list_context(access: TeamAccess, *, form=None, connection=None, query="", *
     return dict(
         form=form or AssistantFilterForm(team=access.team),
         assistants=assistants,
+        pages=pages,
         connections=connections,
+        has_connections=bool(connections) or selectors.team_connections(team=access.team).exists(),
+        import_query=import_query,
+        more_connections=more_connections,
         filtered=bool(connection or query),
         importing=importing,
         import_failed=import_failed,
@@ -126,7 +141,7 @@ def assistant_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "assistants/list.html",
-        _list_context(access, form=form, connection=connection, query=query),
+        _list_context(request, access, form=form, connection=connection, query=query),
     )
 
 
@@ -322,7 +337,9 @@ def assistant_import(request: HttpRequest, team_id: UUID, connection_id: UUID) -
         return render(
             request,
             "assistants/list.html",
-            _list_context(access, import_error=result["error"], import_connection=connection),
+            _list_context(
+                request, access, import_error=result["error"], import_connection=connection
+            ),
         )
     if result["api"] == RESPONSES:
         messages.info(
@@ -391,16 +408,27 @@ def run_start(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> HttpRe
 def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     form = RunFilterForm(request.GET or None, team=access.team)
-    assistant, status = None, ""
+    assistant, status, query = None, "", ""
     if form.is_valid():
         assistant, status = form.cleaned_data["assistant"], form.cleaned_data["status"]
+        query = form.cleaned_data["q"]
     runs = selectors.run_list(
-        team=access.team, assistant_id=assistant.pk if assistant else None, status=status
+        team=access.team,
+        assistant_id=assistant.pk if assistant else None,
+        status=status,
+        query=query,
     )
+    pages = paginate(request, runs)
     return render(
         request,
         "assistants/runs.html",
-        dict(form=form, runs=runs[:RUNS_PAGE], filtered=bool(assistant or status)),
+        dict(
+            form=form,
+            runs=pages.page,
+            pages=pages,
+            assistant=assistant,
+            filtered=bool(assistant or status or query),
+        ),
     )
 
 

@@ -108,6 +108,11 @@ class ConnectionAdmin(admin.ModelAdmin):
     list_filter = ["team", "health", "provider"]
     search_fields = ["name", "team__name", "organization_id", "project_id"]
     list_select_related = ["team"]
+
+    def get_queryset(self, request: HttpRequest):
+        # The cached model list is read only when a form shows it (fetched then).
+        return super().get_queryset(request).defer("models_cache")
+
     readonly_fields = [
         "masked_key",
         "masked_admin_key",
@@ -253,6 +258,11 @@ class ConnectionErrorEventAdmin(admin.ModelAdmin):
     list_filter = ["kind", "operation"]
     search_fields = ["connection__name", "request_id", "code"]
     list_select_related = ["connection"]
+
+    def get_queryset(self, request: HttpRequest):
+        # The connection's name is shown; its cached model list is not (and is large).
+        return super().get_queryset(request).defer("connection__models_cache")
+
     readonly_fields = [
         "connection",
         "kind",

@@ -210,6 +210,10 @@ class Connection(models.Model):
         verbose_name = _("connection")
         verbose_name_plural = _("connections")
         ordering = ["name"]
+        indexes = [
+            # The connections list and every choice of a connection: the team's, by name.
+            models.Index(fields=["team", "name"], name="connections_team_name"),
+        ]
         constraints = [
             # "Production" and "production" are one name, as the forms already say.
             models.UniqueConstraint(

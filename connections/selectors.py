@@ -6,12 +6,14 @@ the connection (`Connection.models_cache`) by the last check of its key or by
 `model_get` asks the provider live and stores nothing.
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -30,24 +32,57 @@ RECENT_ERRORS = 20
 MODEL_ID_MAX = 256
 
 
+# What the connections list shows of each connection (and what its badges and masked key read).
+LIST_COLUMNS = (
+    "id",
+    "team_id",
+    "name",
+    "provider",
+    "health",
+    "api_key_encrypted",
+    "api_key_prefix",
+    "api_key_last4",
+    "last_checked_at",
+    "last_error_kind",
+)
+# The cached model list is the one large value of a connection: read only where models show.
+LARGE = ("models_cache",)
+
+
 def connection_list(*, team: Team) -> QuerySet[Connection]:
-    """The team's connections with their error counts, in one query."""
+    """The team's connections with their error counts, in one query: the count is a
+    correlated subquery, so nothing is grouped by the connection's columns."""
+    errors = (
+        ConnectionErrorEvent.objects.filter(connection=OuterRef("pk"))
+        .order_by()
+        .values("connection")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
     return (
         Connection.objects.filter(team=team)
-        .annotate(error_count=Count("error_events"))
-        .order_by("name")
+        .only(*LIST_COLUMNS)
+        .annotate(error_count=Coalesce(Subquery(errors, output_field=IntegerField()), 0))
+        .order_by("name", "pk")
     )
 
 
-def connection_get(*, team: Team, pk: UUID) -> Connection:
-    """The team's connection or a 404: a connection is only ever fetched through its team."""
-    return get_object_or_404(Connection.objects.select_related("team"), pk=pk, team=team)
+def connection_get(*, team: Team, pk: UUID, with_models: bool = False) -> Connection:
+    """The team's connection or a 404: a connection is only ever fetched through its team.
+    Its cached model list comes along only `with_models` (read later, it is fetched then)."""
+    connections = Connection.objects.select_related("team")
+    if not with_models:
+        connections = connections.defer(*LARGE)
+    return get_object_or_404(connections, pk=pk, team=team)
 
 
-def connection_error_list(
-    *, connection: Connection, limit: int = RECENT_ERRORS
-) -> QuerySet[ConnectionErrorEvent]:
-    return ConnectionErrorEvent.objects.filter(connection=connection).select_related("user")[:limit]
+def connection_error_list(*, connection: Connection) -> QuerySet[ConnectionErrorEvent]:
+    """The connection's error history, newest first (the page shows it a page at a time)."""
+    return (
+        ConnectionErrorEvent.objects.filter(connection=connection)
+        .select_related("user")
+        .order_by("-created_at", "-pk")
+    )
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -183,6 +218,16 @@ def _group(models: list[dict[str, Any]], query: str) -> tuple[list[ModelGroup], 
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def model_groups(models: Iterable[ModelInfo]) -> list[ModelGroup]:
+    """Models already in order (one page of a listing's) grouped again by family."""
+    groups: list[ModelGroup] = []
+    for info in models:
+        if not groups or groups[-1].family != info.family:
+            groups.append(ModelGroup(info.family, FAMILY_LABELS[info.family]))
+        groups[-1].models.append(info)
+    return groups
 
 
 def model_list(*, connection: Connection, query: str = "") -> ModelListing:

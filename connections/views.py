@@ -45,6 +45,7 @@ from connections.forms import (
 )
 from connections.models import Connection, Health
 from lib.forms import posted
+from lib.pagination import paginate
 from lib.progress import progress_active
 from provider.errors import ErrorKind, ProviderError
 
@@ -59,11 +60,11 @@ def _failed(request: HttpRequest, error: ProviderError, text: str) -> None:
 @require_safe
 def connection_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
-    connections = selectors.connection_list(team=access.team)
+    pages = paginate(request, selectors.connection_list(team=access.team))
     return render(
         request,
         "connections/list.html",
-        {"connections": connections},
+        {"connections": pages.page, "pages": pages},
     )
 
 
@@ -106,13 +107,21 @@ def connection_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
 def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    errors = selectors.connection_error_list(connection=connection) if access.is_admin else []
+    errors = None
+    if access.is_admin:
+        errors = paginate(
+            request,
+            selectors.connection_error_list(connection=connection),
+            prefix="errors_",
+            default_size=selectors.RECENT_ERRORS,
+        )
     return render(
         request,
         "connections/detail.html",
         {
             "connection": connection,
-            "errors": errors,
+            "errors": errors.page if errors else [],
+            "error_pages": errors,
             "stored_error": selectors.stored_error(connection)
             if connection.last_error_kind
             else None,
@@ -248,12 +257,16 @@ def connection_delete(request: HttpRequest, team_id: UUID, connection_id: UUID) 
 
 
 def _models_page(request: HttpRequest, access, connection, listing, query: str) -> HttpResponse:
+    # One page of the models, in the order the families give them, regrouped for the page.
+    pages = paginate(request, [info for group in listing.groups for info in group.models])
+    listing.groups = selectors.model_groups(pages.page)
     return render(
         request,
         "connections/models.html",
         {
             "connection": connection,
             "listing": listing,
+            "pages": pages,
             "form": ModelSearchForm(initial={"q": query}),
             "query": query,
             "refreshing": progress_active(tasks.models_key(connection.pk)),
@@ -265,7 +278,7 @@ def _models_page(request: HttpRequest, access, connection, listing, query: str) 
 @require_safe
 def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
-    connection = selectors.connection_get(team=access.team, pk=connection_id)
+    connection = selectors.connection_get(team=access.team, pk=connection_id, with_models=True)
     search = ModelSearchForm(request.GET)
     query = search.cleaned_data["q"] if search.is_valid() else ""
     listing = selectors.model_list(connection=connection, query=query)

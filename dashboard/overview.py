@@ -23,7 +23,7 @@ from assistants.models import TERMINAL_STATUSES, Run, RunStatus
 from assistants.selectors import run_overdue_q
 from assistants.usage import RUN_TOKENS
 from connections.charts import Headroom, format_amount, headroom
-from connections.costs import MonthSpend, month_spend_known
+from connections.costs import MonthSpend, month_spend_known, utc_today
 from connections.models import Connection, ConnectionErrorEvent, Health
 from lib.severity import Severity
 from lib.taskqueue import Heartbeat, heartbeat_known
@@ -255,13 +255,14 @@ def team_overview(
     )
     spend: dict[Any, MonthSpend] = {}
     if with_costs:
-        keyed = list(
-            Connection.objects.filter(team=team)
-            .exclude(admin_key_encrypted="")
-            .only("pk", "admin_key_encrypted", "month_spend")
+        keyed = Connection.objects.filter(team=team).exclude(admin_key_encrypted="")
+        overview.admin_key_count = keyed.count()
+        # Only the rows whose stored spend is this month's are read (the rest count as not
+        # known anyway): a team of thousands of admin keys is not decoded row by row.
+        fetched = keyed.filter(month_spend__month=f"{utc_today(now):%Y-%m}").only(
+            "pk", "admin_key_encrypted", "month_spend"
         )
-        overview.admin_key_count = len(keyed)
-        spend = month_spend_known(connections=keyed, now=now)
+        spend = month_spend_known(connections=fetched, now=now)
         overview.spend_known = len(spend)
         totals: dict[str, Decimal] = {}
         for known in spend.values():

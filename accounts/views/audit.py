@@ -5,7 +5,6 @@ from collections.abc import Iterable, Iterator
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import render
 from django.utils import timezone
@@ -17,8 +16,7 @@ from accounts.access import get_team_for_user
 from accounts.forms import AuditFilterForm
 from accounts.models import AuditEvent, Role
 from lib.csvexport import csv_response
-
-_AUDIT_PAGE_SIZE = 50
+from lib.pagination import paginate
 
 
 @login_required
@@ -29,13 +27,15 @@ def audit(request: HttpRequest, team_id: UUID) -> HttpResponse:
     if form.is_bound:
         form.is_valid()
     events = selectors.audit_event_list(team=access.team, **form.filters())
-    page = Paginator(events, _AUDIT_PAGE_SIZE).get_page(request.GET.get("page"))
+    pages = paginate(request, events)
+    page = pages.page
     page.object_list = [_scrubbed(event) for event in page.object_list]
     query = request.GET.copy()
     query.pop("page", None)
     context = {
         "form": form,
         "page_obj": page,
+        "pages": pages,
         "export_query": query.urlencode(),
     }
     return render(request, "accounts/audit.html", context)

@@ -23,6 +23,7 @@ from accounts.forms import InviteForm, RoleForm
 from accounts.models import Invitation, Membership, Role, User
 from accounts.tokens import invitation_token
 from accounts.views.common import error_text
+from lib.pagination import paginate
 
 logger = logging.getLogger(__name__)
 
@@ -40,8 +41,9 @@ class MemberRow:
     last_owner: bool
 
 
-def _member_rows(access: TeamAccess, memberships: list[Membership], user: User) -> list[MemberRow]:
-    owners = sum(m.role == Role.OWNER for m in memberships)
+def _member_rows(
+    access: TeamAccess, memberships: list[Membership], user: User, owners: int
+) -> list[MemberRow]:
     rows = []
     for m in memberships:
         last_owner = m.role == Role.OWNER and owners == 1
@@ -66,17 +68,22 @@ def _members_page(
     request: HttpRequest, access: TeamAccess, invite_form: InviteForm | None = None
 ) -> HttpResponse:
     team = access.team
-    memberships = list(selectors.member_list(team=team))
+    pages = paginate(request, selectors.member_list(team=team))
+    owners = selectors.owner_count(team=team)
     context = {
-        "rows": _member_rows(access, memberships, request.user),
+        "rows": _member_rows(access, list(pages.page), request.user, owners),
+        "pages": pages,
         "roles": services.assignable_roles(access.role),
     }
     if access.is_admin:
-        invitations = list(selectors.invitation_pending_list(team=team))
+        invitations = paginate(
+            request, selectors.invitation_pending_list(team=team), prefix="invitations_"
+        )
         new_id = request.session.pop(_NEW_INVITATION_KEY, None)
-        new = next((i for i in invitations if str(i.pk) == new_id), None)
+        new = selectors.invitation_pending_get(team=team, pk=new_id) if new_id else None
         context.update(
-            invitations=[(i, services.can_manage(access.role, i.role)) for i in invitations],
+            invitations=[(i, services.can_manage(access.role, i.role)) for i in invitations.page],
+            invitation_pages=invitations,
             new_invitation=new,
             new_invitation_link=_invitation_link(request, new) if new else "",
             invite_form=invite_form or InviteForm(team=team, actor_role=access.role),
