@@ -305,6 +305,11 @@ class Run(models.Model):
     last_error_code = models.CharField(_("error code"), max_length=100, blank=True)
     last_error_message = models.TextField(_("error message"), max_length=2000, blank=True)
     last_error_kind = models.CharField(_("error kind"), max_length=32, blank=True)
+    # Set, in a transaction of its own, just before the start is sent to the provider (never
+    # twice: a compare-and-swap). A queued run with no provider id that has it set was sent and
+    # its answer never read (the consumer was killed): whether the provider started it cannot
+    # be told, so it is not started again (assistants.services.runs.run_start_lost).
+    start_sent_at = models.DateTimeField(_("start sent"), null=True, blank=True, editable=False)
     # The one-time token of the "Run" form that started it (see Assistant.submission_token).
     submission_token = models.UUIDField(
         _("submission token"), null=True, blank=True, editable=False
