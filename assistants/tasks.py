@@ -37,7 +37,7 @@ from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from accounts.models import User
-from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
+from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus, SyncState
 from assistants.services import (
     assistant_delete,
     assistant_import,
@@ -347,25 +347,47 @@ def assistant_push_queue(*, assistant: Assistant, user: User, operation: str) ->
     assistant_push_task(str(assistant.pk), str(user.pk), operation)
 
 
+# While another push holds the assistant's sync claim, a push waits this long and tries again,
+# this many times: together longer than SYNC_CLAIM_TTL, after which a claim left by a push
+# that died is taken over.
+PUSH_BUSY_DELAY = timedelta(seconds=5)
+PUSH_BUSY_TRIES = 30
+
+
 def assistant_push_step(
-    *, assistant_id: UUID | str, user_id: Any = None, operation: str
+    *, assistant_id: UUID | str, user_id: Any = None, operation: str, tries: int = 0
 ) -> Assistant | None:
-    """Bring the assistant's remote copy in line (`sync.bring_in_line`, under the claim: a push
-    already under way makes this one send nothing, and the record stays `pending`)."""
+    """Bring the assistant's remote copy in line (`sync.bring_in_line`, under the claim). A
+    push already under way makes this one send nothing: it is queued again a little later
+    (the other may have sent settings older than the record's), and the page keeps saying
+    "syncing…" until it has run; by then a record the other push left in line is left alone."""
+    again = False
     try:
         assistant = Assistant.objects.select_related("connection", "team").filter(pk=assistant_id)
         assistant = assistant.first()
         if assistant is None:
             return None
-        sync.bring_in_line(assistant, user=_user(user_id), operation=operation)
+        if tries and assistant.sync_state == SyncState.SYNCED and assistant.remote_id:
+            return assistant  # the push that held the claim sent what the record says
+        push, _error = sync.bring_in_line(assistant, user=_user(user_id), operation=operation)
+        if push == sync.Push.BUSY and tries < PUSH_BUSY_TRIES:
+            again = True
+            progress_mark(push_key(assistant_id), ttl=ASSISTANT_MARK_TTL.total_seconds())
+            assistant_push_task.schedule(
+                (str(assistant_id), user_id, operation, tries + 1),
+                delay=PUSH_BUSY_DELAY.total_seconds(),
+            )
         return assistant
     finally:
-        progress_clear(push_key(assistant_id))
+        if not again:
+            progress_clear(push_key(assistant_id))
 
 
 @db_task()
-def assistant_push_task(assistant_id: str, user_id: Any, operation: str) -> None:
-    assistant_push_step(assistant_id=assistant_id, user_id=user_id, operation=operation)
+def assistant_push_task(assistant_id: str, user_id: Any, operation: str, tries: int = 0) -> None:
+    assistant_push_step(
+        assistant_id=assistant_id, user_id=user_id, operation=operation, tries=tries
+    )
 
 
 def assistant_delete_queue(*, assistant: Assistant, user: User) -> None:
