@@ -15,6 +15,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from assistants.models import Run, RunStatus
+from assistants.services.runs import START_LOST_CODE
 from connections.explanations import explain
 from connections.models import RunApi
 from lib.severity import Severity
@@ -72,6 +73,19 @@ ENDINGS: dict[tuple[RunStatus, str | None], _Words] = {
             "by the provider's usage policies."
         ),
         _("Rephrase the message or review the instructions, then run it again."),
+    ),
+    (RunStatus.FAILED, START_LOST_CODE): _Words(
+        _("Tablero lost this run's start"),
+        _(
+            "Tablero sent the start to the provider, but the background worker that sent it "
+            "stopped before it read the answer. The provider may or may not have started the "
+            "run, and it offers no way to look it up, so Tablero did not send it again."
+        ),
+        _(
+            "Start it again from the assistant's page. The provider may have run it once "
+            "already: its usage page shows whether it did."
+        ),
+        Severity.WARN,
     ),
     (RunStatus.FAILED, None): _Words(
         _("The run failed"),

@@ -338,7 +338,13 @@ class AssistantForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args: Any, models: list[str] | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        models: list[str] | None = None,
+        never_fetched: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.models = models
         if models is not None:
@@ -350,6 +356,10 @@ class AssistantForm(forms.Form):
                 label=_("Model"),
                 choices=[("", _("Choose a model…")), *((model, model) for model in ids)],
                 help_text=_("From this connection's model list."),
+            )
+        elif never_fetched:
+            self.fields["model"].help_text = _(
+                "Models not yet fetched; type the model's ID, e.g. gpt-4o."
             )
         else:
             self.fields["model"].help_text = _(

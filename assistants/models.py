@@ -155,6 +155,11 @@ class Assistant(models.Model):
     # Set while a request brings the remote copy in line, so that a second one (a double click
     # on "Retry sync") does not create a second remote copy. See SYNC_CLAIM_TTL.
     sync_claimed_at = models.DateTimeField(_("sync started"), null=True, blank=True, editable=False)
+    # Set, in a transaction of its own, just before a create is sent to the provider, and
+    # cleared once the outcome is known (a remote copy recorded, or a clear refusal): a push
+    # that finds it set does not know whether that create made a copy (its consumer was killed
+    # waiting for the answer), so it looks for the copy by its tag before creating again.
+    create_sent_at = models.DateTimeField(_("create sent"), null=True, blank=True, editable=False)
     # The one-time token of the form that created it: the same form sent twice (a double click,
     # back and resubmit) finds this assistant instead of creating another.
     submission_token = models.UUIDField(
@@ -302,6 +307,11 @@ class Run(models.Model):
     last_error_code = models.CharField(_("error code"), max_length=100, blank=True)
     last_error_message = models.TextField(_("error message"), max_length=2000, blank=True)
     last_error_kind = models.CharField(_("error kind"), max_length=32, blank=True)
+    # Set, in a transaction of its own, just before the start is sent to the provider (never
+    # twice: a compare-and-swap). A queued run with no provider id that has it set was sent and
+    # its answer never read (the consumer was killed): whether the provider started it cannot
+    # be told, so it is not started again (assistants.services.runs.run_start_lost).
+    start_sent_at = models.DateTimeField(_("start sent"), null=True, blank=True, editable=False)
     # The one-time token of the "Run" form that started it (see Assistant.submission_token).
     submission_token = models.UUIDField(
         _("submission token"), null=True, blank=True, editable=False

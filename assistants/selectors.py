@@ -1,6 +1,7 @@
 """Reads for assistants and runs. Everything is fetched through the team."""
 
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
@@ -151,17 +152,20 @@ def connection_default(*, connections: list[Connection], user: User) -> Connecti
 
 @dataclass
 class ModelChoices:
-    ids: list[str] | None  # None: the list could not be fetched (type the model instead)
+    ids: list[str] | None  # None: no list to choose from (type the model instead)
     error: ProviderError | None = None
+    fetched_at: datetime | None = None  # when Tablero last fetched the list
+    never_fetched: bool = False  # no list yet: the page queues a fetch and says so
 
 
 def model_choices(*, connection: Connection) -> ModelChoices:
     """The models an assistant on this connection can use, from the model list stored on the
-    connection (the provider is not asked). When no list was ever fetched, or the last fetch
-    failed and none was kept, `ids` is None (the model is typed instead)."""
+    connection, with when it was fetched (the provider is not asked). When no list was ever
+    fetched (`never_fetched`), or the last fetch failed and none was kept, `ids` is None (the
+    model is typed instead)."""
     listing = model_list(connection=connection)
     if listing.never_fetched:
-        return ModelChoices(ids=None, error=listing.error)
+        return ModelChoices(ids=None, error=listing.error, never_fetched=True)
     ids = [
         info.id
         for group in listing.groups
@@ -169,8 +173,8 @@ def model_choices(*, connection: Connection) -> ModelChoices:
         for info in group.models
     ]
     if not ids and listing.error is not None:
-        return ModelChoices(ids=None, error=listing.error)
-    return ModelChoices(ids=sorted(ids), error=listing.error)
+        return ModelChoices(ids=None, error=listing.error, fetched_at=listing.fetched_at)
+    return ModelChoices(ids=sorted(ids), error=listing.error, fetched_at=listing.fetched_at)
 
 
 def run_lookup(

@@ -15,7 +15,12 @@ makes sure a chain follows the run it shows (`run_follow`), and never asks the p
 Starting and cancelling a run are tasks too (`run_begin_task`, `run_cancel_task`): the page
 records the run, or marks the cancel as under way (`cancel_key`, lib.progress), and answers at
 once. Both hold one lock per run, so a cancel never crosses the start it would undo; a start is
-made once per run (a marker in the cache, and the run must still be queued with no provider id).
+made once per run (a marker in the cache, and the run must still be queued with no provider id
+and no start sent: `Run.start_sent_at`, set by a compare-and-swap just before the start goes
+out). A start task that died with its consumer (killed, or the task lost) is queued again by
+the sweep once the run has waited RUN_START_STALE (`runs_restartable`); a run whose start was
+sent and never answered is not started twice: it ends as failed, explained
+(`services.run_start_lost`).
 """
 
 import secrets
@@ -24,19 +29,23 @@ from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
+from django.conf import settings
 from django.core.cache import cache
+from django.db.models import Q
 from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
 from accounts.models import User
-from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus
+from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus, SyncState
 from assistants.services import (
     assistant_delete,
     assistant_import,
+    assistant_needs_push,
     run_begin,
     run_cancel,
     run_refresh,
+    run_start_lost,
     sync,
 )
 from connections.models import Connection
@@ -116,11 +125,43 @@ def runs_unfollowed() -> list[tuple[UUID, str]]:
     return started
 
 
+# A run still waiting to start this long after it was recorded lost its start task (a consumer
+# killed, a queue flushed): the sweep queues its start again (at most once per this period).
+RUN_START_STALE = timedelta(minutes=5)
+
+
+def runs_restartable(*, now: datetime) -> list[tuple[UUID, Any]]:
+    """The runs whose start task was lost, each claimed for one new start task: queued, no
+    provider id, recorded more than RUN_START_STALE ago and still within their poll limit
+    (later, the chain gives them up), and either never sent or sent so long ago that no
+    consumer can still be waiting for the answer (then the start task ends them as lost)."""
+    restartable = []
+    runs = (
+        Run.objects.filter(
+            status=RunStatus.QUEUED,
+            remote_run_id="",
+            response_id="",
+            created_at__lte=now - RUN_START_STALE,
+            created_at__gt=now - settings.TABLERO_RUN_POLL_LIMIT,
+        )
+        .filter(Q(start_sent_at__isnull=True) | Q(start_sent_at__lte=now - start_send_window()))
+        .values_list("pk", "started_by_id")
+        .order_by("created_at")
+    )
+    for pk, user_id in runs.iterator():
+        if claim_once(f"assistants:run-restart:{pk}", ttl=RUN_START_STALE.total_seconds()):
+            restartable.append((pk, user_id))
+    return restartable
+
+
 @db_periodic_task(crontab(minute="*"))
 def runs_follow_sweep() -> None:
-    """Every minute: start following every unfinished run that nothing follows."""
+    """Every minute: start following every unfinished run that nothing follows, and queue
+    again the start of every run whose start task was lost."""
     for pk, chain in runs_unfollowed():
         run_poll(str(pk), chain)
+    for pk, user_id in runs_restartable(now=timezone.now()):
+        run_begin_task(str(pk), str(user_id) if user_id else None, "")
 
 
 def run_follow(run: Run) -> bool:
@@ -140,6 +181,8 @@ def run_follow(run: Run) -> bool:
 # While another task acts on the run (a start, a cancel), the second waits this long and tries
 # again.
 BUSY_DELAY = timedelta(seconds=2)
+# While another push holds the assistant a lost run's start waits on (`sync.take_claim`).
+ASSISTANT_BUSY_DELAY = timedelta(seconds=30)
 # How long the page says "cancelling…" at most, when the cancel task never comes.
 CANCEL_MARK_TTL = timedelta(minutes=5)
 
@@ -162,11 +205,22 @@ def _user(user_id: Any) -> User | None:
     return User.objects.filter(pk=user_id).first() if user_id is not None else None
 
 
+def start_send_window() -> timedelta:
+    """How long a start task may wait on the provider, at most (the lock around it lasts as
+    long): a start sent longer ago than this and still unanswered will never be."""
+    return timedelta(seconds=task_deadline() * 3 + 60)
+
+
 def run_begin_step(*, run_id: UUID | str, user_id: Any = None, claim: str = "") -> Run | None:
     """Start a recorded run at the provider (`services.run_begin`), once: a run that is no
     longer queued, or already has a provider id, or whose start was already made (a copy of
-    this task), is left as it is. Then a chain follows it to its end."""
-    with exclusive(_act_lock(run_id), ttl=task_deadline() * 3 + 60) as mine:
+    this task), is left as it is. Then a chain follows it to its end.
+
+    Queued again by the sweep (no `claim`: the task that had it died), it takes the assistant's
+    sync claim itself when the assistant must first go to the provider (a claim left by a dead
+    task has expired by then); and a start that was sent and never answered is not sent again:
+    the run ends as lost (`services.run_start_lost`)."""
+    with exclusive(_act_lock(run_id), ttl=start_send_window().total_seconds()) as mine:
         if not mine:  # a cancel is under way: start after it (and then find it cancelled)
             run_begin_task.schedule((str(run_id), user_id, claim), delay=BUSY_DELAY.total_seconds())
             return None
@@ -176,7 +230,29 @@ def run_begin_step(*, run_id: UUID | str, user_id: Any = None, claim: str = "") 
             return None
         taken = datetime.fromisoformat(claim) if claim else None
         fresh = run.status == RunStatus.QUEUED and not (run.remote_run_id or run.response_id)
-        if fresh and claim_once(f"assistants:run-begun:{run.pk}", ttl=86400):
+        if fresh and run.start_sent_at is not None:
+            # Sent, and the answer never read: the task that sent it died, unless it may
+            # still be waiting (then the sweep comes back later).
+            if run.start_sent_at <= timezone.now() - start_send_window():
+                run_start_lost(run=run)
+            if taken is not None and run.assistant is not None:
+                sync.release(run.assistant, taken)
+        elif fresh and claim_once(
+            f"assistants:run-begun:{run.pk}", ttl=RUN_START_STALE.total_seconds() / 2
+        ):
+            assistant = run.assistant
+            if (
+                taken is None
+                and assistant is not None
+                and assistant_needs_push(assistant, run.backend)
+            ):
+                taken = sync.take_claim(assistant)
+                if taken is None:  # another push of the assistant is under way: later
+                    cache.delete(f"assistants:run-begun:{run.pk}")
+                    run_begin_task.schedule(
+                        (str(run_id), user_id, ""), delay=ASSISTANT_BUSY_DELAY.total_seconds()
+                    )
+                    return run
             run = run_begin(run=run, user=_user(user_id), claim=taken).value
         elif taken is not None and run.assistant is not None:
             sync.release(run.assistant, taken)  # cancelled before it started: free the assistant
@@ -271,25 +347,47 @@ def assistant_push_queue(*, assistant: Assistant, user: User, operation: str) ->
     assistant_push_task(str(assistant.pk), str(user.pk), operation)
 
 
+# While another push holds the assistant's sync claim, a push waits this long and tries again,
+# this many times: together longer than SYNC_CLAIM_TTL, after which a claim left by a push
+# that died is taken over.
+PUSH_BUSY_DELAY = timedelta(seconds=5)
+PUSH_BUSY_TRIES = 30
+
+
 def assistant_push_step(
-    *, assistant_id: UUID | str, user_id: Any = None, operation: str
+    *, assistant_id: UUID | str, user_id: Any = None, operation: str, tries: int = 0
 ) -> Assistant | None:
-    """Bring the assistant's remote copy in line (`sync.bring_in_line`, under the claim: a push
-    already under way makes this one send nothing, and the record stays `pending`)."""
+    """Bring the assistant's remote copy in line (`sync.bring_in_line`, under the claim). A
+    push already under way makes this one send nothing: it is queued again a little later
+    (the other may have sent settings older than the record's), and the page keeps saying
+    "syncing…" until it has run; by then a record the other push left in line is left alone."""
+    again = False
     try:
         assistant = Assistant.objects.select_related("connection", "team").filter(pk=assistant_id)
         assistant = assistant.first()
         if assistant is None:
             return None
-        sync.bring_in_line(assistant, user=_user(user_id), operation=operation)
+        if tries and assistant.sync_state == SyncState.SYNCED and assistant.remote_id:
+            return assistant  # the push that held the claim sent what the record says
+        push, _error = sync.bring_in_line(assistant, user=_user(user_id), operation=operation)
+        if push == sync.Push.BUSY and tries < PUSH_BUSY_TRIES:
+            again = True
+            progress_mark(push_key(assistant_id), ttl=ASSISTANT_MARK_TTL.total_seconds())
+            assistant_push_task.schedule(
+                (str(assistant_id), user_id, operation, tries + 1),
+                delay=PUSH_BUSY_DELAY.total_seconds(),
+            )
         return assistant
     finally:
-        progress_clear(push_key(assistant_id))
+        if not again:
+            progress_clear(push_key(assistant_id))
 
 
 @db_task()
-def assistant_push_task(assistant_id: str, user_id: Any, operation: str) -> None:
-    assistant_push_step(assistant_id=assistant_id, user_id=user_id, operation=operation)
+def assistant_push_task(assistant_id: str, user_id: Any, operation: str, tries: int = 0) -> None:
+    assistant_push_step(
+        assistant_id=assistant_id, user_id=user_id, operation=operation, tries=tries
+    )
 
 
 def assistant_delete_queue(*, assistant: Assistant, user: User) -> None:

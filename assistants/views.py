@@ -36,6 +36,7 @@ from assistants.forms import (
     RunLookupForm,
 )
 from assistants.models import Assistant, Run, SyncState
+from connections import tasks as connection_tasks
 from connections.explanations import explain
 from connections.models import Connection, ErrorOperation
 from lib.forms import posted
@@ -168,6 +169,7 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
         posted(request),
         team=access.team,
         models=choices.ids,
+        never_fetched=choices.never_fetched,
         initial={"connection": connection.pk},
     )
     if form.is_bound and form.is_valid():
@@ -200,9 +202,22 @@ def assistant_create(request: HttpRequest, team_id: UUID) -> HttpResponse:
             connection=connection,
             pick_form=ConnectionPickForm(team=access.team, initial={"connection": connection}),
             several_connections=len(connections) > 1,
-            model_error=choices.error if choices.ids is None else None,
             run_api=run_api_for(connection),
+            **_model_context(connection, choices),
         ),
+    )
+
+
+def _model_context(connection: Connection, choices: selectors.ModelChoices) -> dict:
+    """What a form page says about the model list it offers: what Tablero last fetched and
+    when, its failure, or that none was fetched yet (then a fetch is queued: the page never
+    asks the provider itself)."""
+    fetching = choices.never_fetched and connection_tasks.models_fetch_soon(connection=connection)
+    return dict(
+        model_error=choices.error if choices.ids is None else None,
+        models_never_fetched=choices.never_fetched,
+        models_fetching=fetching,
+        models_fetched_at=choices.fetched_at,
     )
 
 
@@ -236,7 +251,10 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
     assistant = selectors.assistant_get(team=access.team, pk=assistant_id)
     choices = selectors.model_choices(connection=assistant.connection)
     form = AssistantForm(
-        posted(request), models=choices.ids, initial=AssistantForm.initial_for(assistant)
+        posted(request),
+        models=choices.ids,
+        never_fetched=choices.never_fetched,
+        initial=AssistantForm.initial_for(assistant),
     )
     if form.is_bound and form.is_valid():
         try:
@@ -254,8 +272,8 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
         dict(
             assistant=assistant,
             form=form,
-            model_error=choices.error if choices.ids is None else None,
             run_api=run_api_for(assistant.connection),
+            **_model_context(assistant.connection, choices),
         ),
     )
 

@@ -2,8 +2,9 @@
 
 Selectors only read: nothing here writes to the database. The model list is the one stored on
 the connection (`Connection.models_cache`) by the last check of its key or by
-`services.models_refresh`, which pages call on purpose (a POST) and background work may call.
-`model_get` asks the provider live and stores nothing.
+`services.models_refresh`, which pages call on purpose (a POST) and background work may call;
+a model's page reads its entry there (`model_cached`). `model_get` asks the provider live and
+stores nothing (no page calls it).
 """
 
 from collections.abc import Iterable
@@ -268,6 +269,16 @@ def _error_kind(value: str) -> ErrorKind:
         return ErrorKind(value)
     except ValueError:  # written by an older version
         return ErrorKind.BAD_RESPONSE
+
+
+def model_cached(*, connection: Connection, model_id: str) -> ModelInfo | None:
+    """The model as the list Tablero last fetched describes it (every field the provider gave
+    there), or None when that list has no such model. Reads only: the provider is not asked
+    (the model's page shows this, with when the list was fetched)."""
+    for data in connection.models_cache or []:
+        if isinstance(data, dict) and data.get("id") == model_id:
+            return model_info(data)
+    return None
 
 
 @sensitive_variables()

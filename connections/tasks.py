@@ -35,7 +35,7 @@ from accounts.models import User
 from connections import costs
 from connections.models import Connection, ConnectionErrorEvent, Health, TaskFailure
 from connections.services import ConnectionChanged, connection_test, models_refresh
-from lib.progress import progress_clear, progress_mark
+from lib.progress import progress_active, progress_clear, progress_mark
 from lib.taskqueue import (
     FAILURE_SIGNALS,
     claim_once,
@@ -253,6 +253,18 @@ def models_refresh_run(*, connection_id: UUID | str, user_id: object = None) -> 
 @db_task()
 def connection_models_refresh(connection_id: str, user_id: object = None) -> None:
     models_refresh_run(connection_id=connection_id, user_id=user_id)
+
+
+def models_fetch_soon(*, connection: Connection) -> bool:
+    """A page that offers the connection's models found no list ever fetched: queue a fetch
+    (at most one per PROGRESS_TTL however often the page is opened), and mark it under way so
+    the page says so. True while a fetch is queued or under way."""
+    if claim_once(
+        f"connections:models-fetch-soon:{connection.pk}", ttl=PROGRESS_TTL.total_seconds()
+    ):
+        progress_mark(models_key(connection.pk), ttl=PROGRESS_TTL.total_seconds())
+        connection_models_refresh(str(connection.pk), None)
+    return progress_active(models_key(connection.pk))
 
 
 # --- costs --------------------------------------------------------------------------------------

@@ -315,11 +315,8 @@ def model_detail(
 ) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     connection = selectors.connection_get(team=access.team, pk=connection_id)
-    model = error = None
-    try:
-        model = selectors.model_get(connection=connection, model_id=model_id)
-    except ProviderError as failure:
-        error = failure
+    # What the list Tablero last fetched says: the page never waits on the provider.
+    model = selectors.model_cached(connection=connection, model_id=model_id)
     fields = []
     if model is not None:
         fields = [
@@ -334,7 +331,7 @@ def model_detail(
             "model_id": Truncator(model_id).chars(selectors.MODEL_ID_MAX),
             "model": model,
             "fields": fields,
-            "error": error,
+            "fetched_at": connection.models_cached_at,
         },
     )
 

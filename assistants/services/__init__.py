@@ -54,12 +54,15 @@ from assistants.services.assistant import (
 from assistants.services.importing import ImportResult, assistant_import
 from assistants.services.runs import (
     POLL_INTERVAL,
+    START_LOST_CODE,
+    assistant_needs_push,
     poll_lock_key,
     run_begin,
     run_cancel,
     run_create,
     run_refresh,
     run_start,
+    run_start_lost,
 )
 from assistants.services.shared import AlreadySubmitted, SyncInProgress
 from assistants.services.sync import UNCERTAIN_CREATE_KINDS
@@ -68,6 +71,7 @@ __all__ = [
     "ASSISTANT_FIELDS",
     "DELETE_ATTEMPTS",
     "POLL_INTERVAL",
+    "START_LOST_CODE",
     "UNCERTAIN_CREATE_KINDS",
     "AlreadySubmitted",
     "ImportResult",
@@ -75,6 +79,7 @@ __all__ = [
     "assistant_create",
     "assistant_delete",
     "assistant_import",
+    "assistant_needs_push",
     "assistant_sync",
     "assistant_update",
     "poll_lock_key",
@@ -83,4 +88,5 @@ __all__ = [
     "run_create",
     "run_refresh",
     "run_start",
+    "run_start_lost",
 ]

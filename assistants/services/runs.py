@@ -23,6 +23,69 @@ from provider.runapi import ASSISTANTS
 # The provider is asked about a run at most once per this interval, however many people watch.
 POLL_INTERVAL = timedelta(seconds=1)
 
+# `Run.last_error_code` of a run whose start was sent and never answered (its consumer was
+# killed while it waited): Tablero's own code, explained by assistants.explanations.
+START_LOST_CODE = "tablero_start_lost"
+
+
+class StartAlreadySent(Exception):
+    """Another task sent this run's start meanwhile (`Run.start_sent_at` was set)."""
+
+
+def assistant_needs_push(assistant: Assistant, api: str) -> bool:
+    """Whether a run on `api` must first bring its assistant to the provider (Assistants API,
+    not in line there)."""
+    return api == ASSISTANTS and (
+        not assistant.remote_id or assistant.sync_state != SyncState.SYNCED
+    )
+
+
+def note_start_sent(run: Run) -> bool:
+    """Note, committed before the start goes out, that it is being sent: a compare-and-swap on
+    a run still queued with no provider id and no start sent, so that of two tasks only one
+    sends it. False when another did (or the run is no longer waiting to start)."""
+    now = timezone.now()
+    noted = Run.objects.filter(
+        pk=run.pk,
+        status=RunStatus.QUEUED,
+        remote_run_id="",
+        response_id="",
+        start_sent_at__isnull=True,
+    ).update(start_sent_at=now)
+    if noted:
+        run.start_sent_at = now
+    return bool(noted)
+
+
+def run_start_lost(*, run: Run) -> bool:
+    """A start was sent (`start_sent_at`) and its answer never read: whether the provider
+    started the run cannot be told (neither API lists runs by a tag), and sending it again
+    could run it twice. The run ends as failed, explained (START_LOST_CODE). False when the
+    run moved on meanwhile (it is left as it is)."""
+    now = timezone.now()
+    values = {
+        "status": RunStatus.FAILED,
+        "last_error_kind": "",
+        "last_error_code": START_LOST_CODE,
+        "last_error_message": "",
+        "completed_at": now,
+        "updated_at": now,
+    }
+    updated = Run.objects.filter(
+        pk=run.pk,
+        status=RunStatus.QUEUED,
+        remote_run_id="",
+        response_id="",
+        start_sent_at__isnull=False,
+    ).update(**values)
+    if not updated:
+        run.refresh_from_db()
+        return False
+    for field, value in values.items():
+        setattr(run, field, value)
+    events.run_failed.send(Run, run_id=run.pk)
+    return True
+
 
 def _copy_error(run: Run, error: ProviderError) -> None:
     run.last_error_kind = error.kind.value
@@ -126,7 +189,7 @@ def run_create(
     shared.raise_if_submitted(Run, team, submission_token)
     api = run_api_for(connection)
     claim = None
-    if api == ASSISTANTS and (not assistant.remote_id or assistant.sync_state != SyncState.SYNCED):
+    if assistant_needs_push(assistant, api):
         claim = sync.take_claim(assistant)
         if claim is None:
             # Perhaps the request that holds it is this same form, sent a moment earlier.
@@ -167,7 +230,9 @@ def run_begin(*, run: Run, user: User | None, claim: datetime | None = None) -> 
     """Start a recorded run at the provider: first bring its assistant there under `claim`
     (from `run_create`), then start the run. A failure ends the run as `failed` with the
     error, explained on the run's page (and in the outcome). The caller makes sure a run is
-    begun once (see assistants.tasks.run_begin_step)."""
+    begun once (see assistants.tasks.run_begin_step); the start itself is sent at most once
+    (`note_start_sent`): when another task sent it meanwhile, nothing is sent and the run is
+    returned as it is now."""
     connection = run.connection
     assistant = run.assistant
     if assistant is None:  # deleted meanwhile (its claim went with it): nothing left to run
@@ -189,11 +254,22 @@ def run_begin(*, run: Run, user: User | None, claim: datetime | None = None) -> 
             _run_fail(run, error)
             return Outcome(value=run, error=error)
 
+    noted = False
+
     def start(backend: RunBackend) -> RunSnapshot:
+        nonlocal noted
+        # Once per begin: a second call here follows a refusal that made nothing (the
+        # Assistants API not offered, trying the Responses API).
+        if not noted and not note_start_sent(run):
+            raise StartAlreadySent
+        noted = True
         return backend.start_run(assistant, run.input)
 
     try:
         snapshot, backend = run_api.with_backend(connection, start)
+    except StartAlreadySent:
+        run.refresh_from_db()
+        return Outcome(value=run)
     except ProviderError as error:
         shared.record_error(connection, error, operation=ErrorOperation.RUN_START, user=user)
         _run_fail(run, error)

@@ -24,7 +24,9 @@ from provider.runapi import ASSISTANTS
 # no answer said so: a 5xx, no answer in time, a dropped connection, an answer that could not
 # be read. A clear refusal (4xx, rate limit, overloaded) made nothing. Every remote assistant
 # Tablero creates carries the local record's id in its metadata (`backends.TAG_KEY`), so before
-# it creates again after such a failure it looks for that copy and adopts it.
+# it creates again after such a failure it looks for that copy and adopts it. A create that got
+# no answer at all (its consumer was killed while it waited) left no error to read: the record's
+# `create_sent_at`, committed before the create is sent (`note_create_sent`), says so instead.
 UNCERTAIN_CREATE_KINDS = frozenset(
     {
         ErrorKind.SERVER_ERROR,
@@ -69,6 +71,9 @@ def mark(
     }
     if remote_id is not None:
         values["remote_id"] = remote_id
+        # A create's outcome is known: a copy made (its id), or a clear refusal made none.
+        if remote_id or (error is not None and error.kind not in UNCERTAIN_CREATE_KINDS):
+            values["create_sent_at"] = None
     if state == SyncState.SYNCED:
         values["last_synced_at"] = now
         if claim is not None:
@@ -92,7 +97,14 @@ def mark(
         if not updated:
             return False
         current = Assistant.objects.get(pk=assistant.pk)
-    for field in ("sync_state", "last_error_kind", "last_error", "remote_id", "last_synced_at"):
+    for field in (
+        "sync_state",
+        "last_error_kind",
+        "last_error",
+        "remote_id",
+        "last_synced_at",
+        "create_sent_at",
+    ):
         setattr(assistant, field, getattr(current, field))
     assistant.sync_claimed_at = current.sync_claimed_at
     assistant.updated_at = current.updated_at
@@ -154,9 +166,22 @@ def discard_remote(
 
 
 def create_uncertain(assistant: Assistant) -> bool:
-    """Whether the record's last create failed in a way that may have made the remote copy
-    all the same (see UNCERTAIN_CREATE_KINDS)."""
+    """Whether the record's last create may have made a remote copy that the record does not
+    name: it was sent and no outcome was recorded (`create_sent_at`), or it failed in a way
+    that may have made the copy all the same (see UNCERTAIN_CREATE_KINDS)."""
+    if assistant.create_sent_at is not None:
+        return True
     return not assistant.remote_id and assistant.last_error_kind in UNCERTAIN_CREATE_KINDS
+
+
+def note_create_sent(assistant: Assistant) -> None:
+    """Note, committed before the create goes out, that a create is being sent: whoever comes
+    next (this task run again after its consumer was killed) then looks for its copy by the tag
+    before creating another. Called outside any transaction (no task holds one across a
+    provider call), so the UPDATE commits at once."""
+    now = timezone.now()
+    Assistant.objects.filter(pk=assistant.pk).update(create_sent_at=now)
+    assistant.create_sent_at = now
 
 
 def tagged_copy_finder(assistant: Assistant) -> Callable[[RunBackend], str | None]:
@@ -170,12 +195,17 @@ def adopt(assistant: Assistant, remote_id: str) -> bool:
     with transaction.atomic():
         try:
             with transaction.atomic():
-                updated = Assistant.objects.filter(pk=assistant.pk).update(remote_id=remote_id)
+                updated = Assistant.objects.filter(pk=assistant.pk).update(
+                    remote_id=remote_id, create_sent_at=None
+                )
         except IntegrityError:
             absorb_imported_copy(assistant, remote_id)
-            updated = Assistant.objects.filter(pk=assistant.pk).update(remote_id=remote_id)
+            updated = Assistant.objects.filter(pk=assistant.pk).update(
+                remote_id=remote_id, create_sent_at=None
+            )
     if updated:
         assistant.remote_id = remote_id
+        assistant.create_sent_at = None
     return bool(updated)
 
 
@@ -223,6 +253,7 @@ def bring_in_line(
             return None
         if not creates:
             return backend.update_assistant(assistant)
+        note_create_sent(assistant)
         return backend.create_assistant(assistant)
 
     try:

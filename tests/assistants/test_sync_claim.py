@@ -13,6 +13,7 @@ from connections.models import ConnectionErrorEvent
 from fakeprovider import Reply
 from tests.assistants.concurrency import meanwhile
 from tests.assistants.helpers import make_assistant
+from tests.taskqueue import empty_queue, run_scheduled  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -107,8 +108,8 @@ def test_a_sync_that_finds_it_done_meanwhile_creates_no_second_copy(team, member
 # --- edits and runs during a sync ----------------------------------------------------------------
 
 
-def test_an_edit_during_a_sync_waits_and_leaves_the_assistant_pending(
-    assistant, fake, member_client
+def test_an_edit_during_a_sync_waits_and_is_pushed_after_it(
+    assistant, fake, member_client, pinned_clock
 ):
     edit = {"name": "Renamed", "model": "gpt-4o", "instructions": "Be brief."}
 
@@ -120,16 +121,15 @@ def test_an_edit_during_a_sync_waits_and_leaves_the_assistant_pending(
         member_client.post(url("sync", assistant))
 
     assistant.refresh_from_db()
-    assert "A sync with the provider is already in progress, so this change" in (
-        seen[0].content.decode()
-    )
+    # The edit's push found the sync's claim: it was queued again, and the page says syncing.
+    assert "Syncing with the provider" in seen[0].content.decode()
     assert len(remote_creates(fake)) == 1
     # The provider has the settings from before the edit: the record says so.
     assert assistant.name == "Renamed"
     assert fake.state["assistants"][assistant.remote_id]["name"] == "Math Tutor"
     assert assistant.sync_state == SyncState.PENDING
 
-    member_client.post(url("sync", assistant))
+    run_scheduled(pinned_clock)  # the edit's push, a few seconds later
 
     assistant.refresh_from_db()
     assert assistant.sync_state == SyncState.SYNCED
@@ -169,7 +169,10 @@ def test_delete_while_the_first_remote_copy_is_made_leaves_no_orphan(
     assert "The assistant was deleted while it was being synced." in response.content.decode()
     assert not Assistant.objects.exists()
     assert len(remote_creates(fake)) == 1
-    assert [r.method for r in fake.requests if r.path.startswith("/v1/assistants/")] == ["DELETE"]
+    # The delete finds the copy by its tag (the create was sent, its outcome not recorded yet)
+    # and deletes it; the push, finding its record gone, deletes it again (already gone).
+    deletes = [r for r in fake.requests if r.path.startswith("/v1/assistants/")]
+    assert {r.method for r in deletes} == {"DELETE"} and len({r.path for r in deletes}) == 1
     assert fake.state["assistants"] == {}
 
 

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('assistants', '0005_scrub_echoed_keys'),
+        ('assistants', '0007_run_start_sent_mark'),
     ]
 
     operations = [
