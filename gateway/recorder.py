@@ -1,0 +1,197 @@
+"""The record of each gateway call, written off the hot path.
+
+The pass-through hands each finished call to `record` (an append to a list in memory: no I/O).
+A background thread writes what has gathered every `FLUSH_SECONDS` in one `bulk_create`, and
+updates each token's last use once per flush (the latest call wins). `flush` writes at once:
+the ASGI lifespan calls it at a clean shutdown, so none is lost then. A failed write is logged
+(its class only) and the batch dropped, never retried forever; past `MAX_PENDING` calls waiting
+(the database down for long), the newest are dropped and counted.
+
+Never a body, a prompt, an output, a query string or a header: only what `Call` holds.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import close_old_connections, transaction
+from django.db.models import Q
+
+from gateway.models import ApiToken, GatewayCall
+
+__all__ = ["Call", "flush", "record", "start", "stop"]
+
+logger = logging.getLogger(__name__)
+
+FLUSH_SECONDS = 1.0
+MAX_PENDING = 100_000
+BATCH_SIZE = 500
+
+
+@dataclass(slots=True)
+class Call:
+    team_id: UUID
+    token_id: UUID | None
+    user_id: UUID | None
+    connection_id: UUID | None
+    family: str
+    method: str
+    path: str
+    model: str
+    status: int
+    refused: bool
+    request_id: str
+    streamed: bool
+    latency_ms: int | None
+    first_byte_ms: int | None
+    input_tokens: int | None
+    cached_tokens: int | None
+    output_tokens: int | None
+    created_at: datetime
+    address: str | None
+
+
+_pending: list[Call] = []
+_lock = threading.Lock()
+_write_lock = threading.Lock()
+_wake = threading.Event()
+_stopping = threading.Event()
+_thread: threading.Thread | None = None
+dropped = 0
+
+
+def record(call: Call) -> None:
+    """Keep `call` for the next write (cheap; never blocks on I/O)."""
+    global dropped
+    if len(_pending) >= MAX_PENDING:
+        dropped += 1
+        return
+    _pending.append(call)  # list.append is atomic under the GIL
+    if _thread is None or not _thread.is_alive():
+        start()
+
+
+def _take() -> list[Call]:
+    global _pending
+    with _lock:
+        taken, _pending = _pending, []
+    return taken
+
+
+def _last_uses(calls: list[Call]) -> dict[UUID, tuple[datetime, str | None]]:
+    latest: dict[UUID, tuple[datetime, str | None]] = {}
+    for call in calls:
+        if call.token_id is None:
+            continue
+        known = latest.get(call.token_id)
+        if known is None or known[0] <= call.created_at:
+            latest[call.token_id] = (call.created_at, call.address)
+    return latest
+
+
+def _write(calls: list[Call]) -> None:
+    rows = [
+        GatewayCall(
+            team_id=call.team_id,
+            token_id=call.token_id,
+            user_id=call.user_id,
+            connection_id=call.connection_id,
+            family=call.family,
+            method=call.method,
+            path=call.path[:200],
+            model=call.model[:200],
+            status=call.status,
+            refused=call.refused,
+            request_id=call.request_id[:200],
+            streamed=call.streamed,
+            latency_ms=call.latency_ms,
+            first_byte_ms=call.first_byte_ms,
+            input_tokens=call.input_tokens,
+            cached_tokens=call.cached_tokens,
+            output_tokens=call.output_tokens,
+            created_at=call.created_at,
+        )
+        for call in calls
+    ]
+    with transaction.atomic():
+        # A token (or its connection, team, member) deleted since the call: keep the call
+        # without the link rather than lose the batch.
+        token_ids = {call.token_id for call in calls if call.token_id is not None}
+        existing = set(ApiToken.objects.filter(pk__in=token_ids).values_list("pk", flat=True))
+        for row in rows:
+            if row.token_id is not None and row.token_id not in existing:
+                row.token_id = None
+        GatewayCall.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        for token_id, (when, address) in _last_uses(calls).items():
+            if token_id not in existing:
+                continue
+            ApiToken.objects.filter(
+                Q(last_used_at__isnull=True) | Q(last_used_at__lte=when), pk=token_id
+            ).update(last_used_at=when, last_used_ip=address)
+
+
+def flush() -> int:
+    """Write every call waiting now; returns how many were written."""
+    with _write_lock:
+        calls = _take()
+        if not calls:
+            return 0
+        try:
+            close_old_connections()
+            _write(calls)
+        except Exception as error:  # any database failure: say so, drop the batch
+            logger.error(
+                "Gateway: %d call records could not be written (%s).",
+                len(calls),
+                type(error).__name__,
+            )
+            return 0
+        return len(calls)
+
+
+def _run() -> None:
+    while not _stopping.is_set():
+        _wake.wait(FLUSH_SECONDS)
+        _wake.clear()
+        flush()
+
+
+def start() -> None:
+    """Start the writing thread (idempotent)."""
+    global _thread
+    with _lock:
+        if _thread is not None and _thread.is_alive():
+            return
+        _stopping.clear()
+        _thread = threading.Thread(target=_run, name="gateway-recorder", daemon=True)
+        _thread.start()
+
+
+def stop(timeout: float = 10.0) -> None:
+    """Stop the thread and write what is left (a clean shutdown)."""
+    global _thread
+    _stopping.set()
+    _wake.set()
+    thread = _thread
+    if thread is not None and thread is not threading.current_thread():
+        thread.join(timeout)
+    _thread = None
+    flush()
+
+
+def pending() -> int:
+    return len(_pending)
+
+
+def wait_written(timeout: float = 5.0) -> None:
+    """Tests: until what was recorded so far is written."""
+    deadline = time.monotonic() + timeout
+    while _pending and time.monotonic() < deadline:
+        flush()
+    with _write_lock:
+        pass
