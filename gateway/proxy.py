@@ -308,6 +308,8 @@ class Gateway:
         self._clients: dict[tuple[int, URLGuard], httpx.AsyncClient] = {}
         self._base_urls: dict[tuple[str, URLGuard], str] = {}
         self._blocked: dict[str, float] = {}
+        # Requests being answered (their calls not yet recorded): tests wait for none.
+        self.in_flight = 0
 
     # -- the process's pooled clients
 
@@ -400,6 +402,13 @@ class Gateway:
     async def __call__(self, scope: Scope_, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             return
+        self.in_flight += 1
+        try:
+            await self._call(scope, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _call(self, scope: Scope_, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
         method: str = scope["method"]
         raw_path: bytes = scope.get("raw_path") or scope["path"].encode()

@@ -81,11 +81,21 @@ def _live_gateway():
     server.stop()
 
 
+def settle(timeout: float = 10.0) -> None:
+    """Wait until the live gateway answers nothing, then write the calls it recorded."""
+    from config.asgi import gateway
+
+    deadline = time.monotonic() + timeout
+    while gateway.in_flight and time.monotonic() < deadline:
+        time.sleep(0.01)
+    recorder.wait_written()
+
+
 @pytest.fixture
 def gateway(_live_gateway, fake_upstream, transactional_db):
     grants.clear_local()
     yield _live_gateway
-    recorder.wait_written()
+    settle()
     grants.clear_local()
 
 
@@ -136,7 +146,7 @@ def written():
     from gateway.models import GatewayCall
 
     def read() -> list[GatewayCall]:
-        recorder.wait_written()
+        settle()
         return list(GatewayCall.objects.order_by("created_at", "id"))
 
     return read
