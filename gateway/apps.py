@@ -6,3 +6,8 @@ class GatewayConfig(AppConfig):
     name = "gateway"
     verbose_name = _("Gateway")
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from gateway import signals
+
+        signals.connect()

@@ -334,6 +334,10 @@ class Gateway:
             self._base_urls[key] = found
         return found
 
+    def forget_local(self) -> None:
+        """Forget the addresses this process blocks (tests; the shared counts stay)."""
+        self._blocked.clear()
+
     async def aclose(self) -> None:
         loop = id(asyncio.get_running_loop())
         for key, client in list(self._clients.items()):

@@ -93,10 +93,14 @@ def settle(timeout: float = 10.0) -> None:
 
 @pytest.fixture
 def gateway(_live_gateway, fake_upstream, transactional_db):
+    from config.asgi import gateway as app
+
     grants.clear_local()
+    app.forget_local()
     yield _live_gateway
     settle()
     grants.clear_local()
+    app.forget_local()
 
 
 @pytest.fixture
