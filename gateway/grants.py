@@ -18,6 +18,7 @@ miss `load` (which reads the database and remembers the answer):
 from __future__ import annotations
 
 import logging
+import re
 import secrets as pyrandom
 import threading
 import time
@@ -168,13 +169,19 @@ def _lookup(prefix: str, *, now: datetime | None = None) -> tuple[Grant, str] | 
 # -- the per-process cache -----------------------------------------------------------------
 
 
+# `tokens.split`'s format as one expression: the hot path's quicker check.
+_TOKEN = re.compile(
+    rf"{tokens.TOKEN_START}([a-z0-9]{{{tokens.PREFIX_LENGTH}}})_([A-Za-z0-9_-]{{43}})"
+)
+
+
 def cached(value: str) -> Grant | _Miss | None:
     """What this process knows of a presented token without any I/O: its grant, None when it
     is refused for certain (malformed, wrong secret, expired), or MISS."""
-    parts = tokens.split(value)
-    if parts is None:
+    found = _TOKEN.fullmatch(value)
+    if found is None:
         return None
-    prefix, secret = parts
+    prefix, secret = found.groups()
     entry = _entries.get(prefix)
     if entry is None:
         return MISS

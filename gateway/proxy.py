@@ -19,7 +19,8 @@ A request goes through, in order:
    (`TABLERO_GATEWAY_MAX_BODY_MB`); the model (`model` of a JSON body or a multipart field,
    the id of `GET /v1/models/{id}`) against the token's models.
 4. Forwarded with the same method, path, query, body and content type to the connection's
-   base URL, through one pooled, SSRF-guarded `httpx.AsyncClient` per process and event loop,
+   base URL, through one pool of SSRF-guarded keep-alive connections per process and event
+   loop (`gateway.upstream`: a lean HTTP/1.1 client; httpx cost more than the whole budget),
    with the connection's key, organization and project. Of the caller's headers only
    `_FORWARDED_HEADERS` go along: never its token, cookies, address or X-Forwarded-*. Never
    retried (the SDKs retry); the SDK's timeouts (600 s to read).
@@ -46,20 +47,20 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
-import httpx
 from django.conf import settings
 from django.core.cache import cache
 from django.http.request import split_domain_port, validate_host
 
 from connections.guard import url_guard
-from gateway import grants, recorder
+from gateway import grants, recorder, upstream
 from gateway.grants import Grant
 from gateway.scopes import clean_segments, family_of
 from provider.endpoint import request_headers
 from provider.errors import ProviderError
 from provider.secrets import mask_text
-from provider.urlguard import AsyncGuardedTransport, URLGuard
+from provider.urlguard import URLGuard
 
 __all__ = ["REFUSED", "Gateway"]
 
@@ -71,9 +72,6 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 
 PREFIX = b"/v1/"
 REFUSED = "Tablero refused this request: "
-# The official SDKs' timeouts: 10 minutes to read, 5 seconds to connect.
-TIMEOUT = httpx.Timeout(600.0, connect=5.0)
-LIMITS = httpx.Limits(max_connections=None, max_keepalive_connections=200, keepalive_expiry=30)
 # Failed tokens from one address before it must wait (per window, across processes).
 GUESS_LIMIT = 20
 GUESS_WINDOW = 60
@@ -92,8 +90,7 @@ _ANSWER_HEADERS = frozenset(
     {b"content-type", b"content-disposition", b"retry-after", b"x-request-id", b"retry-after-ms"}
 )
 _ANSWER_PREFIXES = (b"x-ratelimit-", b"openai-")
-_STR_ANSWER_HEADERS = frozenset(name.decode() for name in _ANSWER_HEADERS)
-_STR_ANSWER_PREFIXES = tuple(prefix.decode() for prefix in _ANSWER_PREFIXES)
+_QUERY_FORBIDDEN = re.compile(rb"[\x00-\x20\x7f#]")
 
 # Paths that create with a model, which some default when none is named: a token limited to
 # some models must name one.
@@ -115,6 +112,7 @@ _NAMES_A_MODEL = frozenset(
 _BOUNDARY = re.compile(rb'boundary="?([^";,]+)"?', re.IGNORECASE)
 _FIELD_NAME = re.compile(rb'name="([^"]*)"', re.IGNORECASE)
 _USAGE = b'"usage":'
+_JSON = json.JSONDecoder()
 
 
 # -- Tablero's refusals, in the provider's shape ---------------------------------------------
@@ -227,12 +225,23 @@ def _model_of(method: str, path: str, content_type: bytes, body: bytes) -> str:
     return ""
 
 
+_hosts_seen: dict[tuple[str, tuple[str, ...], bool], bool] = {}
+
+
 def _allowed_host(host: str) -> bool:
-    allowed = settings.ALLOWED_HOSTS
-    if settings.DEBUG and not allowed:
-        allowed = [".localhost", "127.0.0.1", "[::1]"]
-    domain, _port = split_domain_port(host)
-    return bool(domain) and validate_host(domain, allowed)
+    """Django's host check (ALLOWED_HOSTS), remembered per host name and setting."""
+    key = (host, tuple(settings.ALLOWED_HOSTS), settings.DEBUG)
+    known = _hosts_seen.get(key)
+    if known is None:
+        allowed = list(key[1])
+        if key[2] and not allowed:
+            allowed = [".localhost", "127.0.0.1", "[::1]"]
+        domain, _port = split_domain_port(host)
+        known = bool(domain) and validate_host(domain, allowed)
+        if len(_hosts_seen) > 1000:
+            _hosts_seen.clear()
+        _hosts_seen[key] = known
+    return known
 
 
 # -- reading the answer ----------------------------------------------------------------------
@@ -248,7 +257,7 @@ def usage_tokens(tail: bytes) -> tuple[int | None, int | None, int | None]:
     while at != -1:
         start = at + len(_USAGE)
         try:
-            usage, _end = json.JSONDecoder().raw_decode(tail[start:].lstrip().decode("utf-8"))
+            usage, _end = _JSON.raw_decode(tail[start:].lstrip().decode("utf-8"))
         except (ValueError, UnicodeDecodeError):
             usage = None
         if isinstance(usage, dict):
@@ -263,13 +272,13 @@ def usage_tokens(tail: bytes) -> tuple[int | None, int | None, int | None]:
     return None, None, None
 
 
-def _answer_headers(response: httpx.Response, secret: str) -> list[tuple[bytes, bytes]]:
+def _answer_headers(response: upstream.Response, secret: bytes) -> list[tuple[bytes, bytes]]:
     kept = []
-    for name, value in response.headers.multi_items():
-        if name in _STR_ANSWER_HEADERS or name.startswith(_STR_ANSWER_PREFIXES):
+    for name, value in response.headers:
+        if name in _ANSWER_HEADERS or name.startswith(_ANSWER_PREFIXES):
             if secret and secret in value:
                 continue
-            kept.append((name.encode("latin-1"), value.encode("latin-1")))
+            kept.append((name, value))
     return kept
 
 
@@ -305,33 +314,27 @@ class Gateway:
     """The ASGI application of `/v1/` (see the module's docstring)."""
 
     def __init__(self) -> None:
-        self._clients: dict[tuple[int, URLGuard], httpx.AsyncClient] = {}
-        self._base_urls: dict[tuple[str, URLGuard], str] = {}
+        self._pools: dict[tuple[int, URLGuard], upstream.Pool] = {}
+        self._targets: dict[tuple[str, URLGuard], upstream.Target] = {}
         self._blocked: dict[str, float] = {}
         # Requests being answered (their calls not yet recorded): tests wait for none.
         self.in_flight = 0
 
-    # -- the process's pooled clients
+    # -- the process's connection pools
 
-    def _client(self, guard: URLGuard) -> httpx.AsyncClient:
+    def _pool(self, guard: URLGuard) -> upstream.Pool:
         key = (id(asyncio.get_running_loop()), guard)
-        client = self._clients.get(key)
-        if client is None:
-            client = httpx.AsyncClient(
-                transport=AsyncGuardedTransport(guard=guard, limits=LIMITS),
-                follow_redirects=False,
-                trust_env=False,
-                timeout=TIMEOUT,
-            )
-            self._clients[key] = client
-        return client
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = self._pools[key] = upstream.Pool(guard)
+        return pool
 
-    def _base_url(self, base_url: str, guard: URLGuard) -> str:
+    def _target(self, base_url: str, guard: URLGuard) -> upstream.Target:
         key = (base_url, guard)
-        found = self._base_urls.get(key)
+        found = self._targets.get(key)
         if found is None:
-            found = guard.validate_base_url(base_url, resolve=False)
-            self._base_urls[key] = found
+            found = upstream.Target.of(guard.validate_base_url(base_url, resolve=False))
+            self._targets[key] = found
         return found
 
     def forget_local(self) -> None:
@@ -340,10 +343,10 @@ class Gateway:
 
     async def aclose(self) -> None:
         loop = id(asyncio.get_running_loop())
-        for key, client in list(self._clients.items()):
+        for key, pool in list(self._pools.items()):
             if key[0] == loop:
-                del self._clients[key]
-                await client.aclose()
+                del self._pools[key]
+                pool.close()
 
     async def lifespan(self, scope: Scope_, receive: Receive, send: Send) -> None:
         """Start the recorder; at shutdown close the pools and write every call left."""
@@ -638,15 +641,24 @@ class Gateway:
         endpoint = grant.endpoint
         guard = url_guard()
         started = time.perf_counter()
+        query: bytes = scope.get("query_string") or b""
         try:
-            url = httpx.URL(
-                f"{self._base_url(endpoint.base_url, guard)}/{path}",
-                query=scope.get("query_string") or b"",
-            )
+            target = self._target(endpoint.base_url, guard)
             if endpoint.provider == "azure" and endpoint.api_version:
-                url = url.copy_merge_params({"api-version": endpoint.api_version})
-            headers = request_headers(endpoint, beta=None, extra_headers=forwarded)
-        except (ProviderError, ValueError, httpx.InvalidURL):
+                extra = urlencode({"api-version": endpoint.api_version}).encode()
+                query = query + b"&" + extra if query else extra
+            if _QUERY_FORBIDDEN.search(query):
+                raise ValueError("A query with spaces or control characters.")
+            headers = [
+                (
+                    name.encode("latin-1"),
+                    b"identity" if name == "Accept-Encoding" else value.encode("latin-1"),
+                )
+                for name, value in request_headers(
+                    endpoint, beta=None, extra_headers=forwarded
+                ).items()
+            ]
+        except (ProviderError, ValueError):
             call.status = 502
             call.refused = True
             await _refuse(
@@ -658,11 +670,14 @@ class Gateway:
                 error_type="server_error",
             )
             return
-        client = self._client(guard)
-        request = client.build_request(call.method, url, headers=headers, content=body or None)
+        target_path = f"{target.prefix}/{path}".encode("ascii")
+        if query:
+            target_path += b"?" + query
         try:
-            response = await client.send(request, stream=True)
-        except httpx.TimeoutException:
+            response = await self._pool(guard).request(
+                call.method, target, target_path, headers, body
+            )
+        except upstream.UpstreamTimeout:
             call.status = 504
             call.refused = True
             await _refuse(
@@ -673,7 +688,7 @@ class Gateway:
                 error_type="server_error",
             )
             return
-        except (httpx.HTTPError, ProviderError) as error:
+        except (upstream.UpstreamError, ProviderError) as error:
             # The class only: a message may name the host or address.
             logger.warning("Gateway: the provider could not be reached (%s).", type(error).__name__)
             call.status = 502
@@ -689,11 +704,11 @@ class Gateway:
         try:
             await self._relay(response, send, grant, call, path, started)
         finally:
-            await response.aclose()
+            response.close()
 
     async def _relay(
         self,
-        response: httpx.Response,
+        response: upstream.Response,
         send: Send,
         grant: Grant,
         call: recorder.Call,
@@ -701,12 +716,12 @@ class Gateway:
         started: float,
     ) -> None:
         secret = grant.endpoint.api_key
-        status = response.status_code
+        status = response.status
         call.status = status
-        call.request_id = response.headers.get("x-request-id", "")[:200]
-        headers = _answer_headers(response, secret)
-        content_type = response.headers.get("content-type", "")
-        length = response.headers.get("content-length")
+        call.request_id = (response.header(b"x-request-id") or b"")[:200].decode("latin-1")
+        headers = _answer_headers(response, secret.encode("latin-1", "replace"))
+        content_type = response.header(b"content-type") or b""
+        length = response.header(b"content-length")
         small = length is not None and length.isdigit() and int(length) <= READ_WHOLE
 
         whole: bytes | None = None
@@ -747,19 +762,23 @@ class Gateway:
             await send({"type": "http.response.body", "body": whole})
             return
 
-        encoded = response.headers.get("content-encoding", "identity").lower() != "identity"
-        if length is not None and not encoded:
-            headers.append((b"content-length", length.encode("latin-1")))
-        call.streamed = content_type.startswith("text/event-stream")
-        read_usage = 200 <= status < 300 and (
-            call.streamed or content_type.startswith("application/json")
+        encoding = response.header(b"content-encoding")
+        if encoding is not None and encoding.lower() != b"identity":
+            headers.append((b"content-encoding", encoding))  # asked for none, passed as it is
+        if length is not None:
+            headers.append((b"content-length", length))
+        call.streamed = content_type.startswith(b"text/event-stream")
+        read_usage = (
+            200 <= status < 300
+            and encoding in (None, b"identity")
+            and (call.streamed or content_type.startswith(b"application/json"))
         )
         await send({"type": "http.response.start", "status": status, "headers": headers})
         tail = bytearray()
         for chunk in read:  # an error answer too large to read whole: what was read of it
             call.first_byte_ms = call.first_byte_ms or round((time.perf_counter() - started) * 1000)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             if call.first_byte_ms is None:
                 call.first_byte_ms = round((time.perf_counter() - started) * 1000)
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
@@ -772,12 +791,12 @@ class Gateway:
             call.input_tokens, call.cached_tokens, call.output_tokens = usage_tokens(bytes(tail))
 
     @staticmethod
-    async def _read_whole(response: httpx.Response) -> tuple[bytes | None, list[bytes]]:
+    async def _read_whole(response: upstream.Response) -> tuple[bytes | None, list[bytes]]:
         """The whole answer, or None and what was read of it when it is larger than
         READ_WHOLE."""
         chunks = []
         size = 0
-        async for chunk in response.aiter_bytes():
+        async for chunk in response.chunks():
             size += len(chunk)
             chunks.append(chunk)
             if size > READ_WHOLE:

@@ -324,7 +324,6 @@ def test_client_that_leaves_cancels_the_upstream_call(gateway, make_token, fake_
     ) as answer:
         first = next(answer.iter_raw())
         assert first.startswith(b"data: ")
-        assert app.in_flight == 1
     # The client is gone while the provider still holds the rest: the gateway let go.
     deadline = time.monotonic() + 10
     while app.in_flight and time.monotonic() < deadline:
