@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
-from django.db import close_old_connections, transaction
+from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 
 from gateway.models import ApiToken, GatewayCall
@@ -30,7 +30,7 @@ logger = logging.getLogger(__name__)
 
 FLUSH_SECONDS = 1.0
 MAX_PENDING = 100_000
-BATCH_SIZE = 500
+BATCH_SIZE = 100
 
 
 @dataclass(slots=True)
@@ -94,39 +94,70 @@ def _last_uses(calls: list[Call]) -> dict[UUID, tuple[datetime, str | None]]:
     return latest
 
 
+# The columns written, in `Call`'s terms (the attribute of each).
+_COLUMNS = (
+    ("team_id", "team_id"),
+    ("token_id", "token_id"),
+    ("user_id", "user_id"),
+    ("connection_id", "connection_id"),
+    ("family", "family"),
+    ("method", "method"),
+    ("path", "path"),
+    ("model", "model"),
+    ("status", "status"),
+    ("refused", "refused"),
+    ("request_id", "request_id"),
+    ("streamed", "streamed"),
+    ("latency_ms", "latency_ms"),
+    ("first_byte_ms", "first_byte_ms"),
+    ("input_tokens", "input_tokens"),
+    ("cached_tokens", "cached_tokens"),
+    ("output_tokens", "output_tokens"),
+    ("created_at", "created_at"),
+)
+_UUIDS = frozenset({"team_id", "token_id", "user_id", "connection_id"})
+
+
+def _rows(calls: list[Call], existing: set[UUID]) -> list[tuple]:
+    """The calls as rows for `executemany`: plain values, as the backend takes them.
+
+    Written with one INSERT per batch rather than `bulk_create`: making a model instance per
+    call costs the web process's event loop (it shares the interpreter) far more than it
+    costs the database."""
+    hex_uuids = connection.vendor != "postgresql"
+    adapt_when = connection.ops.adapt_datetimefield_value
+    rows = []
+    for call in calls:
+        row = []
+        for column, attribute in _COLUMNS:
+            value = getattr(call, attribute)
+            if column in _UUIDS and value is not None:
+                if column == "token_id" and value not in existing:
+                    value = None  # deleted since: keep the call without the link
+                elif hex_uuids:
+                    value = value.hex
+            elif column == "created_at":
+                value = adapt_when(value)
+            elif column in ("path", "model", "request_id"):
+                value = value[:200]
+            row.append(value)
+        rows.append(tuple(row))
+    return rows
+
+
 def _write(calls: list[Call]) -> None:
-    rows = [
-        GatewayCall(
-            team_id=call.team_id,
-            token_id=call.token_id,
-            user_id=call.user_id,
-            connection_id=call.connection_id,
-            family=call.family,
-            method=call.method,
-            path=call.path[:200],
-            model=call.model[:200],
-            status=call.status,
-            refused=call.refused,
-            request_id=call.request_id[:200],
-            streamed=call.streamed,
-            latency_ms=call.latency_ms,
-            first_byte_ms=call.first_byte_ms,
-            input_tokens=call.input_tokens,
-            cached_tokens=call.cached_tokens,
-            output_tokens=call.output_tokens,
-            created_at=call.created_at,
-        )
-        for call in calls
-    ]
+    table = connection.ops.quote_name(GatewayCall._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(column) for column, _ in _COLUMNS)
+    marks = ", ".join(["%s"] * len(_COLUMNS))
+    sql = f"INSERT INTO {table} ({columns}) VALUES ({marks})"  # noqa: S608 (names are ours)
     with transaction.atomic():
-        # A token (or its connection, team, member) deleted since the call: keep the call
-        # without the link rather than lose the batch.
         token_ids = {call.token_id for call in calls if call.token_id is not None}
         existing = set(ApiToken.objects.filter(pk__in=token_ids).values_list("pk", flat=True))
-        for row in rows:
-            if row.token_id is not None and row.token_id not in existing:
-                row.token_id = None
-        GatewayCall.objects.bulk_create(rows, batch_size=BATCH_SIZE)
+        rows = _rows(calls, existing)
+        with connection.cursor() as cursor:
+            for start in range(0, len(rows), BATCH_SIZE):
+                cursor.executemany(sql, rows[start : start + BATCH_SIZE])
+                time.sleep(0)  # let the event loop's thread have the interpreter
         for token_id, (when, address) in _last_uses(calls).items():
             if token_id not in existing:
                 continue
