@@ -55,12 +55,14 @@ run demo: $(STATIC_STAMP)
 # The web server and one task consumer (background checks, runs, costs) start together; when
 # the server stops (Ctrl-C, or a signal) the consumer is stopped too.
 CONSUMER := $(BIN)/python manage.py run_huey --workers 2
+# The ASGI server: the pages and the gateway (/v1/) from one process (config/asgi.py).
+SERVER := $(BIN)/uvicorn config.asgi:application --host $(HOST) --port $(PORT) --no-server-header
 run: $(STAMP) .env
 	$(BIN)/python manage.py migrate --noinput
 	@echo "Tablero is starting on http://$(HOST):$(PORT)/ (first visit: create the owner account)"
 	@$(CONSUMER) & consumer=$$!; \
 	trap 'kill $$consumer 2>/dev/null' EXIT INT TERM; \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+	$(SERVER)
 
 # For development: DEBUG on (Django's debug pages, static files straight from static/), the
 # server reloading on every change, and the task consumer beside it.
@@ -86,7 +88,7 @@ demo: $(STAMP) .env
 	$(BIN)/python manage.py demo_seed --upstream http://127.0.0.1:$(DEMO_UPSTREAM_PORT)/v1 \
 		--site http://$(HOST):$(PORT)/ && \
 	{ $(CONSUMER) & consumer=$$!; \
-	$(BIN)/python manage.py runserver $(HOST):$(PORT); }
+	$(SERVER); }
 
 # The compiled catalogues (.mo) are committed, so tests need no gettext tools.
 test: $(STAMP)

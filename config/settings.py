@@ -73,6 +73,10 @@ if len(TABLERO_GATEWAY_PEPPER) < 32:
 # Hosts a connection's base URL may point at even over http or on a private address
 # (for example a local OpenAI-compatible server). Empty by default.
 TABLERO_ALLOWED_UPSTREAM_HOSTS = env.list("TABLERO_ALLOWED_UPSTREAM_HOSTS", default=[])
+# The largest request body the gateway (/v1/) forwards, in megabytes; larger ones get 413.
+TABLERO_GATEWAY_MAX_BODY_MB = env.int("TABLERO_GATEWAY_MAX_BODY_MB", default=100)
+if TABLERO_GATEWAY_MAX_BODY_MB < 1:
+    raise ImproperlyConfigured("TABLERO_GATEWAY_MAX_BODY_MB must be at least 1.")
 # How long Tablero keeps asking the provider about a run that has not finished, when the
 # provider sets no earlier limit of its own (an Assistants API run's `expires_at`). After it,
 # one last check, then the run is shown as expired and its page stops polling.

@@ -30,6 +30,7 @@ from fakeprovider.common import (
     unknown_fields,
     user_text,
 )
+from fakeprovider.inference import stream_response
 from fakeprovider.router import FakeRequest, Reply, Router
 
 if TYPE_CHECKING:
@@ -121,6 +122,8 @@ def create_response(fake: FakeProvider, request: FakeRequest, match: re.Match[st
         **job(fake, message, background=background),
     }
     fake.state["responses"][response["id"]] = response
+    if body.get("stream") is True and not background:
+        return stream_response(fake, _response_view(fake, response))
     return json_reply(_response_view(fake, response))
 
 

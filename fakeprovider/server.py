@@ -35,7 +35,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from fakeprovider import assistants, costs, models, responses
+from fakeprovider import assistants, costs, inference, models, responses
 from fakeprovider.clock import Clock, SystemClock
 from fakeprovider.keys import KEY_SLOW, RATE_LIMIT_REQUESTS, RATE_LIMIT_TOKENS, key_failure
 from fakeprovider.router import FakeRequest, Reply, Router
@@ -47,7 +47,7 @@ DEFAULT_RUN_STEP_SECONDS = 1.0
 def build_router() -> Router:
     """A router with every part of the fake: models, assistants and threads, responses, costs."""
     router = Router()
-    for part in (models, assistants, responses, costs):
+    for part in (models, assistants, responses, costs, inference):
         part.register(router)
     return router
 
@@ -72,6 +72,8 @@ class FakeProvider:
         self.assistants_api_removed = False
         self.litellm_mode = False
         self.lose_created_assistants: list[str] = []
+        # Set: a streamed answer sends its first chunk, then waits for it before the rest.
+        self.stream_gate: threading.Event | None = None
         self.requests: list[FakeRequest] = []
         self.state: dict[str, Any] = {}
         self._queued: list[Reply] = []
@@ -117,6 +119,9 @@ class FakeProvider:
             self.assistants_api_removed = False
             self.litellm_mode = False
             self.lose_created_assistants = []
+            if self.stream_gate is not None:
+                self.stream_gate.set()
+            self.stream_gate = None
             self.state = self.router.new_state()
 
     def queue(self, reply: Reply, times: int = 1) -> None:
@@ -225,11 +230,25 @@ def _make_handler(fake: FakeProvider) -> type[BaseHTTPRequestHandler]:
                 self.send_response(reply.status)
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
+                if reply.stream is not None:
+                    self._stream(reply.stream)
+                    return
                 self.send_header("Content-Length", str(len(reply.body)))
                 self.end_headers()
                 self.wfile.write(reply.body)
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True
+
+        def _stream(self, chunks: Any) -> None:
+            """Each chunk as it comes, in chunked transfer encoding."""
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            for chunk in chunks:
+                if chunk:
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    self.wfile.flush()
+            self.wfile.write(b"0\r\n\r\n")
+            self.wfile.flush()
 
         do_GET = do_POST = do_DELETE = do_PUT = do_PATCH = _serve
 

@@ -8,6 +8,8 @@ class GatewayConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from gateway import services
+        from gateway import onboarding, services, signals
 
-        services.connect()
+        services.connect()  # tokens revoked when a member leaves or becomes a viewer
+        signals.connect()  # grants forgotten on every process when what they rest on changes
+        onboarding.register_step()

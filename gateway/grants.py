@@ -1,23 +1,57 @@
 """What a presented token grants: found by its prefix, checked by its secret's HMAC.
 
-`resolve` is the one door the gateway's pass-through uses. This first version reads the
-database on every call; the gateway's cache (with shared invalidation) wraps it.
+`resolve` reads the database every time. The pass-through asks `cached` first, and only on a
+miss `load` (which reads the database and remembers the answer):
+
+- Each process keeps the grants it resolved in memory (the decrypted key with them: it never
+  goes to the shared cache), each with the generations it was read under: one per token and
+  one per team, kept in Django's cache (Redis when several processes serve).
+- `forget` and `forget_team` give the token or team a new generation and drop what this
+  process holds. Every process compares its grants' generations with the shared ones at least
+  once a second (`refresh`, from a background thread; a grant not compared for
+  `CHECK_SECONDS` is compared again before it is used), so a revocation, a member's departure
+  or a removed connection takes effect everywhere within a second.
+- A grant is read again from the database after `TTL_SECONDS` whatever happens, and refused
+  as soon as it expires.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+import re
+import secrets as pyrandom
+import threading
+import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
-from accounts.models import Membership, Role
+from django.core.cache import cache
+from django.db import close_old_connections
+from django.utils import timezone
+
+from accounts.models import Membership, Role, User
 from connections.crypto import DecryptionError
 from gateway import tokens
 from gateway.models import ApiToken, TokenKind
 from gateway.scopes import READ_ONLY_SCOPES, Scope
 from provider.endpoint import Endpoint
 
-__all__ = ["Grant", "forget", "forget_team", "resolve"]
+__all__ = ["Grant", "cached", "forget", "forget_team", "load", "refresh", "resolve"]
+
+logger = logging.getLogger(__name__)
+
+# A grant is compared with the shared generations at least this often (seconds)...
+CHECK_SECONDS = 1.0
+# ...and read again from the database after this long in any case.
+TTL_SECONDS = 60.0
+# How often the background thread compares (seconds): half the bound, so it holds.
+REFRESH_SECONDS = 0.4
+# More grants than this in one process: start again from none (a bound, not an expected size).
+MAX_ENTRIES = 20_000
+# How long a generation stays in the shared cache; when it lapses, the grants read under it
+# are simply read again.
+GENERATION_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -36,6 +70,40 @@ class Grant:
         return not self.allowed_models or model in self.allowed_models
 
 
+def _token_key(prefix: str) -> str:
+    return f"tablero:gateway:gen:token:{prefix}"
+
+
+def _team_key(team_id: UUID) -> str:
+    return f"tablero:gateway:gen:team:{team_id.hex}"
+
+
+@dataclass
+class _Entry:
+    grant: Grant
+    digest: str
+    generations: tuple[str | None, str | None]
+    loaded_at: float
+    checked_at: float
+    keys: tuple[str, str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.keys = (_token_key(self.grant.prefix), _team_key(self.grant.team_id))
+
+
+_entries: dict[str, _Entry] = {}
+_team_of: dict[str, UUID] = {}
+_refresher: threading.Thread | None = None
+_refresher_lock = threading.Lock()
+
+
+class _Miss:
+    """`cached` does not know: ask `load`."""
+
+
+MISS = _Miss()
+
+
 def _role_scopes(token: ApiToken) -> frozenset[Scope] | None:
     """The scopes the token's owner may still use through it (None: none at all)."""
     if token.kind == TokenKind.SERVICE:
@@ -46,6 +114,8 @@ def _role_scopes(token: ApiToken) -> frozenset[Scope] | None:
         .first()
     )
     if membership is None:
+        return None
+    if not User.objects.filter(pk=token.owner_id, is_active=True).exists():
         return None
     if membership.role == Role.VIEWER:
         return READ_ONLY_SCOPES
@@ -59,10 +129,18 @@ def resolve(value: str, *, now: datetime | None = None) -> Grant | None:
     if parts is None:
         return None
     prefix, secret = parts
+    found = _lookup(prefix, now=now)
+    if found is None or not tokens.matches(secret, found[1]):
+        return None
+    return found[0]
+
+
+def _lookup(prefix: str, *, now: datetime | None = None) -> tuple[Grant, str] | None:
+    """The grant of the token `prefix` and its secret's digest, or None."""
     token = (
         ApiToken.objects.usable(now=now).select_related("connection").filter(prefix=prefix).first()
     )
-    if token is None or not tokens.matches(secret, token.secret_digest):
+    if token is None:
         return None
     allowed = _role_scopes(token)
     if allowed is None:
@@ -74,7 +152,7 @@ def resolve(value: str, *, now: datetime | None = None) -> Grant | None:
         endpoint = token.connection.endpoint()
     except DecryptionError:
         return None
-    return Grant(
+    grant = Grant(
         token_id=token.pk,
         prefix=token.prefix,
         team_id=token.team_id,
@@ -85,13 +163,164 @@ def resolve(value: str, *, now: datetime | None = None) -> Grant | None:
         expires_at=token.expires_at,
         endpoint=endpoint,
     )
+    return grant, token.secret_digest
+
+
+# -- the per-process cache -----------------------------------------------------------------
+
+
+# `tokens.split`'s format as one expression: the hot path's quicker check.
+_TOKEN = re.compile(
+    rf"{tokens.TOKEN_START}([a-z0-9]{{{tokens.PREFIX_LENGTH}}})_([A-Za-z0-9_-]{{43}})"
+)
+
+
+def cached(value: str) -> Grant | _Miss | None:
+    """What this process knows of a presented token without any I/O: its grant, None when it
+    is refused for certain (malformed, wrong secret, expired), or MISS."""
+    found = _TOKEN.fullmatch(value)
+    if found is None:
+        return None
+    prefix, secret = found.groups()
+    entry = _entries.get(prefix)
+    if entry is None:
+        return MISS
+    now = time.monotonic()
+    if now - entry.checked_at > CHECK_SECONDS or now - entry.loaded_at > TTL_SECONDS:
+        return MISS
+    if not tokens.matches(secret, entry.digest):
+        return None
+    if entry.grant.expires_at <= timezone.now():
+        return None
+    return entry.grant
+
+
+def load(value: str) -> Grant | None:
+    """The grant of a presented token, from the database (and the shared generations), kept
+    in this process for the next calls. Blocking: the pass-through runs it in a thread."""
+    parts = tokens.split(value)
+    if parts is None:
+        return None
+    prefix, secret = parts
+    _ensure_refresher()
+    close_old_connections()
+    entry = _entries.get(prefix)
+    now = time.monotonic()
+    if entry is not None and now - entry.loaded_at <= TTL_SECONDS:
+        # Only the comparison with the shared generations is late: no need for the database.
+        generations = _generations([entry.keys])
+        if generations is not None and generations[0] == entry.generations:
+            entry.checked_at = now
+            result = cached(value)
+            return result if isinstance(result, Grant) else None
+    # The generations are read before the database, so a change committed in between shows
+    # as a new generation at the next comparison. A token's team never changes: the first
+    # time, one more read finds it.
+    team_id = _team_of.get(prefix)
+    if team_id is None:
+        found = _lookup(prefix)
+        if found is None:
+            return None
+        team_id = found[0].team_id
+    keys = (_token_key(prefix), _team_key(team_id))
+    generations = _generations([keys])
+    found = _lookup(prefix)
+    if found is None:
+        _entries.pop(prefix, None)
+        return None
+    grant, digest = found
+    entry = _Entry(
+        grant=grant,
+        digest=digest,
+        generations=generations[0] if generations is not None else (None, None),
+        loaded_at=now,
+        # Without the shared cache, nothing vouches for the grant: compare again next time.
+        checked_at=now if generations is not None else now - 2 * CHECK_SECONDS,
+    )
+    if len(_entries) >= MAX_ENTRIES:
+        _entries.clear()
+        _team_of.clear()
+    _entries[prefix] = entry
+    _team_of[prefix] = grant.team_id
+    if not tokens.matches(secret, digest):
+        return None
+    return grant
+
+
+def _generations(
+    key_pairs: list[tuple[str, str]],
+) -> list[tuple[str | None, str | None]] | None:
+    """The shared generations of each (token key, team key) pair; None if the cache fails."""
+    try:
+        found = cache.get_many([key for pair in key_pairs for key in pair])
+    except Exception as error:  # any backend's failure: the grants are read again instead
+        logger.warning("Gateway: the shared cache failed (%s).", type(error).__name__)
+        return None
+    return [(found.get(token_key), found.get(team_key)) for token_key, team_key in key_pairs]
+
+
+def refresh() -> None:
+    """Compare every grant this process holds with the shared generations; drop the changed."""
+    entries = list(_entries.items())
+    if not entries:
+        return
+    started = time.monotonic()
+    generations = _generations([entry.keys for _, entry in entries])
+    if generations is None:
+        return
+    for (prefix, entry), current in zip(entries, generations, strict=True):
+        if current != entry.generations:
+            if _entries.get(prefix) is entry:
+                _entries.pop(prefix, None)
+        else:
+            entry.checked_at = max(entry.checked_at, started)
+
+
+def _refresh_forever() -> None:
+    while True:
+        time.sleep(REFRESH_SECONDS)
+        try:
+            refresh()
+        except Exception as error:  # never let the thread die; the hot path checks inline
+            logger.warning("Gateway: refreshing grants failed (%s).", type(error).__name__)
+
+
+def _ensure_refresher() -> None:
+    global _refresher
+    if _refresher is not None and _refresher.is_alive():
+        return
+    with _refresher_lock:
+        if _refresher is None or not _refresher.is_alive():
+            _refresher = threading.Thread(
+                target=_refresh_forever, name="gateway-grants", daemon=True
+            )
+            _refresher.start()
+
+
+def clear_local() -> None:
+    """Forget every grant this process holds (tests, and a process that starts over)."""
+    _entries.clear()
+
+
+def _new_generation(key: str) -> None:
+    try:
+        cache.set(key, pyrandom.token_hex(8), timeout=GENERATION_SECONDS)
+    except Exception as error:
+        # The other processes then see it within TTL_SECONDS only: say so loudly.
+        logger.error("Gateway: could not publish a revocation (%s).", type(error).__name__)
 
 
 def forget(prefix: str) -> None:
     """Drop what any process remembers of the token `prefix` (revoked, expired, changed).
     Called by the services after their transaction commits."""
+    _entries.pop(prefix, None)
+    _new_generation(_token_key(prefix))
 
 
 def forget_team(team_id: UUID) -> None:
     """Drop what any process remembers of the team's tokens (a member left or changed role,
     a connection was removed or its key replaced)."""
+    for prefix, entry in list(_entries.items()):
+        if entry.grant.team_id == team_id:
+            _entries.pop(prefix, None)
+    _new_generation(_team_key(team_id))
