@@ -15,8 +15,8 @@ signal) can skip one:
   `lib.events.member_standing_changed`).
 
 A token's value is returned once by `token_create` and never stored: only its prefix and the
-HMAC of its secret are. What any process remembers of a token is dropped (`grants.forget`)
-after the transaction that changed it commits.
+HMAC of its secret are. Every save of a token makes every process forget what it remembers of
+it once the transaction commits (`gateway.signals`, which the admin's writes go through too).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import AuditAction, Membership, Role, Team, User
 from accounts.services import audit_log
 from connections.models import Connection
-from gateway import grants, tokens
+from gateway import tokens
 from gateway.models import ApiToken, TokenKind
 from gateway.scopes import READ_ONLY_SCOPES, Scope
 from lib import events
@@ -88,11 +88,6 @@ def _audit_data(token: ApiToken, **extra: object) -> dict[str, object]:
         "expires_at": token.expires_at.isoformat(),
         **extra,
     }
-
-
-def _forget_after_commit(prefixes: Iterable[str]) -> None:
-    for prefix in prefixes:
-        transaction.on_commit(lambda prefix=prefix: grants.forget(prefix))
 
 
 def _clean_scopes(scopes: Iterable[Scope | str], *, owner_role: Role | None) -> list[str]:
@@ -223,7 +218,6 @@ def token_revoke(
     token.revoked_at = timezone.now()
     token.revoked_by = actor if actor is not None and actor.is_authenticated else None
     token.save(update_fields=["revoked_at", "revoked_by"])
-    _forget_after_commit([token.prefix])
     extra = {key: value for key, value in (("reason", reason), ("via", via)) if value}
     audit_log(
         team=token.team,
@@ -269,7 +263,6 @@ def tokens_revoke_for_member(
             target=token,
             data=_audit_data(token, **extra),
         )
-    _forget_after_commit(token.prefix for token in doomed)
     return doomed
 
 
@@ -302,7 +295,6 @@ def tokens_expire(*, now: datetime | None = None) -> int:
                     target=token,
                     data=_audit_data(token),
                 )
-            _forget_after_commit(token.prefix for token in batch)
         noted += len(batch)
         if len(batch) < EXPIRE_BATCH:
             return noted

@@ -5,9 +5,23 @@ from datetime import UTC, datetime
 
 import pytest
 import time_machine
+from django.db.backends.signals import connection_created
 from django.test import Client
 
 from accounts.models import Membership, Role, Team, User
+
+
+def _dirty_reads_in_shared_memory(sender, connection, **kwargs) -> None:
+    """SQLite's in-memory test database is shared between the live server's threads through
+    a shared cache, whose table locks fail a read at once ("database table is locked") while
+    another thread writes, instead of waiting as a file database does. A browser test whose
+    page polls while a task writes then saw a 500 that no real deployment would. Readers of
+    the shared cache take no table lock."""
+    if connection.vendor == "sqlite" and connection.is_in_memory_db():
+        connection.connection.execute("PRAGMA read_uncommitted = 1")
+
+
+connection_created.connect(_dirty_reads_in_shared_memory, dispatch_uid="tests-shared-cache")
 
 PASSWORD = "correct-horse-battery-staple-42"
 

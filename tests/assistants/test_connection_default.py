@@ -3,12 +3,20 @@ connections that do not work (assistants.selectors.connection_default)."""
 
 import pytest
 from django.urls import reverse
+from django.utils.timezone import now
 
 from connections.models import Health
 from tests.assistants.helpers import make_assistant, make_run
-from tests.connections.helpers import make_connection
+from tests.connections import helpers
 
 pytestmark = pytest.mark.django_db
+
+
+def make_connection(team, **fields):
+    """A connection with a model list: the forms then queue no fetch, whose failure (run at
+    once in tests) would change the health these tests set."""
+    models = [{"id": "gpt-4o", "object": "model"}]
+    return helpers.make_connection(team, models_cache=models, models_cached_at=now(), **fields)
 
 
 def _create_page(client, team) -> str:

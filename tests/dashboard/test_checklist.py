@@ -10,6 +10,7 @@ from dashboard.models import ChecklistDismissal
 from lib import onboarding
 from tests.assistants.helpers import make_assistant, make_run
 from tests.connections.helpers import make_connection
+from tests.gateway.tokenhelpers import make_token
 
 
 def _home(team) -> str:
@@ -31,13 +32,14 @@ def _done(section: str) -> list[str]:
 def test_a_new_team_shows_every_step_undone(owner_client, team):
     section = _checklist(owner_client, team)
     assert "Getting started" in section
-    assert "0 of 5 done" in section
+    assert "0 of 6 done" in section
     for title in (
         "Add a connection",
         "See its models",
         "Create an assistant",
         "Run it",
         "Invite someone",
+        "Create an API token",
     ):
         assert title in section
     assert reverse("connections:create", args=[team.pk]) in section
@@ -48,41 +50,48 @@ def test_a_new_team_shows_every_step_undone(owner_client, team):
 def test_steps_are_ticked_as_the_team_does_them(owner_client, team, owner):
     connection = make_connection(team)
     section = _checklist(owner_client, team)
-    assert "1 of 5 done" in section
+    assert "1 of 6 done" in section
     assert _done(section) == ["Add a connection"]
 
     connection.models_cached_at = timezone.now()
     connection.save(update_fields=["models_cached_at"])
     assistant = make_assistant(team, connection)
     section = _checklist(owner_client, team)
-    assert "3 of 5 done" in section
+    assert "3 of 6 done" in section
 
     make_run(assistant)
     section = _checklist(owner_client, team)
-    assert "4 of 5 done" in section
+    assert "4 of 6 done" in section
     assert "Invite someone" not in "".join(_done(section))
 
+    make_token(team, owner, connection=connection)
+    section = _checklist(owner_client, team)
+    assert "5 of 6 done" in section
+    assert "Create an API token" in _done(section)
 
-def test_hidden_once_everything_is_done(owner_client, team, member):
+
+def test_hidden_once_everything_is_done(owner_client, team, owner, member):
     connection = make_connection(team)
     connection.models_cached_at = timezone.now()
     connection.save(update_fields=["models_cached_at"])
     make_run(make_assistant(team, connection))
+    make_token(team, owner, connection=connection)
     assert _checklist(owner_client, team) == ""
 
 
 def test_a_registered_step_joins_the_list(owner_client, team, member):
-    # How the gateway adds "Create an API token" without the dashboard importing it.
+    # How an app beside the dashboard adds a step (the gateway's "Create an API token") without
+    # the dashboard importing it.
     connection = make_connection(team)
     connection.models_cached_at = timezone.now()
     connection.save(update_fields=["models_cached_at"])
     make_run(make_assistant(team, connection))
     onboarding.register(
         onboarding.Step(
-            key="api_token",
-            order=60,
-            title="Create an API token",
-            hint="Programs use it.",
+            key="example",
+            order=70,
+            title="Try the example",
+            hint="Something to do.",
             min_role="member",
             done=lambda team: Exists(Membership.objects.filter(team=team, role="nobody")),
             url=lambda team: "/tokens/",
@@ -91,8 +100,8 @@ def test_a_registered_step_joins_the_list(owner_client, team, member):
     try:
         section = _checklist(owner_client, team)
     finally:
-        onboarding.unregister("api_token")
-    assert "5 of 6 done" in section
+        onboarding.unregister("example")
+    assert "5 of 7 done" in section
     assert 'href="/tokens/"' in section
 
 
@@ -140,4 +149,4 @@ def test_one_query_whatever_the_steps(owner_client, team, django_assert_num_quer
     access = TeamAccess(team=team, membership=Membership.objects.get(team=team, role=Role.OWNER))
     with django_assert_num_queries(1):
         checklist = team_checklist(access=access)
-    assert checklist is not None and len(checklist.items) == 5
+    assert checklist is not None and len(checklist.items) == 6
