@@ -45,10 +45,11 @@ run demo: export SECURE_SSL_REDIRECT = false
 run demo: export SESSION_COOKIE_SECURE = false
 run demo: export CSRF_COOKIE_SECURE = false
 run demo: export SECURE_HSTS_SECONDS = 0
-# collectstatic again whenever a static file changes (WhiteNoise serves what it gathered).
+# collectstatic again whenever a static file changes (WhiteNoise serves what it gathered). It
+# needs no task queue: without one it opens none (make demo's data folder may not exist yet).
 STATIC_STAMP := $(VENV)/.static-stamp
 $(STATIC_STAMP): $(STAMP) $(shell find static -type f) | .env
-	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	TASK_QUEUE_IMMEDIATE=true $(BIN)/python manage.py collectstatic --noinput --verbosity 0
 	touch $(STATIC_STAMP)
 run demo: $(STATIC_STAMP)
 
