@@ -25,6 +25,7 @@ from assistants.usage import RUN_TOKENS
 from connections.charts import Headroom, format_amount, headroom
 from connections.costs import MonthSpend, month_spend_known, utc_today
 from connections.models import Connection, ConnectionErrorEvent, Health
+from gateway.selectors import CallCounts, calls_since
 from lib.severity import Severity
 from lib.taskqueue import Heartbeat, heartbeat_known
 
@@ -130,6 +131,8 @@ class Overview:
     admin_key_count: int = 0
     # The task consumer's last sign of life (for admins: background checks have stopped).
     heartbeat: Heartbeat | None = None
+    # Calls through the gateway today: the team's, or only the reader's own.
+    gateway_today: CallCounts | None = None
 
     @property
     def background_stopped(self) -> bool:
@@ -166,9 +169,15 @@ def _health_counts(team: Team, overview: Overview) -> None:
             overview.problem_count += row["n"]
 
 
+def _day_start(now: datetime.datetime) -> datetime.datetime:
+    return timezone.make_aware(
+        datetime.datetime.combine(timezone.localdate(now), datetime.time.min)
+    )
+
+
 def _run_stats(team: Team, overview: Overview, now: datetime.datetime) -> None:
     today = timezone.localdate(now)
-    day_start = timezone.make_aware(datetime.datetime.combine(today, datetime.time.min))
+    day_start = _day_start(now)
     month_start = timezone.make_aware(
         datetime.datetime.combine(today.replace(day=1), datetime.time.min)
     )
@@ -239,10 +248,13 @@ def team_overview(
     team: Team,
     with_errors_of_connections: bool,
     with_costs: bool,
+    gateway_user: Any = None,
     now: datetime.datetime | None = None,
 ) -> Overview:
     """Everything the team's home page shows. Connection errors and costs are for admins
-    (DESIGN: "see errors and costs"); failed runs are for everyone, as on the runs pages."""
+    (DESIGN: "see errors and costs"); failed runs are for everyone, as on the runs pages.
+    Gateway calls are the team's, or only `gateway_user`'s when given (as on the usage page,
+    where a member sees their own)."""
     now = now or timezone.now()
     overview = Overview()
     _health_counts(team, overview)
@@ -288,5 +300,6 @@ def team_overview(
         .order_by("-created_at")[:RUNS_SHOWN]
     )
     overview.errors = _errors(team, with_connection_errors=with_errors_of_connections)
+    overview.gateway_today = calls_since(team=team, since=_day_start(now), user=gateway_user)
     overview.heartbeat = heartbeat_known()
     return overview

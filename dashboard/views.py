@@ -21,6 +21,7 @@ def team_home(request: HttpRequest, team_id: UUID) -> HttpResponse:
         team=access.team,
         with_errors_of_connections=access.is_admin,
         with_costs=access.is_admin,
+        gateway_user=None if access.is_admin else request.user,
     )
     context = {"overview": overview, "checklist": team_checklist(access=access)}
     return render(request, "dashboard/team_home.html", context)

@@ -115,3 +115,22 @@ def cached_model_ids(connection: Connection) -> set[str]:
         for model in connection.models_cache or []
         if isinstance(model, dict) and model.get("id")
     }
+
+
+@dataclass(frozen=True)
+class CallCounts:
+    requests: int
+    errors: int
+
+
+def calls_since(*, team: Team, since: datetime, user: Any = None) -> CallCounts:
+    """How many gateway calls the team (or only `user`'s, when given) made since `since`, and
+    how many of them failed (refused by Tablero or answered with an error). One aggregate,
+    served by the team-and-time index."""
+    calls = GatewayCall.objects.filter(team=team, created_at__gte=since)
+    if user is not None:
+        calls = calls.filter(user=user)
+    counts = calls.aggregate(
+        requests=Count("pk"), errors=Count("pk", filter=Q(status__gte=400) | Q(refused=True))
+    )
+    return CallCounts(requests=counts["requests"], errors=counts["errors"])

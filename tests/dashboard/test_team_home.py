@@ -369,3 +369,31 @@ def test_an_admin_is_told_what_to_do(admin_client_, team, users):
     steps = _section(admin_client_.get(_url(team)).content.decode(), "next-steps")
     assert "The key of Broken was refused: replace the key, then test again." in steps
     assert "Only an admin" not in steps
+
+
+def _gateway_today(client, team) -> str:
+    page = client.get(reverse("dashboard:team_home", args=[team.pk])).content.decode()
+    return page.split('id="gateway-today"')[1].split("</div>")[0]
+
+
+def test_gateway_calls_today_the_team_for_admins_their_own_for_members(
+    admin_client_, member_client, team, owner, member, pinned_clock
+):
+    from tests.gateway.tokenhelpers import make_token, token_connection
+    from tests.gateway.usage_helpers import make_call
+
+    connection = token_connection(team)
+    mine, _ = make_token(team, member, connection=connection)
+    theirs, _ = make_token(team, owner, connection=connection)
+    make_call(mine)
+    make_call(mine, status=429)
+    make_call(theirs)
+    make_call(theirs, when=timezone.now() - timedelta(days=1))  # yesterday: not counted
+
+    team_wide = _gateway_today(admin_client_, team)
+    assert "API calls today" in team_wide
+    assert '<p class="stat">3</p>' in team_wide
+    assert "1 failed" in team_wide
+    own = _gateway_today(member_client, team)
+    assert "Your API calls today" in own
+    assert '<p class="stat">2</p>' in own
