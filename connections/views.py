@@ -44,6 +44,7 @@ from connections.forms import (
     ReplaceKeyForm,
 )
 from connections.models import Connection, Health
+from lib import panels
 from lib.forms import posted
 from lib.pagination import paginate
 from lib.progress import progress_active
@@ -128,6 +129,10 @@ def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) 
             "rate_limit": headroom(connection.rate_limit),
             "rate_limit_at": _captured_at(connection.rate_limit),
             "checking": progress_active(tasks.check_key(connection.pk)),
+            # Sections the apps above add (the gateway's traffic), lib.panels.
+            "panels": panels.render_all(
+                "connection_detail", request, access, connection=connection
+            ),
         },
     )
 

@@ -123,13 +123,17 @@ class CallCounts:
     errors: int
 
 
-def calls_since(*, team: Team, since: datetime, user: Any = None) -> CallCounts:
-    """How many gateway calls the team (or only `user`'s, when given) made since `since`, and
-    how many of them failed (refused by Tablero or answered with an error). One aggregate,
-    served by the team-and-time index."""
+def calls_since(
+    *, team: Team, since: datetime, user: Any = None, connection: Connection | None = None
+) -> CallCounts:
+    """How many gateway calls the team made since `since` (only `user`'s, or only through
+    `connection`, when given), and how many of them failed (refused by Tablero or answered
+    with an error). One aggregate, served by the team-and-time or connection-and-time index."""
     calls = GatewayCall.objects.filter(team=team, created_at__gte=since)
     if user is not None:
         calls = calls.filter(user=user)
+    if connection is not None:
+        calls = calls.filter(connection=connection)
     counts = calls.aggregate(
         requests=Count("pk"), errors=Count("pk", filter=Q(status__gte=400) | Q(refused=True))
     )
