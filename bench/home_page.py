@@ -48,6 +48,7 @@ def _setup(database_url: str) -> None:
     os.environ.setdefault("SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50))
     os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
     os.environ.setdefault("TABLERO_ENCRYPTION_KEYS", Fernet.generate_key().decode())
+    os.environ.setdefault("TABLERO_GATEWAY_PEPPER", "bench-only-" + secrets.token_urlsafe(32))
     os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
     os.environ.setdefault("TABLERO_IGNORE_DOTENV", "1")
     os.environ.setdefault("TASK_QUEUE_IMMEDIATE", "true")

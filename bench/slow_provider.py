@@ -1,16 +1,18 @@
 """Pages while the provider is slow, under the README's production command (not a test).
 
-    .venv/bin/python bench/slow_provider.py [--delay 30] [--workers 3] [--actions 4]
+    .venv/bin/python bench/slow_provider.py [--delay 30] [--workers 3] [--actions 4] \
+        [--server uvicorn|gunicorn]
 
 Starts the fake provider (fakeprovider/) on loopback, answering every call made with its slow
 key after `--delay` seconds; prepares a throwaway SQLite database and task queue in a temporary
 folder (migrate, collectstatic, a seeded team whose connection uses the slow key); starts
-Tablero under gunicorn as the README's production section does (`gunicorn config.wsgi --workers
-3`) and one task consumer (`manage.py run_huey --workers 2`); signs in; GETs every page of the
-team that the URL configuration names (connections, models, assistants, runs, team home,
-audit, members, settings…) and prints each one's time; then sends `--actions` actions that
-used to wait on the provider (test the key, refresh the models, start a run, …) at once and
-times the sign-in page while their provider calls are in flight.
+Tablero as the README's production section does (`uvicorn config.asgi:application --workers 3`;
+`--server gunicorn` for the WSGI server, `gunicorn config.wsgi`) and one task consumer
+(`manage.py run_huey --workers 2`); signs in; GETs every page of the team that the URL
+configuration names (connections, models, assistants, runs, team home, audit, members,
+settings…) and prints each one's time; then sends `--actions` actions that used to wait on the
+provider (test the key, refresh the models, start a run, …) at once and times the sign-in page
+while their provider calls are in flight.
 
 Figures only: no assertion. Nothing leaves loopback; everything it starts is stopped at the
 end, and the temporary folder removed.
@@ -46,7 +48,13 @@ SKIPPED_NAMES = {
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--delay", type=float, default=30.0, help="the provider's delay, s")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn workers (README: 3)")
+    parser.add_argument("--workers", type=int, default=3, help="server workers (README: 3)")
+    parser.add_argument(
+        "--server",
+        choices=["uvicorn", "gunicorn"],
+        default="uvicorn",
+        help="uvicorn (ASGI, the README's production command) or gunicorn (WSGI)",
+    )
     parser.add_argument("--actions", type=int, default=4, help="slow actions at once")
     parser.add_argument("--port", type=int, default=0, help="Tablero's port (0: any free)")
     return parser.parse_args()
@@ -75,6 +83,7 @@ def _environment(folder: Path) -> dict[str, str]:
         SECRET_KEY="bench-only-" + secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1,localhost",
         TABLERO_ENCRYPTION_KEYS=Fernet.generate_key().decode(),
+        TABLERO_GATEWAY_PEPPER="bench-only-" + secrets.token_urlsafe(32),
         SECURE_SSL_REDIRECT="false",
         SESSION_COOKIE_SECURE="false",
         CSRF_COOKIE_SECURE="false",
@@ -274,15 +283,13 @@ def main() -> None:
     port = arguments.port or _free_port()
     site = f"http://127.0.0.1:{port}"
     logs = (folder / "server.log").open("w")
+    server = str(Path(sys.executable).parent / arguments.server)
+    if arguments.server == "uvicorn":
+        command = [server, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    else:
+        command = [server, "config.wsgi", "--bind", f"127.0.0.1:{port}"]
     web = subprocess.Popen(
-        [
-            str(Path(sys.executable).parent / "gunicorn"),
-            "config.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--workers",
-            str(arguments.workers),
-        ],
+        [*command, "--workers", str(arguments.workers)],
         cwd=ROOT,
         env=env,
         stdout=logs,
@@ -298,7 +305,8 @@ def main() -> None:
     try:
         _wait_for(f"{site}/healthz")
         print(
-            f"Provider delay {arguments.delay:g} s; gunicorn --workers {arguments.workers}; "
+            f"Provider delay {arguments.delay:g} s; {arguments.server} --workers "
+            f"{arguments.workers}; "
             "one consumer (run_huey --workers 2); SQLite database and queue."
         )
         import httpx
