@@ -156,6 +156,17 @@ def _fake_upstream_server():
     fake.stop()
 
 
+@pytest.fixture(scope="session")
+def _live_gateway():
+    """The whole ASGI application on a live uvicorn server (tests.gateway.conftest.LiveGateway),
+    once per session: the gateway tests and the gateway's contract tests share it."""
+    from tests.gateway.conftest import LiveGateway
+
+    server = LiveGateway().start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def fake_upstream(_fake_upstream_server, settings):
     """The fake provider on loopback (the fakeprovider package), reset, with its host allowed."""

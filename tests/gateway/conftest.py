@@ -4,7 +4,8 @@ uvicorn server in a thread of the test process, with the fake provider behind it
 The server thread, the gateway's worker threads and its recorder read the test database, so
 every test here runs with a transactional database (what the test writes is committed).
 
-Fixtures:
+Fixtures (the server itself, `_live_gateway`, is in tests/conftest.py: one per session, shared
+with the contract tests, since the ASGI application and its call recorder are one per process):
 - `gateway`: the live server; `gateway.url` is its `/v1` base URL.
 - `gateway_connection`: the team's connection to the fake provider, with the canary key.
 - `make_token(**fields)`: a token's full value (`gateway.services.token_create`), by default
@@ -72,13 +73,6 @@ class LiveGateway:
         self.server.should_exit = True
         self.thread.join(30)
         self.socket.close()
-
-
-@pytest.fixture(scope="session")
-def _live_gateway():
-    server = LiveGateway().start()
-    yield server
-    server.stop()
 
 
 def settle(timeout: float = 10.0) -> None:
