@@ -13,7 +13,6 @@ prints the number of queries and the median time of each.
 import argparse
 import os
 import random
-import secrets
 import statistics
 import sys
 import tempfile
@@ -26,6 +25,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+import home_page  # noqa: E402  (its throwaway environment; bench/ is on the path)
+
 
 def _arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -35,23 +36,6 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--renders", type=int, default=5)
     parser.add_argument("--database-url", default="")
     return parser.parse_args()
-
-
-def _setup(database_url: str) -> None:
-    from cryptography.fernet import Fernet
-
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
-    os.environ.setdefault("SECRET_KEY", "bench-only-" + secrets.token_urlsafe(50))
-    os.environ.setdefault("ALLOWED_HOSTS", "testserver,127.0.0.1,localhost")
-    os.environ.setdefault("TABLERO_ENCRYPTION_KEYS", Fernet.generate_key().decode())
-    os.environ.setdefault("TABLERO_GATEWAY_PEPPER", "bench-only-" + secrets.token_urlsafe(32))
-    os.environ.setdefault("SECURE_SSL_REDIRECT", "false")
-    os.environ.setdefault("TABLERO_IGNORE_DOTENV", "1")
-    os.environ.setdefault("TASK_QUEUE_IMMEDIATE", "true")
-    os.environ["DATABASE_URL"] = database_url
-    import django
-
-    django.setup()
 
 
 def _build(arguments: argparse.Namespace):
@@ -162,7 +146,7 @@ def main() -> None:
     arguments = _arguments()
     with tempfile.TemporaryDirectory(prefix="tablero-bench-") as directory:
         url = arguments.database_url or f"sqlite:///{directory}/bench.sqlite3"
-        _setup(url)
+        home_page._setup(url)
         from django.core.management import call_command
         from django.test import Client
         from django.test.utils import override_settings
