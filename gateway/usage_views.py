@@ -14,7 +14,6 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -29,6 +28,7 @@ from gateway.models import ModelPrice
 from gateway.price_forms import ModelPriceForm
 from lib.csvexport import csv_response
 from lib.forms import posted
+from lib.pagination import paginate
 
 USAGE_PAGE_SIZE = 25
 
@@ -109,7 +109,8 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
     report = usage.usage_report(
         team=access.team, group=group, since=since, until=until, user_id=user_id
     )
-    page = Paginator(report.rows, USAGE_PAGE_SIZE).get_page(request.GET.get("page"))
+    pages = paginate(request, report.rows, default_size=USAGE_PAGE_SIZE)
+    page = pages.page
     usage.usage_latency_fill(
         page.object_list, team=access.team, group=group, since=since, until=until, user_id=user_id
     )
@@ -136,6 +137,7 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
             "totals_latency": totals_latency,
             "latency_sample": usage.LATENCY_SAMPLE,
             "page_obj": page,
+            "pages": pages,
             "chart": usage.usage_chart(report),
             "tabs": tabs,
             "export_query": query.urlencode(),
@@ -214,8 +216,8 @@ def usage_export(request: HttpRequest, team_id: UUID) -> HttpResponse:
 def price_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     listing = prices.model_price_list(team=access.team)
-    page = Paginator(listing, USAGE_PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "gateway/prices/list.html", {"page_obj": page})
+    pages = paginate(request, listing, default_size=USAGE_PAGE_SIZE)
+    return render(request, "gateway/prices/list.html", {"page_obj": pages.page, "pages": pages})
 
 
 def _save_price(request: HttpRequest, form: ModelPriceForm, save: Any) -> bool:
