@@ -257,6 +257,8 @@ class AuditAction(models.TextChoices):
     PRICE_CREATE = "price.create", _("Model price added")
     PRICE_UPDATE = "price.update", _("Model price edited")
     PRICE_DELETE = "price.delete", _("Model price removed")
+    LIMIT_SET = "limit.set", _("Usage limits set")
+    LIMIT_CLEAR = "limit.clear", _("Usage limits removed")
 
 
 class AuditEvent(models.Model):

@@ -16,4 +16,5 @@ urlpatterns = [
     path("", include("dashboard.urls")),
     path("", include("gateway.urls")),
     path("", include("gateway.usage_urls")),
+    path("", include("gateway.limit_urls")),
 ]

@@ -58,7 +58,22 @@ def _price_data(world: World) -> dict[str, Any]:
     }
 
 
+def build_owner_membership(world: World):
+    from accounts.models import Membership
+
+    return Membership.objects.get(team=world.team, user=world.users["owner"])
+
+
+def member_kwargs(world: World) -> dict[str, Any]:
+    return {"team_id": world.team.pk, "membership_id": world.objects["owner_membership"].pk}
+
+
+def _limit_data(world: World) -> dict[str, Any]:
+    return {"requests_per_minute": "60", "monthly_money_budget": "10", "budget_currency": "USD"}
+
+
 BUILDERS = {
+    "owner_membership": build_owner_membership,
     "token_connection": build_token_connection,
     "token": build_token,
     "model_price": build_model_price,
@@ -155,5 +170,61 @@ CASES = [
         method="post",
         bad_uuid="price_id",
         needs=("model_price",),
+    ),
+    # Usage limits: everyone sees the overview and the team default; a token's and a
+    # member's limits are their own's to see (here the owner's: 403 below admin); only admins
+    # and the owner set or clear any.
+    Case("gateway_limits:overview", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
+    Case("gateway_limits:default", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
+    Case(
+        "gateway_limits:default",
+        team_kwargs,
+        Role.ADMIN,
+        method="post",
+        data=_limit_data,
+        bad_uuid="team_id",
+    ),
+    Case("gateway_limits:default_clear", team_kwargs, Role.ADMIN, method="post"),
+    Case("gateway_limits:token", one, Role.ADMIN, needs=("token",), bad_uuid="token_id"),
+    Case(
+        "gateway_limits:token",
+        one,
+        Role.ADMIN,
+        method="post",
+        data=_limit_data,
+        needs=("token",),
+        bad_uuid="token_id",
+    ),
+    Case(
+        "gateway_limits:token_clear",
+        one,
+        Role.ADMIN,
+        method="post",
+        needs=("token",),
+        bad_uuid="token_id",
+    ),
+    Case(
+        "gateway_limits:member",
+        member_kwargs,
+        Role.ADMIN,
+        needs=("owner_membership",),
+        bad_uuid="membership_id",
+    ),
+    Case(
+        "gateway_limits:member",
+        member_kwargs,
+        Role.ADMIN,
+        method="post",
+        data=_limit_data,
+        needs=("owner_membership",),
+        bad_uuid="membership_id",
+    ),
+    Case(
+        "gateway_limits:member_clear",
+        member_kwargs,
+        Role.ADMIN,
+        method="post",
+        needs=("owner_membership",),
+        bad_uuid="membership_id",
     ),
 ]
