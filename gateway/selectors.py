@@ -7,14 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, IntegerField, OuterRef, Q, QuerySet, Subquery, Value
-from django.db.models.functions import Coalesce
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
 from accounts.access import TeamAccess
 from accounts.models import Team
 from connections.models import Connection
+from gateway import budgets, usage
 from gateway.models import ApiToken, GatewayCall
 
 __all__ = [
@@ -68,33 +68,35 @@ class TokenListing:
 
 
 def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListing:
-    """The tokens this person may see, each with `calls_this_month` (its gateway requests since
-    the first of the month): those in use, then those revoked or expired lately."""
+    """The tokens this person may see: those in use, then those revoked or expired lately.
+    Each carries `month` (its use this month: requests, errors, tokens, money where priced;
+    `gateway.usage.token_usage_this_month`) and `budget` (that use against its own monthly
+    budgets, `gateway.budgets.BudgetUse`). A fixed number of queries, however many tokens."""
     now = now or timezone.now()
-    calls = (
-        GatewayCall.objects.filter(token=OuterRef("pk"), created_at__gte=month_start(now))
-        .order_by()
-        .values("token")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
     tokens = (
         visible_tokens(access)
         .select_related("connection", "owner", "created_by")
-        .annotate(
-            calls_this_month=Coalesce(
-                Subquery(calls, output_field=IntegerField()), Value(0), output_field=IntegerField()
-            )
-        )
         .order_by("-created_at")
     )
-    active = list(tokens.filter(revoked_at__isnull=True, expires_at__gt=now))
     since = now - RECENTLY_ENDED
-    ended = list(
+    listed = list(
         tokens.filter(
-            Q(revoked_at__gte=since) | Q(revoked_at__isnull=True, expires_at__range=(since, now))
+            Q(revoked_at__isnull=True, expires_at__gt=now)
+            | Q(revoked_at__gte=since)
+            | Q(revoked_at__isnull=True, expires_at__range=(since, now))
         )
     )
+    ids = [token.pk for token in listed]
+    month = usage.token_usage_this_month(
+        team=access.team, token_ids=ids, today=timezone.localdate(now)
+    )
+    limits = budgets.token_limits(team=access.team, token_ids=ids) if ids else {}
+    uses = budgets.budget_use(limits, month, ids)
+    active, ended = [], []
+    for token in listed:
+        token.month = month.get(token.pk)
+        token.budget = uses[token.pk]
+        (active if token.revoked_at is None and token.expires_at > now else ended).append(token)
     return TokenListing(active=active, ended=ended)
 
 

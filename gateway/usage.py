@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime
 import math
+import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from django.db import connection as db_connection
 from django.db.models import (
     Aggregate,
+    CharField,
     Count,
     F,
     FloatField,
@@ -29,7 +31,7 @@ from django.db.models import (
     Value,
     Window,
 )
-from django.db.models.functions import Coalesce, RowNumber, TruncDate
+from django.db.models.functions import Cast, Coalesce, Concat, RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -55,6 +57,7 @@ GROUPS: dict[str, Any] = {
     "model": gettext_lazy("Model"),
     "family": gettext_lazy("Endpoint family"),
     "day": gettext_lazy("Day"),
+    "member_model": gettext_lazy("Member"),
 }
 # The same, as the page's tabs and headings name them.
 GROUP_TITLES: dict[str, Any] = {
@@ -63,7 +66,11 @@ GROUP_TITLES: dict[str, Any] = {
     "model": gettext_lazy("By model"),
     "family": gettext_lazy("By endpoint family"),
     "day": gettext_lazy("By day"),
+    "member_model": gettext_lazy("By member and model"),
 }
+# Who spent what on which model: the member's and the model's key in one ("<user id>:<model>";
+# a user id, a UUID, has no colon; a model's may).
+MEMBER_MODEL_SEPARATOR = ":"
 
 
 def _key_expression(group: str) -> Any:
@@ -73,6 +80,12 @@ def _key_expression(group: str) -> Any:
         "model": F("model"),
         "family": F("family"),
         "day": TruncDate("created_at"),
+        "member_model": Concat(
+            Coalesce(Cast("user_id", CharField()), Value("")),
+            Value(MEMBER_MODEL_SEPARATOR),
+            F("model"),
+            output_field=CharField(),
+        ),
     }[group]
 
 
@@ -104,7 +117,7 @@ def _start_of(day: datetime.date) -> datetime.datetime:
 
 
 def usage_calls(
-    *, team: Team, since: datetime.date, until: datetime.date, user_id: int | None = None
+    *, team: Team, since: datetime.date, until: datetime.date, user_id: Any = None
 ) -> QuerySet[GatewayCall]:
     """The team's calls from the start of `since` to the end of `until`; only `user_id`'s
     when given (what a member may see)."""
@@ -151,6 +164,7 @@ class UsageRow:
     key: Any
     label: str
     detail: str = ""  # a second line: a member's email, a token's prefix
+    model: str = ""  # by member and model: the model (the label is the member)
     gone: bool = False  # the member or token no longer exists
     requests: int = 0
     errors: int = 0
@@ -202,6 +216,9 @@ def _labels(group: str, keys: Iterable[Any]) -> dict[Any, tuple[str, str, bool]]
     """(label, detail, gone) per key; one query for members and tokens."""
     keys = list(keys)
     labels: dict[Any, tuple[str, str, bool]] = {}
+    if group == "member_model":
+        members = _labels("member", {_member_of(key) for key in keys})
+        return {key: members[_member_of(key)] for key in keys}
     if group == "member":
         users = {u.pk: u for u in User.objects.filter(pk__in=[k for k in keys if k is not None])}
         for key in keys:
@@ -236,6 +253,16 @@ def _labels(group: str, keys: Iterable[Any]) -> dict[Any, tuple[str, str, bool]]
         for key in keys:
             labels[key] = (date_format(key, "DATE_FORMAT"), "", False)
     return labels
+
+
+def _member_of(key: str) -> uuid.UUID | None:
+    """The member's id in a by-member-and-model key (None: a service token's calls)."""
+    user_id = key.split(MEMBER_MODEL_SEPARATOR, 1)[0]
+    return uuid.UUID(user_id) if user_id else None
+
+
+def _model_of(key: str) -> str:
+    return key.split(MEMBER_MODEL_SEPARATOR, 1)[1]
 
 
 def _aggregate(
@@ -280,7 +307,7 @@ def usage_report(
     group: str,
     since: datetime.date,
     until: datetime.date,
-    user_id: int | None = None,
+    user_id: Any = None,
 ) -> UsageReport:
     """The usage of `team` (or of one member) from `since` to `until`, broken down by `group`.
     Latency is left out: `usage_latency_fill` adds it to the rows a page shows."""
@@ -288,8 +315,25 @@ def usage_report(
     rows, totals, by_day = _aggregate(calls, group=group, book=PriceBook.for_team(team))
     for key, (label, detail, gone) in _labels(group, rows).items():
         rows[key].label, rows[key].detail, rows[key].gone = label, detail, gone
+        if group == "member_model":
+            rows[key].model = _model_of(key) or _("(no model)")
     if group == "day":
         ordered = sorted(rows.values(), key=lambda row: row.key, reverse=True)
+    elif group == "member_model":  # each member's models together, most tokens first
+        spent: dict[Any, int] = {}
+        for row in rows.values():
+            member = _member_of(row.key)
+            spent[member] = spent.get(member, 0) + row.tokens
+        ordered = sorted(
+            rows.values(),
+            key=lambda row: (
+                -spent[_member_of(row.key)],
+                row.label,
+                str(_member_of(row.key) or ""),
+                -row.tokens,
+                row.model,
+            ),
+        )
     else:
         ordered = sorted(rows.values(), key=lambda row: (-row.tokens, -row.requests, row.label))
 
@@ -313,7 +357,13 @@ def token_usage_this_month(
         return {}
     since, until = period_range("this_month", today=today or timezone.localdate())
     calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
-    rows, _totals, _by_day = _aggregate(calls, group="token", book=PriceBook.for_team(team))
+    return usage_by(calls, group="token", book=PriceBook.for_team(team))
+
+
+def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> dict[Any, UsageRow]:
+    """The use of `calls` per key of `group` (requests, errors, tokens, money), unlabelled.
+    One query."""
+    rows, _totals, _by_day = _aggregate(calls, group=group, book=book)
     return rows
 
 
@@ -410,7 +460,7 @@ def usage_latency_fill(
     group: str,
     since: datetime.date,
     until: datetime.date,
-    user_id: int | None = None,
+    user_id: Any = None,
 ) -> None:
     """Set the latency percentiles of `rows` (a page of a report), in one query."""
     calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
@@ -420,7 +470,7 @@ def usage_latency_fill(
 
 
 def usage_totals_latency(
-    *, team: Team, since: datetime.date, until: datetime.date, user_id: int | None = None
+    *, team: Team, since: datetime.date, until: datetime.date, user_id: Any = None
 ) -> Latency:
     calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
     return usage_latency(calls, group=None).get(None, Latency())
@@ -431,7 +481,10 @@ def usage_totals_latency(
 
 def usage_chart(report: UsageReport, *, chart_id: str = "gateway-usage-chart") -> charts.BarChart:
     """Tokens per day, stacked by the report's group (one bar a day when grouped by day)."""
-    labels = {str(row.key): row.label for row in report.rows}
+    labels = {
+        str(row.key): f"{row.label} · {row.model}" if row.model else row.label
+        for row in report.rows
+    }
     stacked = report.group != "day" and len(labels) > 1
     columns = []
     for day, tokens in report.per_day:

@@ -23,7 +23,7 @@ from django.views.decorators.http import require_http_methods, require_safe
 
 from accounts.access import TeamAccess, get_team_for_user
 from accounts.models import Role
-from gateway import price_services, prices, usage
+from gateway import budgets, price_services, prices, usage
 from gateway.models import ModelPrice
 from gateway.price_forms import ModelPriceForm
 from lib.csvexport import csv_response
@@ -94,6 +94,30 @@ def _filter_form(request: HttpRequest, access: TeamAccess) -> UsageFilterForm:
     )
 
 
+# The groups whose rows are spenders with limits of their own: their budgets show beside them.
+BUDGET_GROUPS = ("member", "token")
+
+
+def _attach_budgets(rows: list[usage.UsageRow], *, group: str, access: TeamAccess) -> bool:
+    """Give each row of a member or token its monthly budget (`row.budget`, a BudgetUse of the
+    row's use in the period) when one is set. One query. Whether any row has one."""
+    if group not in BUDGET_GROUPS:
+        return False
+    keys = [row.key for row in rows if row.key is not None]
+    if group == "member":
+        limits = budgets.member_limits(team=access.team, user_ids=keys)
+    else:
+        limits = budgets.token_limits(team=access.team, token_ids=keys)
+    found = False
+    for row in rows:
+        limit = limits.get(row.key)
+        row.budget = None
+        if limit is not None and (limit.monthly_token_budget or limit.monthly_money_budget):
+            row.budget = budgets.BudgetUse(limit=limit, tokens=row.tokens, money=row.money)
+            found = True
+    return found
+
+
 def _scope(request: HttpRequest, access: TeamAccess) -> int | None:
     """Whose calls the visitor may see: everyone's (None) for an admin, else their own."""
     return None if access.is_admin else request.user.pk
@@ -114,6 +138,7 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
     usage.usage_latency_fill(
         page.object_list, team=access.team, group=group, since=since, until=until, user_id=user_id
     )
+    with_budgets = _attach_budgets(page.object_list, group=group, access=access)
     totals_latency = usage.usage_totals_latency(
         team=access.team, since=since, until=until, user_id=user_id
     )
@@ -143,6 +168,7 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
             "export_query": query.urlencode(),
             "own_only": user_id is not None,
             "can_edit_prices": access.is_admin,
+            "with_budgets": with_budgets,
         },
     )
 
@@ -152,9 +178,12 @@ def _number(value: float | None) -> str:
 
 
 def _usage_rows(report: usage.UsageReport, group: str) -> Iterator[list[object]]:
+    by_model = group == "member_model"
+    with_budgets = group in BUDGET_GROUPS
     yield [
         str(usage.GROUPS[group]),
         _("Detail"),
+        *([_("Model")] if by_model else []),
         _("Requests"),
         _("Errors"),
         _("Input tokens"),
@@ -166,14 +195,21 @@ def _usage_rows(report: usage.UsageReport, group: str) -> Iterator[list[object]]
         _("Latency p50 (ms)"),
         _("Latency p95 (ms)"),
         _("Latency p99 (ms)"),
+        *(
+            [_("Monthly budget in tokens"), _("Monthly budget in money"), _("Budget currency")]
+            if with_budgets
+            else []
+        ),
     ]
     for row in report.rows:
         amount, currency = row.money.csv()
         latency = row.latency or usage.Latency()
         label = row.key.isoformat() if group == "day" else row.label
+        budget = getattr(row, "budget", None)
         yield [
             label,
             row.detail,
+            *([row.model] if by_model else []),
             row.requests,
             row.errors,
             row.input,
@@ -183,6 +219,15 @@ def _usage_rows(report: usage.UsageReport, group: str) -> Iterator[list[object]]
             currency,
             row.money.unpriced_tokens,
             *(_number(value) for value in latency.as_list()),
+            *(
+                [
+                    budget.token_budget or "" if budget else "",
+                    budget.money_budget or "" if budget else "",
+                    budget.currency if budget else "",
+                ]
+                if with_budgets
+                else []
+            ),
         ]
 
 
@@ -204,6 +249,7 @@ def usage_export(request: HttpRequest, team_id: UUID) -> HttpResponse:
     usage.usage_latency_fill(
         report.rows, team=access.team, group=group, since=since, until=until, user_id=user_id
     )
+    _attach_budgets(report.rows, group=group, access=access)
     filename = f"tablero-gateway-usage-{group}-{since:%Y-%m-%d}-{until:%Y-%m-%d}.csv"
     return csv_response(_usage_rows(report, group), filename=filename)
 
