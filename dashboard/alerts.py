@@ -38,6 +38,7 @@ from connections import costs, crypto
 from connections.explanations import explain
 from connections.guard import url_guard
 from connections.models import Connection, Health
+from dashboard.gateway_words import budget_words, burst_words
 from dashboard.models import (
     AlertKind,
     AlertPreference,
@@ -77,12 +78,19 @@ def wants(membership: Membership, kind: AlertKind, preference: AlertPreference |
     role = Role(membership.role)
     if kind in CONNECTION_KINDS:
         return role.at_least(Role.ADMIN) and (preference is None or preference.connection_alerts)
-    if kind == AlertKind.SPEND_THRESHOLD:
+    if kind in (AlertKind.SPEND_THRESHOLD, AlertKind.BUDGET_THRESHOLD):
         return role.at_least(Role.ADMIN) and (preference is None or preference.spend_alerts)
+    if kind == AlertKind.ERROR_BURST:
+        return role.at_least(Role.ADMIN) and (preference is None or preference.connection_alerts)
     return role.at_least(Role.MEMBER) and (preference is None or preference.run_alerts)
 
 
-def recipients(*, team: Team, kind: AlertKind, only: User | None = None) -> list[User]:
+def recipients(
+    *, team: Team, kind: AlertKind, only: User | None = None, concerned: Any = None
+) -> list[User]:
+    """Who gets an alert of `kind`: those who want it (only `only`, when given), and the
+    member it is about (`concerned`, a user id: their token's budget or errors), whatever
+    their role, as long as they are still in the team and their account active."""
     memberships = Membership.objects.filter(team=team).select_related("user", "alert_preference")
     if only is not None:
         memberships = memberships.filter(user=only)
@@ -92,7 +100,8 @@ def recipients(*, team: Team, kind: AlertKind, only: User | None = None) -> list
             preference = membership.alert_preference
         except AlertPreference.DoesNotExist:
             preference = None
-        if membership.user.is_active and wants(membership, kind, preference):
+        about_them = concerned is not None and membership.user_id == concerned
+        if membership.user.is_active and (about_them or wants(membership, kind, preference)):
             found.append(membership.user)
     return found
 
@@ -157,6 +166,10 @@ def _words(alert: Alert, team: Team) -> tuple[str, str]:
             ]
         elif facts.get("error_code"):
             lines += ["", _("The provider said: %(code)s") % {"code": facts["error_code"]}]
+    elif alert.kind == AlertKind.BUDGET_THRESHOLD:
+        subject, lines = budget_words(facts, team)
+    elif alert.kind == AlertKind.ERROR_BURST:
+        subject, lines = burst_words(facts, team)
     else:
         subject = _("The month's spend passed %(threshold)s USD") % {
             "threshold": facts["threshold"]
@@ -177,11 +190,12 @@ def _words(alert: Alert, team: Team) -> tuple[str, str]:
     return f"[Tablero] {team.name}: {subject}", "\n".join([*lines, "", footer]) + "\n"
 
 
-def alert_send(*, alert: Alert, only: User | None = None) -> None:
-    """Mail everyone who wants the alert (each in their language), and post it to the team's
-    webhook if it has one (a task of its own, so a slow channel delays no mail)."""
+def alert_send(*, alert: Alert, only: User | None = None, concerned: Any = None) -> None:
+    """Mail everyone who wants the alert (each in their language) and the member it concerns
+    (a user id), and post it to the team's webhook if it has one (a task of its own, so a slow
+    channel delays no mail)."""
     team = Team.objects.get(pk=alert.team_id)
-    for user in recipients(team=team, kind=alert.kind, only=only):
+    for user in recipients(team=team, kind=alert.kind, only=only, concerned=concerned):
         with translation.override(user.language or settings.LANGUAGE_CODE):
             subject, body = _words(alert, team)
         try:
@@ -271,7 +285,7 @@ def connection_alert_run(*, connection_id: UUID | str) -> AlertKind | None:
     return kind
 
 
-def _claim(*, key: str, team_id: UUID, kind: AlertKind) -> bool:
+def alert_claim(*, key: str, team_id: UUID, kind: AlertKind) -> bool:
     try:
         with transaction.atomic():
             AlertSent.objects.create(key=key, team_id=team_id, kind=kind)
@@ -296,7 +310,7 @@ def run_alert_run(*, run_id: UUID | str) -> bool:
     run = Run.objects.select_related("assistant", "started_by").filter(pk=run_id).first()
     if run is None or run.status != RunStatus.FAILED or run.started_by is None:
         return False
-    if not _claim(key=f"run-failed:{run.pk}", team_id=run.team_id, kind=AlertKind.RUN_FAILED):
+    if not alert_claim(key=f"run-failed:{run.pk}", team_id=run.team_id, kind=AlertKind.RUN_FAILED):
         return False
     error_kind = run.last_error_kind if _explained(run.last_error_kind) else ""
     facts = {
@@ -342,7 +356,7 @@ def spend_alert_run(*, connection_id: UUID | str) -> bool:
         return False
     month = f"{costs.utc_today():%Y-%m}"
     key = f"spend:{team.pk}:{month}:{threshold}"
-    if not _claim(key=key, team_id=team.pk, kind=AlertKind.SPEND_THRESHOLD):
+    if not alert_claim(key=key, team_id=team.pk, kind=AlertKind.SPEND_THRESHOLD):
         return False
     facts = {"spent": f"{spent:.2f}", "threshold": f"{threshold:.2f}", "month": month}
     alert_send(alert=Alert(team_id=team.pk, kind=AlertKind.SPEND_THRESHOLD, facts=facts))

@@ -19,6 +19,8 @@ class AlertKind(models.TextChoices):
     RECOVERED = "recovered", _("A connection works again")
     RUN_FAILED = "run_failed", _("A run failed")
     SPEND_THRESHOLD = "spend_threshold", _("The month's spend crossed the threshold")
+    BUDGET_THRESHOLD = "budget_threshold", _("A token or member used much of its monthly budget")
+    ERROR_BURST = "error_burst", _("A token saw a burst of errors")
 
 
 class AlertPreference(models.Model):

@@ -165,6 +165,12 @@ class GatewayCall(models.Model):
             models.Index(fields=["team", "-created_at"], name="gateway_call_team_when"),
             models.Index(fields=["token", "-created_at"], name="gateway_call_token_when"),
             models.Index(fields=["connection", "-created_at"], name="gateway_call_conn_when"),
+            # The errors only, for the alert on a burst of them (dashboard.alerts): small.
+            models.Index(
+                fields=["-created_at"],
+                condition=models.Q(status__gte=400) | models.Q(refused=True),
+                name="gateway_call_errors_when",
+            ),
         ]
 
     def __str__(self) -> str:
