@@ -24,6 +24,7 @@ from gateway import budgets, limit_services, selectors
 from gateway.limit_forms import UsageLimitForm, add_service_errors
 from gateway.models import ApiToken, LimitTarget, ModelPrice, UsageLimit
 from lib.forms import posted
+from lib.pagination import paginate
 
 
 def _price_currency(access: TeamAccess) -> str:
@@ -102,9 +103,10 @@ def limit_overview(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     team = access.team
     if access.is_admin:
-        memberships = list(account_selectors.member_list(team=team))
+        pages = paginate(request, account_selectors.member_list(team=team))
+        memberships = list(pages.page)
     else:
-        memberships = [access.membership]
+        pages, memberships = None, [access.membership]
     member_use = budgets.budgets_of(
         team=team, group="member", keys=[m.user_id for m in memberships]
     )
@@ -125,6 +127,7 @@ def limit_overview(request: HttpRequest, team_id: UUID) -> HttpResponse:
         {
             "default": budgets.team_default(team=team),
             "members": members,
+            "pages": pages,
             "tokens": tokens,
             "month_start": budgets.month_start(),
         },
