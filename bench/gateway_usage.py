@@ -6,8 +6,9 @@
 Builds a team in a throwaway SQLite database (or the one --database-url names: it must be
 empty or disposable, the tables are created there) with members, a token each and a service
 token, prices for half of the models, and gateway call records spread over the last 60 days;
-then renders the usage page this month grouped each way, as an admin, and the CSV export, and
-prints the number of queries and the median time of each.
+then renders the usage page this month grouped each way, as an admin, the CSV export, the
+token list and the usage limits page, and runs the gateway alerts' periodic check (a monthly
+budget on every token and member), and prints the number of queries and the median time of each.
 """
 
 import argparse
@@ -173,20 +174,71 @@ def main() -> None:
             client.force_login(admin)
             page = reverse("gateway_usage:summary", args=[team.pk])
             client.get(page)  # the session learns the team
-            for group in ("member", "token", "model", "family", "day"):
+            for group in ("member", "token", "model", "family", "day", "member_model"):
                 for period in ("this_month", "30d"):
                     queries, median = _measure(
                         client, f"{page}?by={group}&period={period}", arguments.renders
                     )
                     print(
-                        f"  page  by {group:<7} {period:<10} {queries:>3} queries  "
+                        f"  page  by {group:<12} {period:<10} {queries:>3} queries  "
                         f"median {median:8.1f} ms"
                     )
             export = reverse("gateway_usage:export", args=[team.pk])
             queries, median = _measure(
                 client, f"{export}?by=member&period=30d", arguments.renders, streaming=True
             )
-            print(f"  csv   by member  30d        {queries:>3} queries  median {median:8.1f} ms")
+            label = "csv   by member       30d"
+            print(f"  {label:<32} {queries:>3} queries  median {median:8.1f} ms")
+            for name, url in (
+                ("token list", reverse("gateway:tokens", args=[team.pk])),
+                ("limits overview", reverse("gateway_limits:overview", args=[team.pk])),
+            ):
+                queries, median = _measure(client, url, arguments.renders)
+                print(f"  {name:<32} {queries:>3} queries  median {median:8.1f} ms")
+            _measure_alerts(team, arguments.renders)
+
+
+def _measure_alerts(team, renders: int) -> None:
+    """The alerts' periodic check with a budget on every token and member, none reached."""
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    from accounts.models import Membership
+    from dashboard import gateway_alerts
+    from gateway import limit_services
+    from gateway.models import ApiToken, GatewayCall, UsageLimit
+
+    for token in ApiToken.objects.filter(team=team):
+        limit_services.usage_limit_set(
+            team=team, actor=None, token=token, monthly_token_budget=10**12
+        )
+    for membership in Membership.objects.filter(team=team):
+        limit_services.usage_limit_set(
+            team=team, actor=None, user=membership.user, monthly_token_budget=10**12
+        )
+    # Set long ago: only the spenders with a recent call are measured.
+    from django.utils import timezone
+
+    later = timezone.now()
+    UsageLimit.objects.filter(team=team).update(updated_at=later - timedelta(days=1))
+    recent = GatewayCall.objects.filter(
+        team=team, created_at__gte=later - gateway_alerts.RECENT
+    ).count()
+    for name, check in (
+        ("alerts: budgets", gateway_alerts.budget_alerts_run),
+        ("alerts: bursts of errors", gateway_alerts.error_burst_alerts_run),
+    ):
+        with CaptureQueriesContext(db) as captured:
+            check(now=later)
+        times = []
+        for _ in range(renders):
+            started = time.perf_counter()
+            check(now=later)
+            times.append((time.perf_counter() - started) * 1000)
+        print(
+            f"  {name:<32} {len(captured):>3} queries  median "
+            f"{statistics.median(times):8.1f} ms  ({recent} calls in the last 5 minutes)"
+        )
 
 
 if __name__ == "__main__":
