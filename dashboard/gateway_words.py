@@ -36,37 +36,29 @@ def budget_words(facts: dict[str, Any], team: Team) -> tuple[str, list[str]]:
         "name": facts["name"],
     }
     token = facts["target"] == "token"
-    if facts["threshold"] >= 100:
-        if token:
-            subject = _("The token “%(name)s” used its whole monthly budget") % values
-        else:
-            subject = _("%(name)s used their whole monthly budget") % values
-        lines = [
-            _(
-                "%(whose)s in the team %(team)s has used %(used)s of a monthly budget of "
-                "%(budget)s in %(month)s (UTC): %(percent)s %%."
-            )
-            % values,
-            "",
-            _(
-                "Further calls are refused until the month ends, unless an admin raises the "
-                "budget on the usage limits page."
-            ),
-        ]
+    whole = facts["threshold"] >= 100
+    if whole and token:
+        subject = _("The token “%(name)s” used its whole monthly budget") % values
+    elif whole:
+        subject = _("%(name)s used their whole monthly budget") % values
+    elif token:
+        subject = _("The token “%(name)s” used %(percent)s %% of its monthly budget") % values
     else:
-        if token:
-            subject = _("The token “%(name)s” used %(percent)s %% of its monthly budget") % values
-        else:
-            subject = _("%(name)s used %(percent)s %% of their monthly budget") % values
-        lines = [
-            _(
-                "%(whose)s in the team %(team)s has used %(used)s of a monthly budget of "
-                "%(budget)s in %(month)s (UTC): %(percent)s %%."
-            )
-            % values,
-            "",
-            _("When it is all used, further calls are refused until the month ends."),
-        ]
+        subject = _("%(name)s used %(percent)s %% of their monthly budget") % values
+    lines = [
+        _(
+            "%(whose)s in the team %(team)s has used %(used)s of a monthly budget of "
+            "%(budget)s in %(month)s (UTC): %(percent)s %%."
+        )
+        % values,
+        "",
+        _(
+            "Further calls are refused until the month ends, unless an admin raises the "
+            "budget on the usage limits page."
+        )
+        if whole
+        else _("When it is all used, further calls are refused until the month ends."),
+    ]
     return subject, lines
 
 
