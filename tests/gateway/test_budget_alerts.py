@@ -203,3 +203,16 @@ def test_the_periodic_task_runs_both(team, member_token, mailoutbox):
     kinds = set(AlertSent.objects.values_list("kind", flat=True))
     assert kinds == {AlertKind.BUDGET_THRESHOLD, AlertKind.ERROR_BURST}
     assert len(mailoutbox) == 4  # each to the member and the owner
+
+
+def test_each_reader_gets_the_alert_in_their_language(team, member_token, member, mailoutbox):
+    member.language = "es"
+    member.save(update_fields=["language"])
+    limit_services.usage_limit_set(
+        team=team, actor=None, token=member_token, monthly_token_budget=1000
+    )
+    _spend(member_token, 850)
+    gateway_alerts.budget_alerts_run(now=NOW)
+    to_member = next(mail for mail in mailoutbox if mail.to == ["member@example.com"])
+    assert "ha gastado el 85 % de su presupuesto mensual" in to_member.subject
+    assert "850 tokens de un presupuesto mensual de 1\xa0000 tokens" in to_member.body
