@@ -85,6 +85,8 @@ DEFAULT_OUTPUT_TOKENS = 1024
 # process's slots lapse.
 SLOT_SECONDS = 660
 WINDOW_MS = 60_000
+# Connections to Redis per process and event loop.
+REDIS_CONNECTIONS = 32
 MICRO = Decimal(1_000_000)
 # Paths whose answer is generated text, where an absent maximum means the model's own.
 _GENERATES = frozenset({"chat/completions", "completions", "responses"})
@@ -507,7 +509,12 @@ class RedisCounters:
         loop = asyncio.get_running_loop()
         found = self._scripts.get(loop)
         if found is None:
-            client = redis.asyncio.Redis.from_url(self.url, socket_timeout=2)
+            # A bounded pool that waits for a free connection (up to 2 s) rather than fail:
+            # each use is one short round trip, so a few dozen serve hundreds of calls.
+            pool = redis.asyncio.BlockingConnectionPool.from_url(
+                self.url, max_connections=REDIS_CONNECTIONS, timeout=2, socket_timeout=2
+            )
+            client = redis.asyncio.Redis(connection_pool=pool)
             found = self._scripts[loop] = (
                 client.register_script(_ACQUIRE),
                 client.register_script(_SETTLE),
