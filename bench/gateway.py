@@ -279,6 +279,20 @@ def environment(database_url: str) -> dict[str, str]:
     return env
 
 
+def every_limit() -> dict:
+    """Every limit of a UsageLimit, set so high that the bench reaches none."""
+    from decimal import Decimal
+
+    return {
+        "requests_per_minute": 10**9,
+        "tokens_per_minute": 10**12,
+        "concurrent_requests": 100_000,
+        "monthly_token_budget": 10**14,
+        "monthly_money_budget": Decimal("1000000000"),
+        "budget_currency": "USD",
+    }
+
+
 def prepare(env: dict[str, str], upstream_port: int) -> tuple[str, str]:
     """Migrate, and make a team, a connection to the upstream and two tokens, the second
     with every limit (none of which the bench reaches); the tokens."""
@@ -325,16 +339,11 @@ def prepare(env: dict[str, str], upstream_port: int) -> tuple[str, str]:
         input_per_million=Decimal("0.15"),
         output_per_million=Decimal("0.60"),
     )
-    every_limit = {
-        "requests_per_minute": 10**9,
-        "tokens_per_minute": 10**12,
-        "concurrent_requests": 100_000,
-        "monthly_token_budget": 10**14,
-        "monthly_money_budget": Decimal("1000000000"),
-        "budget_currency": "USD",
-    }
-    UsageLimit.objects.create(team=team, target=LimitTarget.TOKEN, token=made[1][0], **every_limit)
-    UsageLimit.objects.create(team=team, target=LimitTarget.MEMBER, user=user, **every_limit)
+    limited_token = made[1][0]
+    UsageLimit.objects.create(
+        team=team, target=LimitTarget.TOKEN, token=limited_token, **every_limit()
+    )
+    UsageLimit.objects.create(team=team, target=LimitTarget.MEMBER, user=user, **every_limit())
     return made[0][1], made[1][1]
 
 
@@ -435,7 +444,6 @@ def counters_alone(redis: str, calls: int) -> None:
     """The limits' own cost, in this process: a reservation and its settlement, against a
     token's and a member's limits with every limit set (what the gateway does per call)."""
     import uuid
-    from decimal import Decimal
 
     from django.test import override_settings
 
@@ -444,14 +452,7 @@ def counters_alone(redis: str, calls: int) -> None:
     from gateway.prices import PriceBook
 
     team = uuid.uuid4()
-    every = {
-        "requests_per_minute": 10**9,
-        "tokens_per_minute": 10**12,
-        "concurrent_requests": 100_000,
-        "monthly_token_budget": 10**14,
-        "monthly_money_budget": Decimal("1000000000"),
-        "budget_currency": "USD",
-    }
+    every = every_limit()
     pair = [
         limits.Limit(
             source=limits.LimitSource.TOKEN,

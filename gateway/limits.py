@@ -81,8 +81,8 @@ logger = logging.getLogger(__name__)
 # The answer's size reserved when a text-generating call names none.
 DEFAULT_OUTPUT_TOKENS = 1024
 # A concurrency slot (and the reservation with it) is given back at the latest after this long:
-# longer than the gateway waits for the provider (upstream.READ_SECONDS), so only a dead
-# process's slots lapse.
+# longer than the gateway waits for the provider's next bytes (upstream.READ_SECONDS), so what
+# lapses is a dead process's slot, or that of a stream longer than this.
 SLOT_SECONDS = 660
 WINDOW_MS = 60_000
 # Connections to Redis per process and event loop.
@@ -286,8 +286,8 @@ class Refusal:
         elif self.kind == "budget_tokens":
             text = (
                 f"{whose}: the monthly budget of {self.ceiling} tokens (calendar month, UTC) "
-                f"is spent or would be by this call ({self.remaining} left, a call reserves "
-                f"its max_tokens, or {DEFAULT_OUTPUT_TOKENS}, plus its input)."
+                f"is spent or would be by this call ({max(0, self.remaining)} left; a call "
+                f"reserves its max_tokens, or {DEFAULT_OUTPUT_TOKENS}, plus its input)."
             )
         else:
             budget = Decimal(self.ceiling) / MICRO
@@ -468,7 +468,8 @@ _PREFIX = "tablero:limits:"
 
 
 def _keys(limit: Limit, month: str) -> list[str]:
-    base = f"{_PREFIX}{{{limit.key}}}"  # one hash slot per limit key (Redis Cluster)
+    # The team in braces: a call's token and member keys share a Redis Cluster hash slot.
+    base = f"{_PREFIX}{{{limit.team_id.hex}}}:{limit.key}"
     return [f"{base}:state", f"{base}:live", f"{base}:spent:{month}"]
 
 

@@ -4,7 +4,6 @@ usage, seeded from the recorded calls of the month (calendar month, UTC)."""
 
 import asyncio
 import datetime
-import socket
 from decimal import Decimal
 
 import pytest
@@ -14,17 +13,10 @@ from gateway import limits
 from gateway.limits import Demand, Limit, LimitSource, Refusal, Ticket
 from gateway.prices import PriceBook
 from tests.connections.helpers import make_connection
+from tests.gateway.test_proxy_processes import _redis_answers
 from tests.gateway.usage_helpers import make_call, make_price, make_token
 
 REDIS_URL = "redis://127.0.0.1:6379/8"
-
-
-def _redis_answers() -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", 6379), timeout=1):
-            return True
-    except OSError:
-        return False
 
 
 @pytest.fixture(params=["memory", "redis"])
