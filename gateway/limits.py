@@ -407,15 +407,17 @@ for i = 1, n do
       if money > left then return {'refuse', i, 'budget_money', bmoney, left, 0, r, tk} end
     end
   end
-  states[i] = {r, tk, ht, hm, conc >= 0 or btok >= 0 or bmoney >= 0, money}
+  -- The entry is written from the arguments' text, as settle writes it (no number format).
+  local text = ARGV[a+7]
+  if money < 0 then money = 0; text = '0' end
+  states[i] = {r, tk, ht, hm, conc >= 0 or btok >= 0 or bmoney >= 0, money, text}
 end
 local counts = {'ok', window, reset}
 for i = 1, n do
   local state, live = KEYS[3*i-2], KEYS[3*i-1]
-  local r, tk, ht, hm, tracked, money = unpack(states[i])
-  if money < 0 then money = 0 end
+  local r, tk, ht, hm, tracked, money, text = unpack(states[i])
   if tracked then
-    redis.call('ZADD', live, now + slot, member .. '|' .. tokens .. '|' .. money)
+    redis.call('ZADD', live, now + slot, member .. '|' .. ARGV[3] .. '|' .. text)
     redis.call('PEXPIRE', live, slot + 60000)
     ht = ht + tokens
     hm = hm + money
@@ -437,7 +439,7 @@ for i = 1, n do
   local a = 4 + (i-1) * 3
   local held, money, currency = tonumber(ARGV[a+1]), tonumber(ARGV[a+2]), ARGV[a+3]
   if held < 0 then held = 0 end
-  if redis.call('ZREM', live, member .. '|' .. reserved .. '|' .. held) == 1 then
+  if redis.call('ZREM', live, member .. '|' .. ARGV[3] .. '|' .. ARGV[a+1]) == 1 then
     local s = redis.call('HMGET', state, 'ht', 'hm')
     local ht = math.max(0, (tonumber(s[1]) or 0) - reserved)
     local hm = math.max(0, (tonumber(s[2]) or 0) - held)

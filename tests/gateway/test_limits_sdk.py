@@ -163,19 +163,22 @@ def test_token_budget_spent_is_insufficient_quota_not_retried(
     assert 100 - (10 + len(sent.body) // 4) < spent <= 100
 
 
-def test_money_budget_counts_priced_models_only(sdk, make_token, team, fake_upstream):
-    # 1,000 USD a million tokens: a call of 14 tokens costs 0.014 USD.
-    make_price(team, model="gpt-4o", input="1000", output="1000", cached=None)
+def test_money_budget_counts_priced_models_only(sdk, make_token, team, fake_upstream, written):
     value = make_token()
     _limit(team, value, monthly_money_budget=Decimal("0.05"), budget_currency="USD")
     client = sdk(value)
+    _chat(client, max_tokens=10)  # no price yet: a money budget does not hold it back
+    written()
 
-    _chat(client, max_tokens=10)
-    _chat(client, max_tokens=10)
+    # 1,000 USD a million tokens, set after the grant was cached: a call of 14 tokens costs
+    # 0.014 USD, and the month's spend is read again from the recorded calls, priced.
+    make_price(team, model="gpt-4o", input="1000", output="1000", cached=None)
+    _chat(client, max_tokens=10)  # 0.014 spent + about 0.030 reserved <= 0.05
     with pytest.raises(openai.RateLimitError) as refused:
         _chat(client, max_tokens=10)
     assert refused.value.code == "insufficient_quota"
-    assert "the monthly budget of 0.05 USD" in refused.value.body["message"]
+    message = refused.value.body["message"]
+    assert "the monthly budget of 0.05 USD" in message and "(0.02 left)" in message
     # A model without a price is not held back by a money budget.
     assert client.chat.completions.create(model="o3", messages=HELLO).choices
 
