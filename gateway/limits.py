@@ -233,6 +233,7 @@ class Ticket:
     tokens: int
     money: tuple[int, ...]  # per limit, -1 where no money budget applies
     prices: Any
+    store: Any  # the counters it was reserved in, where it is settled
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     settled: bool = False
 
@@ -771,10 +772,11 @@ def month_spent(limit: Limit, month: str, prices: Any) -> tuple[int, int]:
 
 
 async def acquire(
-    limits: Sequence[Limit], demand: Demand, *, prices: Any = None
+    limits: Sequence[Limit], demand: Demand, *, prices: Any = None, store: Any = None
 ) -> Ticket | Refusal | None:
     """Check and reserve a call against `limits`: its ticket (to `settle`), a Refusal, or
-    None when no limit applies (or the counters cannot be reached)."""
+    None when no limit applies (or the counters cannot be reached). `store`: the counters
+    (by default those of the cache in use, `counters()`)."""
     if not limits:
         return None
     now = datetime.datetime.now(datetime.UTC)
@@ -786,7 +788,7 @@ async def acquire(
         for limit in limits
     )
     member = secrets.token_hex(8)
-    store = counters()
+    store = store or counters()
     try:
         for _attempt in range(len(limits) + 1):
             answer = await store.acquire(
@@ -814,6 +816,7 @@ async def acquire(
         tokens=demand.tokens,
         money=money,
         prices=prices,
+        store=store,
     )
     ticket.headers = _success_headers(limits, counts, reset)
     return ticket
@@ -917,7 +920,7 @@ async def settle(ticket: Ticket, call: Any) -> None:
             for limit in ticket.limits
         )
     try:
-        await counters().settle(
+        await ticket.store.settle(
             ticket.limits,
             member=ticket.member,
             window=ticket.window,
