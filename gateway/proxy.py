@@ -589,7 +589,7 @@ class Gateway:
             await self._forward_watched(scope, receive, send, grant, call, path, body, forwarded)
         finally:
             if ticket is not None:
-                await limits.settle(ticket, call)
+                limits.settle_soon(ticket, call)
 
     @staticmethod
     def _too_large(limit: int) -> str:
