@@ -25,8 +25,9 @@ answer (`max_tokens`, `max_completion_tokens` or `max_output_tokens` of a JSON b
 only if the budget, minus what was spent, minus what calls in flight have reserved, covers
 the call's reservation: however many calls run at once, the spend stops within one
 reservation of the budget (as long as answers use no more than they reserved). When the call
-ends its reservation is settled from the answer's `usage`: the tokens counted per minute are
-corrected and the month's spend incremented by what was used. An answer that succeeded
+ends (in a task of its own, once the answer is out) its reservation is settled from the
+answer's `usage`: the tokens counted per minute are corrected and the month's spend
+incremented by what was used. An answer that succeeded
 without a `usage` block (a stream without `include_usage`, a client gone mid-answer) is
 charged its reservation, which is all Tablero knows of it; an error is charged nothing.
 
@@ -71,6 +72,7 @@ __all__ = [
     "acquire",
     "counters",
     "demand_of",
+    "month_bounds",
     "month_of",
     "settle",
     "settle_soon",
@@ -175,7 +177,8 @@ def month_of(moment: datetime.datetime) -> str:
     return moment.astimezone(datetime.UTC).strftime("%Y-%m")
 
 
-def _month_bounds(month: str) -> tuple[datetime.datetime, datetime.datetime]:
+def month_bounds(month: str) -> tuple[datetime.datetime, datetime.datetime]:
+    """The start of a budget month and of the next, in UTC."""
     year, number = (int(part) for part in month.split("-"))
     start = datetime.datetime(year, number, 1, tzinfo=datetime.UTC)
     end = datetime.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=datetime.UTC)
@@ -560,7 +563,7 @@ class RedisCounters:
 
     async def seed(self, limit: Limit, month: str, tokens: int, money: int) -> None:
         script = self._client()[2]
-        _start, end = _month_bounds(month)
+        _start, end = month_bounds(month)
         expires = int((end + datetime.timedelta(days=7)).timestamp() * 1000)
         currency = limit.budget_currency if limit.money_budget_micro is not None else ""
         await script(keys=[_keys(limit, month)[2]], args=[tokens, currency, money, expires])
@@ -734,7 +737,7 @@ def month_spent(limit: Limit, month: str, prices: Any) -> tuple[int, int]:
     from gateway.models import GatewayCall
 
     close_old_connections()
-    start, end = _month_bounds(month)
+    start, end = month_bounds(month)
     calls = GatewayCall.objects.filter(
         team_id=limit.team_id, created_at__gte=start, created_at__lt=end
     )

@@ -271,3 +271,35 @@ def test_no_two_calls_take_the_last_of_a_budget(backend, token, pinned):
     found = _run(scenario())
     assert sum(isinstance(one, Ticket) for one in found) == 10
     assert {one.kind for one in found if isinstance(one, Refusal)} == {"budget_tokens"}
+
+
+def test_the_budget_month_is_the_calendar_month_in_utc():
+    evening_in_bogota = datetime.datetime(
+        2026, 11, 30, 20, 0, tzinfo=datetime.timezone(datetime.timedelta(hours=-5))
+    )
+    assert limits.month_of(evening_in_bogota) == "2026-12"
+    assert limits.month_bounds("2026-12") == (
+        datetime.datetime(2026, 12, 1, tzinfo=datetime.UTC),
+        datetime.datetime(2027, 1, 1, tzinfo=datetime.UTC),
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "output"),
+    [
+        ("chat/completions", b'{"model": "m", "max_tokens": 50}', 50),
+        ("chat/completions", b'{"model": "m", "max_completion_tokens": 70}', 70),
+        ("responses", b'{"model": "m", "max_output_tokens": 90}', 90),
+        ("responses", b'{"model": "m"}', limits.DEFAULT_OUTPUT_TOKENS),
+        ("embeddings", b'{"model": "m", "input": "some text"}', 0),
+        ("chat/completions", b'{"max_tokens": true}', limits.DEFAULT_OUTPUT_TOKENS),
+    ],
+)
+def test_a_call_reserves_its_largest_answer_and_its_input(path, body, output):
+    demand = limits.demand_of("POST", path, b"application/json", body, "m")
+    assert demand.tokens == output + len(body) // 4
+
+
+def test_a_call_without_a_json_body_reserves_no_tokens():
+    assert limits.demand_of("GET", "models", b"", b"", "").tokens == 0
+    assert limits.demand_of("POST", "files", b"multipart/form-data", b"x" * 400, "").tokens == 0
