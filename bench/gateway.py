@@ -440,7 +440,7 @@ def report_latency(title: str, timings: dict[str, list[tuple]], index: int) -> N
         )
 
 
-def counters_alone(redis: str, calls: int) -> None:
+def counters_alone(redis_url: str, calls: int) -> None:
     """The limits' own cost, in this process: a reservation and its settlement, against a
     token's and a member's limits with every limit set (what the gateway does per call)."""
     import uuid
@@ -475,26 +475,46 @@ def counters_alone(redis: str, calls: int) -> None:
         status, model = 200, "gpt-4o-mini"
         input_tokens, cached_tokens, output_tokens = 8, 0, 2
 
-    stores: list[tuple[str, object]] = [("memory counters", limits.MemoryCounters())]
-    if redis:
-        stores.append(("Redis counters", limits.RedisCounters(redis)))
+    def reserve_and_settle(store: object):
+        async def one() -> None:
+            ticket = await limits.acquire(
+                pair, limits.Demand(30, "gpt-4o-mini"), prices=prices, store=store
+            )
+            assert isinstance(ticket, limits.Ticket), ticket
+            await limits.settle(ticket, Call)
+
+        return one
+
+    measures = [("memory counters", reserve_and_settle(limits.MemoryCounters()))]
+    if redis_url:
+        measures.append(("Redis counters", reserve_and_settle(limits.RedisCounters(redis_url))))
 
     async def run() -> dict[str, list[float]]:
-        timings: dict[str, list[float]] = {label: [] for label, _store in stores}
-        for number in range(calls + 100):  # taking turns, so both see the same machine
-            for label, store in stores if number % 2 else stores[::-1]:
+        if redis_url:  # the yardstick: one bare round trip to the same Redis
+            import redis.asyncio
+
+            client = redis.asyncio.Redis.from_url(redis_url)
+            measures.append(("Redis PING", client.ping))
+        timings: dict[str, list[float]] = {label: [] for label, _measure in measures}
+        for number in range(calls + 100):  # taking turns, so all see the same machine
+            for label, measure in measures if number % 2 else measures[::-1]:
                 started = time.perf_counter()
-                ticket = await limits.acquire(
-                    pair, limits.Demand(30, "gpt-4o-mini"), prices=prices, store=store
-                )
-                assert isinstance(ticket, limits.Ticket), ticket
-                await limits.settle(ticket, Call)
+                await measure()
                 timings[label].append(time.perf_counter() - started)
         # The first ones seed the month's spend from the database.
         return {label: values[100:] for label, values in timings.items()}
 
-    print(f"\nThe counters alone: reserve and settle a call, {calls} times, in this process")
-    for label, values in asyncio.run(run()).items():
+    try:  # the event loop uvicorn serves the gateway with, when installed
+        import uvloop
+
+        runner, loop_name = uvloop.run, "uvloop"
+    except ImportError:
+        runner, loop_name = asyncio.run, "asyncio"
+    print(
+        f"\nThe counters alone: reserve and settle a call, {calls} times, in this process "
+        f"({loop_name})"
+    )
+    for label, values in runner(run()).items():
         print(
             f"  {label:<16} median {ms(statistics.median(values))}   "
             f"p99 {ms(percentile(values, 0.99))}"
