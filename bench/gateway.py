@@ -1,7 +1,8 @@
 """What the gateway adds to a call (not a test).
 
     .venv/bin/python bench/gateway.py [--calls 2000] [--streams 1000] [--seconds 3]
-                                      [--database-url URL]
+                                      [--database-url URL] [--redis redis://127.0.0.1:6379/8]
+                                      [--port-base 9100]
 
 Starts, each in a process of its own: an instant local upstream (uvicorn serving a tiny
 OpenAI-shaped app: a small chat completion, or a short stream of server-sent events) and
@@ -10,7 +11,11 @@ throwaway SQLite database with one team, a connection to that upstream and a tok
 one run and alternating direct and through-Tablero calls so both see the same machine:
 
 - the added latency of a small chat completion: median and 99th percentile, direct and
-  through Tablero (one keep-alive connection each, a raw HTTP/1.1 client);
+  through Tablero (one keep-alive connection each, a raw HTTP/1.1 client), with a token
+  without limits and one with every limit (requests and tokens per minute, concurrency, a
+  monthly budget in tokens and in money: none reached), and what the limits add; with
+  `--redis`, the same through a second Tablero process whose cache, and so whose counters,
+  are that Redis database (without it the counters are the process's memory);
 - the time to the first streamed byte, direct and through Tablero;
 - requests per second at concurrency 1, 10 and 100 (an asyncio client, `--seconds` each);
 - the memory of the Tablero process with `--streams` streams held open at once;
@@ -274,8 +279,23 @@ def environment(database_url: str) -> dict[str, str]:
     return env
 
 
-def prepare(env: dict[str, str], upstream_port: int) -> str:
-    """Migrate, and make a team, a connection to the upstream and a token; the token."""
+def every_limit() -> dict:
+    """Every limit of a UsageLimit, set so high that the bench reaches none."""
+    from decimal import Decimal
+
+    return {
+        "requests_per_minute": 10**9,
+        "tokens_per_minute": 10**12,
+        "concurrent_requests": 100_000,
+        "monthly_token_budget": 10**14,
+        "monthly_money_budget": Decimal("1000000000"),
+        "budget_currency": "USD",
+    }
+
+
+def prepare(env: dict[str, str], upstream_port: int) -> tuple[str, str]:
+    """Migrate, and make a team, a connection to the upstream and two tokens, the second
+    with every limit (none of which the bench reaches); the tokens."""
     os.environ.update(env)
     import django
 
@@ -297,14 +317,60 @@ def prepare(env: dict[str, str], upstream_port: int) -> str:
     connection.set_api_key(UPSTREAM_KEY)
     connection.full_clean()
     connection.save()
-    return token_create(
+    from decimal import Decimal
+
+    from gateway.models import LimitTarget, ModelPrice, UsageLimit
+
+    made = [
+        token_create(
+            team=team,
+            connection=connection,
+            name=name,
+            created_by=user,
+            owner=user,
+            scopes=list(Scope),
+        )
+        for name in ("bench", "bench-limited")
+    ]
+    ModelPrice.objects.create(
         team=team,
-        connection=connection,
-        name="bench",
-        created_by=user,
-        owner=user,
-        scopes=list(Scope),
-    )[1]
+        model="gpt-4o-mini",
+        effective_from="2020-01-01",
+        input_per_million=Decimal("0.15"),
+        output_per_million=Decimal("0.60"),
+    )
+    limited_token = made[1][0]
+    UsageLimit.objects.create(
+        team=team, target=LimitTarget.TOKEN, token=limited_token, **every_limit()
+    )
+    UsageLimit.objects.create(team=team, target=LimitTarget.MEMBER, user=user, **every_limit())
+    return made[0][1], made[1][1]
+
+
+def start_tablero(port: int, env: dict[str, str]) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import resource, sys; s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
+            "resource.setrlimit(resource.RLIMIT_NOFILE, (h, h)); "
+            "from uvicorn.main import main; sys.exit(main())",
+            "config.asgi:application",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--backlog",
+            "4096",
+        ],
+        cwd=ROOT,
+        env=env,
+    )
+    wait_port(port, process)
+    return process
 
 
 def start_litellm(upstream_port: int, workdir: Path) -> tuple[subprocess.Popen, int] | None:
@@ -374,6 +440,101 @@ def report_latency(title: str, timings: dict[str, list[tuple]], index: int) -> N
         )
 
 
+def counters_alone(redis_url: str, calls: int) -> None:
+    """The limits' own cost, in this process: a reservation and its settlement, against a
+    token's and a member's limits with every limit set (what the gateway does per call)."""
+    import uuid
+
+    from gateway import limits
+    from gateway.models import ModelPrice
+    from gateway.prices import PriceBook
+
+    team = uuid.uuid4()
+    every = every_limit()
+    pair = [
+        limits.Limit(
+            source=limits.LimitSource.TOKEN,
+            key=f"bench:t:{uuid.uuid4().hex}",
+            team_id=team,
+            token_id=uuid.uuid4(),
+            user_id=None,
+            **every,
+        ),
+        limits.Limit(
+            source=limits.LimitSource.MEMBER,
+            key=f"bench:m:{uuid.uuid4().hex}",
+            team_id=team,
+            token_id=None,
+            user_id=uuid.uuid4(),
+            **every,
+        ),
+    ]
+    prices = PriceBook(ModelPrice.objects.all())
+
+    class Call:
+        status, model = 200, "gpt-4o-mini"
+        input_tokens, cached_tokens, output_tokens = 8, 0, 2
+
+    def reserve_and_settle(store: object):
+        async def one() -> None:
+            ticket = await limits.acquire(
+                pair, limits.Demand(30, "gpt-4o-mini"), prices=prices, store=store
+            )
+            assert isinstance(ticket, limits.Ticket), ticket
+            await limits.settle(ticket, Call)
+
+        return one
+
+    measures = [("memory counters", reserve_and_settle(limits.MemoryCounters()))]
+    if redis_url:
+        measures.append(("Redis counters", reserve_and_settle(limits.RedisCounters(redis_url))))
+
+    async def run() -> dict[str, list[float]]:
+        if redis_url:  # the yardstick: one bare round trip to the same Redis
+            import redis.asyncio
+
+            client = redis.asyncio.Redis.from_url(redis_url)
+            measures.append(("Redis PING", client.ping))
+        timings: dict[str, list[float]] = {label: [] for label, _measure in measures}
+        for number in range(calls + 100):  # taking turns, so all see the same machine
+            for label, measure in measures if number % 2 else measures[::-1]:
+                started = time.perf_counter()
+                await measure()
+                timings[label].append(time.perf_counter() - started)
+        # The first ones seed the month's spend from the database.
+        return {label: values[100:] for label, values in timings.items()}
+
+    try:  # the event loop uvicorn serves the gateway with, when installed
+        import uvloop
+
+        runner, loop_name = uvloop.run, "uvloop"
+    except ImportError:
+        runner, loop_name = asyncio.run, "asyncio"
+    print(
+        f"\nThe counters alone: reserve and settle a call, {calls} times, in this process "
+        f"({loop_name})"
+    )
+    for label, values in runner(run()).items():
+        print(
+            f"  {label:<16} median {ms(statistics.median(values))}   "
+            f"p99 {ms(percentile(values, 0.99))}"
+        )
+
+
+def report_limits(timings: dict[str, list[tuple]], redis: str) -> None:
+    """What the limits add: the limited token against the plain one, same process."""
+    pairs = [("limits", "tablero", "memory counters")]
+    if redis:
+        pairs.append(("limits+r", "redis", "Redis counters"))
+    print("\nWhat the limits add (every limit set on the token and its member, none reached)")
+    for limited, plain, label in pairs:
+        with_limits = [t[1] for t in timings[limited]]
+        without = [t[1] for t in timings[plain]]
+        median = statistics.median(with_limits) - statistics.median(without)
+        p99 = percentile(with_limits, 0.99) - percentile(without, 0.99)
+        print(f"  {label:<16} median {ms(median)}   p99 {ms(p99)}")
+
+
 async def hold_streams(port: int, token: str, count: int) -> list[asyncio.StreamWriter]:
     request = request_bytes(port, "/v1/chat/completions", token, HELD_CHAT)
 
@@ -412,6 +573,12 @@ def main() -> None:
     parser.add_argument("--streams", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--database-url", default="")
+    parser.add_argument(
+        "--redis", default="", help="also measure a Tablero whose cache is this Redis URL"
+    )
+    parser.add_argument(
+        "--port-base", type=int, default=0, help="serve on this port and the next two"
+    )
     parser.add_argument("--serve-upstream", type=int, default=0, help=argparse.SUPPRESS)
     arguments = parser.parse_args()
 
@@ -432,7 +599,8 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="tablero-bench-"))
     database_url = arguments.database_url or f"sqlite:///{workdir / 'db.sqlite3'}"
     env = environment(database_url)
-    upstream_port, tablero_port = free_port(), free_port()
+    base = arguments.port_base
+    upstream_port, tablero_port = (base, base + 1) if base else (free_port(), free_port())
     processes: list[subprocess.Popen] = []
     try:
         processes.append(
@@ -441,58 +609,41 @@ def main() -> None:
             )
         )
         wait_port(upstream_port, processes[-1])
-        token = prepare(env, upstream_port)
-        tablero = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import resource, sys; s, h = resource.getrlimit(resource.RLIMIT_NOFILE); "
-                "resource.setrlimit(resource.RLIMIT_NOFILE, (h, h)); "
-                "from uvicorn.main import main; sys.exit(main())",
-                "config.asgi:application",
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(tablero_port),
-                "--no-access-log",
-                "--log-level",
-                "warning",
-                "--backlog",
-                "4096",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        token, limited = prepare(env, upstream_port)
+        tablero = start_tablero(tablero_port, env)
         processes.append(tablero)
-        wait_port(tablero_port, tablero)
+        if arguments.redis:
+            redis_port = base + 2 if base else free_port()
+            processes.append(start_tablero(redis_port, {**env, "CACHE_URL": arguments.redis}))
         litellm = start_litellm(upstream_port, workdir)
         if litellm is not None:
             processes.append(litellm[0])
 
-        ports = {"direct": upstream_port, "tablero": tablero_port}
+        # name: (port, the key or token it is called with)
+        ports = {
+            "direct": (upstream_port, UPSTREAM_KEY),
+            "tablero": (tablero_port, token),
+            "limits": (tablero_port, limited),
+        }
+        if arguments.redis:
+            ports["redis"] = (redis_port, token)
+            ports["limits+r"] = (redis_port, limited)
         if litellm is not None:
-            ports["litellm"] = litellm[1]
+            ports["litellm"] = (litellm[1], UPSTREAM_KEY)
 
         def targets_for(payload: dict) -> dict[str, tuple[int, bytes]]:
             return {
-                name: (
-                    port,
-                    request_bytes(
-                        port,
-                        "/v1/chat/completions",
-                        token if name == "tablero" else UPSTREAM_KEY,
-                        payload,
-                    ),
-                )
-                for name, port in ports.items()
+                name: (port, request_bytes(port, "/v1/chat/completions", key, payload))
+                for name, (port, key) in ports.items()
             }
 
         targets = targets_for(SMALL_CHAT)
         print(f"Tablero gateway bench: {arguments.calls} calls each, alternating")
         print(f"LiteLLM: {'measured' if litellm else 'not installed, skipped'}")
-        report_latency(
-            "Small chat completion, whole answer", alternate(targets, arguments.calls), 1
-        )
+        small = alternate(targets, arguments.calls)
+        report_latency("Small chat completion, whole answer", small, 1)
+        report_limits(small, arguments.redis)
+        counters_alone(arguments.redis, arguments.calls)
 
         streaming = targets_for(STREAM_CHAT)
         report_latency(
@@ -519,6 +670,10 @@ def main() -> None:
             f"(opened in {opened:.2f} s)"
         )
     finally:
+        if arguments.redis:
+            from gateway.limits import RedisCounters
+
+            RedisCounters(arguments.redis).clear()  # the bench's counters, not left behind
         for process in processes:
             process.terminate()
         for process in processes:

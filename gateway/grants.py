@@ -13,6 +13,11 @@ miss `load` (which reads the database and remembers the answer):
   or a removed connection takes effect everywhere within a second.
 - A grant is read again from the database after `TTL_SECONDS` whatever happens, and refused
   as soon as it expires.
+
+A grant carries the limits that apply to its token (`gateway.limits`): the token's own row,
+else the team's default, and its member's row; and, when one of them has a money budget, the
+team's prices. So the hot path reads no database; a limit or a price that changes forgets the
+team's grants (`gateway.signals`).
 """
 
 from __future__ import annotations
@@ -22,18 +27,22 @@ import re
 import secrets as pyrandom
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
 from django.db import close_old_connections
+from django.db.models import Q
 from django.utils import timezone
 
 from accounts.models import Membership, Role, User
 from connections.crypto import DecryptionError
 from gateway import tokens
-from gateway.models import ApiToken, TokenKind
+from gateway.limits import Limit, LimitSource
+from gateway.models import ApiToken, LimitTarget, ModelPrice, TokenKind, UsageLimit
+from gateway.prices import PriceBook
 from gateway.scopes import READ_ONLY_SCOPES, Scope
 from provider.endpoint import Endpoint
 
@@ -65,6 +74,8 @@ class Grant:
     allowed_models: frozenset[str]  # empty: any model
     expires_at: datetime
     endpoint: Endpoint
+    limits: tuple[Limit, ...] = ()  # what applies: the token's (or team default's), member's
+    prices: Any = None  # the team's PriceBook, when a limit has a money budget
 
     def allows_model(self, model: str) -> bool:
         return not self.allowed_models or model in self.allowed_models
@@ -163,7 +174,56 @@ def _lookup(prefix: str, *, now: datetime | None = None) -> tuple[Grant, str] | 
         expires_at=token.expires_at,
         endpoint=endpoint,
     )
+    found = _limits(token)
+    if found:
+        money = any(limit.money_budget_micro is not None for limit in found)
+        prices = PriceBook(ModelPrice.objects.filter(team_id=token.team_id)) if money else None
+        grant = replace(grant, limits=found, prices=prices)
     return grant, token.secret_digest
+
+
+def _limits(token: ApiToken) -> tuple[Limit, ...]:
+    """The limits on a token: its own row, else the team's default (each token counted on
+    its own), and its member's row (counted over all of the member's tokens). One query."""
+    wanted = Q(token_id=token.pk) | Q(target=LimitTarget.TEAM_DEFAULT)
+    if token.owner_id is not None:
+        wanted |= Q(target=LimitTarget.MEMBER, user_id=token.owner_id)
+    rows = {row.target: row for row in UsageLimit.objects.filter(wanted, team_id=token.team_id)}
+    found = []
+    own = rows.get(LimitTarget.TOKEN) or rows.get(LimitTarget.TEAM_DEFAULT)
+    if own is not None:
+        source = LimitSource.TOKEN if own.target == LimitTarget.TOKEN else LimitSource.TEAM_DEFAULT
+        found.append(_limit(own, source, f"t:{token.pk.hex}", token_id=token.pk))
+    member = rows.get(LimitTarget.MEMBER)
+    if member is not None and token.owner_id is not None:
+        key = f"m:{token.team_id.hex}:{token.owner_id.hex}"
+        found.append(_limit(member, LimitSource.MEMBER, key, user_id=token.owner_id))
+    return tuple(limit for limit in found if _applies(limit))
+
+
+def _limit(row: UsageLimit, source: str, key: str, **whose: Any) -> Limit:
+    return Limit(
+        source=source,
+        key=key,
+        team_id=row.team_id,
+        token_id=whose.get("token_id"),
+        user_id=whose.get("user_id"),
+        requests_per_minute=row.requests_per_minute,
+        tokens_per_minute=row.tokens_per_minute,
+        concurrent_requests=row.concurrent_requests,
+        monthly_token_budget=row.monthly_token_budget,
+        monthly_money_budget=row.monthly_money_budget,
+        budget_currency=row.budget_currency,
+    )
+
+
+def _applies(limit: Limit) -> bool:
+    """A row with every field empty limits nothing."""
+    return (
+        limit.requests_per_minute is not None
+        or limit.tokens_per_minute is not None
+        or limit.tracked
+    )
 
 
 # -- the per-process cache -----------------------------------------------------------------

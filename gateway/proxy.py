@@ -17,7 +17,8 @@ A request goes through, in order:
    gets 429 with Retry-After.
 3. The endpoint family (`scopes.family_of`) against the token's scopes; the size limit
    (`TABLERO_GATEWAY_MAX_BODY_MB`); the model (`model` of a JSON body or a multipart field,
-   the id of `GET /v1/models/{id}`) against the token's models.
+   the id of `GET /v1/models/{id}`) against the token's models; the token's and its member's
+   limits (`gateway.limits`: a reservation, settled from the answer's usage when it ends).
 4. Forwarded with the same method, path, query, body and content type to the connection's
    base URL, through one pool of SSRF-guarded keep-alive connections per process and event
    loop (`gateway.upstream`: a lean HTTP/1.1 client; httpx cost more than the whole budget),
@@ -54,7 +55,7 @@ from django.core.cache import cache
 from django.http.request import split_domain_port, validate_host
 
 from connections.guard import url_guard
-from gateway import grants, recorder, upstream
+from gateway import grants, limits, recorder, upstream
 from gateway.grants import Grant
 from gateway.scopes import clean_segments, family_of
 from provider.endpoint import request_headers
@@ -566,8 +567,29 @@ class Gateway:
                     param="model",
                 )
                 return
+        ticket = None
+        if grant.limits:  # Tablero's limits (gateway.limits): reserve now, settle at the end
+            demand = limits.demand_of(method, path, content_type, body, call.model)
+            ticket = await limits.acquire(grant.limits, demand, prices=grant.prices)
+            if isinstance(ticket, limits.Refusal):
+                call.status = 429
+                await _refuse(
+                    send,
+                    429,
+                    ticket.message,
+                    code=ticket.code,
+                    error_type=ticket.error_type,
+                    headers=ticket.headers(),
+                )
+                return
+            if ticket is not None:
+                send = limits.with_headers(send, ticket.headers)
         call.refused = False
-        await self._forward_watched(scope, receive, send, grant, call, path, body, forwarded)
+        try:
+            await self._forward_watched(scope, receive, send, grant, call, path, body, forwarded)
+        finally:
+            if ticket is not None:
+                limits.settle_soon(ticket, call)
 
     @staticmethod
     def _too_large(limit: int) -> str:

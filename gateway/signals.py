@@ -1,7 +1,9 @@
 """What makes the gateway's cached grants stale, wherever it is written: a member who leaves
 or changes role, a user deactivated, a connection removed or pointed elsewhere (its key, base
-URL, organization or project), a token revoked or deleted. Each tells every process, once
-the transaction commits, through `gateway.grants.forget` / `forget_team`.
+URL, organization or project), a token revoked or deleted, a usage limit or a model price
+set, changed or removed (a grant holds the limits that apply to it and, for money budgets,
+the team's prices; one limit can cover many tokens, so the whole team's grants go). Each
+tells every process, once the transaction commits, through `gateway.grants.forget` / `forget_team`.
 
 Connections are saved often for their health alone; those saves change nothing a grant holds
 and are let through.
@@ -18,7 +20,7 @@ from django.db.models.signals import post_delete, post_save
 from accounts.models import Membership, User
 from connections.models import Connection
 from gateway import grants
-from gateway.models import ApiToken
+from gateway.models import ApiToken, ModelPrice, UsageLimit
 
 # What a grant holds of its connection.
 _ENDPOINT_FIELDS = frozenset(
@@ -65,6 +67,10 @@ def _token_changed(sender: type, instance: ApiToken, created: bool = False, **kw
         transaction.on_commit(partial(grants.forget, instance.prefix))
 
 
+def _team_rule_changed(sender: type, instance: UsageLimit | ModelPrice, **kwargs: Any) -> None:
+    _team_changed(instance.team_id)
+
+
 def connect() -> None:
     post_save.connect(_membership_changed, sender=Membership, dispatch_uid="gateway-membership")
     post_delete.connect(_membership_changed, sender=Membership, dispatch_uid="gateway-member-gone")
@@ -73,3 +79,7 @@ def connect() -> None:
     post_save.connect(_user_saved, sender=User, dispatch_uid="gateway-user")
     post_save.connect(_token_changed, sender=ApiToken, dispatch_uid="gateway-token")
     post_delete.connect(_token_changed, sender=ApiToken, dispatch_uid="gateway-token-gone")
+    post_save.connect(_team_rule_changed, sender=UsageLimit, dispatch_uid="gateway-limit")
+    post_delete.connect(_team_rule_changed, sender=UsageLimit, dispatch_uid="gateway-limit-gone")
+    post_save.connect(_team_rule_changed, sender=ModelPrice, dispatch_uid="gateway-price")
+    post_delete.connect(_team_rule_changed, sender=ModelPrice, dispatch_uid="gateway-price-gone")
