@@ -36,6 +36,7 @@ GROUP_CHOICES = {
     "project": gettext_lazy("By project"),
 }
 CHART_TITLES = {
+    "connection": gettext_lazy("Costs per day, by connection"),
     "line_item": gettext_lazy("Costs per day, by line item"),
     "project": gettext_lazy("Costs per day, by project"),
 }
@@ -196,7 +197,26 @@ def costs_get(*, connection: Connection, group: str) -> CostsResult:
     key, or before the first fetch with the stored one, the report is None."""
     if not connection.has_admin_key:
         return CostsResult(report=None)
-    snapshot = _snapshot(connection, group)
+    return _result(_snapshot(connection, group))
+
+
+def costs_for_connections(
+    *, connections: Iterable[Connection], group: str
+) -> list[tuple[Connection, CostsResult]]:
+    """`costs_get` for several connections, in one query: each connection with an admin key,
+    with its kept costs (report None when not fetched yet with the stored key)."""
+    keyed = [connection for connection in connections if connection.has_admin_key]
+    snapshots = {
+        (snapshot.connection_id, snapshot.key_digest): snapshot
+        for snapshot in CostSnapshot.objects.filter(connection__in=keyed, group=group)
+    }
+    return [
+        (connection, _result(snapshots.get((connection.pk, _key_digest(connection)))))
+        for connection in keyed
+    ]
+
+
+def _result(snapshot: CostSnapshot | None) -> CostsResult:
     if snapshot is None:
         return CostsResult(report=None)
     report = None

@@ -61,7 +61,7 @@ def test_every_purpose_has_a_label_in_both_languages():
         "Audio",
         "Imágenes",
         "Moderación",
-        "Otro",
+        "Otros",
     ]
 
 

@@ -262,3 +262,22 @@ def test_anonymous_is_sent_to_sign_in(client, connection, fake_upstream):
     fake_upstream.reset()
     assert client.get(url(connection)).status_code == 302
     assert fake_upstream.requests == []
+
+
+def test_queries_do_not_grow_with_the_list(viewer_client, team):
+    from django.db import connection as db
+    from django.test.utils import CaptureQueriesContext
+
+    def count(size: int) -> int:
+        connection = make_connection(
+            team,
+            name=f"List {size}",
+            models_cache=[{"id": f"gpt-{n}", "created": n} for n in range(size)],
+            models_cached_at=timezone.now(),
+        )
+        viewer_client.get(url(connection))  # the session is saved on the first visit
+        with CaptureQueriesContext(db) as queries:
+            assert viewer_client.get(url(connection), {"q": "gpt"}).status_code == 200
+        return len(queries)
+
+    assert count(3) == count(400)
