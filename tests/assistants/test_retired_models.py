@@ -5,7 +5,7 @@ No page here reaches the provider (the lists are stored on the connection)."""
 
 import pytest
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from tests.assistants.helpers import make_assistant
 from tests.conftest import client_for
@@ -98,6 +98,8 @@ def test_no_warning_for_a_current_model_or_another_server(member_client, officia
         assert "model-warning" not in member_client.get(url).content.decode()
 
 
+# A request in Spanish leaves Spanish active in the thread: put English back after.
+@translation.override("en")
 def test_the_warning_in_spanish(member, official):
     assistant = make_assistant(official.team, official, model="o4-mini")
     client = client_for(member)

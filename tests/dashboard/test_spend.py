@@ -13,7 +13,7 @@ import pytest
 from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from connections import costs
 from connections.models import CostSnapshot
@@ -239,6 +239,8 @@ def test_linked_with_the_gateway_usage_page(admin_client_, team):
     assert f'href="{spend}"' in page(admin_client_, usage)
 
 
+# A request in Spanish leaves Spanish active in the thread: put English back after.
+@translation.override("en")
 def test_in_spanish(owner, team, billed):
     client = client_for(owner)
     body = client.get(url(team), HTTP_ACCEPT_LANGUAGE="es").content.decode()
