@@ -103,6 +103,8 @@ def spend_get(*, team: Team, group: str) -> Spend:
             # The chart stacks by connection, or by item across connections.
             series = connection.name if group == "connection" else item
             merged.append(CostLine(line.day, series, line.amount, line.currency))
+    if group == "connection":
+        lines = _per_connection(lines)
     report = None
     if merged or starts:
         report = costs.CostReport(
@@ -126,6 +128,18 @@ def spend_get(*, team: Team, group: str) -> Spend:
         month=month,
         threshold=settings_row.spend_threshold if settings_row else None,
     )
+
+
+def _per_connection(lines: list[SpendLine]) -> list[SpendLine]:
+    """One line per day, connection and currency: the line items summed."""
+    sums: dict[tuple[date, str, str], Decimal] = {}
+    for line in lines:
+        key = (line.day, line.connection, line.currency)
+        sums[key] = sums.get(key, Decimal(0)) + line.amount
+    return [
+        SpendLine(day, connection, "", amount, currency)
+        for (day, connection, currency), amount in sums.items()
+    ]
 
 
 def spend_csv_rows(spend: Spend, *, headers: list[Any]) -> list[list[object]]:

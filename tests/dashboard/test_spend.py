@@ -71,7 +71,11 @@ def billed(team):
         team,
         "Production",
         {
-            "line_item": [line(29, "gpt-4o, input", "1.50"), line(30, "gpt-4o, output", "2.25")],
+            "line_item": [
+                line(29, "gpt-4o, input", "1.50"),
+                line(30, "gpt-4o, output", "2.00"),
+                line(30, "gpt-4o, input", "0.25"),
+            ],
             "project": [line(29, "proj_web", "3.00"), line(30, "", "0.75")],
         },
         spent="3.75",
@@ -120,11 +124,9 @@ def test_by_connection(owner_client, team, billed):
 
 def test_by_line_item_names_the_model(admin_client_, team, billed):
     body = page(admin_client_, url(team, group="line_item"))
-    assert table(body, "spend-table")[0] == [
-        "Nov. 30, 2026",
-        "Production",
-        "gpt-4o, output",
-        "2.25 USD",
+    assert table(body, "spend-table")[:2] == [
+        ["Nov. 30, 2026", "Production", "gpt-4o, output", "2.00 USD"],
+        ["Nov. 30, 2026", "Staging", "gpt-4o, input", "0.50 USD"],
     ]
     assert "Costs per day, by line item" in body
 
@@ -151,13 +153,18 @@ def test_the_csv(admin_client_, team, billed):
     assert rows == [
         ["Day", "Connection", "Line item", "Amount", "Currency"],
         ["2026-11-29", "Production", "gpt-4o, input", "1.50", "usd"],
-        ["2026-11-30", "Production", "gpt-4o, output", "2.25", "usd"],
+        ["2026-11-30", "Production", "gpt-4o, input", "0.25", "usd"],
+        ["2026-11-30", "Production", "gpt-4o, output", "2.00", "usd"],
         ["2026-11-30", "Staging", "gpt-4o, input", "0.50", "usd"],
     ]
     by_connection = admin_client_.get(reverse("dashboard:spend_csv", args=[team.pk]))
     rows = list(csv.reader(io.StringIO(b"".join(by_connection.streaming_content).decode())))
     assert rows[0] == ["Day", "Connection", "Amount", "Currency"]
-    assert rows[1] == ["2026-11-29", "Production", "1.50", "usd"]
+    assert rows[1:] == [
+        ["2026-11-29", "Production", "1.50", "usd"],
+        ["2026-11-30", "Production", "2.25", "usd"],  # the line items of the day summed
+        ["2026-11-30", "Staging", "0.50", "usd"],
+    ]
 
 
 def test_a_csv_cell_is_never_a_formula(admin_client_, team):
