@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
@@ -79,9 +80,10 @@ class CostReport:
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
-    @property
+    @cached_property
     def totals(self) -> dict[str, Decimal]:
-        """Total per currency, largest first."""
+        """Total per currency, largest first (worked out once: a report's lines are not
+        changed after it is built, and a team's report has thousands)."""
         totals: dict[str, Decimal] = {}
         for line in self.lines:
             totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.amount
@@ -108,8 +110,9 @@ class CostReport:
     def group_totals(self) -> list[tuple[str, Decimal]]:
         """(group, total) in the chart's currency, largest first."""
         totals: dict[str, Decimal] = {}
+        currency = self.currency  # computed from every line: once, not once a line
         for line in self.lines:
-            if line.currency == self.currency:
+            if line.currency == currency:
                 totals[line.group] = totals.get(line.group, Decimal(0)) + line.amount
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 

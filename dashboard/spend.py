@@ -12,7 +12,7 @@ it reads the line-item figures, summed per connection.
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.utils.translation import gettext_lazy as _
 
@@ -37,8 +37,9 @@ def group_from(value: str | None) -> str:
     return value if value in GROUPS else DEFAULT_GROUP
 
 
-@dataclass(frozen=True)
-class SpendLine:
+class SpendLine(NamedTuple):
+    """One amount (a tuple: a team's Spend has thousands, built on every view)."""
+
     day: date
     connection: str  # the connection's name
     item: str  # line item or project ("" for connection grouping)
@@ -98,7 +99,7 @@ def spend_get(*, team: Team, group: str) -> Spend:
         ends.append(report.end)
         fetched.append(report.fetched_at)
         for line in report.lines:
-            item = "" if group == "connection" else costs.group_label(group, line.group)
+            item = "" if group == "connection" else line.group or costs.group_label(group, "")
             lines.append(SpendLine(line.day, connection.name, item, line.amount, line.currency))
             # The chart stacks by connection, or by item across connections.
             series = connection.name if group == "connection" else item
