@@ -281,3 +281,17 @@ def test_queries_do_not_grow_with_the_list(viewer_client, team):
         return len(queries)
 
     assert count(3) == count(400)
+
+
+def test_a_model_id_too_long_for_a_model_is_shortened_and_not_linked(viewer_client, team):
+    long_id = "<i>" + "m" * 400
+    connection = make_connection(
+        team,
+        models_cache=[{"id": long_id, "object": "model"}],
+        models_cached_at=timezone.now(),
+    )
+    page = viewer_client.get(url(connection)).content.decode()
+    (row,) = rows(page)
+    assert row[0] == "&lt;i&gt;" + "m" * 76 + "…"
+    assert "<i>" not in page.split("<main", 1)[1]
+    assert "/models/%3Ci%3E" not in page
