@@ -38,6 +38,7 @@ GROUP_CHOICES = {
 }
 CHART_TITLES = {
     "connection": gettext_lazy("Costs per day, by connection"),
+    "model": gettext_lazy("Costs per day, by model"),
     "line_item": gettext_lazy("Costs per day, by line item"),
     "project": gettext_lazy("Costs per day, by project"),
 }

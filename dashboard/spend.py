@@ -5,8 +5,8 @@ keeps (connections/costs.py, fetched hourly by a task or on Refresh). Three quer
 the size of the team: the connections, their kept costs, the team's alert settings.
 
 The provider's costs answer can be grouped by line item (which names the model: "gpt-4o,
-input") or by project, so the page groups by connection, line item or project; by connection
-it reads the line-item figures, summed per connection.
+input") or by project, so the page groups by connection, model, line item or project; by
+connection and by model it reads the line-item figures, summed per connection or per model.
 """
 
 from dataclasses import dataclass, field
@@ -25,12 +25,24 @@ from provider.errors import ProviderError
 
 GROUPS = {
     "connection": _("By connection"),
+    "model": _("By model"),
     "line_item": costs.GROUP_CHOICES["line_item"],
     "project": costs.GROUP_CHOICES["project"],
 }
 DEFAULT_GROUP = "connection"
 # Which kept costs each grouping reads.
-_SOURCE = {"connection": "line_item", "line_item": "line_item", "project": "project"}
+_SOURCE = {
+    "connection": "line_item",
+    "model": "line_item",
+    "line_item": "line_item",
+    "project": "project",
+}
+
+
+def model_of(line_item: str) -> str:
+    """The model a line item names: OpenAI's read "<model>, <what>" ("gpt-4o-2024-08-06,
+    input"); an item that names no model (a tool's calls, storage) stays whole."""
+    return line_item.split(",", 1)[0].strip()
 
 
 def group_from(value: str | None) -> str:
@@ -99,13 +111,18 @@ def spend_get(*, team: Team, group: str) -> Spend:
         ends.append(report.end)
         fetched.append(report.fetched_at)
         for line in report.lines:
-            item = "" if group == "connection" else line.group or costs.group_label(group, "")
+            if group == "connection":
+                item = ""
+            elif group == "model":
+                item = model_of(line.group) or costs.group_label("line_item", "")
+            else:
+                item = line.group or costs.group_label(group, "")
             lines.append(SpendLine(line.day, connection.name, item, line.amount, line.currency))
             # The chart stacks by connection, or by item across connections.
             series = connection.name if group == "connection" else item
             merged.append(CostLine(line.day, series, line.amount, line.currency))
-    if group == "connection":
-        lines = _per_connection(lines)
+    if group in ("connection", "model"):
+        lines = _summed(lines)
     report = None
     if merged or starts:
         report = costs.CostReport(
@@ -131,15 +148,16 @@ def spend_get(*, team: Team, group: str) -> Spend:
     )
 
 
-def _per_connection(lines: list[SpendLine]) -> list[SpendLine]:
-    """One line per day, connection and currency: the line items summed."""
-    sums: dict[tuple[date, str, str], Decimal] = {}
+def _summed(lines: list[SpendLine]) -> list[SpendLine]:
+    """One line per day, connection, item and currency: the line items of one connection (or
+    of one model) summed."""
+    sums: dict[tuple[date, str, str, str], Decimal] = {}
     for line in lines:
-        key = (line.day, line.connection, line.currency)
+        key = (line.day, line.connection, line.item, line.currency)
         sums[key] = sums.get(key, Decimal(0)) + line.amount
     return [
-        SpendLine(day, connection, "", amount, currency)
-        for (day, connection, currency), amount in sums.items()
+        SpendLine(day, connection, item, amount, currency)
+        for (day, connection, item, currency), amount in sums.items()
     ]
 
 

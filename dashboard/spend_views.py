@@ -61,7 +61,12 @@ def spend_export(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id, min_role=Role.ADMIN)
     group = spend_selectors.group_from(request.GET.get("group"))
     spend = spend_selectors.spend_get(team=access.team, group=group)
-    item = {"connection": [], "line_item": [_("Line item")], "project": [_("Project")]}[group]
+    item = {
+        "connection": [],
+        "model": [_("Model")],
+        "line_item": [_("Line item")],
+        "project": [_("Project")],
+    }[group]
     headers = [_("Day"), _("Connection"), *item, _("Amount"), _("Currency")]
     rows = spend_selectors.spend_csv_rows(spend, headers=headers)
     return csv_response(rows, filename=f"tablero-spend-{group}.csv")

@@ -131,6 +131,20 @@ def test_by_line_item_names_the_model(admin_client_, team, billed):
     assert "Costs per day, by line item" in body
 
 
+def test_by_model_sums_the_model_s_line_items(admin_client_, team, billed):
+    body = page(admin_client_, url(team, group="model"))
+    assert table(body, "spend-table") == [
+        ["Nov. 30, 2026", "Production", "gpt-4o", "2.25 USD"],  # input and output
+        ["Nov. 30, 2026", "Staging", "gpt-4o", "0.50 USD"],
+        ["Nov. 29, 2026", "Production", "gpt-4o", "1.50 USD"],
+    ]
+    assert "Costs per day, by model" in body
+    response = admin_client_.get(reverse("dashboard:spend_csv", args=[team.pk]) + "?group=model")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0] == ["Day", "Connection", "Model", "Amount", "Currency"]
+    assert ["2026-11-30", "Production", "gpt-4o", "2.25", "usd"] in rows
+
+
 def test_by_project_names_the_missing_project(admin_client_, team, billed):
     body = page(admin_client_, url(team, group="project"))
     rows = table(body, "spend-table")
