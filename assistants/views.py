@@ -274,6 +274,7 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
         dict(
             assistant=assistant,
             form=form,
+            model_warning=model_warning(connection=assistant.connection, model_id=assistant.model),
             run_api=run_api_for(assistant.connection),
             **_model_context(assistant.connection, choices),
         ),

@@ -62,7 +62,11 @@ def test_a_server_s_own_shutdown_date_counts_elsewhere(member_client, team, fake
 def test_the_edit_picker_keeps_the_assistant_s_current_model(member_client, official, owner):
     assistant = make_assistant(official.team, official, model="o4-mini", created_by=owner)
     url = reverse("assistants:edit", args=[official.team_id, assistant.pk])
-    assert options(member_client.get(url).content.decode()) == ["", "o4-mini", "gpt-5.5"]
+    page = member_client.get(url).content.decode()
+    assert options(page) == ["", "o4-mini", "gpt-5.5"]
+    assert "“o4-mini”, was shut down on Oct. 23, 2026" in page
+    assert "Suggested replacement: gpt-5.4-mini." in page
+    assert "Choose another model below." in page
 
 
 @pytest.mark.parametrize("role", ["viewer", "member", "admin", "owner"])
