@@ -123,7 +123,7 @@ def main() -> None:
             client.get(spend)  # the session learns the team
             targets = [
                 (f"spend by {group}", f"{spend}?group={group}", False)
-                for group in ("connection", "line_item", "project")
+                for group in ("connection", "model", "line_item", "project")
             ]
             targets.append(
                 (
