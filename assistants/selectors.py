@@ -25,8 +25,6 @@ from lib.severity import Severity
 from provider.errors import ProviderError
 
 RECENT_RUNS = 10
-# Model families that cannot back an assistant; left out of the model select.
-NOT_CHAT_FAMILIES = frozenset({"embeddings", "audio", "images", "moderation"})
 
 
 # What the assistants list shows of each assistant.
@@ -166,12 +164,9 @@ def model_choices(*, connection: Connection) -> ModelChoices:
     listing = model_list(connection=connection)
     if listing.never_fetched:
         return ModelChoices(ids=None, error=listing.error, never_fetched=True)
-    ids = [
-        info.id
-        for group in listing.groups
-        if group.family not in NOT_CHAT_FAMILIES
-        for info in group.models
-    ]
+    # Only models made for assistants, and none retired or retiring (an assistant already on
+    # one keeps it: the edit form adds the current model back).
+    ids = [info.id for info in listing.models if info.offered]
     if not ids and listing.error is not None:
         return ModelChoices(ids=None, error=listing.error, fetched_at=listing.fetched_at)
     return ModelChoices(ids=sorted(ids), error=listing.error, fetched_at=listing.fetched_at)

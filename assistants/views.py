@@ -39,6 +39,7 @@ from assistants.models import Assistant, Run, SyncState
 from connections import tasks as connection_tasks
 from connections.explanations import explain
 from connections.models import Connection, ErrorOperation
+from connections.selectors import model_warning
 from lib.forms import posted
 from lib.pagination import paginate
 from lib.progress import progress_active
@@ -232,6 +233,7 @@ def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm 
         syncing=progress_active(tasks.push_key(assistant.pk)),
         delete_failed=progress_active(tasks.delete_failed_key(assistant.pk)),
         file_search_left_out=run_api == RESPONSES and responses_drops_file_search(assistant.tools),
+        model_warning=model_warning(connection=assistant.connection, model_id=assistant.model),
     )
 
 
@@ -272,6 +274,7 @@ def assistant_edit(request: HttpRequest, team_id: UUID, assistant_id: UUID) -> H
         dict(
             assistant=assistant,
             form=form,
+            model_warning=model_warning(connection=assistant.connection, model_id=assistant.model),
             run_api=run_api_for(assistant.connection),
             **_model_context(assistant.connection, choices),
         ),

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
@@ -36,6 +37,8 @@ GROUP_CHOICES = {
     "project": gettext_lazy("By project"),
 }
 CHART_TITLES = {
+    "connection": gettext_lazy("Costs per day, by connection"),
+    "model": gettext_lazy("Costs per day, by model"),
     "line_item": gettext_lazy("Costs per day, by line item"),
     "project": gettext_lazy("Costs per day, by project"),
 }
@@ -78,9 +81,10 @@ class CostReport:
     def days(self) -> list[date]:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
-    @property
+    @cached_property
     def totals(self) -> dict[str, Decimal]:
-        """Total per currency, largest first."""
+        """Total per currency, largest first (worked out once: a report's lines are not
+        changed after it is built, and a team's report has thousands)."""
         totals: dict[str, Decimal] = {}
         for line in self.lines:
             totals[line.currency] = totals.get(line.currency, Decimal(0)) + line.amount
@@ -107,8 +111,9 @@ class CostReport:
     def group_totals(self) -> list[tuple[str, Decimal]]:
         """(group, total) in the chart's currency, largest first."""
         totals: dict[str, Decimal] = {}
+        currency = self.currency  # computed from every line: once, not once a line
         for line in self.lines:
-            if line.currency == self.currency:
+            if line.currency == currency:
                 totals[line.group] = totals.get(line.group, Decimal(0)) + line.amount
         return sorted(totals.items(), key=lambda item: (-item[1], item[0]))
 
@@ -196,7 +201,26 @@ def costs_get(*, connection: Connection, group: str) -> CostsResult:
     key, or before the first fetch with the stored one, the report is None."""
     if not connection.has_admin_key:
         return CostsResult(report=None)
-    snapshot = _snapshot(connection, group)
+    return _result(_snapshot(connection, group))
+
+
+def costs_for_connections(
+    *, connections: Iterable[Connection], group: str
+) -> list[tuple[Connection, CostsResult]]:
+    """`costs_get` for several connections, in one query: each connection with an admin key,
+    with its kept costs (report None when not fetched yet with the stored key)."""
+    keyed = [connection for connection in connections if connection.has_admin_key]
+    snapshots = {
+        (snapshot.connection_id, snapshot.key_digest): snapshot
+        for snapshot in CostSnapshot.objects.filter(connection__in=keyed, group=group)
+    }
+    return [
+        (connection, _result(snapshots.get((connection.pk, _key_digest(connection)))))
+        for connection in keyed
+    ]
+
+
+def _result(snapshot: CostSnapshot | None) -> CostsResult:
     if snapshot is None:
         return CostsResult(report=None)
     report = None

@@ -9,6 +9,7 @@ from django.utils.translation import gettext_lazy as _
 from accounts.forms import TeamScopedForm
 from accounts.models import Team
 from connections.guard import url_guard
+from connections.model_catalog import Purpose
 from connections.models import DEFAULT_BASE_URL, RUN_API_SETTINGS, Connection, Provider, RunApi
 from provider.urlguard import Refusal, URLRefused
 
@@ -273,7 +274,14 @@ class BaseUrlChangeForm(ReplaceKeyForm):
 
 
 class ModelSearchForm(forms.Form):
+    """The models page's search: a plain GET form (works without JavaScript)."""
+
     q = forms.CharField(label=_("Search models"), max_length=100, required=False)
+    purpose = forms.ChoiceField(
+        label=_("Used for"),
+        choices=[("", _("Anything")), *Purpose.choices],
+        required=False,
+    )
 
 
 ADMIN_KEY_PREFIX = "sk-admin-"

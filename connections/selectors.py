@@ -7,8 +7,7 @@ a model's page reads its entry there (`model_cached`). `model_get` asks the prov
 stores nothing (no page calls it).
 """
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
@@ -18,12 +17,12 @@ from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.utils.text import Truncator
 from django.utils.translation import gettext
-from django.utils.translation import gettext_lazy as _
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Team
-from connections import crypto, services
+from connections import crypto, model_catalog, services
 from connections.models import Connection, ConnectionErrorEvent, Health
 from provider.errors import ErrorKind, ProviderError
 
@@ -88,45 +87,21 @@ def connection_error_list(*, connection: Connection) -> QuerySet[ConnectionError
 
 # --- models ------------------------------------------------------------------------------------
 
-FAMILIES: list[tuple[str, Any]] = [
-    ("gpt-4o", _("GPT-4o")),
-    ("gpt-4.1", _("GPT-4.1")),
-    ("gpt-5", _("GPT-5")),
-    ("o-series", _("o-series reasoning models")),
-    ("gpt-4", _("GPT-4")),
-    ("gpt-3.5", _("GPT-3.5")),
-    ("embeddings", _("Embeddings")),
-    ("audio", _("Audio (speech and transcription)")),
-    ("images", _("Images")),
-    ("moderation", _("Moderation")),
-    ("other", _("Other models")),
-]
-FAMILY_LABELS = dict(FAMILIES)
+# The provider says who owns a model in its own words: these read as OpenAI.
+_OPENAI_OWNERS = frozenset({"openai", "system", "openai-internal", "openai-dev"})
+OWNER_MAX = 100
 
 
-def model_family(model_id: str) -> str:
-    name = model_id.lower().removeprefix("ft:").split("/")[-1]
-    if "embedding" in name:
-        return "embeddings"
-    if name.startswith(("whisper", "tts")) or "audio" in name or "transcribe" in name:
-        return "audio"
-    if name.startswith(("dall-e", "gpt-image")):
-        return "images"
-    if "moderation" in name:
-        return "moderation"
-    if name.startswith("gpt-4o") or name.startswith("chatgpt-4o"):
-        return "gpt-4o"
-    if name.startswith("gpt-4.1"):
-        return "gpt-4.1"
-    if name.startswith("gpt-5"):
-        return "gpt-5"
-    if len(name) > 1 and name[0] == "o" and name[1].isdigit():
-        return "o-series"
-    if name.startswith("gpt-4"):
-        return "gpt-4"
-    if name.startswith("gpt-3.5"):
-        return "gpt-3.5"
-    return "other"
+def owner_label(owned_by: str, model_id: str = "") -> str:
+    """Who owns the model, in words: OpenAI, the team's organization (a fine-tuned model, or
+    an `org-`/`user-` owner), or the provider's own words (cut short)."""
+    if owned_by.lower() in _OPENAI_OWNERS:
+        return gettext("OpenAI")
+    if model_id.startswith("ft:") or owned_by.startswith(("org-", "user-")):
+        return gettext("Your organization")
+    if not owned_by:
+        return gettext("Not given")
+    return Truncator(owned_by).chars(OWNER_MAX)
 
 
 def _to_datetime(value: Any) -> datetime | None:
@@ -152,35 +127,47 @@ def _to_datetime(value: Any) -> datetime | None:
 @dataclass
 class ModelInfo:
     id: str
-    family: str
+    purpose: model_catalog.Purpose
+    assistants: bool  # whether an assistant can use it, by what it is for
     owned_by: str
     created: datetime | None
-    shutdown: datetime | None
+    shutdown: datetime | None  # the provider's date, else OpenAI's table (api.openai.com only)
+    replacement: str  # the suggested replacement of a retired model ("" when none is known)
     data: dict[str, Any]
 
     @property
     def linkable(self) -> bool:
-        """Whether a URL can carry the id (the detail route takes no line breaks or controls)."""
-        return not any(ord(char) < 32 or ord(char) == 127 for char in self.id)
+        """Whether a URL can carry the id: not too long, and the detail route takes no line
+        breaks or controls."""
+        return len(self.id) <= MODEL_ID_MAX and not any(
+            ord(char) < 32 or ord(char) == 127 for char in self.id
+        )
 
     @property
     def shutdown_state(self) -> str:
-        """ "" (none announced), "upcoming" or "past"."""
+        """ "" (none announced), "upcoming" (deprecated) or "past" (shut down)."""
         if self.shutdown is None:
             return ""
         return "past" if self.shutdown <= timezone.now() else "upcoming"
 
+    @property
+    def offered(self) -> bool:
+        """Whether a new assistant may pick it: made for assistants, and no shutdown
+        announced."""
+        return self.assistants and self.shutdown is None
 
-@dataclass
-class ModelGroup:
-    family: str
-    label: Any
-    models: list[ModelInfo] = field(default_factory=list)
+    @property
+    def owner(self) -> str:
+        return owner_label(self.owned_by, self.id)
+
+    @property
+    def fine_tuned_from(self) -> str:
+        return model_catalog.fine_tuned_from(self.id)
 
 
 @dataclass
 class ModelListing:
-    groups: list[ModelGroup]
+    models: list[ModelInfo]
     total: int  # before the search
     count: int  # after the search
     fetched_at: datetime | None
@@ -189,51 +176,63 @@ class ModelListing:
     never_fetched: bool = False  # no list was ever fetched for the connection's key
 
 
-def model_info(data: dict[str, Any]) -> ModelInfo:
+def model_info(data: dict[str, Any], *, official: bool = False) -> ModelInfo:
+    """One model of the provider's list in Tablero's terms; `official`: the connection is to
+    OpenAI itself, whose retirement table (connections/model_catalog.py) then applies."""
     model_id = str(data.get("id", ""))
+    purpose, assistants = model_catalog.classify(model_id)
+    shutdown = _to_datetime(data.get("shutdown_date") or data.get("deprecation_date"))
+    retirement = model_catalog.retirement_for(model_id) if official else None
+    if shutdown is None and retirement is not None:
+        shutdown = datetime.combine(retirement.shutdown, datetime.min.time(), tzinfo=UTC)
+    replacement = ""
+    if shutdown is not None and official:
+        replacement = model_catalog.replacement_for(model_id)
     return ModelInfo(
         id=model_id,
-        family=model_family(model_id),
+        purpose=purpose,
+        assistants=assistants,
         owned_by=str(data.get("owned_by") or ""),
         created=_to_datetime(data.get("created")),
-        shutdown=_to_datetime(data.get("shutdown_date") or data.get("deprecation_date")),
+        shutdown=shutdown,
+        replacement=replacement,
         data=data,
     )
 
 
-def _group(models: list[dict[str, Any]], query: str) -> tuple[list[ModelGroup], int]:
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PURPOSE_ORDER = {purpose: n for n, purpose in enumerate(model_catalog.Purpose)}
+
+
+def _matching(models: list[Any], *, official: bool, query: str, purpose: str) -> list[ModelInfo]:
+    """The models whose id contains `query` (any case) and whose purpose is `purpose` (any
+    when empty), by purpose, newest first, then by id; entries that are not models are
+    skipped."""
     query = query.strip().lower()
-    groups = {family: ModelGroup(family, label) for family, label in FAMILIES}
-    count = 0
+    found = []
     for data in models:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             continue
         if query and query not in data["id"].lower():
             continue
-        info = model_info(data)
-        groups[info.family].models.append(info)
-        count += 1
-    for group in groups.values():
-        group.models.sort(key=lambda info: (-(info.created or _EPOCH).timestamp(), info.id))
-    return [group for group in groups.values() if group.models], count
+        info = model_info(data, official=official)
+        if purpose and info.purpose != purpose:
+            continue
+        found.append(info)
+    found.sort(
+        key=lambda info: (
+            _PURPOSE_ORDER[info.purpose],
+            -(info.created or _EPOCH).timestamp(),
+            info.id,
+        )
+    )
+    return found
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def model_groups(models: Iterable[ModelInfo]) -> list[ModelGroup]:
-    """Models already in order (one page of a listing's) grouped again by family."""
-    groups: list[ModelGroup] = []
-    for info in models:
-        if not groups or groups[-1].family != info.family:
-            groups.append(ModelGroup(info.family, FAMILY_LABELS[info.family]))
-        groups[-1].models.append(info)
-    return groups
-
-
-def model_list(*, connection: Connection, query: str = "") -> ModelListing:
-    """The connection's models grouped by family, searched by `query` (part of the id), as
-    Tablero last fetched them (`services.models_refresh`, or the check that saved the key).
+def model_list(*, connection: Connection, query: str = "", purpose: str = "") -> ModelListing:
+    """The connection's models in one list, searched by `query` (part of the id) and
+    `purpose`, as Tablero last fetched them (`services.models_refresh`, or the check that saved
+    the key).
 
     Reads only: the provider is not asked. When the last check failed, its error comes with
     the list kept from the last good fetch (`stale`); a list never fetched is `never_fetched`.
@@ -242,11 +241,16 @@ def model_list(*, connection: Connection, query: str = "") -> ModelListing:
     error = None
     if connection.health != Health.OK and connection.last_error_kind:
         error = stored_error(connection)
-    groups, count = _group(models, query)
+    found = _matching(
+        models,
+        official=model_catalog.applies_to(connection.base_url),
+        query=query,
+        purpose=purpose,
+    )
     return ModelListing(
-        groups=groups,
+        models=found,
         total=len(models),
-        count=count,
+        count=len(found),
         fetched_at=connection.models_cached_at,
         error=error,
         stale=error is not None and bool(models),
@@ -275,10 +279,37 @@ def model_cached(*, connection: Connection, model_id: str) -> ModelInfo | None:
     """The model as the list Tablero last fetched describes it (every field the provider gave
     there), or None when that list has no such model. Reads only: the provider is not asked
     (the model's page shows this, with when the list was fetched)."""
+    official = model_catalog.applies_to(connection.base_url)
     for data in connection.models_cache or []:
         if isinstance(data, dict) and data.get("id") == model_id:
-            return model_info(data)
+            return model_info(data, official=official)
     return None
+
+
+@dataclass(frozen=True)
+class ModelWarning:
+    """What an assistant's page says of its model when it is retired or retiring."""
+
+    model: str
+    shutdown: date
+    past: bool
+    replacement: str
+
+
+def model_warning(*, connection: Connection, model_id: str) -> ModelWarning | None:
+    """The retirement of a model an assistant uses, from OpenAI's table (connections to
+    api.openai.com only; the cached list is not read, so an assistant page stays light)."""
+    if not model_catalog.applies_to(connection.base_url):
+        return None
+    retirement = model_catalog.retirement_for(model_id)
+    if retirement is None:
+        return None
+    return ModelWarning(
+        model=model_id,
+        shutdown=retirement.shutdown,
+        past=retirement.shutdown <= timezone.localdate(),
+        replacement=model_catalog.replacement_for(model_id),
+    )
 
 
 @sensitive_variables()
@@ -298,4 +329,5 @@ def model_get(*, connection: Connection, model_id: str) -> ModelInfo:
         client = services.client_for(connection)
     except crypto.DecryptionError:
         raise services.unreadable_key_error() from None
-    return model_info(client.retrieve_model(model_id))
+    official = model_catalog.applies_to(connection.base_url)
+    return model_info(client.retrieve_model(model_id), official=official)

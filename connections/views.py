@@ -13,7 +13,6 @@ through htmx (it fetches itself again and swaps in its own part), until the task
 without JavaScript a reload shows the result.
 """
 
-import json
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -261,33 +260,28 @@ def connection_delete(request: HttpRequest, team_id: UUID, connection_id: UUID) 
     )
 
 
-def _models_page(request: HttpRequest, access, connection, listing, query: str) -> HttpResponse:
-    # One page of the models, in the order the families give them, regrouped for the page.
-    pages = paginate(request, [info for group in listing.groups for info in group.models])
-    listing.groups = selectors.model_groups(pages.page)
-    return render(
-        request,
-        "connections/models.html",
-        {
-            "connection": connection,
-            "listing": listing,
-            "pages": pages,
-            "form": ModelSearchForm(initial={"q": query}),
-            "query": query,
-            "refreshing": progress_active(tasks.models_key(connection.pk)),
-        },
-    )
-
-
 @login_required
 @require_safe
 def model_list(request: HttpRequest, team_id: UUID, connection_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     connection = selectors.connection_get(team=access.team, pk=connection_id, with_models=True)
     search = ModelSearchForm(request.GET)
-    query = search.cleaned_data["q"] if search.is_valid() else ""
-    listing = selectors.model_list(connection=connection, query=query)
-    return _models_page(request, access, connection, listing, query)
+    wanted = search.cleaned_data if search.is_valid() else {"q": "", "purpose": ""}
+    listing = selectors.model_list(
+        connection=connection, query=wanted["q"], purpose=wanted["purpose"]
+    )
+    return render(
+        request,
+        "connections/models.html",
+        {
+            "connection": connection,
+            "listing": listing,
+            "pages": paginate(request, listing.models),
+            "form": ModelSearchForm(initial=wanted),
+            "searching": bool(wanted["q"] or wanted["purpose"]),
+            "refreshing": progress_active(tasks.models_key(connection.pk)),
+        },
+    )
 
 
 @login_required
@@ -322,12 +316,9 @@ def model_detail(
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     # What the list Tablero last fetched says: the page never waits on the provider.
     model = selectors.model_cached(connection=connection, model_id=model_id)
-    fields = []
-    if model is not None:
-        fields = [
-            (name, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
-            for name, value in model.data.items()
-        ]
+    error = None
+    if model is None and connection.health != Health.OK and connection.last_error_kind:
+        error = selectors.stored_error(connection)  # then only the explanation is shown
     return render(
         request,
         "connections/model_detail.html",
@@ -335,7 +326,7 @@ def model_detail(
             "connection": connection,
             "model_id": Truncator(model_id).chars(selectors.MODEL_ID_MAX),
             "model": model,
-            "fields": fields,
+            "error": error,
             "fetched_at": connection.models_cached_at,
         },
     )

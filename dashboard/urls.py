@@ -1,6 +1,6 @@
 from django.urls import path
 
-from dashboard import alerts_views, views
+from dashboard import alerts_views, spend_views, views
 
 app_name = "dashboard"
 
@@ -16,6 +16,8 @@ urlpatterns = [
         alerts_views.notifications,
         name="notifications",
     ),
+    path("teams/<uuid:team_id>/spend/", spend_views.spend_page, name="spend"),
+    path("teams/<uuid:team_id>/spend.csv", spend_views.spend_export, name="spend_csv"),
     path(
         "teams/<uuid:team_id>/settings/alerts/",
         alerts_views.alert_settings,

@@ -1,16 +1,18 @@
 """A model's page shows the model as the list Tablero last fetched describes it, and when; it
 never asks the provider (any outgoing HTTP call during the page request fails these tests)."""
 
+import re
 from datetime import timedelta
 from unittest import mock
 
 import httpx
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from connections import services
 from connections.models import ConnectionErrorEvent
-from fakeprovider import KEY_OK
+from fakeprovider import KEY_INVALID, KEY_OK
 from tests.connections.helpers import make_connection
 
 pytestmark = pytest.mark.django_db
@@ -47,30 +49,83 @@ def connection(team, fake_upstream, pinned_clock):
     return connection
 
 
-def test_shows_every_field_from_the_list_and_when_it_was_fetched(
-    viewer_client, connection, fake_upstream
-):
+def facts(page: str) -> dict[str, str]:
+    """The model's description list, as text: term → what it says."""
+    pairs = re.findall(r"<dt>(.*?)</dt><dd[^>]*>(.*?)</dd>", page, re.S)
+    return {
+        term: re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", value)).strip() for term, value in pairs
+    }
+
+
+def test_the_model_in_human_terms_and_when_it_was_fetched(viewer_client, connection, fake_upstream):
     response = get(viewer_client, url(connection, "gpt-4-0613"))
 
     assert response.status_code == 200
     page = response.content.decode()
-    assert "gpt-4-0613" in page
-    assert "owned_by" in page and "openai" in page
-    assert "shutdown_date" in page and "2099-06-06" in page
-    assert "shuts down on June 6, 2099" in page
+    assert facts(page) == {
+        "Used for": "Chat",
+        "Assistants": "Existing assistants may keep it until it shuts down; new ones cannot "
+        "pick it.",
+        "Owner": "OpenAI",
+        "Created": "June 12, 2023",
+        "Status": "deprecated: shuts down on June 6, 2099",
+    }
+    assert "This model is deprecated: it shuts down on June 6, 2099." in page
     assert "when Tablero fetched the model list, 3\xa0minutes ago" in page
+    # Human terms, not the provider's raw fields.
+    assert "owned_by" not in page and "shutdown_date" not in page and "1686588896" not in page
     assert fake_upstream.requests == []
 
 
-def test_nested_and_unknown_fields(viewer_client, connection):
+def test_an_embeddings_model_says_assistants_cannot_use_it(viewer_client, connection):
+    page = get(viewer_client, url(connection, "text-embedding-3-small")).content.decode()
+    assert facts(page)["Used for"] == "Embeddings"
+    assert facts(page)["Assistants"].startswith("Assistants cannot use it")
+
+
+def test_a_fine_tuned_model_names_its_base_and_owner(viewer_client, connection):
+    model_id = "ft:gpt-4o-mini-2024-07-18:acme::AbC123"
     connection.models_cache = [
         *connection.models_cache,
-        {"id": "custom", "object": "model", "capabilities": {"vision": True}},
+        {"id": model_id, "object": "model", "owned_by": "org-abc", "created": 1730000000},
+    ]
+    connection.save()
+    found = facts(get(viewer_client, url(connection, model_id)).content.decode())
+    assert found["Owner"] == "Your organization"
+    assert found["Fine-tuned from"] == "gpt-4o-mini-2024-07-18"
+    assert found["Used for"] == "Chat"
+
+
+def test_an_unknown_owner_is_shown_escaped_and_short(viewer_client, connection):
+    connection.models_cache = [
+        *connection.models_cache,
+        {"id": "custom", "object": "model", "owned_by": "<b>" + "x" * 300},
     ]
     connection.save()
     page = get(viewer_client, url(connection, "custom")).content.decode()
-    assert "capabilities" in page
-    assert "{&quot;vision&quot;: true}" in page
+    assert "<b>" not in page and "&lt;b&gt;" in page
+    assert "x" * 120 not in page
+    assert facts(page)["Created"] == "Not given"
+
+
+def test_a_retired_model_on_openai_names_the_replacement(viewer_client, team, pinned_clock):
+    connection = make_connection(
+        team,
+        base_url="https://api.openai.com/v1",
+        models_cache=[{"id": "o4-mini", "created": 1744225351, "owned_by": "system"}],
+        models_cached_at=timezone.now(),
+    )
+    page = get(viewer_client, url(connection, "o4-mini")).content.decode()
+    assert "This model was shut down on Oct. 23, 2026: requests to it fail." in page
+    assert "Suggested replacement: gpt-5.4-mini." in page
+
+
+def test_in_an_error_state_only_the_explanation(viewer_client, team, fake_upstream):
+    connection = make_connection(team, base_url=fake_upstream.base_url, key=KEY_INVALID)
+    services.models_refresh(connection=connection, user=None)
+    page = get(viewer_client, url(connection, "gpt-4o")).content.decode()
+    assert "Invalid authentication (401)" in page
+    assert "not in the model list" not in page and "About this model" not in page
 
 
 def test_a_model_not_in_the_list_is_explained(viewer_client, connection):
@@ -117,5 +172,7 @@ def test_an_id_too_long_for_a_model_is_shown_shortened(admin_client_, connection
     assert response.status_code == 200
     page = response.content.decode()
     assert "This model is not in the model list" in page
-    assert f'<h1 class="mono">{"m" * 255}…</h1>' in page  # the heading shows it shortened
+    assert (
+        f'<h1 class="mono model-title">{"m" * 255}…</h1>' in page
+    )  # the heading shows it shortened
     assert fake_upstream.requests == []

@@ -167,30 +167,6 @@ def test_every_kind_maps_to_a_health(kind):
     assert health_for(kind) in Health.values
 
 
-@pytest.mark.parametrize(
-    ("model_id", "family"),
-    [
-        ("gpt-4o-2024-08-06", "gpt-4o"),
-        ("chatgpt-4o-latest", "gpt-4o"),
-        ("gpt-4o-audio-preview", "audio"),
-        ("gpt-4.1-nano", "gpt-4.1"),
-        ("o1-pro", "o-series"),
-        ("o3", "o-series"),
-        ("gpt-4-turbo", "gpt-4"),
-        ("gpt-3.5-turbo-16k", "gpt-3.5"),
-        ("text-embedding-ada-002", "embeddings"),
-        ("whisper-1", "audio"),
-        ("tts-1-hd", "audio"),
-        ("dall-e-2", "images"),
-        ("ft:gpt-4o-mini-2024-07-18:acme::abc123", "gpt-4o"),
-        ("meta-llama/Llama-3-8B", "other"),
-        ("omni-moderation-latest", "moderation"),
-    ],
-)
-def test_model_family(model_id, family):
-    assert selectors.model_family(model_id) == family
-
-
 def test_a_new_organization_fetches_the_model_list_again_and_a_new_name_does_not(
     team, admin_user, fake_upstream
 ):

@@ -30,4 +30,6 @@ CASES = [
         data=lambda world: {"spend_threshold": "100"},
         bad_uuid="team_id",
     ),
+    Case("dashboard:spend", team_kwargs, Role.ADMIN, bad_uuid="team_id"),
+    Case("dashboard:spend_csv", team_kwargs, Role.ADMIN, bad_uuid="team_id"),
 ]
