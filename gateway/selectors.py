@@ -63,13 +63,14 @@ def token_get(*, access: TeamAccess, pk: Any) -> ApiToken:
 
 @dataclass(frozen=True)
 class TokenListing:
-    active: list[ApiToken]
-    ended: list[ApiToken]  # revoked or expired lately
+    active: QuerySet[ApiToken]
+    ended: QuerySet[ApiToken]  # revoked or expired lately
 
 
 def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListing:
     """The tokens this person may see, each with `calls_this_month` (its gateway requests since
-    the first of the month): those in use, then those revoked or expired lately."""
+    the first of the month): those in use, then those revoked or expired lately. Querysets, so
+    a page reads one page of each (lib.pagination)."""
     now = now or timezone.now()
     calls = (
         GatewayCall.objects.filter(token=OuterRef("pk"), created_at__gte=month_start(now))
@@ -81,6 +82,7 @@ def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListi
     tokens = (
         visible_tokens(access)
         .select_related("connection", "owner", "created_by")
+        .defer("connection__models_cache")
         .annotate(
             calls_this_month=Coalesce(
                 Subquery(calls, output_field=IntegerField()), Value(0), output_field=IntegerField()
@@ -88,12 +90,10 @@ def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListi
         )
         .order_by("-created_at")
     )
-    active = list(tokens.filter(revoked_at__isnull=True, expires_at__gt=now))
+    active = tokens.filter(revoked_at__isnull=True, expires_at__gt=now)
     since = now - RECENTLY_ENDED
-    ended = list(
-        tokens.filter(
-            Q(revoked_at__gte=since) | Q(revoked_at__isnull=True, expires_at__range=(since, now))
-        )
+    ended = tokens.filter(
+        Q(revoked_at__gte=since) | Q(revoked_at__isnull=True, expires_at__range=(since, now))
     )
     return TokenListing(active=active, ended=ended)
 

@@ -24,6 +24,7 @@ from gateway import selectors, services
 from gateway.forms import TokenCreateForm
 from gateway.snippets import example_model, snippets
 from lib.forms import posted
+from lib.pagination import paginate
 
 
 @login_required
@@ -34,7 +35,11 @@ def token_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     return render(
         request,
         "gateway/token_list.html",
-        {"listing": listing, "month_start": selectors.month_start()},
+        {
+            "active_pages": paginate(request, listing.active),
+            "ended_pages": paginate(request, listing.ended, prefix="ended_"),
+            "month_start": selectors.month_start(),
+        },
     )
 
 
