@@ -3,11 +3,39 @@
 import datetime
 from uuid import UUID
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
+
+# The team switcher's list is kept this long at most; any change to a membership or a team
+# forgets it sooner (accounts.apps: switcher_forget on every save and delete).
+SWITCHER_SECONDS = 600
+
+
+def _switcher_key(user_id: UUID) -> str:
+    return f"accounts:switcher:{user_id}"
+
+
+def switcher_memberships(*, user_id: UUID) -> list[Membership]:
+    """Every team of the user, by name, with the role there: the team switcher in the frame of
+    every page. Read from the cache when a page read it lately (the query is the frame's
+    largest cost), else from the database."""
+    key = _switcher_key(user_id)
+    found = cache.get(key)
+    if found is None:
+        found = list(
+            Membership.objects.filter(user_id=user_id).select_related("team").order_by("team__name")
+        )
+        cache.set(key, found, SWITCHER_SECONDS)
+    return found
+
+
+def switcher_forget(*, user_ids: list[UUID]) -> None:
+    """The switcher lists of these users change: read them again from the database."""
+    cache.delete_many([_switcher_key(user_id) for user_id in user_ids])
 
 
 def member_list(*, team: Team) -> QuerySet[Membership]:
