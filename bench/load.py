@@ -143,6 +143,20 @@ async def _drive(site: str, path: str, cookies, concurrency: int, duration: floa
     }
 
 
+def _say_why(log: Path) -> None:
+    """The server's errors, each kind once with how often (their last line)."""
+    found: dict[str, int] = {}
+    for line in log.read_text(errors="replace").splitlines():
+        if (
+            line
+            and not line.startswith((" ", "INFO", "Traceback", "The above"))
+            and ("Error" in line or "Exception" in line)
+        ):
+            found[line[:200]] = found.get(line[:200], 0) + 1
+    for line, count in sorted(found.items(), key=lambda item: -item[1])[:5]:
+        print(f"server error, {count} times: {line}")
+
+
 def main() -> None:
     arguments = _arguments()
     counts = [int(part) for part in arguments.concurrency.split(",")]
@@ -214,6 +228,7 @@ def main() -> None:
         print(f"\nworker memory (RSS, MB) when started and after {total} requests:")
         for pid in workers:
             print(f"  worker {pid}: {before[pid]:.0f} -> {_rss_mb(pid):.0f}")
+        _say_why(folder / "server.log")
     finally:
         web.terminate()
         try:
