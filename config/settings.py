@@ -180,6 +180,10 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://tablero")
 # Tablero always uses Django's own Redis backend.
 if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
     CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+    # Every signed-in page reads its session: from Redis, shared by every process, instead of
+    # a database query (written through to the database, which stays the record). Not with
+    # the per-process memory cache, where one process would keep a session another ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 
 # The task queue (Huey): provider work that no page waits on, and the periodic checks. Its
