@@ -2,18 +2,18 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from accounts.access import SESSION_TEAM_KEY
-from accounts.models import Membership
-from accounts.selectors import team_admin_names
+from accounts.selectors import switcher_memberships, team_admin_names
 
 
 def navigation(request: HttpRequest) -> dict:
-    """The team switcher and the current team for the page frame (one query, only if used)."""
+    """The team switcher and the current team for the page frame (from the cache, or one query;
+    only if the page uses them)."""
     user = getattr(request, "user", None)
     if user is None or not user.is_authenticated:
         return {}
 
     def memberships():
-        return list(Membership.objects.filter(user=user).select_related("team"))
+        return switcher_memberships(user_id=user.pk)
 
     lazy_memberships = SimpleLazyObject(memberships)
 

@@ -141,6 +141,11 @@ class Membership(models.Model):
         verbose_name = _("membership")
         verbose_name_plural = _("memberships")
         ordering = ["team__name", "user__email"]
+        indexes = [
+            # The members page counts each role of the team (an index-only scan), then reads
+            # each role's members by email (accounts.selectors.MemberListing).
+            models.Index(fields=["team", "role"], name="accounts_member_team_role"),
+        ]
         constraints = [
             models.UniqueConstraint(fields=["team", "user"], name="accounts_membership_unique"),
             models.CheckConstraint(

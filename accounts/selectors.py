@@ -1,27 +1,102 @@
 """Reads for accounts and teams."""
 
 import datetime
+from typing import Any
 from uuid import UUID
 
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db.models import Case, IntegerField, Q, QuerySet, Value, When
+from django.db.models import Case, Count, Q, QuerySet, Value, When
 from django.utils import timezone
 
 from accounts.models import ROLE_RANK, AuditEvent, Invitation, Membership, Role, Team, User
 
+# The team switcher's list is kept this long at most; any change to a membership or a team
+# forgets it sooner (accounts.apps: switcher_forget on every save and delete).
+SWITCHER_SECONDS = 600
 
-def member_list(*, team: Team) -> QuerySet[Membership]:
-    """The team's memberships, owners first, then by email."""
-    rank = Case(
-        *(When(role=role, then=Value(-rank)) for role, rank in ROLE_RANK.items()),
-        output_field=IntegerField(),
-    )
-    return (
-        Membership.objects.filter(team=team)
-        .select_related("user")
-        .annotate(rank=rank)
-        .order_by("rank", "user__email")
-    )
+
+def _switcher_key(user_id: UUID) -> str:
+    return f"accounts:switcher:{user_id}"
+
+
+def switcher_memberships(*, user_id: UUID) -> list[Membership]:
+    """Every team of the user, by name, with the role there: the team switcher in the frame of
+    every page. Read from the cache when a page read it lately (the query is the frame's
+    largest cost), else from the database."""
+    key = _switcher_key(user_id)
+    found = cache.get(key)
+    if found is None:
+        found = list(
+            Membership.objects.filter(user_id=user_id).select_related("team").order_by("team__name")
+        )
+        cache.set(key, found, SWITCHER_SECONDS)
+    return found
+
+
+def switcher_forget(*, user_ids: list[UUID]) -> None:
+    """The switcher lists of these users change: read them again from the database."""
+    cache.delete_many([_switcher_key(user_id) for user_id in user_ids])
+
+
+class MemberListing:
+    """The team's memberships, owners first, then admins, members and viewers, each by email;
+    for lib.pagination, which counts it and reads one slice (a page) of it.
+
+    The rank is not computed per row and sorted (that sorts the whole team for every page):
+    one query counts the members of each role (index accounts_member_team_role), and a page
+    reads each role it spans by email, at most four queries that the users' email index
+    serves, whatever the size of the team."""
+
+    ORDER = sorted(ROLE_RANK, key=ROLE_RANK.__getitem__, reverse=True)  # owner first
+
+    def __init__(self, team: Team) -> None:
+        self.team = team
+        self._counts: list[tuple[Role, int]] | None = None
+
+    def counts(self) -> list[tuple[Role, int]]:
+        """(role, how many have it), in the order the list shows them."""
+        if self._counts is None:
+            found = dict(
+                Membership.objects.filter(team=self.team)
+                .order_by()
+                .values_list("role")
+                .annotate(n=Count("*"))
+            )
+            self._counts = [(role, found.get(role, 0)) for role in self.ORDER]
+        return self._counts
+
+    @property
+    def owners(self) -> int:
+        return dict(self.counts())[Role.OWNER]
+
+    def count(self) -> int:
+        return sum(n for _role, n in self.counts())
+
+    def __len__(self) -> int:
+        return self.count()
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if not isinstance(index, slice):
+            return self[index : index + 1][0]
+        start, stop, _step = index.indices(self.count())
+        rows: list[Membership] = []
+        offset = 0
+        for role, n in self.counts():
+            low, high = max(start - offset, 0), min(stop - offset, n)
+            if low < high:
+                rows.extend(
+                    Membership.objects.filter(team=self.team, role=role)
+                    .select_related("user")
+                    .order_by("user__email")[low:high]
+                )
+            offset += n
+        return rows
+
+
+def member_list(*, team: Team) -> MemberListing:
+    """The team's memberships, owners first, then by email (one page at a time)."""
+    return MemberListing(team)
 
 
 ADMINS_NAMED = 3

@@ -6,7 +6,8 @@
 Builds, in a throwaway SQLite database (or the one --database-url names: it must be empty or
 disposable, the tables are created there), one team per size with that many rows of every
 kind: connections (each with a cached list of 80 models), assistants, runs, provider errors,
-members, pending invitations, audit events, and as many models on the first connection. Then
+members, pending invitations, audit events, API tokens, model prices, gateway calls (this
+month, each of its own model), and as many models on the first connection. Then
 renders each list page (and the team home, and a near-empty page on the base template) as an
 admin with Django's test client, alternating the sizes render by
 render (so a busy machine slows both alike), and prints per page and size the queries of one
@@ -40,6 +41,9 @@ PAGES = (
     "models",
     "usage",
     "errors",
+    "tokens",
+    "prices",
+    "gateway",
     "home",
     "base",
 )
@@ -106,6 +110,7 @@ def _build(size: int):
         batch_size=1000,
     )
     first = connections[0]
+    _gateway(team, admin, first, size, now)
     Connection.objects.filter(pk=first.pk).update(
         models_cache=[
             {"id": f"gpt-4o-bench-{n:05d}", "object": "model", "owned_by": "system"}
@@ -122,12 +127,79 @@ def _build(size: int):
         "models": reverse("connections:models", args=[team.pk, first.pk]),
         "usage": reverse("assistants:usage", args=[team.pk]),
         "errors": reverse("connections:detail", args=[team.pk, first.pk]),
+        "tokens": reverse("gateway:tokens", args=[team.pk]),
+        "prices": reverse("gateway_usage:prices", args=[team.pk]),
+        "gateway": reverse("gateway_usage:summary", args=[team.pk]) + "?by=model",
         "home": reverse("dashboard:team_home", args=[team.pk]),
         # A page that is the base template and little else (navigation, team switcher, the
         # context processors): what every page pays before its own content.
         "base": reverse("accounts:password_change"),
     }
     return team, admin, urls
+
+
+def _gateway(team, admin, connection, size: int, now) -> None:
+    """`size` API tokens, model prices and gateway calls (this month, one model each)."""
+    from datetime import date
+    from decimal import Decimal
+
+    from gateway import tokens
+    from gateway.models import ApiToken, GatewayCall, ModelPrice
+
+    made = [tokens.generate() for _ in range(size)]
+    listed = ApiToken.objects.bulk_create(
+        [
+            ApiToken(
+                team=team,
+                connection=connection,
+                name=f"Token {n:05d}",
+                owner=admin,
+                created_by=admin,
+                prefix=new.prefix,
+                secret_digest=new.secret_digest,
+                scopes=["models", "inference"],
+                expires_at=now + timedelta(days=90),
+                created_at=now - timedelta(minutes=n),
+            )
+            for n, new in enumerate(made)
+        ],
+        batch_size=1000,
+    )
+    ModelPrice.objects.bulk_create(
+        [
+            ModelPrice(
+                team=team,
+                model=f"model-{n:05d}",
+                effective_from=date(2026, 1, 1),
+                input_per_million=Decimal("0.15"),
+                output_per_million=Decimal("0.60"),
+            )
+            for n in range(size)
+        ],
+        batch_size=1000,
+    )
+    month = now.replace(day=1, hour=12)
+    GatewayCall.objects.bulk_create(
+        [
+            GatewayCall(
+                team=team,
+                token=listed[n],
+                user=admin,
+                connection=connection,
+                family="inference",
+                method="POST",
+                path="chat/completions",
+                model=f"model-{n:05d}",
+                status=200,
+                latency_ms=100,
+                input_tokens=1000,
+                output_tokens=500,
+                created_at=month + timedelta(seconds=n),
+            )
+            for n in range(size)
+        ],
+        batch_size=1000,
+    )
 
 
 def _queries(client, url: str) -> tuple[int, int]:

@@ -157,6 +157,17 @@ DATABASES = {
 }
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
+# Under ASGI (uvicorn) each request runs its database work in a thread of its own, and a
+# persistent connection stays with the thread that opened it: two workers at 50 requests in
+# flight opened more connections than PostgreSQL allows (100 by default), and pages failed.
+# On PostgreSQL each process keeps a pool of at most DATABASE_POOL_SIZE connections instead
+# (psycopg's pool; a request waits for a free one); DATABASE_POOL_SIZE=0 turns it off.
+_pool_size = env.int("DATABASE_POOL_SIZE", default=10)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _pool_size > 0:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
+    DATABASES["default"].setdefault("OPTIONS", {}).setdefault(
+        "pool", {"min_size": 1, "max_size": _pool_size, "timeout": 30}
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Take SQLite's write lock when a transaction begins: two requests that read, then write
     # (first-run setup, the last-owner check) then wait for each other, where otherwise the
@@ -169,6 +180,10 @@ CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://tablero")
 # Tablero always uses Django's own Redis backend.
 if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
     CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+    # Every signed-in page reads its session: from Redis, shared by every process, instead of
+    # a database query (written through to the database, which stays the record). Not with
+    # the per-process memory cache, where one process would keep a session another ended.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 
 
 # The task queue (Huey): provider work that no page waits on, and the periodic checks. Its

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +25,7 @@ __all__ = [
     "month_start",
     "token_get",
     "token_list",
+    "token_month_use",
     "visible_tokens",
 ]
 
@@ -63,41 +65,49 @@ def token_get(*, access: TeamAccess, pk: Any) -> ApiToken:
 
 @dataclass(frozen=True)
 class TokenListing:
-    active: list[ApiToken]
-    ended: list[ApiToken]  # revoked or expired lately
+    active: QuerySet[ApiToken]
+    ended: QuerySet[ApiToken]  # revoked or expired lately
 
 
 def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListing:
     """The tokens this person may see: those in use, then those revoked or expired lately.
-    Each carries `month` (its use this month: requests, errors, tokens, money where priced;
-    `gateway.usage.token_usage_this_month`) and `budget` (that use against its own monthly
-    budgets, `gateway.budgets.BudgetUse`). A fixed number of queries, however many tokens."""
+    Querysets, so a page reads one page of each (lib.pagination); `token_month_use` then adds
+    each shown token's use this month and its budgets."""
     now = now or timezone.now()
     tokens = (
         visible_tokens(access)
         .select_related("connection", "owner", "created_by")
+        .defer("connection__models_cache")
         .order_by("-created_at")
     )
+    active = tokens.filter(revoked_at__isnull=True, expires_at__gt=now)
     since = now - RECENTLY_ENDED
-    listed = list(
-        tokens.filter(
-            Q(revoked_at__isnull=True, expires_at__gt=now)
-            | Q(revoked_at__gte=since)
-            | Q(revoked_at__isnull=True, expires_at__range=(since, now))
-        )
+    ended = tokens.filter(
+        Q(revoked_at__gte=since) | Q(revoked_at__isnull=True, expires_at__range=(since, now))
     )
+    return TokenListing(active=active, ended=ended)
+
+
+def token_month_use(
+    *, access: TeamAccess, tokens: Iterable[ApiToken], now: datetime | None = None
+) -> list[ApiToken]:
+    """`tokens` (one page of them), each given `month` (its use this month: requests, errors,
+    tokens, money where priced; `gateway.usage.token_usage_this_month`) and `budget` (that use
+    against its own monthly budgets, `gateway.budgets.BudgetUse`). A fixed number of queries,
+    however many tokens."""
+    now = now or timezone.now()
+    listed = list(tokens)
     ids = [token.pk for token in listed]
+    if not ids:
+        return listed
     month = usage.token_usage_this_month(
         team=access.team, token_ids=ids, today=timezone.localdate(now)
     )
-    limits = budgets.token_limits(team=access.team, token_ids=ids) if ids else {}
-    uses = budgets.budget_use(limits, month, ids)
-    active, ended = [], []
+    uses = budgets.budget_use(budgets.token_limits(team=access.team, token_ids=ids), month, ids)
     for token in listed:
         token.month = month.get(token.pk)
         token.budget = uses[token.pk]
-        (active if token.revoked_at is None and token.expires_at > now else ended).append(token)
-    return TokenListing(active=active, ended=ended)
+    return listed
 
 
 def model_choices(team: Team) -> list[tuple[str, list[tuple[str, str]]]]:

@@ -24,6 +24,7 @@ from gateway import selectors, services
 from gateway.forms import TokenCreateForm
 from gateway.snippets import example_model, snippets
 from lib.forms import posted
+from lib.pagination import paginate
 
 
 @login_required
@@ -31,10 +32,17 @@ from lib.forms import posted
 def token_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     listing = selectors.token_list(access=access)
+    pages = {
+        "active_pages": paginate(request, listing.active),
+        "ended_pages": paginate(request, listing.ended, prefix="ended_"),
+    }
+    for pages_of in pages.values():
+        page = pages_of.page
+        page.object_list = selectors.token_month_use(access=access, tokens=page.object_list)
     return render(
         request,
         "gateway/token_list.html",
-        {"listing": listing, "month_start": selectors.month_start()},
+        {**pages, "month_start": selectors.month_start()},
     )
 
 

@@ -162,6 +162,26 @@ def test_cache_url_selects_djangos_own_redis_backend():
     assert cache["LOCATION"] == f"redis://{REDIS_HOST}:{REDIS_PORT}/1"
 
 
+def test_sessions_are_read_from_redis_when_the_cache_is_redis():
+    redis = production_env(CACHE_URL=f"rediscache://{REDIS_HOST}:{REDIS_PORT}/1")
+    assert settings_under(redis, "SESSION_ENGINE") == {
+        "SESSION_ENGINE": "django.contrib.sessions.backends.cached_db"
+    }
+    # The per-process memory cache would keep a session that another process ended.
+    assert settings_under(production_env(), "SESSION_ENGINE") == {
+        "SESSION_ENGINE": "django.contrib.sessions.backends.db"
+    }
+
+
+def test_postgresql_connections_come_from_a_pool_of_the_configured_size():
+    url = "postgres://tablero@127.0.0.1:5432/tablero"
+    pooled = settings_under(production_env(DATABASE_URL=url, DATABASE_POOL_SIZE="4"), "DATABASES")
+    assert "'pool': {'min_size': 1, 'max_size': 4, 'timeout': 30}" in pooled["DATABASES"]
+    assert "'CONN_MAX_AGE': 0" in pooled["DATABASES"]
+    plain = settings_under(production_env(DATABASE_URL=url, DATABASE_POOL_SIZE="0"), "DATABASES")
+    assert "'pool'" not in plain["DATABASES"] and "'CONN_MAX_AGE': 60" in plain["DATABASES"]
+
+
 def test_default_cache_is_local_memory():
     values = settings_under(production_env(), "CACHES")
 

@@ -68,8 +68,9 @@ def _members_page(
     request: HttpRequest, access: TeamAccess, invite_form: InviteForm | None = None
 ) -> HttpResponse:
     team = access.team
-    pages = paginate(request, selectors.member_list(team=team))
-    owners = selectors.owner_count(team=team)
+    members = selectors.member_list(team=team)
+    pages = paginate(request, members)
+    owners = members.owners
     context = {
         "rows": _member_rows(access, list(pages.page), request.user, owners),
         "pages": pages,

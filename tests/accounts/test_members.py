@@ -1,5 +1,8 @@
+import re
+
 from django.urls import reverse
 
+from accounts.models import Membership, Role, User
 from tests.accounts.helpers import make_invitation
 
 
@@ -64,3 +67,24 @@ def test_the_invite_form_says_what_each_role_may_do(admin_client_, owner_client,
     # ...but is to an owner.
     page = owner_client.get(reverse("accounts:members", args=[team.pk])).content.decode()
     assert "hands ownership" in page.split('id="role-descriptions"')[1]
+
+
+def test_owners_first_then_each_role_by_email_across_pages(admin_client_, users, team):
+    # Sixteen more of each of three roles: pages of ten cross from one role to the next.
+    for role in (Role.ADMIN, Role.MEMBER, Role.VIEWER):
+        for number in range(16):
+            user = User.objects.create(email=f"{role.value}-{15 - number:02d}@zeta.example")
+            Membership.objects.create(team=team, user=user, role=role)
+    rank = {Role.OWNER: 0, Role.ADMIN: 1, Role.MEMBER: 2, Role.VIEWER: 3}
+    expected = [
+        m.user.email
+        for m in sorted(
+            Membership.objects.filter(team=team).select_related("user"),
+            key=lambda m: (rank[m.role], m.user.email),
+        )
+    ]
+    shown = []
+    for page in range(1, 7):
+        body = admin_client_.get(_url(team), {"size": 10, "page": page}).content.decode()
+        shown += re.findall(r"<td>([^<>@]+@[^<>]+)</td>", body)
+    assert shown == expected
