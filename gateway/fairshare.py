@@ -9,8 +9,10 @@ among the tokens active on the connection (those that made a request in the last
 `ACTIVE_SECONDS`): each may take at most `share_of(left, active)` (rounded up) until the reset,
 and a token past its share is refused with 429 `rate_limit_exceeded`, before the provider
 refuses everyone. Requests are counted when they are let through; tokens when the answer's
-`usage` is known (`settle`). Nothing is let through once the provider's last answer said
-nothing is left (minus the requests still on their way to it).
+`usage` is known (`settle`). Nothing is let through once every token together has taken what
+was left, or once the provider's last answer said nothing is left (minus the requests this
+process still has on their way to it); while shared, a later answer's larger count is not
+believed before the reset (answers come back out of order).
 
 Where the counts live (the "period" of sharing, each token's use in it, the active tokens):
 in Redis when the cache is Redis (`_RedisStore`: one round trip per request, a Lua script, so
@@ -23,7 +25,8 @@ or duration (`provider.answer.header_int`, `duration_seconds`), a remaining abov
 limit of 0 or a reset beyond a day are ignored.
 
 The connection page reads `snapshot(connection_id)`: what was last seen, written to the cache
-at most once a second per connection and process, and at once when sharing starts or ends.
+at most once a second per connection and process, and at once when sharing starts or ends or
+the number of tokens it is shared among changes.
 """
 
 from __future__ import annotations
@@ -148,7 +151,7 @@ class _Connection:
     in_flight: set[int] = field(default_factory=set)
     seen_at: float = 0.0
     written_at: float = 0.0
-    written_sharing: tuple[str, ...] = ()
+    written: tuple[tuple[str, ...], int] = ((), 0)
 
     def sharing(self, fraction: float, now: float) -> list[tuple[str, Limit]]:
         return [(kind, limit) for kind, limit in self.limits.items() if limit.below(fraction, now)]
@@ -261,11 +264,19 @@ def observe(call: Call, headers: Iterable[tuple[bytes, bytes]]) -> None:
     limits = read_limits(headers, now)
     if not limits:
         return
-    state.limits.update(limits)
+    fraction = settings.TABLERO_FAIR_SHARE_BELOW
+    for kind, limit in limits.items():
+        known = state.limits.get(kind)
+        # While shared, what is left only goes down until the reset: answers come back out of
+        # order, and an earlier one's larger count would let too many through.
+        if known is None or not known.below(fraction, now) or limit.remaining < known.remaining:
+            state.limits[kind] = limit
     state.seen_at = now
-    sharing = tuple(kind for kind, _ in state.sharing(settings.TABLERO_FAIR_SHARE_BELOW, now))
-    if now - state.written_at >= SNAPSHOT_SECONDS or sharing != state.written_sharing:
-        state.written_at, state.written_sharing = now, sharing
+    sharing = tuple(kind for kind, _ in state.sharing(fraction, now))
+    # What the page says at once: whether it is shared, and among how many.
+    shown = (sharing, state.active_count(now) if sharing else 0)
+    if now - state.written_at >= SNAPSHOT_SECONDS or shown != state.written:
+        state.written_at, state.written = now, shown
         _write_snapshot(call.connection_id, state, sharing, now)
 
 
@@ -335,7 +346,7 @@ def snapshot(connection_id: UUID) -> dict[str, Any] | None:
 class _Verdict:
     active: int
     held: str | None = None  # the kind whose share the token has used
-    share: int | None = None
+    share: int | None = None  # None: nothing is left for anyone
 
 
 @dataclass(slots=True)
@@ -343,6 +354,7 @@ class _Period:
     left: int
     reset_at: float
     used: dict[UUID, int] = field(default_factory=dict)
+    taken: int = 0  # by every token
 
 
 class _LocalStore:
@@ -376,6 +388,8 @@ class _LocalStore:
             periods = []
             for kind, left, reset_at in proposals:
                 period = self._period((connection_id, kind), left, reset_at, now)
+                if period.taken >= period.left:
+                    return _Verdict(active=active, held=kind, share=None)
                 share = share_of(period.left, active)
                 if period.used.get(token_id, 0) >= share:
                     return _Verdict(active=active, held=kind, share=share)
@@ -383,6 +397,7 @@ class _LocalStore:
             for kind, period in periods:
                 if kind == "requests":
                     period.used[token_id] = period.used.get(token_id, 0) + 1
+                    period.taken += 1
             return _Verdict(active=active)
 
     def charge(
@@ -392,12 +407,14 @@ class _LocalStore:
             period = self._periods.get((connection_id, kind))
             if period is not None and period.reset_at > now:
                 period.used[token_id] = period.used.get(token_id, 0) + amount
+                period.taken += amount
 
 
 # KEYS: the active tokens (sorted set), then per kind asked: its period and its use (hash).
 # ARGV: token, now (ms), active window (ms), active tokens known here, then per kind: left,
 # reset (ms), and 1 for requests (counted now) or 0 for tokens (counted from the answer).
-# Returns {active, index of the kind held back (0: none), its share}.
+# The use hash holds each token's use and, under "*", everyone's.
+# Returns {active, index of the kind held back (0: none), its share (-1: nothing left)}.
 _TAKE = """
 local token, now, window = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 redis.call('ZADD', KEYS[1], now, token)
@@ -412,6 +429,9 @@ for i = 1, kinds do
     redis.call('DEL', used)
   end
   local shared = tonumber(redis.call('GET', period) or left)
+  if tonumber(redis.call('HGET', used, '*') or '0') >= shared then
+    return {active, i, -1}
+  end
   local share = math.ceil(shared / active)
   if tonumber(redis.call('HGET', used, token) or '0') >= share then
     return {active, i, share}
@@ -421,6 +441,7 @@ for i = 1, kinds do
   if ARGV[4 + 3 * i] == '1' then
     local ttl = redis.call('PTTL', KEYS[2 * i])
     redis.call('HINCRBY', KEYS[2 * i + 1], token, 1)
+    redis.call('HINCRBY', KEYS[2 * i + 1], '*', 1)
     if ttl > 0 then redis.call('PEXPIRE', KEYS[2 * i + 1], ttl) end
   end
 end
@@ -431,6 +452,7 @@ _CHARGE = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then
   redis.call('HINCRBY', KEYS[2], ARGV[1], ARGV[2])
+  redis.call('HINCRBY', KEYS[2], '*', ARGV[2])
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 return ttl
@@ -466,7 +488,9 @@ class _RedisStore:
         active_now, index, share = self._take(keys=keys, args=args, client=self._client)
         if index:
             return _Verdict(
-                active=int(active_now), held=proposals[int(index) - 1][0], share=int(share)
+                active=int(active_now),
+                held=proposals[int(index) - 1][0],
+                share=int(share) if int(share) >= 0 else None,
             )
         return _Verdict(active=int(active_now))
 

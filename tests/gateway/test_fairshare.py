@@ -159,6 +159,20 @@ def test_requests_on_their_way_are_not_shared_twice():
     assert held is not None and "nothing is left" in held.message
 
 
+def test_while_shared_an_older_answer_does_not_raise_what_is_left():
+    connection, token = uuid.uuid4(), uuid.uuid4()
+    first, second = call(connection, token), call(connection, token)
+    fairshare.check(first)
+    fairshare.check(second)
+    # The provider answered `second` last (1 left), but its answer came back first.
+    fairshare.observe(second, headers(remaining="1"))
+    fairshare.observe(first, headers(remaining="2"))
+    third, fourth = call(connection, token), call(connection, token)
+    assert fairshare.check(third) is None
+    held = fairshare.check(fourth)
+    assert held is not None and "nothing is left" in held.message
+
+
 def test_nothing_left_holds_everyone_back_until_the_reset(time_machine):
     time_machine.move_to(datetime.fromtimestamp(NOW, UTC), tick=False)
     connection, token = uuid.uuid4(), uuid.uuid4()
@@ -243,3 +257,26 @@ def test_shared_counts_in_redis_hold_across_processes(redis_cache):
                 let_through[token] += 1
                 fairshare.settle(attempt)
     assert list(let_through.values()) == [20, 20, 20]
+
+
+def _together(connection) -> list:
+    one, two = uuid.uuid4(), uuid.uuid4()
+    warm(connection, [one, two], headers(remaining="3"))
+    results = []
+    for token in (one, one, two, two):
+        attempt = call(connection, token)
+        results.append(fairshare.check(attempt))
+        fairshare.settle(attempt)  # (no answer: what the provider says is left stays 3)
+    return results
+
+
+def test_every_token_together_takes_no_more_than_what_was_left():
+    results = _together(uuid.uuid4())
+    assert results[:3] == [None, None, None]  # shares of 2 (3 by 2, rounded up)
+    assert "nothing is left" in results[3].message
+
+
+def test_every_token_together_takes_no_more_than_what_was_left_in_redis(redis_cache):
+    results = _together(uuid.uuid4())
+    assert results[:3] == [None, None, None]
+    assert "nothing is left" in results[3].message

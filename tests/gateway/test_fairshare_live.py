@@ -36,7 +36,7 @@ def hammered(sdk, make_token, fake_upstream, member, admin_user, owner, written)
     for client in clients.values():  # each token is in use before the hammering starts
         client.chat.completions.create(model="gpt-4o", messages=HELLO)
     got = dict.fromkeys(clients, 1)
-    errors: dict[str, openai.APIStatusError] = {}
+    errors: dict[str, openai.APIError] = {}
     start = threading.Barrier(len(clients))
 
     def hammer(name: str) -> None:
@@ -44,7 +44,7 @@ def hammered(sdk, make_token, fake_upstream, member, admin_user, owner, written)
         while True:
             try:
                 clients[name].chat.completions.create(model="gpt-4o", messages=HELLO)
-            except openai.APIStatusError as error:
+            except openai.APIError as error:
                 errors[name] = error
                 return
             got[name] += 1
@@ -78,6 +78,13 @@ def test_three_tokens_each_get_about_a_third_and_never_the_providers_429(hammere
 def test_the_connection_page_shows_who_is_held_back(
     hammered, admin_client_, gateway_connection, member_client
 ):
+    _got, errors, provider = hammered
+    assert provider.refused == 0
+    assert {name: type(error).__name__ for name, error in errors.items()} == {
+        "member's script": "RateLimitError",
+        "admin's notebook": "RateLimitError",
+        "owner's job": "RateLimitError",
+    }
     url = reverse("connections:detail", args=[gateway_connection.team_id, gateway_connection.pk])
     page = admin_client_.get(url).content.decode()
     section = page.split('id="fair-share"')[1].split("</section>")[0]
