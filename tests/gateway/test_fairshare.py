@@ -280,3 +280,18 @@ def test_every_token_together_takes_no_more_than_what_was_left_in_redis(redis_ca
     results = _together(uuid.uuid4())
     assert results[:3] == [None, None, None]
     assert "nothing is left" in results[3].message
+
+
+def test_the_threshold_comes_from_the_environment():
+    from tests.test_settings import production_env, settings_under, startup_error
+
+    assert settings_under(production_env(), "TABLERO_FAIR_SHARE_BELOW") == {
+        "TABLERO_FAIR_SHARE_BELOW": "0.1"
+    }
+    assert settings_under(
+        production_env(TABLERO_FAIR_SHARE_BELOW="0.25"), "TABLERO_FAIR_SHARE_BELOW"
+    ) == {"TABLERO_FAIR_SHARE_BELOW": "0.25"}
+    for wrong in ("1.5", "-0.1"):
+        assert "TABLERO_FAIR_SHARE_BELOW" in startup_error(
+            production_env(TABLERO_FAIR_SHARE_BELOW=wrong)
+        )
