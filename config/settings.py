@@ -77,6 +77,15 @@ TABLERO_ALLOWED_UPSTREAM_HOSTS = env.list("TABLERO_ALLOWED_UPSTREAM_HOSTS", defa
 TABLERO_GATEWAY_MAX_BODY_MB = env.int("TABLERO_GATEWAY_MAX_BODY_MB", default=100)
 if TABLERO_GATEWAY_MAX_BODY_MB < 1:
     raise ImproperlyConfigured("TABLERO_GATEWAY_MAX_BODY_MB must be at least 1.")
+# The gateway shares a connection's remaining provider rate limit (requests or tokens) among the
+# tokens using it once less than this fraction of the limit is left (gateway.fairshare); 0 turns
+# fair sharing off.
+TABLERO_FAIR_SHARE_BELOW = env.float("TABLERO_FAIR_SHARE_BELOW", default=0.1)
+if not 0 <= TABLERO_FAIR_SHARE_BELOW <= 1:
+    raise ImproperlyConfigured(
+        "TABLERO_FAIR_SHARE_BELOW is the fraction of the provider's rate limit below which the "
+        "gateway shares what is left among the active tokens: from 0 (off) to 1."
+    )
 # How long Tablero keeps asking the provider about a run that has not finished, when the
 # provider sets no earlier limit of its own (an Assistants API run's `expires_at`). After it,
 # one last check, then the run is shown as expired and its page stops polling.

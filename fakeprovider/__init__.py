@@ -16,6 +16,7 @@ from fakeprovider.keys import (
     KEY_SLOW,
     KEYS,
 )
+from fakeprovider.ratelimit import RateLimit
 from fakeprovider.router import FakeRequest, Reply, Router
 from fakeprovider.server import FakeProvider, build_router
 
@@ -33,6 +34,7 @@ __all__ = [
     "FakeProvider",
     "FakeRequest",
     "ManualClock",
+    "RateLimit",
     "Reply",
     "Router",
     "SystemClock",

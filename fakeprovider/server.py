@@ -19,8 +19,9 @@ default one plus its routes) and its own clock (`ManualClock`, stepped by the te
 for flows like "fails once, then works".
 
 Switches (back to their defaults on ``reset()``): ``slow_seconds`` (how long the slow key
-waits), ``run_step_seconds``, ``assistants_api_removed``, ``litellm_mode`` and
-``lose_created_assistants`` (see `fakeprovider.assistants`).
+waits), ``run_step_seconds``, ``assistants_api_removed``, ``litellm_mode``,
+``lose_created_assistants`` (see `fakeprovider.assistants`) and ``rate_limit`` (a
+`fakeprovider.ratelimit.RateLimit` that counts down and answers 429 at 0).
 
 Run it alone: ``python -m fakeprovider --port 8765``.
 """
@@ -38,6 +39,7 @@ from urllib.parse import parse_qs, urlsplit
 from fakeprovider import assistants, costs, inference, models, responses
 from fakeprovider.clock import Clock, SystemClock
 from fakeprovider.keys import KEY_SLOW, RATE_LIMIT_REQUESTS, RATE_LIMIT_TOKENS, key_failure
+from fakeprovider.ratelimit import RateLimit
 from fakeprovider.router import FakeRequest, Reply, Router
 
 DEFAULT_SLOW_SECONDS = 2.0
@@ -72,6 +74,8 @@ class FakeProvider:
         self.assistants_api_removed = False
         self.litellm_mode = False
         self.lose_created_assistants: list[str] = []
+        # Set: the x-ratelimit-* headers count down and the fake answers 429 at 0.
+        self.rate_limit: RateLimit | None = None
         # Set: a streamed answer sends its first chunk, then waits for it before the rest.
         self.stream_gate: threading.Event | None = None
         self.requests: list[FakeRequest] = []
@@ -119,6 +123,7 @@ class FakeProvider:
             self.assistants_api_removed = False
             self.litellm_mode = False
             self.lose_created_assistants = []
+            self.rate_limit = None
             if self.stream_gate is not None:
                 self.stream_gate.set()
             self.stream_gate = None
@@ -156,7 +161,12 @@ class FakeProvider:
             self.requests.append(request)
             count = len(self.requests)
             generation = self._generation
-        reply = self._answer(request, generation)
+        counted: dict[str, str] = {}
+        refusal = None
+        if self.rate_limit is not None and key_failure(request.key) is None:
+            with self._lock:
+                refusal, counted = self.rate_limit.take(self.clock.time())
+        reply = refusal if refusal is not None else self._answer(request, generation)
         if request.key == KEY_SLOW:
             self.clock.sleep(self.slow_seconds)
         request_id = f"req_{uuid.uuid4().hex}"
@@ -169,6 +179,7 @@ class FakeProvider:
             "x-ratelimit-limit-tokens": str(RATE_LIMIT_TOKENS),
             "x-ratelimit-remaining-tokens": str(RATE_LIMIT_TOKENS - 25 * count),
             "x-ratelimit-reset-tokens": "6m0s",
+            **counted,
         }
         reply.headers = {**headers, **reply.headers}
         return reply

@@ -126,7 +126,7 @@ class GatewayCallAdmin(_ReadOnly):
         "refused",
         "latency_ms",
     ]
-    list_filter = ["family", "refused", "streamed", "team"]
+    list_filter = ["family", "refused", "refusal", "streamed", "team"]
     search_fields = ["path", "model", "request_id", "token__prefix"]
     list_select_related = ["team", "token", "user"]
     date_hierarchy = "created_at"
@@ -142,6 +142,7 @@ class GatewayCallAdmin(_ReadOnly):
         "model",
         "status",
         "refused",
+        "refusal",
         "request_id",
         "streamed",
         "latency_ms",

@@ -123,6 +123,16 @@ class ApiToken(models.Model):
         return [{"short": SHORT_LABELS[s], "label": s.label} for s in Scope if s in held]
 
 
+class Refusal(models.TextChoices):
+    """Which of Tablero's checks refused a call, where a page counts them (blank otherwise)."""
+
+    FAIR_SHARE_REQUESTS = "fair_share_requests", _("Fair share of the provider's request limit")
+    FAIR_SHARE_TOKENS = "fair_share_tokens", _("Fair share of the provider's token limit")
+
+
+FAIR_SHARE_REFUSALS = (Refusal.FAIR_SHARE_REQUESTS, Refusal.FAIR_SHARE_TOKENS)
+
+
 class GatewayCall(models.Model):
     """One request through the gateway: who, what, how it went. Never a body."""
 
@@ -148,6 +158,10 @@ class GatewayCall(models.Model):
     status = models.PositiveSmallIntegerField(_("status"))
     # Whether Tablero refused it (True) or the provider answered (False).
     refused = models.BooleanField(_("refused by Tablero"), default=False)
+    # Why, for the refusals a page counts (the fair share of the provider's limit).
+    refusal = models.CharField(
+        _("refusal"), max_length=32, choices=Refusal.choices, blank=True, default=""
+    )
     request_id = models.CharField(_("request ID"), max_length=200, blank=True)
     streamed = models.BooleanField(_("streamed"), default=False)
     latency_ms = models.PositiveIntegerField(_("latency (ms)"), null=True, blank=True)

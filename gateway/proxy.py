@@ -18,7 +18,10 @@ A request goes through, in order:
 3. The endpoint family (`scopes.family_of`) against the token's scopes; the size limit
    (`TABLERO_GATEWAY_MAX_BODY_MB`); the model (`model` of a JSON body or a multipart field,
    the id of `GET /v1/models/{id}`) against the token's models; the token's and its member's
-   limits (`gateway.limits`: a reservation, settled from the answer's usage when it ends).
+   limits (`gateway.limits`: a reservation, settled from the answer's usage when it ends); the
+   fair share of the provider's own rate limit (`gateway.fairshare`: 429 for a token that has
+   had its share while the connection's limit is nearly used; the answers' x-ratelimit-*
+   headers feed it).
 4. Forwarded with the same method, path, query, body and content type to the connection's
    base URL, through one pool of SSRF-guarded keep-alive connections per process and event
    loop (`gateway.upstream`: a lean HTTP/1.1 client; httpx cost more than the whole budget),
@@ -55,7 +58,7 @@ from django.core.cache import cache
 from django.http.request import split_domain_port, validate_host
 
 from connections.guard import url_guard
-from gateway import grants, limits, recorder, upstream
+from gateway import fairshare, grants, limits, recorder, upstream
 from gateway.grants import Grant
 from gateway.scopes import clean_segments, family_of
 from provider.endpoint import request_headers
@@ -499,6 +502,7 @@ class Gateway:
         except _Disconnected:
             call.status = 499
         finally:
+            fairshare.settle(call)
             if call.status and call.family:
                 call.latency_ms = round((time.perf_counter() - started) * 1000)
                 recorder.record(call)
@@ -586,6 +590,19 @@ class Gateway:
                 send = limits.with_headers(send, ticket.headers)
         call.refused = False
         try:
+            # The provider's own limit, shared among the tokens; checked after Tablero's limits
+            # reserved, so a call held back here gives its reservation back (a 429 costs nothing).
+            held = fairshare.check(call)
+            if held is not None:
+                await _refuse(
+                    send,
+                    429,
+                    held.message,
+                    code="rate_limit_exceeded",
+                    error_type=held.error_type,
+                    headers=held.headers,
+                )
+                return
             await self._forward_watched(scope, receive, send, grant, call, path, body, forwarded)
         finally:
             if ticket is not None:
@@ -742,6 +759,7 @@ class Gateway:
         call.status = status
         call.request_id = (response.header(b"x-request-id") or b"")[:200].decode("latin-1")
         headers = _answer_headers(response, secret.encode("latin-1", "replace"))
+        fairshare.observe(call, response.headers)
         content_type = response.header(b"content-type") or b""
         length = response.header(b"content-length")
         small = length is not None and length.isdigit() and int(length) <= READ_WHOLE

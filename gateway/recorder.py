@@ -54,6 +54,7 @@ class Call:
     output_tokens: int | None
     created_at: datetime
     address: str | None
+    refusal: str = ""  # gateway.models.Refusal, when one of those refused it
 
 
 _pending: list[Call] = []
@@ -106,6 +107,7 @@ _COLUMNS = (
     ("model", "model"),
     ("status", "status"),
     ("refused", "refused"),
+    ("refusal", "refusal"),
     ("request_id", "request_id"),
     ("streamed", "streamed"),
     ("latency_ms", "latency_ms"),

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, Max, Q, QuerySet
 from django.http import Http404
 from django.utils import timezone
 
@@ -16,11 +16,13 @@ from accounts.access import TeamAccess
 from accounts.models import Team
 from connections.models import Connection
 from gateway import budgets, usage
-from gateway.models import ApiToken, GatewayCall
+from gateway.models import FAIR_SHARE_REFUSALS, ApiToken, GatewayCall, Refusal
 
 __all__ = [
+    "HeldBack",
     "TokenListing",
     "cached_model_ids",
+    "held_back",
     "model_choices",
     "month_start",
     "token_get",
@@ -150,3 +152,40 @@ def calls_since(
         requests=Count("pk"), errors=Count("pk", filter=Q(status__gte=400) | Q(refused=True))
     )
     return CallCounts(requests=counts["requests"], errors=counts["errors"])
+
+
+@dataclass(frozen=True)
+class HeldBack:
+    """A token that the fair share of a connection's provider limit refused lately."""
+
+    token: ApiToken | None
+    refusal: Refusal
+    refusals: int
+    last: datetime
+
+
+def held_back(*, connection: Connection, since: datetime, user: Any = None) -> list[HeldBack]:
+    """The tokens held back by the fair share of `connection`'s provider limit since `since`
+    (only `user`'s, when given), most refused first: one grouped read and one of the tokens."""
+    calls = GatewayCall.objects.filter(
+        connection=connection, created_at__gte=since, refusal__in=FAIR_SHARE_REFUSALS
+    )
+    if user is not None:
+        calls = calls.filter(user=user)
+    rows = list(
+        calls.values("token", "refusal")
+        .annotate(refusals=Count("pk"), last=Max("created_at"))
+        .order_by("-refusals", "-last")[:20]
+    )
+    found = ApiToken.objects.select_related("owner").in_bulk(
+        {row["token"] for row in rows if row["token"] is not None}
+    )
+    return [
+        HeldBack(
+            token=found.get(row["token"]),
+            refusal=Refusal(row["refusal"]),
+            refusals=row["refusals"],
+            last=row["last"],
+        )
+        for row in rows
+    ]

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-__all__ = ["Answer", "RateLimit", "header_int", "header_text"]
+__all__ = ["Answer", "RateLimit", "duration_seconds", "header_int", "header_text"]
 
 # A count in a rate-limit header: ASCII digits only (str.isdigit() also takes "²", which int()
 # refuses), and few enough that int() and a JSON column take them.
@@ -23,6 +23,10 @@ _HEADER_DURATION = re.compile(
     r"^(?:[0-9]{1,9}(?:\.[0-9]{1,6})?(?:ms|us|µs|ns|[hmsd]))+$|^[0-9]{1,9}(?:\.[0-9]{1,6})?$"
 )
 _HEADER_TEXT_LIMIT = 32
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|us|µs|ns|[hmsd])")
+_UNIT_SECONDS = {"d": 86400.0, "h": 3600.0, "m": 60.0, "s": 1.0, "ms": 1e-3, "us": 1e-6}
+_UNIT_SECONDS["µs"] = _UNIT_SECONDS["us"]
+_UNIT_SECONDS["ns"] = 1e-9
 
 
 def header_text(value: str | None) -> str | None:
@@ -33,6 +37,17 @@ def header_text(value: str | None) -> str | None:
     if len(value) > _HEADER_TEXT_LIMIT or not _HEADER_DURATION.match(value):
         return None
     return value
+
+
+def duration_seconds(value: str | None) -> float | None:
+    """A rate-limit reset in seconds ("6m0s" → 360.0, "12ms" → 0.012, "20" → 20.0), or None
+    when `header_text` would not keep it."""
+    text = header_text(value)
+    if text is None:
+        return None
+    if text[-1].isdigit():  # a bare number of seconds
+        return float(text)
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in _DURATION_PART.findall(text))
 
 
 def header_int(value: str | None) -> int | None:
