@@ -338,7 +338,8 @@ def create_run(fake: FakeProvider, request: FakeRequest, match: re.Match[str]) -
     ):
         return error(400, "Invalid 'additional_messages'.", param="additional_messages")
     for other in fake.state["runs"].values():
-        if other["thread_id"] == thread["id"] and progress(fake, other)[0] not in TERMINAL:
+        # Its answer lands in the thread before the new messages (`_run_view` adds it once).
+        if other["thread_id"] == thread["id"] and _run_view(fake, other)["status"] not in TERMINAL:
             return error(400, f"Thread {thread['id']} already has an active run {other['id']}.")
     run_id = new_id("run")
     thread["messages"] += [
