@@ -9,6 +9,10 @@ A GET writes nothing: a run's page shows its status as last checked, and its liv
 for news with a POST (htmx every two seconds, or the "Check now" button), which makes sure a
 background task follows the run and answers at once with what Tablero knows. No run view waits
 on the provider: starting and cancelling a run are tasks too (assistants/tasks.py).
+
+A run's page is its whole conversation (every turn, whichever turn's address it is opened at);
+the live part follows the newest turn, and a member continues the conversation there with a
+follow-up (or retries a failed turn), each a new run started by the same task.
 """
 
 from typing import Any

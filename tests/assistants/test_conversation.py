@@ -340,3 +340,62 @@ def test_existing_runs_are_one_turn_conversations(team, connection, member, memb
     assert run.conversation_id == run.pk and run.turn == 1 and run.is_latest
     assert "Conversation (" not in content  # one turn: no conversation heading
     assert "Continue the conversation" in content
+
+
+def test_a_follow_up_goes_through_the_runs_start_rules(
+    team, connection, member, member_client, fake
+):
+    """A follow-up is started by the same task as any run: a start sent and never answered
+    (its consumer killed) is not sent again but ends explained, and it can then be retried
+    (its message sent with the retry: whether the lost start reached the thread is unknown)."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from assistants import services
+    from assistants.tasks import run_begin_step, start_send_window
+
+    assistant = make_assistant(team, connection, sync_state="pending")
+    (first,) = converse(member_client, assistant, ["What is 2 + 2?"])
+    turn, claim = services.run_follow_up(run=first, user=member, message="And times 3?")
+    assert claim is None  # the assistant is on the provider already
+    long_ago = timezone.now() - start_send_window() - timedelta(seconds=1)
+    Run.objects.filter(pk=turn.pk).update(start_sent_at=long_ago)
+    thread_runs = f"/v1/threads/{first.thread_id}/runs"
+
+    run_begin_step(run_id=turn.pk, user_id=member.pk)
+
+    turn.refresh_from_db()
+    assert turn.status == RunStatus.FAILED
+    assert turn.last_error_code == services.START_LOST_CODE
+    assert fake.requests_to(thread_runs, "POST") == []
+    content = member_client.get(page_url(turn)).content.decode()
+    assert "Retry this message" in content and "did not send it again" in content
+
+    member_client.post(retry_url(turn))
+
+    retry = Run.objects.get(turn=3)
+    assert retry.status == RunStatus.COMPLETED and retry.input == "And times 3?"
+    (sent,) = fake.requests_to(thread_runs, "POST")
+    assert sent.json["additional_messages"] == [{"role": "user", "content": "And times 3?"}]
+
+
+def test_a_follow_up_waits_for_a_push_under_way(team, connection, member, member_client, fake):
+    """The assistant was edited and its push holds it: the follow-up sends nothing and asks to
+    try again in a moment (as starting a run does)."""
+    from django.utils import timezone
+
+    from assistants.models import Assistant, SyncState
+
+    assistant = make_assistant(team, connection, sync_state="pending")
+    (first,) = converse(member_client, assistant, ["What is 2 + 2?"])
+    Assistant.objects.filter(pk=assistant.pk).update(
+        sync_state=SyncState.PENDING, sync_claimed_at=timezone.now()
+    )
+    before = len(fake.requests)
+
+    response = member_client.post(follow_up_url(first), {"message": "And times 3?"})
+
+    assert response.status_code == 200
+    assert "send your follow-up again in a moment" in response.content.decode()
+    assert Run.objects.count() == 1 and len(fake.requests) == before
