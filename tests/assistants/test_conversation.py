@@ -399,3 +399,40 @@ def test_a_follow_up_waits_for_a_push_under_way(team, connection, member, member
     assert response.status_code == 200
     assert "send your follow-up again in a moment" in response.content.decode()
     assert Run.objects.count() == 1 and len(fake.requests) == before
+
+
+def test_a_follow_up_that_read_an_old_newest_turn_is_refused(
+    team, connection, member, fake, monkeypatch
+):
+    """Two follow-ups at once on two processes: both read turn 1 as the newest, one records
+    turn 2 first; the other's compare-and-swap on "the newest turn, ended" then finds nothing
+    and it is refused, not recorded as a second turn 2 nor a turn 3."""
+    from assistants import services
+    from assistants.services import runs as run_services
+
+    assistant = make_assistant(team, connection, remote_id="asst_abc123")  # nothing to push
+    first = make_run(assistant, started_by=member)
+    stale = Run.objects.get(pk=first.pk)
+    services.run_follow_up(run=first, user=member, message="One")
+    monkeypatch.setattr(run_services, "conversation_latest", lambda run: stale)
+
+    with pytest.raises(services.FollowUpRefused) as refused:
+        services.run_follow_up(run=first, user=member, message="Two")
+
+    assert refused.value.reason == services.FollowUpRefused.TURN_RUNNING
+    assert list(Run.objects.order_by("turn").values_list("turn", "input", "is_latest")) == [
+        (1, "What is 2 + 2?", False),
+        (2, "One", True),
+    ]
+
+
+def test_the_status_filter_reads_the_newest_turn(team, connection, member, member_client, fake):
+    assistant = make_assistant(team, connection, sync_state="pending")
+    converse(member_client, assistant, ["Fail first [fail]", "Then fine"])
+    runs = reverse("assistants:runs", kwargs={"team_id": team.pk})
+
+    completed = member_client.get(runs, {"status": "completed"}).content.decode()
+    failed = member_client.get(runs, {"status": "failed"}).content.decode()
+
+    assert "Fail first [fail]" in completed  # the conversation, by its first message
+    assert "Fail first [fail]" not in failed and "No run matches this filter." in failed
