@@ -27,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_init
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -326,7 +328,7 @@ class Run(models.Model):
         _("submission token"), null=True, blank=True, editable=False
     )
 
-    # The conversation's first turn (this run itself, for a first turn: `save` fills it in).
+    # The conversation's first turn (this run itself, for a first turn: see `_own_conversation`).
     conversation = models.ForeignKey(
         "self",
         on_delete=models.CASCADE,
@@ -392,11 +394,11 @@ class Run(models.Model):
     def __str__(self) -> str:
         return f"{self.assistant_name or _('Run')} · {self.created_at:%Y-%m-%d %H:%M}"
 
-    def save(self, *args, **kwargs) -> None:
-        # A run made without a conversation starts its own (its id is known before the insert).
-        if self.conversation_id is None:
-            self.conversation_id = self.pk
-        super().save(*args, **kwargs)
+    def clean_fields(self, exclude=None) -> None:
+        # A first turn is its own conversation: not in the database yet when it is checked.
+        if self.conversation_id == self.pk:
+            exclude = {*(exclude or ()), "conversation"}
+        super().clean_fields(exclude=exclude)
 
     def clean(self) -> None:
         """A run belongs to the team of its connection and of its assistant (if it still has
@@ -451,3 +453,12 @@ class Run(models.Model):
     @property
     def has_usage(self) -> bool:
         return self.total_tokens is not None or self.input_tokens is not None
+
+
+@receiver(post_init, sender=Run)
+def _own_conversation(sender, instance: Run, **kwargs) -> None:
+    """A run made without a conversation starts its own: its id is known from the start (a
+    UUID made in Python), so `Run(...)`, `save`, `create` and `bulk_create` all write it. Runs
+    read from the database have it already (a deferred column is left alone, unread)."""
+    if instance.__dict__.get("conversation_id", False) is None and instance.pk is not None:
+        instance.conversation_id = instance.pk
