@@ -92,7 +92,15 @@ class AssistantAdmin(admin.ModelAdmin):
 
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
-    list_display = ["created_at", "team", "assistant_name", "backend", "status", "total_tokens"]
+    list_display = [
+        "created_at",
+        "team",
+        "assistant_name",
+        "turn",
+        "backend",
+        "status",
+        "total_tokens",
+    ]
     list_filter = ["status", "backend"]
     search_fields = ["thread_id", "remote_run_id", "response_id", "assistant_name"]
     raw_id_fields = ["team", "assistant", "connection", "started_by"]

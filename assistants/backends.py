@@ -93,6 +93,19 @@ class RunSnapshot:
     lifetime: timedelta | None = None
 
 
+@dataclass(frozen=True)
+class TurnContext:
+    """Where a conversation's next turn goes on from (empty for a first turn)."""
+
+    # Assistants API: the conversation's thread, which the new run goes on.
+    thread_id: str = ""
+    # Assistants API: whether the turn's message is added to the thread with the run (not for
+    # the retry of a run that reached the thread).
+    add_message: bool = True
+    # Responses API: the last answered turn's response, which the new one follows.
+    previous_response_id: str = ""
+
+
 class RunBackend(Protocol):
     name: str
 
@@ -106,7 +119,9 @@ class RunBackend(Protocol):
 
     def find_tagged_assistant(self, tag: str) -> str | None: ...
 
-    def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot: ...
+    def start_run(
+        self, assistant: "Assistant", message: str, *, context: TurnContext = ...
+    ) -> RunSnapshot: ...
 
     def get_run(self, run: "Run") -> RunSnapshot: ...
 
@@ -412,12 +427,24 @@ class AssistantsBackend:
                 return item["id"]
         return None
 
-    def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot:
-        body = {
-            "assistant_id": assistant.remote_id,
-            "thread": {"messages": [{"role": "user", "content": message}]},
-        }
-        return self._finished(self._snapshot(self._call("POST", "/threads/runs", json=body)))
+    def start_run(
+        self, assistant: "Assistant", message: str, *, context: TurnContext = TurnContext()
+    ) -> RunSnapshot:
+        """A first turn makes a thread and its run in one call; a later one makes a run on the
+        conversation's thread, its message added by that same call (`additional_messages`), so
+        that the start stays one request, sent once: never a message added without its run."""
+        user_message = {"role": "user", "content": message}
+        if not context.thread_id:
+            body: dict[str, Any] = {
+                "assistant_id": assistant.remote_id,
+                "thread": {"messages": [user_message]},
+            }
+            return self._finished(self._snapshot(self._call("POST", "/threads/runs", json=body)))
+        body = {"assistant_id": assistant.remote_id}
+        if context.add_message:
+            body["additional_messages"] = [user_message]
+        data = self._call("POST", f"/threads/{_segment(context.thread_id)}/runs", json=body)
+        return self._finished(self._snapshot(data))
 
     def get_run(self, run: "Run") -> RunSnapshot:
         return self.lookup(run.thread_id, run.remote_run_id)
@@ -521,13 +548,17 @@ class ResponsesBackend:
     def find_tagged_assistant(self, tag: str) -> str | None:
         return None
 
-    def start_run(self, assistant: "Assistant", message: str) -> RunSnapshot:
+    def start_run(
+        self, assistant: "Assistant", message: str, *, context: TurnContext = TurnContext()
+    ) -> RunSnapshot:
         body: dict[str, Any] = {
             "model": assistant.model,
             "input": message,
             "background": True,
             "store": True,
         }
+        if context.previous_response_id:
+            body["previous_response_id"] = context.previous_response_id
         if assistant.instructions:
             body["instructions"] = assistant.instructions
         tools = responses_tools(assistant.tools)

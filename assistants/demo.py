@@ -1,5 +1,8 @@
 """The assistants part of the demo (`manage.py demo_seed`): assistants and runs on both run
-APIs, in every state, against the fake provider (`python -m fakeprovider`)."""
+APIs, in every state, and a three-turn conversation on each, against the fake provider
+(`python -m fakeprovider`)."""
+
+import time
 
 from accounts.models import Role, Team, User
 from assistants import services
@@ -86,4 +89,35 @@ def seed_assistants(
         (translator, "Think about it [slow]"),
     ]:
         services.run_start(assistant=assistant, user=member, message=message)
+    _converse(
+        member,
+        {
+            tutor: ["What is 12 × 12?", "And divided by 3?", "Show it as a **table**, please."],
+            translator: ["Good night.", "And “see you tomorrow”?", "Now both in one sentence."],
+        },
+    )
     return list(Assistant.objects.filter(team=team))
+
+
+# How long the demo waits for a turn's answer before it leaves that conversation as it is.
+TURN_WAIT_SECONDS = 15
+
+
+def _converse(user: User, conversations: dict[Assistant, list[str]]) -> None:
+    """A conversation with each assistant, side by side: each question is sent once the answer
+    before it has come (the fake provider answers in a couple of seconds); the last turns are
+    left to finish by themselves."""
+    turns = {
+        assistant: services.run_start(assistant=assistant, user=user, message=questions[0]).value
+        for assistant, questions in conversations.items()
+    }
+    for step in (1, 2):
+        deadline = time.monotonic() + TURN_WAIT_SECONDS
+        while not all(t.is_terminal for t in turns.values()) and time.monotonic() < deadline:
+            time.sleep(0.5)  # the fake's clock is real: its runs move on by the second
+            turns = {a: services.run_refresh(run=t).value for a, t in turns.items()}
+        turns = {a: t for a, t in turns.items() if t.is_terminal}
+        for assistant, turn in turns.items():
+            message = conversations[assistant][step]
+            turn, claim = services.run_follow_up(run=turn, user=user, message=message)
+            turns[assistant] = services.run_begin(run=turn, user=user, claim=claim).value

@@ -464,6 +464,21 @@ class RunForm(SubmissionTokenMixin, forms.Form):
         return message
 
 
+class FollowUpForm(RunForm):
+    """The next message of a run's conversation."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["message"].label = _("Follow-up message")
+        self.fields["message"].help_text = _(
+            "The assistant answers with the whole conversation above in mind."
+        )
+
+
+class RetryForm(SubmissionTokenMixin, forms.Form):
+    """Send the newest turn's message again (it failed): only the one-time token."""
+
+
 class AssistantFilterForm(TeamScopedForm):
     # Set by the connection links of the list's rows (?connection=<id>): a team may have
     # thousands of connections, too many for a select.

@@ -8,6 +8,15 @@ On delete:
 - `Run.assistant` SET_NULL: a run is history (who ran what, what it cost, what it said); it
   outlives its assistant and keeps the assistant's name in `assistant_name`.
 - `Run.connection` CASCADE: without the connection a run can neither be polled nor cancelled.
+- `Run.conversation` CASCADE: a run is one turn of a conversation, and points at the
+  conversation's first turn (the first turn at itself); the turns go with it.
+
+Conversations. A run page can be continued with a follow-up message: each follow-up is a new
+`Run` (a turn: its own status, tokens, errors and timing, started and followed by the same
+tasks as any run), in the same conversation, numbered on (`turn`). On the Assistants API a
+follow-up is a new run on the conversation's thread; on the Responses API a new response whose
+`previous_response_id` is the last answered turn's. Only the newest turn of a conversation has
+`is_latest` (a database constraint): the lists show a conversation once, by its newest turn.
 """
 
 import uuid
@@ -18,6 +27,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.signals import post_init
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -317,6 +328,22 @@ class Run(models.Model):
         _("submission token"), null=True, blank=True, editable=False
     )
 
+    # The conversation's first turn (this run itself, for a first turn: see `_own_conversation`).
+    conversation = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        blank=True,
+        related_name="turns",
+        verbose_name=_("conversation"),
+        editable=False,
+    )
+    turn = models.PositiveIntegerField(_("turn"), default=1, editable=False)
+    # The newest turn of its conversation (exactly one per conversation).
+    is_latest = models.BooleanField(_("newest turn"), default=True, editable=False)
+    # Sent again after the turn before it failed: on the Assistants API, a failed run's message
+    # is in the thread already, so the new run is made without adding it a second time.
+    is_retry = models.BooleanField(_("retry"), default=False, editable=False)
+
     class Meta:
         verbose_name = _("run")
         verbose_name_plural = _("runs")
@@ -327,6 +354,12 @@ class Run(models.Model):
             # The runs list filtered by status, and the team home's active runs.
             models.Index(
                 fields=["team", "status", "-created_at"], name="assistants_run_team_status"
+            ),
+            # The runs list: one row per conversation, its newest turn.
+            models.Index(
+                fields=["team", "-created_at"],
+                condition=Q(is_latest=True),
+                name="assistants_run_team_convos",
             ),
         ]
         constraints = [
@@ -346,10 +379,26 @@ class Run(models.Model):
             models.UniqueConstraint(
                 fields=["team", "submission_token"], name="assistants_run_submitted_once"
             ),
+            # Two follow-ups sent at once: one of them becomes the next turn, never both.
+            models.UniqueConstraint(
+                fields=["conversation", "turn"], name="assistants_run_turn_once"
+            ),
+            models.UniqueConstraint(
+                fields=["conversation"],
+                condition=Q(is_latest=True),
+                name="assistants_run_one_latest_turn",
+            ),
+            models.CheckConstraint(condition=Q(turn__gte=1), name="assistants_run_turn_positive"),
         ]
 
     def __str__(self) -> str:
         return f"{self.assistant_name or _('Run')} · {self.created_at:%Y-%m-%d %H:%M}"
+
+    def clean_fields(self, exclude=None) -> None:
+        # A first turn is its own conversation: not in the database yet when it is checked.
+        if self.conversation_id == self.pk:
+            exclude = {*(exclude or ()), "conversation"}
+        super().clean_fields(exclude=exclude)
 
     def clean(self) -> None:
         """A run belongs to the team of its connection and of its assistant (if it still has
@@ -369,6 +418,11 @@ class Run(models.Model):
     @property
     def is_cancellable(self) -> bool:
         return self.status in CANCELLABLE_STATUSES
+
+    @property
+    def is_retryable(self) -> bool:
+        """Ended without an answer worth keeping: it may be sent again as the next turn."""
+        return self.is_terminal and self.status != RunStatus.COMPLETED
 
     @property
     def is_overdue(self) -> bool:
@@ -399,3 +453,12 @@ class Run(models.Model):
     @property
     def has_usage(self) -> bool:
         return self.total_tokens is not None or self.input_tokens is not None
+
+
+@receiver(post_init, sender=Run)
+def _own_conversation(sender, instance: Run, **kwargs) -> None:
+    """A run made without a conversation starts its own: its id is known from the start (a
+    UUID made in Python), so `Run(...)`, `save`, `create` and `bulk_create` all write it. Runs
+    read from the database have it already (a deferred column is left alone, unread)."""
+    if instance.__dict__.get("conversation_id", False) is None and instance.pk is not None:
+        instance.conversation_id = instance.pk

@@ -5,7 +5,7 @@ from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -73,12 +73,31 @@ def assistant_get(*, team: Team, pk: UUID) -> Assistant:
     )
 
 
+def as_conversations(runs: QuerySet[Run]) -> QuerySet[Run]:
+    """`runs` as conversations: the newest turn of each (its status is the conversation's),
+    with its first turn (`conversation`, whose message opened it) and the tokens of all its
+    turns (`conversation_tokens`, None while no turn reported any)."""
+    tokens = (
+        Run.objects.filter(conversation_id=OuterRef("conversation_id"))
+        .order_by()
+        .values("conversation_id")
+        .annotate(total=Sum("total_tokens"))
+        .values("total")
+    )
+    return (
+        runs.filter(is_latest=True)
+        .select_related("conversation", "conversation__started_by")
+        .annotate(conversation_tokens=Subquery(tokens))
+    )
+
+
 def run_list(
     *, team: Team, assistant_id: UUID | None = None, status: str = "", query: str = ""
 ) -> QuerySet[Run]:
-    """The team's runs, newest first; `query` searches the assistant's name (current, or the
+    """The team's conversations (`as_conversations`), the most recently continued first;
+    `status` is their newest turn's; `query` searches the assistant's name (current, or the
     one a deleted assistant's runs kept)."""
-    runs = Run.objects.filter(team=team).select_related("assistant", "started_by")
+    runs = as_conversations(Run.objects.filter(team=team)).select_related("assistant", "started_by")
     if assistant_id is not None:
         runs = runs.filter(assistant_id=assistant_id)
     query = query.strip()
@@ -100,10 +119,21 @@ def run_overdue_q() -> Q:
 
 
 def run_recent(*, assistant: Assistant, limit: int = RECENT_RUNS) -> list[Run]:
+    """The assistant's latest conversations (`as_conversations`)."""
     return list(
-        Run.objects.filter(team=assistant.team, assistant=assistant)
+        as_conversations(Run.objects.filter(team=assistant.team, assistant=assistant))
         .select_related("started_by")
         .order_by("-created_at")[:limit]
+    )
+
+
+def conversation_turns(*, run: Run) -> list[Run]:
+    """Every turn of `run`'s conversation, first to newest (each with what its page shows)."""
+    return list(
+        Run.objects.filter(team_id=run.team_id, conversation_id=run.conversation_id)
+        .select_related("assistant", "connection", "started_by")
+        .defer("connection__models_cache")
+        .order_by("turn")
     )
 
 

@@ -27,5 +27,7 @@ urlpatterns = [
     path(f"{_run}status/", views.run_status, name="run_status"),
     path(f"{_run}refresh/", views.run_refresh, name="run_refresh"),
     path(f"{_run}cancel/", views.run_cancel, name="run_cancel"),
+    path(f"{_run}follow-up/", views.run_follow_up, name="run_follow_up"),
+    path(f"{_run}retry/", views.run_retry, name="run_retry"),
     path(f"{_team}usage/", usage_views.usage, name="usage"),
 ]

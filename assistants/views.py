@@ -9,6 +9,10 @@ A GET writes nothing: a run's page shows its status as last checked, and its liv
 for news with a POST (htmx every two seconds, or the "Check now" button), which makes sure a
 background task follows the run and answers at once with what Tablero knows. No run view waits
 on the provider: starting and cancelling a run are tasks too (assistants/tasks.py).
+
+A run's page is its whole conversation (every turn, whichever turn's address it is opened at);
+the live part follows the newest turn, and a member continues the conversation there with a
+follow-up (or retries a failed turn), each a new run started by the same task.
 """
 
 from typing import Any
@@ -31,6 +35,8 @@ from assistants.forms import (
     AssistantFilterForm,
     AssistantForm,
     ConnectionPickForm,
+    FollowUpForm,
+    RetryForm,
     RunFilterForm,
     RunForm,
     RunLookupForm,
@@ -453,13 +459,38 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     )
 
 
-def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
+def _follow_up_context(
+    access: TeamAccess, run: Run, form: FollowUpForm | None = None
+) -> dict[str, Any]:
+    """What the end of a conversation's page offers: the follow-up form (and a retry of a
+    failed turn) to members once the newest turn ended; otherwise why not."""
+    assistant = run.assistant
+    open_to_more = (
+        run.is_latest and assistant is not None and assistant.connection_id == run.connection_id
+    )
+    can_continue = access.is_member and open_to_more and run.is_terminal
+    return dict(
+        follow_up_form=(form or FollowUpForm()) if can_continue else None,
+        # Why a follow-up just sent was refused, when the form is not offered any more.
+        follow_up_errors=form.non_field_errors() if form is not None and not can_continue else [],
+        retry_form=RetryForm() if can_continue and run.is_retryable else None,
+        follow_up_wait=access.is_member and open_to_more and not run.is_terminal,
+        follow_up_viewer=not access.is_member and open_to_more,
+        follow_up_closed=run.is_latest and not open_to_more,
+        conversation_moved_on=not run.is_latest,
+    )
+
+
+def _status_context(
+    access: TeamAccess, run: Run, form: FollowUpForm | None = None
+) -> dict[str, Any]:
     # Polling stops when the run ended (`run_refresh` ends a run still going past its
     # deadline as expired), or when asking failed in a way that will not pass by itself (the
     # page then explains it and offers a "Check now" button).
     stuck = bool(run.last_error_kind) and ErrorKind(run.last_error_kind) not in TRANSIENT_KINDS
     cancelling = not run.is_terminal and progress_active(tasks.cancel_key(run.pk))
     return dict(
+        **_follow_up_context(access, run, form),
         run=run,
         polling=not run.is_terminal and (not stuck or cancelling),
         cancelling=cancelling,
@@ -470,13 +501,112 @@ def _status_context(access: TeamAccess, run: Run) -> dict[str, Any]:
     )
 
 
+def _conversation_page(
+    request: HttpRequest,
+    access: TeamAccess,
+    run: Run,
+    form: FollowUpForm | None = None,
+    status: int = 200,
+) -> HttpResponse:
+    """A run's page: its whole conversation, every turn in order, the newest one live."""
+    turns = selectors.conversation_turns(run=run)
+    latest = turns[-1]
+    context = _status_context(access, latest, form)
+    context.update(earlier_turns=turns[:-1], first=turns[0], shown=run)
+    return render(request, "assistants/run_detail.html", context, status=status)
+
+
 @login_required
 @require_safe
 def run_detail(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
-    """The run as Tablero last knew it; the status part asks for news by itself (POST)."""
+    """The run's conversation as Tablero last knew it; the newest turn's status asks for news
+    by itself (POST)."""
     access = get_team_for_user(request, team_id)
     run = selectors.run_get(team=access.team, pk=run_id)
-    return render(request, "assistants/run_detail.html", _status_context(access, run))
+    return _conversation_page(request, access, run)
+
+
+def _refusal(refused: services.FollowUpRefused) -> str:
+    if refused.reason == services.FollowUpRefused.TURN_RUNNING:
+        return _(
+            "The previous turn has not ended yet: wait for its answer (or cancel it), then "
+            "send your follow-up."
+        )
+    if refused.reason == services.FollowUpRefused.NOTHING_TO_RETRY:
+        return _("The last turn did not fail: there is nothing to retry.")
+    if refused.reason == services.FollowUpRefused.ASSISTANT_MOVED:
+        return _(
+            "The assistant now runs on another connection, so this conversation cannot go on "
+            "here; start a new run from the assistant's page."
+        )
+    return _("The assistant was deleted, so this conversation cannot go on.")
+
+
+@login_required
+@require_POST
+def run_follow_up(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """Send the next message of the run's conversation (a new turn, started by a task)."""
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    run = selectors.run_get(team=access.team, pk=run_id)
+    form = FollowUpForm(request.POST)
+    if form.is_valid():
+        try:
+            turn, claim = services.run_follow_up(
+                run=run,
+                user=request.user,
+                message=form.cleaned_data["message"],
+                submission_token=form.cleaned_data["submission_token"],
+            )
+        except services.AlreadySubmitted as submitted:
+            messages.info(request, _("This was already sent; here is the turn it started."))
+            return redirect(
+                "assistants:run_detail", team_id=access.team.pk, run_id=submitted.target.pk
+            )
+        except services.FollowUpRefused as refused:
+            form.add_error(None, _refusal(refused))
+        except services.SyncInProgress:
+            form.add_error(
+                None,
+                _(
+                    "This assistant is being synced with the provider right now; send your "
+                    "follow-up again in a moment."
+                ),
+            )
+        else:
+            tasks.run_begin_queue(run=turn, user=request.user, claim=claim)
+            return redirect("assistants:run_detail", team_id=access.team.pk, run_id=turn.pk)
+    return _conversation_page(request, access, run, form)
+
+
+@login_required
+@require_POST
+def run_retry(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """Send the failed newest turn's message again, as the conversation's next turn."""
+    access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
+    run = selectors.run_get(team=access.team, pk=run_id)
+    form = RetryForm(request.POST)
+    form.is_valid()  # only the one-time token, which is always there
+    try:
+        turn, claim = services.run_follow_up(
+            run=run,
+            user=request.user,
+            retry=True,
+            submission_token=form.cleaned_data.get("submission_token"),
+        )
+    except services.AlreadySubmitted as submitted:
+        messages.info(request, _("This was already sent; here is the turn it started."))
+        return redirect("assistants:run_detail", team_id=access.team.pk, run_id=submitted.target.pk)
+    except services.FollowUpRefused as refused:
+        messages.error(request, _refusal(refused))
+    except services.SyncInProgress:
+        messages.error(
+            request,
+            _("This assistant is being synced with the provider right now; retry in a moment."),
+        )
+    else:
+        tasks.run_begin_queue(run=turn, user=request.user, claim=claim)
+        return redirect("assistants:run_detail", team_id=access.team.pk, run_id=turn.pk)
+    return redirect("assistants:run_detail", team_id=access.team.pk, run_id=run.pk)
 
 
 @login_required

@@ -2,8 +2,11 @@
 
 Every path needs ``OpenAI-Beta: assistants=v2``, as the real API did: assistants CRUD and a
 cursor-paged list (``limit``, ``order``, ``after``, ``before``; ``first_id``, ``last_id``,
-``has_more``); ``POST /threads/runs`` makes a thread and a run; ``GET /threads/{id}/runs/{id}``,
-``POST …/cancel``, ``GET /threads/{id}/messages``. Runs move over time as `fakeprovider.common`
+``has_more``); ``POST /threads/runs`` makes a thread and a run; ``POST /threads/{id}/runs``
+makes another run on a thread (its ``additional_messages`` added first; refused while a run of
+the thread is active, as the API refuses it), whose answer also quotes the user's message
+before the newest; ``GET /threads/{id}/runs/{id}``, ``POST …/cancel``,
+``GET /threads/{id}/messages``. Runs move over time as `fakeprovider.common`
 says; cancelling a run goes through ``cancelling`` for one step.
 
 ``fake.assistants_api_removed = True`` (or ``--no-assistants-api`` on the command line)
@@ -306,6 +309,70 @@ def create_thread_and_run(fake: FakeProvider, request: FakeRequest, match: re.Ma
     return json_reply(_run_view(fake, run))
 
 
+THREAD_RUN_FIELDS = (RUN_FIELDS - {"thread"}) | {
+    "additional_messages",
+    "additional_instructions",
+    "include",
+    "reasoning_effort",
+}
+
+
+def create_run(fake: FakeProvider, request: FakeRequest, match: re.Match[str]) -> Reply:
+    """A new run on a thread: the conversation goes on."""
+    body = request.json or {}
+    problem = unknown_fields(body, THREAD_RUN_FIELDS) or metadata_problem(body.get("metadata"))
+    if problem:
+        return problem
+    thread = fake.state["threads"].get(match["thread_id"])
+    if thread is None:
+        return error(404, f"No thread found with id '{match['thread_id']}'.")
+    if not isinstance(body.get("assistant_id"), str):
+        return error(400, "Missing required parameter: 'assistant_id'.", param="assistant_id")
+    assistant = fake.state["assistants"].get(body["assistant_id"])
+    if assistant is None:
+        return _no_assistant(body["assistant_id"])
+    added = body.get("additional_messages") or []
+    if not isinstance(added, list) or not all(
+        isinstance(m, dict) and m.get("role") in ("user", "assistant") and "content" in m
+        for m in added
+    ):
+        return error(400, "Invalid 'additional_messages'.", param="additional_messages")
+    for other in fake.state["runs"].values():
+        # Its answer lands in the thread before the new messages (`_run_view` adds it once).
+        if other["thread_id"] == thread["id"] and _run_view(fake, other)["status"] not in TERMINAL:
+            return error(400, f"Thread {thread['id']} already has an active run {other['id']}.")
+    run_id = new_id("run")
+    thread["messages"] += [
+        _message(fake, thread["id"], m["role"], user_text([m]), run_id=None, assistant_id=None)
+        for m in added
+    ]
+    asked = [_text(m) for m in thread["messages"] if m["role"] == "user"]
+    run = {
+        "id": run_id,
+        "object": "thread.run",
+        "created_at": int(fake.clock.time()),
+        "thread_id": thread["id"],
+        "assistant_id": assistant["id"],
+        "model": body.get("model") or assistant["model"],
+        "instructions": body.get("instructions") or assistant["instructions"] or "",
+        "tools": body.get("tools") or assistant["tools"],
+        "metadata": body.get("metadata") or {},
+        "temperature": assistant["temperature"],
+        "top_p": assistant["top_p"],
+        **job(
+            fake,
+            asked[-1] if asked else "",
+            earlier=asked[-2] if len(asked) > 1 else "",
+        ),
+    }
+    fake.state["runs"][run_id] = run
+    return json_reply(_run_view(fake, run))
+
+
+def _text(message: dict[str, Any]) -> str:
+    return "".join(part["text"]["value"] for part in message["content"] if part["type"] == "text")
+
+
 def _run_view(fake: FakeProvider, run: dict[str, Any]) -> dict[str, Any]:
     status, when = progress(fake, run)
     ended = int(when) if when is not None else None
@@ -313,7 +380,7 @@ def _run_view(fake: FakeProvider, run: dict[str, Any]) -> dict[str, Any]:
     done = status in ("completed", "incomplete")
     if done and not run.get("_answered"):
         thread = fake.state["threads"][run["thread_id"]]
-        text = answer_text(message)
+        text = answer_text(message, run["_earlier"])
         if status == "incomplete":
             text = text[: max(1, len(text) // 2)]
         thread["messages"].append(
@@ -330,7 +397,7 @@ def _run_view(fake: FakeProvider, run: dict[str, Any]) -> dict[str, Any]:
     usage = None
     if status in TERMINAL:
         prompt = tokens(message) + tokens(run["instructions"] or "x")
-        completion = tokens(answer_text(message)) if done else 0
+        completion = tokens(answer_text(message, run["_earlier"])) if done else 0
         usage = {
             "prompt_tokens": prompt,
             "completion_tokens": completion,
@@ -415,6 +482,7 @@ ROUTES: list[tuple[str, str, Handler]] = [
     ("POST", ASSISTANT, modify_assistant),
     ("DELETE", ASSISTANT, delete_assistant),
     ("POST", r"/v1/threads/runs", create_thread_and_run),
+    ("POST", r"/v1/threads/(?P<thread_id>[^/]+)/runs", create_run),
     ("GET", RUN, get_run),
     ("POST", RUN + "/cancel", cancel_run),
     ("GET", r"/v1/threads/(?P<thread_id>[^/]+)/messages", list_messages),

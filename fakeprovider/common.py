@@ -5,7 +5,7 @@ Runs and background responses move over time: queued for one step, in progress f
 then done (``fake.run_step_seconds`` per step, 1 s by default). The user's message picks the
 ending: ``[fail]`` fails with ``server_error``, ``[expire]`` expires (runs only),
 ``[incomplete]`` stops incomplete, ``[slow]`` stays in progress until cancelled; otherwise it
-completes with an answer that quotes the message.
+completes with an answer that quotes the message (and, in a conversation, the one before it).
 """
 
 from __future__ import annotations
@@ -194,8 +194,14 @@ def ending(message: str) -> str:
     return "complete"
 
 
-def answer_text(message: str) -> str:
-    return f"Hello from the fake provider. You said: {message}"
+def answer_text(message: str, earlier: str = "") -> str:
+    """The answer to `message`; in a conversation (a later run on a thread, a response with a
+    `previous_response_id`) it also quotes the user's message before it, so that a test (and
+    the demo) can see the conversation was carried on."""
+    answer = f"Hello from the fake provider. You said: {message}"
+    if earlier:
+        answer += f" (Before that you said: {earlier})"
+    return answer
 
 
 def tokens(text: str) -> int:
@@ -229,12 +235,16 @@ def progress(fake: FakeProvider, job: dict[str, Any]) -> tuple[str, float | None
     }[job["_ending"]], finished
 
 
-def job(fake: FakeProvider, message: str, *, background: bool = True) -> dict[str, Any]:
-    """The private fields of a run or response that starts now, ending as `message` asks."""
+def job(
+    fake: FakeProvider, message: str, *, background: bool = True, earlier: str = ""
+) -> dict[str, Any]:
+    """The private fields of a run or response that starts now, ending as `message` asks
+    (`earlier`: the user's message before it in the conversation, if any)."""
     return {
         "_started": fake.clock.time(),
         "_ending": ending(message),
         "_message": message,
+        "_earlier": earlier,
         "_background": background,
         "_cancel_requested_at": None,
         "_cancel_immediate": False,

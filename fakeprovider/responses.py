@@ -2,6 +2,9 @@
 time as `fakeprovider.common` says, otherwise it ends at once), ``GET /v1/responses/{id}``,
 ``POST /v1/responses/{id}/cancel`` (a response is cancelled at once).
 
+A response may follow another (``previous_response_id``, which must exist, 404 otherwise as
+the API answers): it is kept, given back, and its answer quotes the user's message before.
+
 With ``fake.litellm_mode`` the background response ids are LiteLLM's: "resp_" and base64,
 about 470 characters, with "+", "/" and "=" in them.
 """
@@ -107,6 +110,19 @@ def create_response(fake: FakeProvider, request: FakeRequest, match: re.Match[st
     background = body.get("background") is True
     if background and body.get("store") is False:
         return error(400, "Background mode requires 'store' to be true.", param="store")
+    previous_id = body.get("previous_response_id")
+    earlier = ""
+    if previous_id is not None:
+        previous = (
+            fake.state["responses"].get(previous_id) if isinstance(previous_id, str) else None
+        )
+        if previous is None:
+            return error(
+                404,
+                f"Previous response with id '{previous_id}' not found.",
+                param="previous_response_id",
+            )
+        earlier = previous["_message"]
     response = {
         "id": litellm_response_id() if fake.litellm_mode else new_id("resp"),
         "object": "response",
@@ -119,7 +135,8 @@ def create_response(fake: FakeProvider, request: FakeRequest, match: re.Match[st
         "top_p": body.get("top_p", 1.0),
         "background": background,
         "store": body.get("store", True),
-        **job(fake, message, background=background),
+        "previous_response_id": previous_id,
+        **job(fake, message, background=background, earlier=earlier),
     }
     fake.state["responses"][response["id"]] = response
     if body.get("stream") is True and not background:
@@ -135,7 +152,7 @@ def _response_view(fake: FakeProvider, response: dict[str, Any]) -> dict[str, An
     output: list[dict[str, Any]] = []
     usage = None
     if status in ("completed", "incomplete"):
-        text = answer_text(message)
+        text = answer_text(message, response["_earlier"])
         if status == "incomplete":
             text = text[: max(1, len(text) // 2)]
         output = [
@@ -151,7 +168,7 @@ def _response_view(fake: FakeProvider, response: dict[str, Any]) -> dict[str, An
         ]
     if status in TERMINAL:
         prompt = tokens(message) + tokens(response["instructions"] or "x")
-        completion = tokens(answer_text(message)) if output else 0
+        completion = tokens(answer_text(message, response["_earlier"])) if output else 0
         usage = {
             "input_tokens": prompt,
             "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
@@ -171,7 +188,6 @@ def _response_view(fake: FakeProvider, response: dict[str, Any]) -> dict[str, An
         "usage": usage,
         "parallel_tool_calls": True,
         "tool_choice": "auto",
-        "previous_response_id": None,
         "max_output_tokens": None,
         "text": {"format": {"type": "text"}},
         "truncation": "disabled",

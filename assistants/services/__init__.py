@@ -30,7 +30,8 @@ rules, which each function below only names:
 - Outcomes are written by compare-and-swap, never by saving a record read before the call:
   an UPDATE filtered on what the call was made for (the same key and base URL for a
   connection's probe or run-API note, the same `remote_id` for a delete, the claim for a
-  push, "not ended yet" for a run given up). When the filter matches nothing, the world
+  push, "not ended yet" for a run given up, "the newest turn, ended" for the turn a follow-up
+  takes over from). When the filter matches nothing, the world
   changed meanwhile: the outcome is dropped (or a copy made for a record deleted meanwhile is
   deleted again, `sync.discard_remote`), never written over the newer state.
 - A push that ends well while someone saved new settings after its claim leaves the record
@@ -55,11 +56,14 @@ from assistants.services.importing import ImportResult, assistant_import
 from assistants.services.runs import (
     POLL_INTERVAL,
     START_LOST_CODE,
+    FollowUpRefused,
     assistant_needs_push,
+    conversation_latest,
     poll_lock_key,
     run_begin,
     run_cancel,
     run_create,
+    run_follow_up,
     run_refresh,
     run_start,
     run_start_lost,
@@ -74,6 +78,7 @@ __all__ = [
     "START_LOST_CODE",
     "UNCERTAIN_CREATE_KINDS",
     "AlreadySubmitted",
+    "FollowUpRefused",
     "ImportResult",
     "SyncInProgress",
     "assistant_create",
@@ -82,10 +87,12 @@ __all__ = [
     "assistant_needs_push",
     "assistant_sync",
     "assistant_update",
+    "conversation_latest",
     "poll_lock_key",
     "run_begin",
     "run_cancel",
     "run_create",
+    "run_follow_up",
     "run_refresh",
     "run_start",
     "run_start_lost",

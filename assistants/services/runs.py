@@ -1,4 +1,5 @@
-"""Starting, refreshing (polling) and cancelling runs."""
+"""Starting, refreshing (polling) and cancelling runs, and continuing a run's conversation
+(a follow-up or a retry is a new run, the conversation's next turn: see assistants.models)."""
 
 import uuid
 from datetime import datetime, timedelta
@@ -11,14 +12,14 @@ from django.utils import timezone
 
 from accounts.models import AuditAction, User
 from accounts.services import audit_log
-from assistants.backends import RunBackend, RunSnapshot, backend_for, run_api_for
+from assistants.backends import RunBackend, RunSnapshot, TurnContext, backend_for, run_api_for
 from assistants.models import TERMINAL_STATUSES, Assistant, Run, RunStatus, SyncState
 from assistants.services import run_api, shared, sync
 from connections.models import ErrorOperation
 from connections.outcome import Outcome
 from lib import events
 from provider.errors import ErrorKind, ProviderError
-from provider.runapi import ASSISTANTS
+from provider.runapi import ASSISTANTS, RESPONSES
 
 # The provider is asked about a run at most once per this interval, however many people watch.
 POLL_INTERVAL = timedelta(seconds=1)
@@ -30,6 +31,20 @@ START_LOST_CODE = "tablero_start_lost"
 
 class StartAlreadySent(Exception):
     """Another task sent this run's start meanwhile (`Run.start_sent_at` was set)."""
+
+
+class FollowUpRefused(Exception):
+    """The conversation cannot take a new turn now; `reason` says why, for the page."""
+
+    TURN_RUNNING = "turn_running"  # its newest turn has not ended yet
+    ASSISTANT_GONE = "assistant_gone"  # the assistant was deleted
+    ASSISTANT_MOVED = "assistant_moved"  # the assistant now runs on another connection
+    NOTHING_TO_RETRY = "nothing_to_retry"  # the newest turn did not fail
+
+    def __init__(self, reason: str, latest: Run) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.latest = latest
 
 
 def assistant_needs_push(assistant: Assistant, api: str) -> bool:
@@ -263,22 +278,153 @@ def run_begin(*, run: Run, user: User | None, claim: datetime | None = None) -> 
         if not noted and not note_start_sent(run):
             raise StartAlreadySent
         noted = True
-        return backend.start_run(assistant, run.input)
+        return backend.start_run(assistant, run.input, context=context)
 
+    # A later turn goes on where its conversation is (its thread, or its last response): on
+    # the run API the conversation began on, never detected again halfway.
+    context = turn_context(run)
+    pinned = run.backend if run.turn > 1 else None
     try:
-        snapshot, backend = run_api.with_backend(connection, start)
+        snapshot, backend = run_api.with_backend(connection, start, api=pinned)
     except StartAlreadySent:
         run.refresh_from_db()
         return Outcome(value=run)
     except ProviderError as error:
         shared.record_error(connection, error, operation=ErrorOperation.RUN_START, user=user)
         _run_fail(run, error)
-        if error.kind == ErrorKind.NOT_FOUND and run_api_for(connection) == ASSISTANTS:
-            # The server has the Assistants API but not this assistant any more.
+        if (
+            error.kind == ErrorKind.NOT_FOUND
+            and run_api_for(connection) == ASSISTANTS
+            and not context.thread_id
+        ):
+            # The server has the Assistants API but not this assistant any more (a later turn's
+            # 404 may be its thread's instead).
             sync.mark(assistant, state=SyncState.GONE, error=error)
         return Outcome(value=run, error=error)
     _run_apply(run, snapshot, backend=backend.name)
     return Outcome(value=run)
+
+
+def turn_context(run: Run) -> TurnContext:
+    """Where a turn goes on from: on the Assistants API the conversation's thread (the newest
+    earlier turn that has one); on the Responses API the newest earlier turn that was answered
+    (a failed turn's question is not carried on). A retry of a turn whose run reached the
+    Assistants API does not add its message again: it is in the thread already."""
+    if run.turn <= 1:
+        return TurnContext()
+    earlier = list(
+        Run.objects.filter(conversation_id=run.conversation_id, turn__lt=run.turn)
+        .order_by("-turn")
+        .only("turn", "status", "thread_id", "remote_run_id", "response_id")
+    )
+    if run.backend == RESPONSES:
+        answered = next(
+            (
+                turn
+                for turn in earlier
+                if turn.response_id and turn.status in (RunStatus.COMPLETED, RunStatus.INCOMPLETE)
+            ),
+            None,
+        )
+        return TurnContext(previous_response_id=answered.response_id if answered else "")
+    thread = next((turn for turn in earlier if turn.thread_id), None)
+    if thread is None:
+        return TurnContext()
+    previous = earlier[0]
+    in_thread = run.is_retry and previous.thread_id == thread.thread_id and previous.remote_run_id
+    return TurnContext(thread_id=thread.thread_id, add_message=not in_thread)
+
+
+def conversation_latest(run: Run) -> Run:
+    """The newest turn of `run`'s conversation."""
+    return (
+        Run.objects.filter(conversation_id=run.conversation_id, is_latest=True)
+        .select_related("assistant", "connection", "started_by")
+        .defer("connection__models_cache")
+        .get()
+    )
+
+
+def run_follow_up(
+    *,
+    run: Run,
+    user: User,
+    message: str = "",
+    retry: bool = False,
+    submission_token: uuid.UUID | None = None,
+) -> tuple[Run, datetime | None]:
+    """Record the next turn of `run`'s conversation (queued, like `run_create`; `run_begin`
+    starts it): `message`, or with `retry` the newest turn's own message sent again after it
+    failed. Returns the new turn and the sync claim taken for it, if any.
+
+    Refused (FollowUpRefused) while the newest turn has not ended (on the Assistants API a
+    thread takes no new run while one is active, and an answer on the way would be lost on the
+    Responses API), when the assistant was deleted or moved to another connection, or (a
+    retry) when the newest turn did not fail. Two follow-ups sent at once: the database lets
+    one be the next turn, and the other is refused as if the first were still running."""
+    team = run.team
+    shared.raise_if_submitted(Run, team, submission_token)
+    latest = conversation_latest(run)
+    assistant = latest.assistant
+    if not latest.is_terminal:
+        raise FollowUpRefused(FollowUpRefused.TURN_RUNNING, latest)
+    if retry and not latest.is_retryable:
+        raise FollowUpRefused(FollowUpRefused.NOTHING_TO_RETRY, latest)
+    if assistant is None:
+        raise FollowUpRefused(FollowUpRefused.ASSISTANT_GONE, latest)
+    if assistant.connection_id != latest.connection_id:
+        raise FollowUpRefused(FollowUpRefused.ASSISTANT_MOVED, latest)
+    claim = None
+    if assistant_needs_push(assistant, latest.backend):
+        claim = sync.take_claim(assistant)
+        if claim is None:
+            shared.raise_if_submitted(Run, team, submission_token)
+            sync.busy_or_vanished(assistant)
+            raise shared.SyncInProgress
+    turn = Run(
+        team=team,
+        assistant=assistant,
+        assistant_name=assistant.name,
+        connection=latest.connection,
+        backend=latest.backend,
+        input=latest.input if retry else message.strip(),
+        status=RunStatus.QUEUED,
+        started_by=user,
+        submission_token=submission_token,
+        conversation_id=latest.conversation_id,
+        turn=latest.turn + 1,
+        is_retry=retry,
+    )
+    try:
+        with transaction.atomic():
+            # The newest turn, still ended, gives way to this one (compare-and-swap: a
+            # follow-up sent meanwhile took it first, or a retry started it again).
+            handed_over = Run.objects.filter(
+                pk=latest.pk, is_latest=True, status__in=TERMINAL_STATUSES
+            ).update(is_latest=False)
+            if not handed_over:
+                raise FollowUpRefused(FollowUpRefused.TURN_RUNNING, latest)
+            turn.full_clean(exclude=["submission_token", "conversation"])
+            turn.save()
+            audit_log(
+                team=team,
+                actor=user,
+                action=AuditAction.RUN_START,
+                target=turn,
+                data={
+                    "assistant": assistant.name,
+                    "backend": turn.backend,
+                    "turn": turn.turn,
+                },
+            )
+    except (IntegrityError, ValidationError, FollowUpRefused) as refused:
+        if claim is not None:
+            sync.release(assistant, claim)
+        shared.raise_if_submitted(Run, team, submission_token)
+        if isinstance(refused, IntegrityError):  # another follow-up became this turn
+            raise FollowUpRefused(FollowUpRefused.TURN_RUNNING, latest) from refused
+        raise
+    return turn, claim
 
 
 def run_start(

@@ -3,6 +3,7 @@
 {% load assistants_tags %}
 {% run_badge run %}        {# the status as a coloured badge #}
 {% run_outcome run %}      {# why the run failed, expired, stopped or was cancelled #}
+{{ run.output_text|markdown }}  {# the model's answer, Markdown rendered safely #}
 """
 
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 from django import template
 
 from assistants.explanations import run_explanation
+from assistants.markdown import render_markdown
 from assistants.models import Assistant, Run
 from connections.templatetags.connections_tags import ask_admins
 
@@ -45,3 +47,10 @@ def run_outcome(context, run: Run) -> dict[str, Any]:
         "details": details,
         **ask_admins(context, explanation.kind),
     }
+
+
+@register.filter(is_safe=True)
+def markdown(text: str) -> str:
+    """The model's answer as safe HTML (assistants.markdown: no HTML from the model, links to
+    http, https and mailto only)."""
+    return render_markdown(text or "")

@@ -31,6 +31,8 @@ def test_seed_builds_both_run_apis_and_can_run_again(team, owner, admin_user, me
     assert Assistant.objects.get(name="Translator").connection.name == RESPONSES_NAME
     backends = set(Run.objects.filter(team=team).values_list("backend", flat=True))
     assert backends == {"assistants", "responses"}
-    assert Run.objects.filter(team=team).count() == 7
+    assert Run.objects.filter(team=team).count() == 7 + 2 * 3  # and a conversation on each API
+    conversations = Run.objects.filter(team=team, turn=3)
+    assert sorted(conversations.values_list("backend", flat=True)) == ["assistants", "responses"]
     statuses = set(Run.objects.values_list("status", flat=True))
     assert {"completed", "failed", "expired", "incomplete", "in_progress"} <= statuses

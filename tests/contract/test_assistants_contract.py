@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot
+from assistants.backends import AssistantsBackend, ResponsesBackend, RunSnapshot, TurnContext
 from provider.client import ProviderClient
 from provider.errors import ErrorKind, ProviderError
 from provider.runapi import detect_run_api
@@ -83,6 +83,14 @@ def assistants_calls(backend: AssistantsBackend) -> None:
     list(backend.list_remote_assistants())
     backend.find_tagged_assistant("0b6f4a1e-3c1d-4d59-9a57-2f0c6c1d9e11")
     backend.start_run(assistant(), "What is 2 + 2?")
+    # A conversation's later turn: a run on its thread, the message added with it; a retry of a
+    # run that reached the thread, without it.
+    backend.start_run(assistant(), "And times 3?", context=TurnContext(thread_id="thread_abc123"))
+    backend.start_run(
+        assistant(),
+        "And times 3?",
+        context=TurnContext(thread_id="thread_abc123", add_message=False),
+    )
     backend.get_run(THREAD_RUN)
     backend.cancel_run(THREAD_RUN)
     backend.run_output("thread_abc123", "run_abc123")
@@ -93,6 +101,10 @@ def responses_calls(backend: ResponsesBackend) -> None:
     backend.start_run(assistant(), "What is 2 + 2?")
     backend.start_run(
         assistant(instructions="", tools=[], temperature=None, top_p=None, metadata={}), "Hi"
+    )
+    # A conversation's later turn follows the previous response.
+    backend.start_run(
+        assistant(), "And times 3?", context=TurnContext(previous_response_id="resp_abc123")
     )
     backend.get_run(RESPONSE_RUN)
     backend.cancel_run(RESPONSE_RUN)

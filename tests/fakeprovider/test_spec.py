@@ -167,6 +167,58 @@ def test_a_run_in_every_state(api, fake_clock, message, ending):
     check(messages, "/v1/threads/{thread_id}/messages")
 
 
+def test_a_conversation_on_a_thread(api, fake_clock):
+    """A later run on the thread (its message added with it), refused while one is active."""
+    run, _path = _start_run(api, "What is 2 + 2?")
+    thread = run["thread_id"]
+    follow_up = {
+        "assistant_id": run["assistant_id"],
+        "additional_messages": [{"role": "user", "content": "And times 3?"}],
+    }
+    busy = api("POST", f"/threads/{thread}/runs", json=follow_up)
+    assert busy.status_code == 400 and "already has an active run" in busy.text
+    fake_clock.advance(2 * STEP)
+
+    second = check(
+        api("POST", f"/threads/{thread}/runs", json=follow_up),
+        "/v1/threads/{thread_id}/runs",
+        "post",
+    )
+    fake_clock.advance(2 * STEP)
+    ended = check(
+        api("GET", f"/threads/{thread}/runs/{second['id']}"),
+        "/v1/threads/{thread_id}/runs/{run_id}",
+    )
+    messages = check(
+        api("GET", f"/threads/{thread}/messages", params={"order": "asc"}),
+        "/v1/threads/{thread_id}/messages",
+    )
+
+    assert ended["status"] == "completed" and second["thread_id"] == thread
+    texts = [m["content"][0]["text"]["value"] for m in messages["data"]]
+    assert texts == [
+        "What is 2 + 2?",
+        "Hello from the fake provider. You said: What is 2 + 2?",
+        "And times 3?",
+        "Hello from the fake provider. You said: And times 3? "
+        "(Before that you said: What is 2 + 2?)",
+    ]
+    missing = api("POST", "/threads/thread_nope/runs", json=follow_up)
+    assert missing.status_code == 404
+
+
+def test_a_response_follows_another(api, fake_clock):
+    first = api("POST", "/responses", json={"model": "gpt-4o", "input": "Hi"}).json()
+    data = {"model": "gpt-4o", "input": "Again", "previous_response_id": first["id"]}
+
+    second = check(api("POST", "/responses", json=data), "/v1/responses", "post")
+    missing = api("POST", "/responses", json={**data, "previous_response_id": "resp_nope"})
+
+    assert second["previous_response_id"] == first["id"]
+    assert second["output"][0]["content"][0]["text"].endswith("(Before that you said: Hi)")
+    assert missing.status_code == 404 and "previous_response_id" in missing.text
+
+
 def test_a_cancelled_run(api, fake_clock):
     _run, path = _start_run(api, "Hi [slow]")
     template = "/v1/threads/{thread_id}/runs/{run_id}"

@@ -164,7 +164,10 @@ class Command(BaseCommand):
         self.stdout.write(self.style.SUCCESS(f"Demo team {team.name!r} is ready."))
         for name, connection in connections.items():
             self.stdout.write(f"  {name:<22} {connection.get_health_display()}")
-        self.stdout.write(f"  and {len(assistants)} assistants with runs in every state.")
+        self.stdout.write(
+            f"  and {len(assistants)} assistants with runs in every state, and a three-turn "
+            "conversation on each run API."
+        )
         self.stdout.write(f"Sign in at {site} as any of:")
         for role, user in users.items():
             staff = ", can open the admin site" if user.is_staff else ""
