@@ -35,7 +35,8 @@ from gateway.selectors import CallCounts, calls_since
 from lib.severity import Severity
 from lib.taskqueue import Heartbeat, heartbeat_known
 
-CONNECTIONS_SHOWN = 50
+# The home is a summary: the connections that need attention first, the rest on the list page.
+CONNECTIONS_SHOWN = 20
 RUNS_SHOWN = 20
 ERRORS_SHOWN = 10
 # What went wrong "lately": the errors of the last days (the history keeps more).

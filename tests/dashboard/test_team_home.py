@@ -287,11 +287,12 @@ def test_spend_not_known_without_admin_keys(admin_client_, team):
 
 
 def test_long_connection_lists_are_cut_with_a_link(viewer_client, team):
-    for number in range(55):
+    for number in range(25):
         make_connection(team, name=f"Conn {number:02d}", health=Health.OK)
     body = viewer_client.get(_url(team)).content.decode()
     table = section(body, "connections")
-    assert "Showing the 50 that need attention first, of 55." in table
+    assert "Showing the 20 that need attention first, of 25." in table
+    assert table.count('id="connection-row-') == 20
     assert reverse("connections:list", args=[team.pk]) in table
 
 
