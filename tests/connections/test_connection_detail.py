@@ -142,8 +142,9 @@ def test_a_reader_is_told_whom_to_ask_not_to_replace_the_key(request, team, user
         .get(reverse("connections:detail", args=[team.pk, broken.pk]))
         .content.decode()
     )
-    assert "only an admin of the team can fix this. Ask admin@example.com, owner@example.com." in (
-        page
+    assert (
+        "only an admin of the team can fix this. "
+        "Ask an admin: admin@example.com, owner@example.com." in page
     )
     assert "Create a new secret key" in page.split("What an admin will do:")[1]
     assert "What an admin will do:" in page
