@@ -78,15 +78,6 @@ def connection_get(*, team: Team, pk: UUID, with_models: bool = False) -> Connec
     return get_object_or_404(connections, pk=pk, team=team)
 
 
-def connection_error_list(*, connection: Connection) -> QuerySet[ConnectionErrorEvent]:
-    """The connection's error history, newest first (the page shows it a page at a time)."""
-    return (
-        ConnectionErrorEvent.objects.filter(connection=connection)
-        .select_related("user")
-        .order_by("-created_at", "-pk")
-    )
-
-
 # --- models ------------------------------------------------------------------------------------
 
 FAMILIES: list[tuple[str, Any]] = [
