@@ -12,7 +12,7 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from accounts.models import AuditAction
 from accounts.services import audit_log
-from connections import services
+from connections import selectors, services
 from connections.explanations import explain
 from connections.forms import HeaderIdsMixin, clean_connection_name, clean_key, clean_url
 from connections.models import Connection, ConnectionErrorEvent, TaskFailure
@@ -254,10 +254,23 @@ class ConnectionAdmin(admin.ModelAdmin):
 
 @admin.register(ConnectionErrorEvent)
 class ConnectionErrorEventAdmin(admin.ModelAdmin):
+    """The error history, with the repeated errors of what the list shows grouped above it
+    (count, first and last seen, what Tablero was doing in words)."""
+
+    change_list_template = "admin/connections/connectionerrorevent/change_list.html"
     list_display = ["created_at", "connection", "operation", "kind", "status", "code"]
     list_filter = ["kind", "operation"]
     search_fields = ["connection__name", "request_id", "code"]
     list_select_related = ["connection"]
+    GROUPS_SHOWN = 20
+
+    def changelist_view(self, request: HttpRequest, extra_context=None):
+        response = super().changelist_view(request, extra_context=extra_context)
+        context = getattr(response, "context_data", None)
+        if context and "cl" in context:
+            rows = selectors.error_groups_query(context["cl"].queryset)[: self.GROUPS_SHOWN]
+            context["error_groups"] = selectors.error_groups(rows)
+        return response
 
     def get_queryset(self, request: HttpRequest):
         # The connection's name is shown; its cached model list is not (and is large).

@@ -12,11 +12,15 @@ labels, and the pages show the same numbers in a table.
 """
 
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 
@@ -398,6 +402,39 @@ def format_count(value: Number) -> str:
 # --- rate-limit headroom -----------------------------------------------------------------------
 
 
+# The provider's reset durations: "6m0s", "12ms", "1h2m3.5s", "20s", "0.5s".
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")
+_UNIT_SECONDS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
+
+
+def duration_seconds(value: Any) -> float | None:
+    """A reset duration as the provider writes it, in seconds (None when not one)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value) if value >= 0 else None
+    if not isinstance(value, str) or not value or len(value) > 40:
+        return None
+    parts = _DURATION_PART.findall(value)
+    if not parts or "".join(number + unit for number, unit in parts) != value:
+        return None
+    return sum(float(number) * _UNIT_SECONDS[unit] for number, unit in parts)
+
+
+def human_wait(seconds: float) -> str:
+    """A wait in words, rounded up to what a person plans with: "in under a second",
+    "in 20 s", "in 6 min", "in 2 h 5 min"."""
+    if seconds < 1:
+        return _("in under a second")
+    if seconds < 60:
+        return _("in %(seconds)d s") % {"seconds": math.ceil(seconds)}
+    minutes = math.ceil(seconds / 60)
+    if minutes < 60:
+        return _("in %(minutes)d min") % {"minutes": minutes}
+    hours, minutes = divmod(minutes, 60)
+    if not minutes:
+        return _("in %(hours)d h") % {"hours": hours}
+    return _("in %(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
+
+
 @dataclass(frozen=True)
 class Headroom:
     """What is left of one rate limit (requests or tokens) at the last answer."""
@@ -406,8 +443,10 @@ class Headroom:
     label: str
     limit: Any
     remaining: Any
-    reset: str | None
+    reset: str | None  # as the provider wrote it ("6m0s")
     percent: int | None  # remaining / limit, when both are numbers
+    # When the limit is full again: the answer's time plus the reset duration (None: unknown).
+    reset_at: datetime | None = None
 
     @property
     def severity(self) -> Severity:
@@ -419,10 +458,44 @@ class Headroom:
             return Severity.WARN
         return Severity.OK
 
+    @property
+    def limit_display(self) -> str:
+        return format_count(self.limit) if isinstance(self.limit, int) else "—"
+
+    @property
+    def remaining_display(self) -> str:
+        return format_count(self.remaining) if isinstance(self.remaining, int) else "—"
+
+    def _seconds_left(self) -> float | None:
+        if self.reset_at is None:
+            return duration_seconds(self.reset)
+        return (self.reset_at - timezone.now()).total_seconds()
+
+    @property
+    def reset_when(self) -> str:
+        """When the limit is full again, as of now: "in 6 min", "already" (the figures are
+        older than the reset), or "" when unknown."""
+        left = self._seconds_left()
+        if left is None:
+            return ""
+        return human_wait(left) if left > 0 else _("already")
+
+    @property
+    def reset_text(self) -> str:
+        """The same as a phrase: "resets in 6 min", "has reset since", or ""."""
+        left = self._seconds_left()
+        if left is None:
+            return ""
+        if left <= 0:
+            return _("has reset since")
+        return _("resets %(when)s") % {"when": human_wait(left)}
+
 
 def headroom(rate_limit: Mapping[str, Any] | None) -> list[Headroom]:
     """The headroom rows of a connection's stored `rate_limit` (empty when none known)."""
     rate_limit = rate_limit or {}
+    captured = rate_limit.get("captured_at")
+    captured_at = parse_datetime(captured) if isinstance(captured, str) else None
     rows = []
     for what, label in (("requests", _("Requests")), ("tokens", _("Tokens"))):
         limit = rate_limit.get(f"limit_{what}")
@@ -432,14 +505,19 @@ def headroom(rate_limit: Mapping[str, Any] | None) -> list[Headroom]:
         percent = None
         if isinstance(limit, int) and isinstance(remaining, int) and limit > 0:
             percent = max(0, min(100, round(remaining * 100 / limit)))
+        reset = rate_limit.get(f"reset_{what}")
+        seconds = duration_seconds(reset)
         rows.append(
             Headroom(
                 what=what,
                 label=label,
                 limit=limit,
                 remaining=remaining,
-                reset=rate_limit.get(f"reset_{what}"),
+                reset=reset,
                 percent=percent,
+                reset_at=captured_at + timedelta(seconds=seconds)
+                if captured_at is not None and seconds is not None
+                else None,
             )
         )
     return rows

@@ -307,7 +307,9 @@ def month_spend_store(*, connection: Connection, report: CostReport) -> None:
         pk=connection.pk, admin_key_encrypted=connection.admin_key_encrypted
     ).update(month_spend=value)
     connection.month_spend = value
-    events.month_spend_stored.send(Connection, connection_id=connection.pk)
+    events.month_spend_stored.send(
+        Connection, connection_id=connection.pk, team_id=connection.team_id
+    )
 
 
 # --- what the home page may know without asking -----------------------------------------------

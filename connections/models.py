@@ -213,6 +213,8 @@ class Connection(models.Model):
         indexes = [
             # The connections list and every choice of a connection: the team's, by name.
             models.Index(fields=["team", "name"], name="connections_team_name"),
+            # The team home's health counts (GROUP BY health within the team, from the index).
+            models.Index(fields=["team", "health"], name="connections_team_health"),
         ]
         constraints = [
             # "Production" and "production" are one name, as the forms already say.

@@ -7,12 +7,13 @@ a model's page reads its entry there (`model_cached`). `model_get` asks the prov
 stores nothing (no page calls it).
 """
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, IntegerField, Max, Min, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -23,7 +24,8 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Team
 from connections import crypto, model_catalog, services
-from connections.models import Connection, ConnectionErrorEvent, Health
+from connections.explanations import explain
+from connections.models import Connection, ConnectionErrorEvent, ErrorOperation, Health
 from provider.errors import ErrorKind, ProviderError
 
 RECENT_ERRORS = 20
@@ -74,15 +76,6 @@ def connection_get(*, team: Team, pk: UUID, with_models: bool = False) -> Connec
     if not with_models:
         connections = connections.defer(*LARGE)
     return get_object_or_404(connections, pk=pk, team=team)
-
-
-def connection_error_list(*, connection: Connection) -> QuerySet[ConnectionErrorEvent]:
-    """The connection's error history, newest first (the page shows it a page at a time)."""
-    return (
-        ConnectionErrorEvent.objects.filter(connection=connection)
-        .select_related("user")
-        .order_by("-created_at", "-pk")
-    )
 
 
 # --- models ------------------------------------------------------------------------------------
@@ -331,3 +324,93 @@ def model_get(*, connection: Connection, model_id: str) -> ModelInfo:
         raise services.unreadable_key_error() from None
     official = model_catalog.applies_to(connection.base_url)
     return model_info(client.retrieve_model(model_id), official=official)
+
+
+# --- error history, grouped --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ErrorGroup:
+    """Repeated failures of one kind, while doing one thing, on one connection: how many,
+    when first and last, and the newest of them (its explanation and details)."""
+
+    connection_id: UUID
+    operation: str
+    kind: str
+    code: str
+    count: int
+    first_seen: datetime
+    last_seen: datetime
+    latest: ConnectionErrorEvent | None
+
+    @property
+    def operation_label(self) -> str:
+        """What Tablero was doing, in the reader's language ("listing models")."""
+        try:
+            return str(ErrorOperation(self.operation).label)
+        except ValueError:  # written by an older version
+            return self.operation
+
+    @property
+    def repeated(self) -> bool:
+        return self.count > 1
+
+    @property
+    def kind_title(self) -> str:
+        """The error's title in the reader's language ("No quota left")."""
+        try:
+            return str(explain(self.kind).title)
+        except ValueError:
+            return self.kind
+
+
+GROUP_KEY = ("connection", "operation", "kind", "code")
+
+
+def error_groups_query(events: QuerySet[ConnectionErrorEvent]) -> QuerySet:
+    """The events grouped by connection, operation, kind and provider code, newest group
+    first, as rows of `GROUP_KEY` with `count`, `first_seen` and `last_seen` (the database
+    groups them: one query, whatever the number of events). Page it, then `error_groups`."""
+    return (
+        events.order_by()
+        .values(*GROUP_KEY)
+        .annotate(count=Count("pk"), first_seen=Min("created_at"), last_seen=Max("created_at"))
+        .order_by("-last_seen", "connection", "operation", "kind", "code")
+    )
+
+
+def error_groups(rows: Iterable[dict[str, Any]]) -> list[ErrorGroup]:
+    """Rows of `error_groups_query` (a page of them) as ErrorGroup, each with its newest event
+    (one more query for all of them)."""
+    rows = list(rows)
+    if not rows:
+        return []
+    wanted = Q()
+    for row in rows:
+        wanted |= Q(**{key: row[key] for key in GROUP_KEY}, created_at=row["last_seen"])
+    latest: dict[tuple, ConnectionErrorEvent] = {}
+    for event in (
+        ConnectionErrorEvent.objects.filter(wanted)
+        .select_related("connection", "user")
+        .defer(*(f"connection__{name}" for name in (*LARGE, "rate_limit", "month_spend")))
+        .order_by("created_at", "pk")
+    ):
+        latest[(event.connection_id, event.operation, event.kind, event.code)] = event
+    return [
+        ErrorGroup(
+            connection_id=row["connection"],
+            operation=row["operation"],
+            kind=row["kind"],
+            code=row["code"],
+            count=row["count"],
+            first_seen=row["first_seen"],
+            last_seen=row["last_seen"],
+            latest=latest.get(tuple(row[key] for key in GROUP_KEY)),
+        )
+        for row in rows
+    ]
+
+
+def connection_error_groups(*, connection: Connection) -> QuerySet:
+    """The connection's error history, repeated errors grouped (see `error_groups_query`)."""
+    return error_groups_query(ConnectionErrorEvent.objects.filter(connection=connection))

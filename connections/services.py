@@ -194,7 +194,12 @@ def error_event_record(
 
 
 def _store_probe(
-    connection: Connection, probe: Probe, *, operation: ErrorOperation, user: User | None
+    connection: Connection,
+    probe: Probe,
+    *,
+    operation: ErrorOperation,
+    user: User | None,
+    record_error: bool = True,
 ) -> None:
     """Save a probe's outcome without touching `updated_at` (which keys the models cache).
 
@@ -208,7 +213,7 @@ def _store_probe(
         updated = Connection.objects.filter(
             pk=connection.pk, api_key_encrypted=probe.api_key_encrypted, base_url=probe.base_url
         ).update(**values)
-        if updated and probe.error is not None:
+        if updated and probe.error is not None and record_error:
             error_event_record(
                 connection=connection, error=probe.error, operation=operation, user=user
             )
@@ -221,7 +226,7 @@ def _store_probe(
     for field, value in values.items():
         setattr(connection, field, value)
     events.connection_health_stored.send(
-        Connection, connection_id=connection.pk, health=values["health"]
+        Connection, connection_id=connection.pk, team_id=connection.team_id, health=values["health"]
     )
 
 
@@ -400,16 +405,25 @@ def connection_test(*, connection: Connection, user: User | None) -> Outcome[Con
     return Outcome(value=connection, error=probe.error)
 
 
-def models_refresh(*, connection: Connection, user: User | None) -> Outcome[list[dict[str, Any]]]:
+def models_refresh(
+    *, connection: Connection, user: User | None, record_error: bool = True
+) -> Outcome[list[dict[str, Any]]]:
     """Fetch the model list again (one provider call) and store it on the connection, with
     its health and rate limits; a failure keeps the list fetched before and goes into the
-    error history. The outcome's value is the new list (None on failure).
+    error history (unless `record_error` is False: a fetch queued by opening a page). The
+    outcome's value is the new list (None on failure).
 
     Raises ConnectionChanged, having stored nothing, when the key was replaced (or the
     connection removed) during the call; the reloaded connection then has the new key's list.
     """
     probe = _probe(connection)
-    _store_probe(connection, probe, operation=ErrorOperation.MODELS_LIST, user=user)
+    _store_probe(
+        connection,
+        probe,
+        operation=ErrorOperation.MODELS_LIST,
+        user=user,
+        record_error=record_error,
+    )
     return Outcome(value=probe.models, error=probe.error)
 
 

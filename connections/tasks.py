@@ -237,33 +237,44 @@ def models_refresh_queue(*, connection: Connection, user: User) -> None:
     connection_models_refresh(str(connection.pk), str(user.pk))
 
 
-def models_refresh_run(*, connection_id: UUID | str, user_id: object = None) -> None:
-    """Fetch the model list again (it lands on the connection, or its failure does)."""
+def models_refresh_run(
+    *, connection_id: UUID | str, user_id: object = None, record_error: bool = True
+) -> None:
+    """Fetch the model list again (it lands on the connection, or its failure does; into the
+    error history too unless `record_error` is False)."""
     try:
         connection = Connection.objects.select_related("team").filter(pk=connection_id).first()
         if connection is None:
             return
         # A key replaced meanwhile: the new key's list was fetched as it was saved.
         with suppress(ConnectionChanged):
-            models_refresh(connection=connection, user=_user(user_id))
+            models_refresh(connection=connection, user=_user(user_id), record_error=record_error)
     finally:
         progress_clear(models_key(connection_id))
 
 
 @db_task()
-def connection_models_refresh(connection_id: str, user_id: object = None) -> None:
-    models_refresh_run(connection_id=connection_id, user_id=user_id)
+def connection_models_refresh(
+    connection_id: str, user_id: object = None, record_error: bool = True
+) -> None:
+    models_refresh_run(connection_id=connection_id, user_id=user_id, record_error=record_error)
 
 
 def models_fetch_soon(*, connection: Connection) -> bool:
     """A page that offers the connection's models found no list ever fetched: queue a fetch
     (at most one per PROGRESS_TTL however often the page is opened), and mark it under way so
-    the page says so. True while a fetch is queued or under way."""
+    the page says so. True while a fetch is queued or under way.
+
+    Opening a page records no provider error: a connection whose last check failed is not
+    asked (the page shows that failure), and a failure of this fetch lands on the connection
+    (its health) but not in the error history, which holds what actions and checks met."""
+    if connection.health not in (Health.OK, Health.UNCHECKED):
+        return False
     if claim_once(
         f"connections:models-fetch-soon:{connection.pk}", ttl=PROGRESS_TTL.total_seconds()
     ):
         progress_mark(models_key(connection.pk), ttl=PROGRESS_TTL.total_seconds())
-        connection_models_refresh(str(connection.pk), None)
+        connection_models_refresh(str(connection.pk), None, False)
     return progress_active(models_key(connection.pk))
 
 

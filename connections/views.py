@@ -109,9 +109,10 @@ def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) 
     connection = selectors.connection_get(team=access.team, pk=connection_id)
     errors = None
     if access.is_admin:
+        # Repeated failures grouped (count, first and last seen), a page of groups.
         errors = paginate(
             request,
-            selectors.connection_error_list(connection=connection),
+            selectors.connection_error_groups(connection=connection),
             prefix="errors_",
             default_size=selectors.RECENT_ERRORS,
         )
@@ -120,7 +121,7 @@ def connection_detail(request: HttpRequest, team_id: UUID, connection_id: UUID) 
         "connections/detail.html",
         {
             "connection": connection,
-            "errors": errors.page if errors else [],
+            "errors": selectors.error_groups(errors.page) if errors else [],
             "error_pages": errors,
             "stored_error": selectors.stored_error(connection)
             if connection.last_error_kind

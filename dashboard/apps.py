@@ -11,7 +11,8 @@ class DashboardConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from dashboard import alerts, checklist
+        from dashboard import alerts, checklist, home_cache
 
         alerts.connect()
+        home_cache.connect()
         checklist.register_steps()

@@ -7,6 +7,16 @@ app_name = "dashboard"
 urlpatterns = [
     path("teams/<uuid:team_id>/", views.team_home, name="team_home"),
     path(
+        "teams/<uuid:team_id>/home/connections/<uuid:connection_id>/",
+        views.connection_row_view,
+        name="connection_row",
+    ),
+    path(
+        "teams/<uuid:team_id>/home/connections/<uuid:connection_id>/test/",
+        views.connection_test,
+        name="connection_test",
+    ),
+    path(
         "teams/<uuid:team_id>/checklist/dismiss/",
         views.checklist_dismiss_view,
         name="checklist_dismiss",

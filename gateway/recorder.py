@@ -23,6 +23,7 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Q
 
 from gateway.models import ApiToken, GatewayCall
+from lib import events
 
 __all__ = ["Call", "flush", "record", "start", "stop"]
 
@@ -184,6 +185,9 @@ def flush() -> int:
                 type(error).__name__,
             )
             return 0
+        events.gateway_calls_stored.send(
+            GatewayCall, team_ids=frozenset(call.team_id for call in calls)
+        )
         return len(calls)
 
 

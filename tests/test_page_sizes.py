@@ -109,7 +109,8 @@ def _errors(team, admin, connection, count):
         ConnectionErrorEvent(
             connection=connection,
             kind="rate_limited",
-            code="rate_limit_exceeded",
+            # Each its own code: repeated errors are grouped, and each group is one row.
+            code=f"rate_limit_{number}",
             status=429,
             operation="connection.test",
             message=_name(number),

@@ -98,6 +98,7 @@ def run_start_lost(*, run: Run) -> bool:
         return False
     for field, value in values.items():
         setattr(run, field, value)
+    events.run_stored.send(Run, run_id=run.pk, team_id=run.team_id)
     events.run_failed.send(Run, run_id=run.pk)
     return True
 
@@ -463,6 +464,7 @@ def _run_give_up(run: Run) -> None:
     if updated:
         for field, value in values.items():
             setattr(run, field, value)
+        events.run_stored.send(Run, run_id=run.pk, team_id=run.team_id)
     else:
         run.refresh_from_db()
 

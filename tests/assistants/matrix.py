@@ -111,6 +111,8 @@ CASES = [
     Case("assistants:run_status", run, Role.VIEWER, needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_refresh", run, Role.VIEWER, method="post", needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_cancel", run, Role.MEMBER, method="post", needs=RUN, bad_uuid="run_id"),
+    Case("assistants:run_follow_up", run, Role.MEMBER, method="post", needs=RUN, bad_uuid="run_id"),
+    Case("assistants:run_retry", run, Role.MEMBER, method="post", needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_lookup", team_kwargs, Role.VIEWER, bad_uuid="team_id"),
     Case("assistants:run_lookup", team_kwargs, Role.VIEWER, data=_lookup_data, needs=CONNECTION),
     Case("assistants:usage", team_kwargs, Role.VIEWER, bad_uuid="team_id"),

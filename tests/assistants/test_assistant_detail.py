@@ -56,7 +56,7 @@ def test_viewer_has_no_run_form_or_edit_buttons(team, connection, viewer_client,
     assert "Retry sync" not in content
     # Said why, and whom to ask (admins first, then owners).
     assert "You are a viewer in this team" in content
-    assert "Ask admin@example.com, owner@example.com." in content
+    assert "Ask an admin: admin@example.com, owner@example.com." in content
     assert (
         reverse("assistants:delete", kwargs={"team_id": team.pk, "assistant_id": assistant.pk})
         not in content

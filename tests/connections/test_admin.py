@@ -222,6 +222,25 @@ def test_error_events_are_read_only(su_client, team):
     assert 'name="_save"' not in page
 
 
+def test_the_error_history_groups_repeated_errors(su_client, team):
+    connection = make_connection(team, name="Production")
+    for _n in range(4):
+        ConnectionErrorEvent.objects.create(
+            connection=connection, kind="quota_exhausted", status=429, operation="models.list"
+        )
+    ConnectionErrorEvent.objects.create(
+        connection=connection, kind="invalid_key", status=401, operation="connection.test"
+    )
+    page = su_client.get(
+        reverse("admin:connections_connectionerrorevent_changelist")
+    ).content.decode()
+    groups = page.split('id="error-groups"')[1].split("</table>")[0]
+    assert groups.count("<tr>") == 3  # the header and two groups
+    assert "Listing models" in groups or "listing models" in groups
+    assert "<td>4</td>" in groups and "<td>1</td>" in groups
+    assert "models.list" not in groups
+
+
 def test_a_new_key_forgets_what_was_known_about_the_old_one(su_client, team):
     """The admin replaces a key through the same rule as the app's "Replace key": the old
     key's health and model list do not stay on the new one (the models page then says the

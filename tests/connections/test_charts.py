@@ -1,18 +1,21 @@
 """The server-side bar charts and headroom meters (connections/charts.py) and their template."""
 
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 from django.template.loader import render_to_string
-from django.utils import translation
+from django.utils import timezone, translation
 
 from connections.charts import (
     OTHER_FILL,
     Column,
     bar_chart,
+    duration_seconds,
     format_amount,
     format_count,
     headroom,
+    human_wait,
     nice_ceiling,
 )
 
@@ -174,3 +177,50 @@ def test_headroom_when_unknown_or_not_numbers():
     assert row.percent is None and row.severity == "muted"
     html = render_to_string("partials/headroom_meter.html", {"row": row})
     assert "<meter" not in html
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [("6m0s", 360.0), ("12ms", 0.012), ("1h2m3s", 3723.0), ("0.5s", 0.5), ("20s", 20.0)],
+)
+def test_reset_durations_as_the_provider_writes_them(value, seconds):
+    assert duration_seconds(value) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("value", ["", "soon", "6 m", "-5s", "5x", None, True, "1s" * 30])
+def test_what_is_not_a_duration(value):
+    assert duration_seconds(value) is None
+
+
+@pytest.mark.parametrize(
+    ("seconds", "words"),
+    [
+        (0.012, "in under a second"),
+        (20, "in 20 s"),
+        (20.2, "in 21 s"),
+        (360, "in 6 min"),
+        (361, "in 7 min"),
+        (3600, "in 1 h"),
+        (7500, "in 2 h 5 min"),
+    ],
+)
+def test_a_wait_in_words(seconds, words):
+    assert human_wait(seconds) == words
+
+
+def test_the_reset_time_is_counted_from_the_answer(pinned_clock):
+    captured = (timezone.now() - timedelta(minutes=2)).isoformat()
+    requests, tokens = headroom(
+        {
+            "limit_requests": 5000,
+            "remaining_requests": 4990,
+            "reset_requests": "12ms",
+            "limit_tokens": 800000,
+            "remaining_tokens": 40000,
+            "reset_tokens": "8m0s",
+            "captured_at": captured,
+        }
+    )
+    assert (requests.reset_text, requests.reset_when) == ("has reset since", "already")
+    assert (tokens.reset_text, tokens.reset_when) == ("resets in 6 min", "in 6 min")
+    assert (tokens.remaining_display, tokens.limit_display) == ("40,000", "800,000")

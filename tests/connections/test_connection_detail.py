@@ -1,4 +1,5 @@
 import uuid
+from datetime import timedelta
 
 import pytest
 from django.urls import reverse
@@ -65,7 +66,9 @@ def test_shows_settings_health_and_rate_limits(viewer_client, connection):
     assert "Rate limited" in page
     assert "Rate limit reached (429)" in page
     assert "6891829" in page  # the help article
-    assert "799975" in page and "800000" in page and "6m0s" in page
+    # Grouped figures; the reset time in words (figures this old: the limit is full again).
+    assert "799,975" in page and "800,000" in page and "already" in page
+    assert "6m0s" not in page
 
 
 def test_admins_see_recent_errors_with_provider_details(admin_client_, connection, error_event):
@@ -139,8 +142,9 @@ def test_a_reader_is_told_whom_to_ask_not_to_replace_the_key(request, team, user
         .get(reverse("connections:detail", args=[team.pk, broken.pk]))
         .content.decode()
     )
-    assert "only an admin of the team can fix this. Ask admin@example.com, owner@example.com." in (
-        page
+    assert (
+        "only an admin of the team can fix this. "
+        "Ask an admin: admin@example.com, owner@example.com." in page
     )
     assert "Create a new secret key" in page.split("What an admin will do:")[1]
     assert "What an admin will do:" in page
@@ -166,3 +170,35 @@ def test_a_passing_problem_needs_no_admin(team, users, connection):
         .content.decode()
     )
     assert "only an admin of the team can fix this" not in page
+
+
+def test_repeated_errors_are_grouped_with_first_and_last_seen(admin_client_, connection):
+    now = timezone.now()
+    for minutes in (30, 20, 10):
+        ConnectionErrorEvent.objects.create(
+            connection=connection,
+            kind="quota_exhausted",
+            code="insufficient_quota",
+            status=429,
+            operation="models.list",
+            request_id=f"req_{minutes}",
+            created_at=now - timedelta(minutes=minutes),
+        )
+    ConnectionErrorEvent.objects.create(
+        connection=connection, kind="invalid_key", status=401, operation="connection.test"
+    )
+    page = admin_client_.get(url(connection)).content.decode()
+    assert page.count('<details class="error-group">') == 2
+    assert "3 times" in page and "Failed 3 times while listing models" in page
+    assert "models.list" not in page
+    assert "req_10" in page and "req_30" not in page  # the newest of the group, in full
+
+
+def test_grouped_errors_in_spanish(admin_client_, connection):
+    for _n in range(2):
+        ConnectionErrorEvent.objects.create(
+            connection=connection, kind="quota_exhausted", status=429, operation="models.list"
+        )
+    admin_client_.cookies["django_language"] = "es"
+    page = admin_client_.get(url(connection)).content.decode()
+    assert "Falló 2 veces al listar los modelos" in page

@@ -8,15 +8,18 @@ from django.db import connection as db
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import strip_tags
 
 from accounts.access import SESSION_TEAM_KEY
 from assistants.models import RunStatus
 from connections import costs, services
 from connections.charts import format_amount
-from connections.models import Connection, ConnectionErrorEvent, Health
+from connections.models import Connection, ConnectionErrorEvent, ErrorOperation, Health
+from dashboard import home_cache
 from fakeprovider import ADMIN_KEY_OK
 from tests.assistants.helpers import make_assistant, make_run
 from tests.connections.helpers import make_connection
+from tests.dashboard.conftest import section
 
 RATE_LIMIT = {
     "limit_requests": 5000,
@@ -29,19 +32,8 @@ RATE_LIMIT = {
 }
 
 
-@pytest.fixture(autouse=True)
-def _empty_cache():
-    cache.clear()
-    yield
-    cache.clear()
-
-
 def _url(team) -> str:
     return reverse("dashboard:team_home", args=[team.pk])
-
-
-def _section(body: str, section_id: str) -> str:
-    return body.split(f'id="{section_id}"')[1].split("</section>")[0]
 
 
 def test_shows_team_and_role(viewer_client, team):
@@ -86,46 +78,56 @@ def test_every_connection_at_a_glance_problems_first(viewer_client, team):
         health=Health.NO_QUOTA,
         last_checked_at=now,
         last_error_kind="quota_exhausted",
+        rate_limit={**RATE_LIMIT, "limit_requests": 7777},
     )
     make_connection(team, name="Calm", health=Health.UNCHECKED)
     body = viewer_client.get(_url(team)).content.decode()
-    table = _section(body, "connections")
+    table = section(body, "connections")
     assert table.index("Broke") < table.index("Calm") < table.index("Alpha")
     assert "sk-…1111" in table
     assert "badge-danger" in table and "No quota left" in table
     assert "You exceeded your current quota (429)" in table
-    # Headroom from the last answer's headers.
-    assert "Requests: 4990 / 5000" in table and "resets in 12ms" in table
-    assert "Tokens: 40000 / 800000" in table and 'value="5"' in table
-    assert "Not reported yet" in table
+    # Headroom from the last answer's headers, as a percentage bar with grouped figures; the
+    # reset time of figures this old has passed.
+    assert "4,990 of 5,000 left" in table and 'value="100"' in table
+    assert "40,000 of 800,000 left" in table and 'value="5"' in table and "5%" in table
+    assert "has reset since" in table and "12ms" not in table and "6m0s" not in table
+    # No headroom for a key that does not work, nor for one not checked yet.
+    assert "7,777" not in table and "Not shown: the key does not work." in table
+    assert "Not checked yet" in table
     assert "Never" in table
-    summary = _section(body, "summary")
+    summary = section(body, "summary")
     assert "1 with a problem" in summary and "1 not checked yet" in summary
     assert '<p class="stat">1 <span class="muted small">/ 3</span></p>' in summary
 
 
-def test_next_steps_say_what_to_do(admin_client_, viewer_client, team):
+def test_one_banner_says_what_to_do(admin_client_, viewer_client, team):
     production = make_connection(team, name="Production", health=Health.NO_QUOTA)
     revoked = make_connection(team, name="Old key", health=Health.INVALID_KEY)
     make_connection(team, name="Fine", health=Health.OK)
     body = admin_client_.get(_url(team)).content.decode()
-    steps = _section(body, "next-steps")
+    assert body.count('id="needs-attention"') == 1
+    assert body.count('class="callout ') == 1  # one banner, not a callout per connection
+    steps = section(body, "needs-attention")
     assert "No credit left on Production: add credit, then test again." in steps
     assert "The key of Old key was refused: replace the key, then test again." in steps
     assert "Fine" not in steps
     assert reverse("connections:detail", args=[team.pk, production.pk]) in steps
-    assert reverse("connections:test", args=[team.pk, production.pk]) in steps
     assert reverse("connections:replace_key", args=[team.pk, revoked.pk]) in steps
     assert reverse("connections:replace_key", args=[team.pk, production.pk]) not in steps
+    # "Test again" is in each row of the table, for admins.
+    table = section(body, "connections")
+    assert reverse("dashboard:connection_test", args=[team.pk, production.pk]) in table
+    assert table.count("Test again") == 3
 
-    viewer_steps = _section(viewer_client.get(_url(team)).content.decode(), "next-steps")
-    assert "No credit left on Production" in viewer_steps
-    assert reverse("connections:test", args=[team.pk, production.pk]) not in viewer_steps
+    viewer_body = viewer_client.get(_url(team)).content.decode()
+    assert "No credit left on Production" in section(viewer_body, "needs-attention")
+    assert "Test again" not in viewer_body and "Replace key" not in viewer_body
 
 
-def test_no_next_steps_when_all_is_well(viewer_client, team):
+def test_no_banner_when_all_is_well(viewer_client, team):
     make_connection(team, name="Fine", health=Health.OK)
-    assert 'id="next-steps"' not in viewer_client.get(_url(team)).content.decode()
+    assert 'id="needs-attention"' not in viewer_client.get(_url(team)).content.decode()
 
 
 def test_runs_in_progress_with_links_and_a_see_all(viewer_client, team, member):
@@ -134,7 +136,7 @@ def test_runs_in_progress_with_links_and_a_see_all(viewer_client, team, member):
     queued = make_run(assistant, status=RunStatus.QUEUED, started_by=member)
     make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member)
     done = make_run(assistant, status=RunStatus.COMPLETED, started_by=member)
-    runs = _section(viewer_client.get(_url(team)).content.decode(), "active-runs")
+    runs = section(viewer_client.get(_url(team)).content.decode(), "active-runs")
     assert reverse("assistants:run_detail", args=[team.pk, queued.pk]) in runs
     assert reverse("assistants:run_detail", args=[team.pk, done.pk]) not in runs
     assert "Queued" in runs and "In progress" in runs and "member@example.com" in runs
@@ -142,7 +144,7 @@ def test_runs_in_progress_with_links_and_a_see_all(viewer_client, team, member):
 
     for _n in range(20):
         make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member)
-    runs = _section(viewer_client.get(_url(team)).content.decode(), "active-runs")
+    runs = section(viewer_client.get(_url(team)).content.decode(), "active-runs")
     assert runs.count(reverse("assistants:runs", args=[team.pk]) + "?status=in_progress") == 1
     assert "2 more runs in progress." in runs
     assert runs.count("<tr>") == 21  # the header and 20 runs
@@ -158,7 +160,7 @@ def test_a_run_tablero_stopped_checking_is_not_in_progress(viewer_client, team, 
         created_at=timezone.now() - timedelta(hours=30),
     )
     body = viewer_client.get(_url(team)).content.decode()
-    runs = _section(body, "active-runs")
+    runs = section(body, "active-runs")
     assert reverse("assistants:run_detail", args=[team.pk, stalled.pk]) not in runs
     assert "No run is in progress." in body
 
@@ -183,7 +185,7 @@ def test_latest_errors_with_explanations(admin_client_, viewer_client, team, mem
         created_at=timezone.now() - timedelta(hours=1),
         completed_at=timezone.now() - timedelta(minutes=59),
     )
-    errors = _section(admin_client_.get(_url(team)).content.decode(), "latest-errors")
+    errors = section(admin_client_.get(_url(team)).content.decode(), "latest-errors")
     assert "You exceeded your current quota (429)" in errors
     assert "Add credit or raise the spending limit" in errors
     assert "insufficient_quota" in errors  # provider details, for admins
@@ -191,19 +193,20 @@ def test_latest_errors_with_explanations(admin_client_, viewer_client, team, mem
     assert "The provider had an error (5xx)" in errors
     assert errors.index("Testing the connection") < errors.index("Run of Math Tutor")  # newest 1st
 
-    viewer_errors = _section(viewer_client.get(_url(team)).content.decode(), "latest-errors")
+    viewer_errors = section(viewer_client.get(_url(team)).content.decode(), "latest-errors")
     assert "You exceeded your current quota (429)" not in viewer_errors  # admins only
     assert "Run of Math Tutor" in viewer_errors
 
 
 def test_latest_errors_are_limited_to_ten(admin_client_, team):
     connection = make_connection(team)
-    for _n in range(15):
+    operations = [operation.value for operation in ErrorOperation][:12]
+    for operation in operations:
         ConnectionErrorEvent.objects.create(
-            connection=connection, kind="timeout", operation="connection.test"
+            connection=connection, kind="timeout", operation=operation
         )
-    errors = _section(admin_client_.get(_url(team)).content.decode(), "latest-errors")
-    assert errors.count("<details>") == 10
+    errors = section(admin_client_.get(_url(team)).content.decode(), "latest-errors")
+    assert errors.count("<details") == 10
 
 
 def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member, pinned_clock):
@@ -216,7 +219,7 @@ def test_stats_runs_today_and_tokens_this_month(viewer_client, team, member, pin
     make_run(
         assistant, started_by=member, total_tokens=5000, created_at=month_start - timedelta(days=1)
     )
-    summary = _section(viewer_client.get(_url(team)).content.decode(), "summary")
+    summary = section(viewer_client.get(_url(team)).content.decode(), "summary")
     assert "Runs today" in summary and '<p class="stat">2</p>' in summary
     assert '<p class="stat">125</p>' in summary
 
@@ -240,12 +243,13 @@ def test_spend_this_month_is_what_the_costs_refresh_last_fetched(
     assert fake_upstream.requests == []  # the home page never asks the provider
     month = report.month_totals(costs.utc_today())
     expected = format_amount(month["usd"], "usd")
-    assert f'<p class="stat">{expected}</p>' in _section(body, "summary")
-    table = _section(body, "connections")
-    assert expected in table
-    assert reverse("connections:costs", args=[team.pk, unfetched.pk]) in table
-    assert "Not known yet: open costs" in table
-    assert reverse("connections:admin_key", args=[team.pk, keyless.pk]) in table
+    assert f'<p class="stat">{expected}</p>' in section(body, "summary")
+    table = section(body, "connections")
+    # Spend shown once, where it is known: no advice repeated row after row.
+    assert table.count(expected) == 1
+    assert reverse("connections:costs", args=[team.pk, known.pk]) in table
+    assert reverse("connections:costs", args=[team.pk, unfetched.pk]) not in table
+    assert reverse("connections:admin_key", args=[team.pk, keyless.pk]) not in table
 
     viewer_body = viewer_client.get(_url(team)).content.decode()
     assert "Spend this month" not in viewer_body and expected not in viewer_body
@@ -270,23 +274,26 @@ def test_spend_fetched_last_month_or_with_a_replaced_admin_key_is_not_shown(
         connection=replaced, user=owner, admin_key="sk-admin-test-00000000000000new1"
     )
 
-    table = _section(admin_client_.get(_url(team)).content.decode(), "connections")
-    assert table.count("Not known yet: open costs") == 2
+    body = admin_client_.get(_url(team)).content.decode()
+    assert "Spend this month" not in section(body, "connections")
+    summary = section(body, "summary")
+    assert "Not known" in summary and "Open a connection's costs to fetch them." in summary
 
 
 def test_spend_not_known_without_admin_keys(admin_client_, team):
     make_connection(team)
-    summary = _section(admin_client_.get(_url(team)).content.decode(), "summary")
+    summary = section(admin_client_.get(_url(team)).content.decode(), "summary")
     assert "Not known" in summary
     assert "Add an admin key to a connection to see its costs." in summary
 
 
 def test_long_connection_lists_are_cut_with_a_link(viewer_client, team):
-    for number in range(55):
+    for number in range(25):
         make_connection(team, name=f"Conn {number:02d}", health=Health.OK)
     body = viewer_client.get(_url(team)).content.decode()
-    table = _section(body, "connections")
-    assert "Showing the 50 that need attention first, of 55." in table
+    table = section(body, "connections")
+    assert "Showing the 20 that need attention first, of 25." in table
+    assert table.count('id="connection-row-') == 20
     assert reverse("connections:list", args=[team.pk]) in table
 
 
@@ -326,16 +333,25 @@ def test_query_count_does_not_grow_with_rows(request, role_client, team, member)
     client = request.getfixturevalue(role_client)
     _world(team, member, 3)
     _count(client, team)  # the first visit also stores the team in the session
-    few = _count(client, team)
+    cached_few = _count(client, team)
+    # Only the page's parts: the team switcher's cached memberships stay, as _world keeps them.
+    home_cache.invalidate(team.pk, *home_cache.Part)
+    computed_few = _count(client, team)
     _world(team, member, 60)
-    many = _count(client, team)
-    assert many == few
+    computed_many = _count(client, team)  # the new rows dropped the cached parts
+    cached_many = _count(client, team)
+    assert computed_many == computed_few
+    assert cached_many == cached_few < computed_few
 
 
 def test_query_budget(admin_client_, team, member, django_assert_max_num_queries):
     _world(team, member, 10)
     admin_client_.get(_url(team))
+    cache.clear()
     with django_assert_max_num_queries(16):
+        admin_client_.get(_url(team))
+    # Cached: the session, the reader's membership and the checklist; no part of the page.
+    with django_assert_max_num_queries(6):
         admin_client_.get(_url(team))
 
 
@@ -351,11 +367,11 @@ def test_a_reader_is_told_whom_to_ask(viewer_client, member_client, team, users)
     make_connection(team, name="Broken", health=Health.INVALID_KEY, last_error_kind="invalid_key")
     make_connection(team, name="Busy", health=Health.RATE_LIMITED, last_error_kind="rate_limited")
     for client in (viewer_client, member_client):
-        steps = _section(client.get(_url(team)).content.decode(), "next-steps")
+        steps = strip_tags(section(client.get(_url(team)).content.decode(), "needs-attention"))
         assert "The key of Broken was refused." in steps
         assert (
-            "Only an admin of the team can fix it. Ask admin@example.com, owner@example.com."
-            in steps
+            "Only an admin of the team can fix this. Ask an admin: admin@example.com, "
+            "owner@example.com." in steps
         )
         assert "replace the key" not in steps
         assert "Busy hit its rate limit: wait a moment, Tablero checks it again by itself." in (
@@ -366,7 +382,7 @@ def test_a_reader_is_told_whom_to_ask(viewer_client, member_client, team, users)
 
 def test_an_admin_is_told_what_to_do(admin_client_, team, users):
     make_connection(team, name="Broken", health=Health.INVALID_KEY, last_error_kind="invalid_key")
-    steps = _section(admin_client_.get(_url(team)).content.decode(), "next-steps")
+    steps = section(admin_client_.get(_url(team)).content.decode(), "needs-attention")
     assert "The key of Broken was refused: replace the key, then test again." in steps
     assert "Only an admin" not in steps
 

@@ -59,12 +59,23 @@ def test_overview_and_costs_in_english_and_spanish(
         expect(current.locator(f"#connections a[href='{costs_url}']")).to_contain_text("USD")
         _shot(current, f"home-{language}")
 
-    # The English page says what to do about the connection without credit.
+    # The English page says what to do about the connection without credit, in one banner.
     page.goto(home_url)
-    expect(page.locator("#next-steps")).to_contain_text(
+    expect(page.locator("#needs-attention")).to_contain_text(
         "No credit left on Out of credit: add credit, then test again."
     )
-    expect(page.locator("#next-steps").get_by_role("button", name="Test again")).to_be_visible()
+    expect(page.locator(".callout:visible")).to_have_count(1)  # one banner
+    # "Test again" in the connection's row tests it without leaving the page (htmx), and the
+    # row comes back with the outcome.
+    row = page.locator(f"#connection-row-{broke.pk}")
+    checks_before = len(fake_upstream.requests_to("/v1/models"))
+    row.get_by_role("button", name="Test again").click()
+    expect(page.locator(f"#connection-row-{broke.pk}")).to_contain_text("No quota left")
+    expect(page.locator(f"#connection-row-{broke.pk}").get_by_role("button")).to_be_enabled()
+    assert len(fake_upstream.requests_to("/v1/models")) == checks_before + 1
+    assert page.url.endswith(home_url)
+    # Headroom of the working key, as a bar with grouped figures and a reset in words.
+    expect(page.locator(f"#connection-row-{production.pk} meter")).not_to_have_count(0)
     # The costs were fetched once (for the first page); the home pages asked nothing.
     assert len(fake_upstream.requests_to("/v1/organization/costs")) == 1
     assert console_errors == []

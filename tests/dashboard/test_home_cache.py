@@ -1,0 +1,124 @@
+"""The team home's parts are cached, and dropped as soon as what they show changes: each
+change below goes through the product's own write path, and the next page shows it."""
+
+from datetime import timedelta
+
+from django.urls import reverse
+from django.utils import timezone
+
+from assistants.models import RunStatus
+from assistants.services import runs as run_services
+from connections import costs, services
+from connections.models import ErrorOperation, Health
+from fakeprovider import ADMIN_KEY_OK
+from fakeprovider.keys import KEY_INVALID
+from provider.errors import ErrorKind, ProviderError
+from tests.assistants.helpers import make_assistant, make_run
+from tests.connections.helpers import make_connection
+from tests.dashboard.conftest import section
+
+
+def _page(client, team) -> str:
+    response = client.get(reverse("dashboard:team_home", args=[team.pk]))
+    assert response.status_code == 200
+    return response.content.decode()
+
+
+def test_a_check_that_finds_a_refused_key_shows_at_once(admin_client_, team, fake_upstream):
+    connection = make_connection(
+        team, name="Production", key=KEY_INVALID, base_url=fake_upstream.base_url
+    )
+    assert "1 not checked yet" in section(_page(admin_client_, team), "summary")
+    assert "1 not checked yet" in section(_page(admin_client_, team), "summary")  # cached
+
+    services.connection_test(connection=connection, user=None)  # a background check
+
+    body = _page(admin_client_, team)
+    assert "1 with a problem" in section(body, "summary")
+    assert "The key of Production was refused" in section(body, "needs-attention")
+    assert "Testing the connection" in section(body, "latest-errors")
+
+
+def test_a_renamed_connection_shows_its_new_name(viewer_client, team):
+    connection = make_connection(team, name="Before", health=Health.OK)
+    assert "Before" in _page(viewer_client, team)
+    connection.name = "After"
+    connection.save()
+    body = _page(viewer_client, team)
+    assert "After" in body and "Before" not in body
+
+
+def test_a_new_run_counts_at_once(viewer_client, team, member):
+    assistant = make_assistant(team, make_connection(team))
+    make_run(assistant, started_by=member, total_tokens=100)
+    summary = section(_page(viewer_client, team), "summary")
+    assert '<p class="stat">1</p>' in summary and '<p class="stat">100</p>' in summary
+    make_run(assistant, started_by=member, total_tokens=1234)
+    summary = section(_page(viewer_client, team), "summary")
+    assert '<p class="stat">2</p>' in summary and '<p class="stat">1,334</p>' in summary
+
+
+def test_a_run_ended_by_a_guarded_update_leaves_the_runs_in_progress(viewer_client, team, member):
+    # run_start_lost ends the run with an UPDATE (no save()): lib.events says so.
+    assistant = make_assistant(team, make_connection(team))
+    run = make_run(
+        assistant,
+        status=RunStatus.QUEUED,
+        started_by=member,
+        remote_run_id="",
+        thread_id="",
+        start_sent_at=timezone.now() - timedelta(minutes=5),
+    )
+    url = reverse("assistants:run_detail", args=[team.pk, run.pk])
+    assert url in section(_page(viewer_client, team), "active-runs")
+    assert run_services.run_start_lost(run=run)
+    body = _page(viewer_client, team)
+    assert url not in section(body, "active-runs")
+    assert url in section(body, "latest-errors")
+
+
+def test_a_new_provider_error_shows_and_groups(admin_client_, team, owner):
+    connection = make_connection(team, name="Production", health=Health.OK)
+    assert "Nothing went wrong lately." in _page(admin_client_, team)
+    for _n in range(3):
+        services.error_event_record(
+            connection=connection,
+            error=ProviderError(ErrorKind.QUOTA_EXHAUSTED, "You exceeded your current quota"),
+            operation=ErrorOperation.MODELS_LIST,
+            user=owner,
+        )
+    errors = section(_page(admin_client_, team), "latest-errors")
+    assert "Listing models" in errors and "3 times" in errors
+
+
+def test_spend_stored_by_a_costs_fetch_shows_at_once(
+    admin_client_, team, fake_upstream, pinned_clock
+):
+    connection = make_connection(team, name="Known", base_url=fake_upstream.base_url)
+    connection.set_admin_key(ADMIN_KEY_OK)
+    connection.save()
+    assert "Not known" in section(_page(admin_client_, team), "summary")
+    assert costs.costs_refresh(connection=connection, group="line_item").ok
+    summary = section(_page(admin_client_, team), "summary")
+    assert "Not known" not in summary and "From the costs of 1 connection" in summary
+
+
+def test_gateway_calls_count_at_once(admin_client_, team, owner, pinned_clock):
+    from tests.gateway.tokenhelpers import make_token, token_connection
+    from tests.gateway.usage_helpers import make_call
+
+    token, _ = make_token(team, owner, connection=token_connection(team))
+    gateway = _page(admin_client_, team).split('id="gateway-today"')[1].split("</div>")[0]
+    assert '<p class="stat">0</p>' in gateway
+    make_call(token)
+    gateway = _page(admin_client_, team).split('id="gateway-today"')[1].split("</div>")[0]
+    assert '<p class="stat">1</p>' in gateway
+
+
+def test_the_cache_holds_no_words_each_reader_gets_their_language(admin_client_, team):
+    make_connection(team, name="Broke", health=Health.NO_QUOTA)
+    assert "No credit left on Broke" in _page(admin_client_, team)
+    admin_client_.cookies["django_language"] = "es"
+    body = _page(admin_client_, team)
+    assert "No credit left on Broke" not in body
+    assert "Broke" in section(body, "needs-attention")
