@@ -190,7 +190,7 @@ def member_role(request: HttpRequest, team_id: UUID, membership_id: UUID) -> Htt
     else:
         messages.success(
             request,
-            _("%(person)s is now %(role)s.")
+            _("“%(person)s” is now %(role)s.")
             % {"person": membership.user.get_full_name(), "role": membership.get_role_display()},
         )
     return redirect("accounts:members", team_id=access.team.pk)
@@ -222,6 +222,6 @@ def member_remove(request: HttpRequest, team_id: UUID, membership_id: UUID) -> H
         return redirect("home")
     messages.success(
         request,
-        _("%(person)s was removed from the team.") % {"person": membership.user.get_full_name()},
+        _("“%(person)s” was removed from the team.") % {"person": membership.user.get_full_name()},
     )
     return redirect("accounts:members", team_id=access.team.pk)

@@ -21,7 +21,7 @@ def test_admin_removes_a_member(admin_client_, admin_user, users, team):
     assert response["Location"] == reverse("accounts:members", args=[team.pk])
     assert not _is_member(team, users["member"])
     body = admin_client_.get(response["Location"]).content.decode()
-    assert "member@example.com was removed from the team." in body
+    assert "“member@example.com” was removed from the team." in body
     event = AuditEvent.objects.get(action="member.remove")
     assert event.actor == admin_user
     assert event.data == {"email": "member@example.com", "role": "member", "left": False}
