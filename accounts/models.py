@@ -308,3 +308,9 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"
+
+    def details(self) -> list[tuple[str, str]]:
+        """The data in words, in the reader's language (accounts.audit_words)."""
+        from accounts.audit_words import audit_details  # it reads Role from this module
+
+        return audit_details(self.data)

@@ -80,7 +80,7 @@ class AssistantAdmin(admin.ModelAdmin):
         if services.assistant_delete(assistant=obj, user=request.user).value is not None:
             self.message_user(
                 request,
-                _("%(name)s could not be deleted on the provider, so it was kept.")
+                _("“%(name)s” could not be deleted on the provider, so it was kept.")
                 % {"name": obj.name},
                 messages.ERROR,
             )

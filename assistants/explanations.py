@@ -39,6 +39,7 @@ class RunExplanation:
     help_url: str
     severity: Severity  # DANGER, WARN, or INFO
     kind: str = ""  # the catalogue's error kind, when the explanation is the catalogue's
+    operator_doc: str | Promise = ""  # a section of Tablero's README (see connections')
 
 
 @dataclass(frozen=True)
@@ -57,7 +58,13 @@ def _own(words: _Words, run: Run) -> RunExplanation:
 def _from_catalogue(kind: ErrorKind | str) -> RunExplanation:
     entry = explain(kind)
     return RunExplanation(
-        entry.title, entry.cause, entry.next_step, entry.help_url, entry.severity, str(kind)
+        entry.title,
+        entry.cause,
+        entry.next_step,
+        entry.help_url,
+        entry.severity,
+        str(kind),
+        entry.operator_doc,
     )
 
 

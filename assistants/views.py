@@ -635,10 +635,13 @@ def run_refresh(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpRespon
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def run_cancel(request: HttpRequest, team_id: UUID, run_id: UUID) -> HttpResponse:
+    """GET asks first (a page, so it works without JavaScript); POST asks the provider."""
     access = get_team_for_user(request, team_id, min_role=Role.MEMBER)
     run = selectors.run_get(team=access.team, pk=run_id)
+    if request.method != "POST":
+        return render(request, "assistants/run_cancel.html", {"team": access.team, "run": run})
     if not run.is_cancellable:
         messages.info(request, _("This run is no longer queued or running; nothing to cancel."))
     else:

@@ -2,8 +2,10 @@
 
 Used wherever a provider error is shown (`{% explain_error error %}` from
 `connections_tags`). Titles and sentences are translatable; `help_url` points at the
-provider's own article where one exists. When the provider asked for a wait (`Retry-After`)
-longer than Tablero keeps a page waiting, the next step says how long.
+provider's own article where one exists, and `operator_doc` names the section of Tablero's
+README instead when only the people running Tablero can fix it (the provider's pages know
+nothing of Tablero's encryption keys or allowed hosts). When the provider asked for a wait
+(`Retry-After`) longer than Tablero keeps a page waiting, the next step says how long.
 """
 
 import math
@@ -18,6 +20,15 @@ from lib.severity import Severity
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 
 ERROR_CODES_GUIDE = "https://platform.openai.com/docs/guides/error-codes"
+# Sections of Tablero's README (the operator's documentation), by their heading: not
+# translated, as the README is written in English and the reader looks for that heading.
+README_KEY_ROTATION = "Rotating the encryption keys"
+README_CONFIGURATION = "Configuration"
+# Kinds only the operator can settle: they point at the README, not at the provider.
+OPERATOR_DOCS = {
+    ErrorKind.KEY_UNREADABLE: README_KEY_ROTATION,
+    ErrorKind.URL_REFUSED: README_CONFIGURATION,
+}
 HELP_401 = "https://help.openai.com/en/articles/6891767-error-code-401-invalid-authentication"
 HELP_RATE_LIMIT = (
     "https://help.openai.com/en/articles/6891829-error-code-429-rate-limit-reached-for-requests"
@@ -60,8 +71,9 @@ class Explanation:
     title: str | Promise
     cause: str | Promise
     next_step: str | Promise
-    help_url: str
+    help_url: str  # "" when the provider's pages do not cover it (see operator_doc)
     severity: Severity  # DANGER (someone must act) or WARN (may pass on its own)
+    operator_doc: str | Promise = ""  # a section of Tablero's README, for the operator
 
 
 _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
@@ -266,7 +278,7 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
             "Use the provider's public https:// address. An operator can allow a local server "
             "with the TABLERO_ALLOWED_UPSTREAM_HOSTS setting."
         ),
-        ERROR_CODES_GUIDE,
+        "",
     ),
     ErrorKind.KEY_UNREADABLE: (
         _("The stored key can't be read"),
@@ -278,7 +290,7 @@ _CATALOGUE: dict[ErrorKind, tuple[Promise, Promise, Promise, str]] = {
             "Enter the key again with “Replace key”. An operator can list every affected "
             "connection with the check_secrets command."
         ),
-        ERROR_CODES_GUIDE,
+        "",
     ),
     ErrorKind.INCONSISTENT_ANSWER: (
         _("Inconsistent answer from the provider"),
@@ -320,7 +332,9 @@ def explain(kind: ErrorKind | str, *, retry_after: float | None = None) -> Expla
             format_lazy(_("The provider asks to wait {} before trying again."), _Wait(retry_after)),
             next_step,
         )
-    return Explanation(kind, title, cause, next_step, help_url, severity)
+    return Explanation(
+        kind, title, cause, next_step, help_url, severity, OPERATOR_DOCS.get(kind, "")
+    )
 
 
 def problem(error: ProviderError) -> str:

@@ -129,7 +129,7 @@ def _words(alert: Alert, team: Team) -> tuple[str, str]:
             "problem": entry.title,
         }
         lines = [
-            _("The connection “%(connection)s” of the team %(team)s stopped working.")
+            _("The connection “%(connection)s” of the team “%(team)s” stopped working.")
             % {"connection": facts["connection"], "team": team.name},
             "",
             str(entry.cause),
@@ -141,7 +141,7 @@ def _words(alert: Alert, team: Team) -> tuple[str, str]:
         subject = _("%(connection)s works again") % {"connection": facts["connection"]}
         lines = [
             _(
-                "The connection “%(connection)s” of the team %(team)s works again: its key was "
+                "The connection “%(connection)s” of the team “%(team)s” works again: its key was "
                 "accepted at the last check."
             )
             % {"connection": facts["connection"], "team": team.name}
@@ -150,8 +150,8 @@ def _words(alert: Alert, team: Team) -> tuple[str, str]:
         subject = _("A run of %(assistant)s failed") % {"assistant": facts["assistant"]}
         lines = [
             _(
-                "A run of the assistant “%(assistant)s” (team %(team)s), started %(started)s UTC, "
-                "failed."
+                "A run of the assistant “%(assistant)s” (team “%(team)s”), started "
+                "%(started)s UTC, failed."
             )
             % {"assistant": facts["assistant"], "team": team.name, "started": facts["started"]}
         ]
@@ -176,7 +176,7 @@ def _words(alert: Alert, team: Team) -> tuple[str, str]:
         }
         lines = [
             _(
-                "The team %(team)s has spent %(spent)s USD this month (%(month)s), more than the "
+                "The team “%(team)s” has spent %(spent)s USD this month (%(month)s), more than the "
                 "threshold of %(threshold)s USD its admins set."
             )
             % {

@@ -15,7 +15,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
-from django.views.decorators.http import require_POST, require_safe
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from accounts import selectors, services
 from accounts.access import SESSION_TEAM_KEY, TeamAccess, get_team_for_user
@@ -191,15 +191,16 @@ def member_role(request: HttpRequest, team_id: UUID, membership_id: UUID) -> Htt
     else:
         messages.success(
             request,
-            _("%(person)s is now %(role)s.")
+            _("“%(person)s” is now %(role)s.")
             % {"person": membership.user.get_full_name(), "role": membership.get_role_display()},
         )
     return redirect("accounts:members", team_id=access.team.pk)
 
 
 @login_required
-@require_POST
+@require_http_methods(["GET", "HEAD", "POST"])
 def member_remove(request: HttpRequest, team_id: UUID, membership_id: UUID) -> HttpResponse:
+    """GET asks first (a page: it works without JavaScript); POST removes, or leaves."""
     # Anyone may leave; removing someone else needs admin (checked here and in the service).
     access = get_team_for_user(request, team_id)
     membership = get_object_or_404(
@@ -208,6 +209,9 @@ def member_remove(request: HttpRequest, team_id: UUID, membership_id: UUID) -> H
     leaving = membership.user_id == request.user.pk
     if not leaving and not access.is_admin:
         raise PermissionDenied
+    if request.method != "POST":
+        context = {"team": access.team, "membership": membership, "leaving": leaving}
+        return render(request, "accounts/member_remove.html", context)
     try:
         services.member_remove(membership=membership, actor=request.user, actor_role=access.role)
     except ValidationError as error:
@@ -219,6 +223,6 @@ def member_remove(request: HttpRequest, team_id: UUID, membership_id: UUID) -> H
         return redirect("home")
     messages.success(
         request,
-        _("%(person)s was removed from the team.") % {"person": membership.user.get_full_name()},
+        _("“%(person)s” was removed from the team.") % {"person": membership.user.get_full_name()},
     )
     return redirect("accounts:members", team_id=access.team.pk)

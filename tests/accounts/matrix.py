@@ -68,6 +68,13 @@ CASES = [
         "accounts:member_remove",
         _membership_kwargs,
         Role.ADMIN,
+        bad_uuid="membership_id",
+        needs=("extra_membership",),
+    ),
+    Case(
+        "accounts:member_remove",
+        _membership_kwargs,
+        Role.ADMIN,
         method="post",
         bad_uuid="membership_id",
         needs=("extra_membership",),

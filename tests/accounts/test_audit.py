@@ -203,3 +203,22 @@ def test_a_former_member_can_still_be_filtered_by(admin_client_, users, team):
     response = admin_client_.get(_url(team), {"actor": users["member"].pk})
     assert "1 event" in response.content.decode()
     assert "Member invited" in response.content.decode().split("<tbody>")[1]
+
+
+def test_details_are_in_words_in_both_languages(admin_client_, users, team):
+    changed = {"email": "ana@example.com", "from": "member", "to": "admin"}
+    _event(team, users["owner"], "member.role_change", **changed)
+    _event(team, users["owner"], "team.rename", via="admin", left=True)
+
+    table = admin_client_.get(_url(team)).content.decode().split("<tbody>")[1]
+    assert '<span class="muted">Before:</span> Member' in table
+    assert '<span class="muted">After:</span> Admin' in table
+    assert '<span class="muted">Done in:</span> the admin site' in table
+    assert '<span class="muted">Left by themselves:</span> yes' in table
+    assert "from:" not in table and "via:" not in table
+
+    admin_client_.cookies["django_language"] = "es"
+    table = admin_client_.get(_url(team), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    table = table.split("<tbody>")[1]
+    assert '<span class="muted">Antes:</span> Miembro' in table
+    assert '<span class="muted">Hecho en:</span> el sitio de administración' in table

@@ -21,7 +21,7 @@ def test_admin_removes_a_member(admin_client_, admin_user, users, team):
     assert response["Location"] == reverse("accounts:members", args=[team.pk])
     assert not _is_member(team, users["member"])
     body = admin_client_.get(response["Location"]).content.decode()
-    assert "member@example.com was removed from the team." in body
+    assert "“member@example.com” was removed from the team." in body
     event = AuditEvent.objects.get(action="member.remove")
     assert event.actor == admin_user
     assert event.data == {"email": "member@example.com", "role": "member", "left": False}
@@ -76,3 +76,34 @@ def test_someone_removed_meanwhile_is_explained(owner, member, team):
     Membership.objects.filter(pk=membership.pk).delete()
     with pytest.raises(ValidationError, match="no longer a member of the team"):
         services.member_remove(membership=membership, actor=owner, actor_role=Role.OWNER)
+
+
+def _confirm_url(team, user) -> str:
+    membership = Membership.objects.get(team=team, user=user)
+    return reverse("accounts:member_remove", args=[team.pk, membership.pk])
+
+
+def test_removing_asks_first_and_get_changes_nothing(admin_client_, users, team):
+    url = _confirm_url(team, users["member"])
+    body = admin_client_.get(url).content.decode()
+
+    assert "<h1>Remove member</h1>" in body
+    assert "(member@example.com) leaves the team “" in body
+    assert f'action="{url}"' in body
+    assert _is_member(team, users["member"])
+    # The members page links to this page; it has no form that removes at once.
+    members = admin_client_.get(reverse("accounts:members", args=[team.pk])).content.decode()
+    assert f'href="{url}"' in members
+    assert f'action="{url}"' not in members
+
+
+def test_leaving_asks_first(viewer_client, users, team):
+    body = viewer_client.get(_confirm_url(team, users["viewer"])).content.decode()
+
+    assert "<h1>Leave team</h1>" in body
+    assert "You leave the team “" in body
+    assert _is_member(team, users["viewer"])
+
+
+def test_the_question_is_refused_to_whoever_may_not_remove(member_client, users, team):
+    assert member_client.get(_confirm_url(team, users["viewer"])).status_code == 403

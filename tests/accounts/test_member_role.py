@@ -22,7 +22,7 @@ def test_admin_changes_a_role(admin_client_, admin_user, users, team):
     assert response["Location"] == reverse("accounts:members", args=[team.pk])
     assert _role(team, users["viewer"]) == Role.MEMBER
     body = admin_client_.get(response["Location"]).content.decode()
-    assert "viewer@example.com is now Member." in body
+    assert "“viewer@example.com” is now Member." in body
     event = AuditEvent.objects.get(action="member.role_change")
     assert event.actor == admin_user
     assert event.data == {"email": "viewer@example.com", "from": "viewer", "to": "member"}

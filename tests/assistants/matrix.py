@@ -110,6 +110,7 @@ CASES = [
     Case("assistants:run_detail", run, Role.VIEWER, needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_status", run, Role.VIEWER, needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_refresh", run, Role.VIEWER, method="post", needs=RUN, bad_uuid="run_id"),
+    Case("assistants:run_cancel", run, Role.MEMBER, needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_cancel", run, Role.MEMBER, method="post", needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_follow_up", run, Role.MEMBER, method="post", needs=RUN, bad_uuid="run_id"),
     Case("assistants:run_retry", run, Role.MEMBER, method="post", needs=RUN, bad_uuid="run_id"),

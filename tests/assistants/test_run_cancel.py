@@ -70,8 +70,39 @@ def test_refusals(users, slow_run, fake):
     assert not [r for r in fake.requests if r.path.endswith("/cancel")]
 
 
-def test_get_is_not_allowed(slow_run, member_client):
-    assert member_client.get(url(slow_run)).status_code == 405
+def test_get_asks_first_and_changes_nothing(slow_run, fake, member_client):
+    before = len(fake.requests)
+
+    response = member_client.get(url(slow_run))
+
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "This asks the provider to stop the run of “Math Tutor”." in content
+    assert f'action="{url(slow_run)}"' in content
+    assert "Keep it running" in content
+    assert len(fake.requests) == before
+    assert Run.objects.get(pk=slow_run.pk).status == slow_run.status
+
+
+def test_get_of_an_ended_run_says_there_is_nothing_to_cancel(finished_run, member_client):
+    content = member_client.get(url(finished_run)).content.decode()
+
+    assert "nothing to cancel" in content
+    assert "Keep it running" not in content
+
+
+def test_get_refusals(users, slow_run, fake):
+    check_refusals(users, url(slow_run), min_role="member")
+
+
+def test_run_page_links_to_the_question_not_to_the_cancel_itself(slow_run, member_client):
+    detail = reverse(
+        "assistants:run_detail", kwargs={"team_id": slow_run.team_id, "run_id": slow_run.pk}
+    )
+    content = member_client.get(detail).content.decode()
+
+    assert f'href="{url(slow_run)}"' in content
+    assert f'action="{url(slow_run)}"' not in content
 
 
 def test_unknown_run_is_404(team, owner_client):

@@ -14,7 +14,8 @@ def test_every_kind_is_explained_in_english(kind):
         assert explanation.kind == kind
         for text in (explanation.title, explanation.cause, explanation.next_step):
             assert str(text).strip()
-        assert explanation.help_url.startswith("https://")
+        # The provider's article, or (for what only the operator can fix) Tablero's README.
+        assert explanation.help_url.startswith("https://") or explanation.operator_doc
         assert explanation.severity in ("warn", "danger")
 
 
@@ -101,3 +102,15 @@ def test_tag_takes_a_kind_and_ignores_nothing_or_unknown():
     assert "The provider is overloaded" in TAG.render(Context({"error": "overloaded"}))
     assert TAG.render(Context({"error": ""})).strip() == ""
     assert TAG.render(Context({"error": "bogus"})).strip() == ""
+
+
+def test_lost_encryption_key_points_to_the_operators_documentation():
+    with translation.override("en"):
+        explanation = explain(ErrorKind.KEY_UNREADABLE)
+        assert explanation.help_url == ""
+        assert str(explanation.operator_doc) == "Rotating the encryption keys"
+        html = Template("{% include 'connections/partials/error_explanation.html' %}").render(
+            Context({"explanation": explanation})
+        )
+    assert "“Rotating the encryption keys” in Tablero's README" in html
+    assert "help pages" not in html and "openai.com" not in html

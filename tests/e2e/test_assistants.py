@@ -61,6 +61,12 @@ def test_member_creates_runs_and_cancels(
     page.get_by_label(label("Message")).fill("Think hard [slow]")
     page.get_by_role("button", name="Run", exact=True).click()
     expect(status).to_have_attribute("data-status", "in_progress", timeout=10_000)
+    # Cancelling asks first, on a page of its own; keeping it running changes nothing.
+    page.get_by_role("link", name="Cancel run…").click()
+    expect(page.get_by_role("heading", name="Cancel run")).to_be_visible()
+    page.get_by_role("link", name="Keep it running").click()
+    expect(page.locator("#run-status")).to_be_visible()
+    page.get_by_role("link", name="Cancel run…").click()
     page.get_by_role("button", name="Cancel run").click()
     expect(page.get_by_text("Cancellation requested.")).to_be_visible()
     expect(page.locator("#run-status")).to_have_attribute(

@@ -89,6 +89,6 @@ def test_onboarding(page: Page, live_server, console_errors):
     expect(row.get_by_text("Viewer", exact=True)).to_be_visible()
     expect(page.get_by_role("heading", name="Invite someone")).to_have_count(0)
     expect(page.get_by_role("button", name="Create invitation")).to_have_count(0)
-    expect(page.get_by_role("button", name="Leave team")).to_be_visible()
+    expect(page.get_by_role("link", name="Leave team…")).to_be_visible()
 
     assert console_errors == []
