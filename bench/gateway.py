@@ -309,8 +309,14 @@ def prepare(env: dict[str, str], upstream_port: int) -> tuple[str, str]:
     from gateway.services import token_create
 
     team = Team.objects.create(name="Bench")
-    user = User.objects.create_user(email="bench@example.com", password=secrets.token_hex(16))
-    Membership.objects.create(team=team, user=user, role=Role.MEMBER)
+    # The plain token's owner has no member limit (one would apply to all of their tokens):
+    # the limited token's owner has one.
+    plain_user, user = (
+        User.objects.create_user(email=f"{name}@example.com", password=secrets.token_hex(16))
+        for name in ("bench", "bench-limited")
+    )
+    for member in (plain_user, user):
+        Membership.objects.create(team=team, user=member, role=Role.MEMBER)
     connection = Connection(
         team=team, name="Instant", base_url=f"http://127.0.0.1:{upstream_port}/v1"
     )
@@ -326,11 +332,11 @@ def prepare(env: dict[str, str], upstream_port: int) -> tuple[str, str]:
             team=team,
             connection=connection,
             name=name,
-            created_by=user,
-            owner=user,
+            created_by=owner,
+            owner=owner,
             scopes=list(Scope),
         )
-        for name in ("bench", "bench-limited")
+        for name, owner in (("bench", plain_user), ("bench-limited", user))
     ]
     ModelPrice.objects.create(
         team=team,

@@ -26,7 +26,8 @@ limit of 0 or a reset beyond a day are ignored.
 
 The connection page reads `snapshot(connection_id)`: what was last seen, written to the cache
 at most once a second per connection and process, and at once when sharing starts or ends or
-the number of tokens it is shared among changes.
+the number of tokens it is shared among changes. A shared cache (Redis) is written from a
+thread, never from the event loop; the process's memory cache at once.
 """
 
 from __future__ import annotations
@@ -323,10 +324,64 @@ def _write_snapshot(
         },
     }
     timeout = max(ACTIVE_SECONDS, *(limit.reset_at - now for limit in state.limits.values()))
-    try:
-        cache.set(_snapshot_key(connection_id), value, timeout=math.ceil(timeout) + 60)
-    except Exception as error:
-        logger.warning("Gateway: the shared cache failed (%s).", type(error).__name__)
+    snapshot = (_snapshot_key(connection_id), value, math.ceil(timeout) + 60)
+    if _local_cache():
+        _set_snapshots([snapshot])
+        return
+    # A shared cache is a network round trip: never on the event loop. The latest snapshot of
+    # each connection waits for one writer in a thread (so they are written in order).
+    with _unwritten_lock:
+        _unwritten[connection_id] = snapshot
+        if _writing:
+            return
+        _start_writing()
+
+
+def _local_cache() -> bool:
+    """Whether the cache is this process's memory (a write costs microseconds)."""
+    return settings.CACHES["default"]["BACKEND"].endswith(".LocMemCache")
+
+
+# The snapshots not yet written to a shared cache: connection id → (key, value, timeout).
+_unwritten: dict[UUID, tuple[str, dict[str, Any], int]] = {}
+_unwritten_lock = threading.Lock()
+_writing = False
+_writer: threading.Thread | None = None
+
+
+def _start_writing() -> None:
+    """Start the writer (with `_unwritten_lock` held)."""
+    global _writing, _writer
+    _writing = True
+    _writer = threading.Thread(target=_write_unwritten, name="gateway-fairshare", daemon=True)
+    _writer.start()
+
+
+def snapshots_written(timeout: float = 5.0) -> None:
+    """Tests: until the snapshots handed to the writer so far are in the cache."""
+    writer = _writer
+    if writer is not None:
+        writer.join(timeout)
+
+
+def _write_unwritten() -> None:
+    global _writing
+    while True:
+        with _unwritten_lock:
+            taken = list(_unwritten.values())
+            _unwritten.clear()
+            if not taken:
+                _writing = False
+                return
+        _set_snapshots(taken)
+
+
+def _set_snapshots(snapshots: list[tuple[str, dict[str, Any], int]]) -> None:
+    for key, value, timeout in snapshots:
+        try:
+            cache.set(key, value, timeout=timeout)
+        except Exception as error:
+            logger.warning("Gateway: the shared cache failed (%s).", type(error).__name__)
 
 
 def snapshot(connection_id: UUID) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """The fair share of a connection's provider limit (gateway.fairshare), without a server: the
 arithmetic, the reading of the provider's headers, and what `check` decides after `observe`."""
 
+import asyncio
 import socket
 import uuid
 from datetime import UTC, datetime
@@ -268,6 +269,21 @@ def _together(connection) -> list:
         results.append(fairshare.check(attempt))
         fairshare.settle(attempt)  # (no answer: what the provider says is left stays 3)
     return results
+
+
+def test_what_was_seen_reaches_a_shared_cache_off_the_event_loop(redis_cache):
+    connection, token = uuid.uuid4(), uuid.uuid4()
+    first = call(connection, token)
+
+    async def answered() -> None:  # as the gateway calls it: on the event loop
+        fairshare.check(first)
+        fairshare.observe(first, headers(remaining="20"))
+
+    asyncio.run(answered())
+    fairshare.snapshots_written()  # written by a thread, not the event loop
+
+    seen = fairshare.snapshot(connection)
+    assert seen["sharing"] == ["requests"] and seen["limits"]["requests"]["remaining"] == 20
 
 
 def test_every_token_together_takes_no_more_than_what_was_left():
