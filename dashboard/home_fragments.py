@@ -1,9 +1,9 @@
 """The team home's bounded sections, rendered once and kept as HTML (dashboard.home_cache).
 
-Rendering the connections table, the runs in progress and "What went wrong lately" (with an
-explanation per error) is most of what a home page costs once its parts are cached. Each
-section's HTML is kept under the generations of the parts it shows, so a change to them makes
-it rendered again, and under everything else it depends on:
+Rendering the connections table, the runs in progress, "What went wrong lately" (with an
+explanation per error) and the connections "Needs attention" lists is most of what a home page
+costs once its parts are cached. Each section's HTML is kept under the generations of the parts
+it shows, so a change to them makes it rendered again, and under everything else it depends on:
 
 - the reader's role: admins see "Test again", the spend column and the provider's details,
   which a viewer or member must never get from a cached copy; readers are told whom to ask,
@@ -37,6 +37,7 @@ FRESH_SECONDS = 30
 
 # name: (template, the parts it shows)
 SECTIONS: dict[str, tuple[str, tuple[Part, ...]]] = {
+    "next_steps": ("dashboard/partials/home_next_steps.html", (Part.CONNECTIONS,)),
     "connections": ("dashboard/partials/home_connections.html", (Part.CONNECTIONS, Part.SPEND)),
     "active_runs": ("dashboard/partials/home_active_runs.html", (Part.RUNS,)),
     "errors": ("dashboard/partials/home_errors.html", (Part.ERRORS, Part.ADMINS)),
