@@ -14,5 +14,5 @@ class DashboardConfig(AppConfig):
         from dashboard import alerts, checklist, home_cache
 
         alerts.connect()
+        checklist.register_steps()  # first: the home cache listens to what the steps read
         home_cache.connect()
-        checklist.register_steps()

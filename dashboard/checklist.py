@@ -14,6 +14,7 @@ from accounts.access import TeamAccess
 from accounts.models import Invitation, Membership, Role, Team, User
 from assistants.models import Assistant, Run
 from connections.models import Connection
+from dashboard import home_cache
 from dashboard.models import ChecklistDismissal
 from lib import onboarding
 
@@ -33,6 +34,7 @@ STEPS = [
         min_role=Role.ADMIN,
         done=lambda team: Exists(Connection.objects.filter(team=team)),
         url=lambda team: reverse("connections:create", args=[team.pk]),
+        watch=("connections.Connection",),
     ),
     onboarding.Step(
         key="models",
@@ -44,6 +46,7 @@ STEPS = [
             Connection.objects.filter(team=team, models_cached_at__isnull=False)
         ),
         url=lambda team: reverse("connections:list", args=[team.pk]),
+        watch=("connections.Connection",),
     ),
     onboarding.Step(
         key="assistant",
@@ -53,6 +56,7 @@ STEPS = [
         min_role=Role.MEMBER,
         done=lambda team: Exists(Assistant.objects.filter(team=team)),
         url=lambda team: reverse("assistants:create", args=[team.pk]),
+        watch=("assistants.Assistant",),
     ),
     onboarding.Step(
         key="run",
@@ -62,6 +66,7 @@ STEPS = [
         min_role=Role.MEMBER,
         done=lambda team: Exists(Run.objects.filter(team=team)),
         url=lambda team: reverse("assistants:list", args=[team.pk]),
+        watch=("assistants.Run",),
     ),
     onboarding.Step(
         key="invite",
@@ -71,6 +76,7 @@ STEPS = [
         min_role=Role.ADMIN,
         done=_invited,
         url=lambda team: reverse("accounts:member_invite", args=[team.pk]),
+        watch=("accounts.Invitation", "accounts.Membership"),
     ),
 ]
 
@@ -97,26 +103,47 @@ class Checklist:
         return sum(item.done for item in self.items)
 
 
-def team_checklist(*, access: TeamAccess) -> Checklist | None:
-    """The checklist for this reader, or None when it is hidden (every step done, or
-    dismissed). One query, whatever the number of steps."""
-    team = access.team
-    steps = onboarding.steps()
+def _checklist_row(team: Team, steps: list[onboarding.Step]) -> dict[str, bool]:
+    """Which steps the team has done, and whether it dismissed the list: one query."""
     expressions = {
-        f"step_{index}": ExpressionWrapper(Q(step.done(team)), output_field=BooleanField())
-        for index, step in enumerate(steps)
+        f"step_{step.key}": ExpressionWrapper(Q(step.done(team)), output_field=BooleanField())
+        for step in steps
     }
     expressions["dismissed"] = Exists(ChecklistDismissal.objects.filter(team=team))
     row = Team.objects.filter(pk=team.pk).values(**expressions).get()
+    return {key: bool(value) for key, value in row.items()}
+
+
+def team_checklist(*, access: TeamAccess) -> Checklist | None:
+    """The checklist for this reader, or None when it is hidden (every step done, or
+    dismissed). Kept in the cache until a row a step reads changes (`Step.watch`,
+    dashboard.home_cache); else one query, whatever the number of steps."""
+    team = access.team
+    steps = onboarding.steps()
+    if home_cache.checklist_cacheable(steps):
+        variant = ",".join(step.key for step in steps)
+        row = home_cache.values_get(
+            team.pk,
+            {
+                "checklist": (
+                    home_cache.CHECKLIST_PARTS,
+                    variant,
+                    lambda: _checklist_row(team, steps),
+                    home_cache.TIMEOUTS[home_cache.Part.CHECKLIST],
+                )
+            },
+        )["checklist"]
+    else:
+        row = _checklist_row(team, steps)
     if row["dismissed"]:
         return None
     items = [
         ChecklistItem(
             step=step,
-            done=bool(row[f"step_{index}"]),
+            done=row[f"step_{step.key}"],
             url=step.url(team) if access.can(Role(step.min_role)) else None,
         )
-        for index, step in enumerate(steps)
+        for step in steps
     ]
     if all(item.done for item in items):
         return None

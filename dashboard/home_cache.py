@@ -34,6 +34,8 @@ class Part(StrEnum):
     RUNS = "runs"  # runs today, tokens this month, runs in progress
     ERRORS = "errors"  # what went wrong lately
     GATEWAY = "gateway"  # calls through the gateway today
+    ADMINS = "admins"  # the admins a viewer or member is told to ask (names and roles)
+    CHECKLIST = "checklist"  # the getting-started steps' rows beyond connections and runs
 
 
 TIMEOUTS = {
@@ -42,6 +44,8 @@ TIMEOUTS = {
     Part.RUNS: 60,  # a run in progress becomes overdue with time alone
     Part.ERRORS: 300,
     Part.GATEWAY: 300,
+    Part.ADMINS: 300,
+    Part.CHECKLIST: 300,
 }
 PREFIX = "team-home"
 
@@ -64,10 +68,10 @@ def invalidate(team_id: Any, *parts: Part) -> None:
     transaction.on_commit(bump)
 
 
-def parts_get(team_id: Any, wanted: dict[Part, tuple[str, Callable[[], Any]]]) -> dict[Part, Any]:
-    """Each wanted part of the team: `{part: (variant, compute)}`, where `variant` names what
-    else the value depends on (the reader's role, the day) and `compute` makes it on a miss."""
-    generation_keys = {part: _generation_key(team_id, part) for part in wanted}
+def _generations(team_id: Any, parts: Iterable[Part]) -> dict[Part, str]:
+    """The current generation of each part of the team (one cache round trip, two for parts
+    never seen)."""
+    generation_keys = {part: _generation_key(team_id, part) for part in parts}
     generations = cache.get_many(generation_keys.values())
     missing_generations = {
         key: uuid.uuid4().hex for key in generation_keys.values() if key not in generations
@@ -78,20 +82,48 @@ def parts_get(team_id: Any, wanted: dict[Part, tuple[str, Callable[[], Any]]]) -
             if not cache.add(key, value, timeout=None):
                 value = cache.get(key, value)
             generations[key] = value
-    value_keys = {
-        part: f"{PREFIX}:{team_id}:{part}:{generations[generation_keys[part]]}:{variant}"
-        for part, (variant, _compute) in wanted.items()
+    return {part: generations[key] for part, key in generation_keys.items()}
+
+
+def values_get(
+    team_id: Any,
+    wanted: dict[str, tuple[tuple[Part, ...], str, Callable[[], Any], int]],
+) -> dict[str, Any]:
+    """Values of the team that depend on several parts: `{name: (parts, variant, compute,
+    timeout)}`. A value is kept under the generations of its `parts`, so a change to any of
+    them makes it computed again; `variant` names what else it depends on (the reader's role
+    and language, the time). Two cache round trips, whatever the number of values."""
+    needed = {part for parts, *_rest in wanted.values() for part in parts}
+    generations = _generations(team_id, needed)
+    keys = {
+        name: ":".join(
+            [PREFIX, str(team_id), name, *(generations[part] for part in parts), variant]
+        )
+        for name, (parts, variant, _compute, _timeout) in wanted.items()
     }
-    found = cache.get_many(value_keys.values())
-    values: dict[Part, Any] = {}
-    for part, (_variant, compute) in wanted.items():
-        key = value_keys[part]
+    found = cache.get_many(keys.values())
+    values: dict[str, Any] = {}
+    for name, (_parts, _variant, compute, timeout) in wanted.items():
+        key = keys[name]
         if key in found:
-            values[part] = found[key]
+            values[name] = found[key]
             continue
-        values[part] = compute()
-        cache.set(key, values[part], timeout=TIMEOUTS[part])
+        values[name] = compute()
+        cache.set(key, values[name], timeout=timeout)
     return values
+
+
+def parts_get(team_id: Any, wanted: dict[Part, tuple[str, Callable[[], Any]]]) -> dict[Part, Any]:
+    """Each wanted part of the team: `{part: (variant, compute)}`, where `variant` names what
+    else the value depends on (the reader's role, the day) and `compute` makes it on a miss."""
+    values = values_get(
+        team_id,
+        {
+            str(part): ((part,), variant, compute, TIMEOUTS[part])
+            for part, (variant, compute) in wanted.items()
+        },
+    )
+    return {part: values[str(part)] for part in wanted}
 
 
 # --- what changes which part ---------------------------------------------------------------
@@ -137,6 +169,30 @@ def _on_gateway_calls(sender: Any, *, team_ids: Iterable[Any], **kwargs: Any) ->
         invalidate(team_id, Part.GATEWAY)
 
 
+def _on_user(sender: Any, instance: Any, update_fields: Any = None, **kwargs: Any) -> None:
+    # A renamed admin is named to readers; signing in (last_login) changes nothing shown.
+    if update_fields is not None and set(update_fields) <= {"last_login"}:
+        return
+    from accounts.models import Membership
+
+    for team_id in Membership.objects.filter(user=instance).values_list("team_id", flat=True):
+        invalidate(team_id, Part.ADMINS)
+
+
+# The checklist's own key carries the connections' and the runs' generations (their changes,
+# guarded UPDATEs included, already drop those parts): a step that watches only these needs
+# no receiver of its own.
+CHECKLIST_PARTS = (Part.CONNECTIONS, Part.RUNS, Part.CHECKLIST)
+_COVERED = frozenset({"connections.Connection", "assistants.Run"})
+_watched: set[str] = set()
+
+
+def checklist_cacheable(steps: Iterable[Any]) -> bool:
+    """Whether a change to every row the steps read drops the cached checklist: each step
+    names what it reads (`watch`), and a receiver listens to it."""
+    return all(step.watch and set(step.watch) <= _COVERED | _watched for step in steps)
+
+
 # Kept here, so that the receivers (weakly referenced by default) live as long as the process.
 _RECEIVERS: list[Callable[..., None]] = []
 
@@ -165,6 +221,28 @@ def connect() -> None:
             post_delete.connect(
                 receiver, sender=model, dispatch_uid=f"team-home-delete-{model.__name__}"
             )
+    from django.apps import apps
+
+    from accounts.models import Invitation, Membership, User
+    from dashboard.models import ChecklistDismissal
+    from lib import onboarding
+
+    checklist_wiring = [
+        (Membership, (Part.ADMINS, Part.CHECKLIST)),
+        (Invitation, (Part.CHECKLIST,)),
+        (ChecklistDismissal, (Part.CHECKLIST,)),
+    ]
+    labels = {label for step in onboarding.steps() for label in step.watch} - _COVERED
+    for label in sorted(labels - {"accounts.Membership", "accounts.Invitation"}):
+        checklist_wiring.append((apps.get_model(label), (Part.CHECKLIST,)))
+    for model, parts in checklist_wiring:
+        receiver = _on_model(parts, team_id)
+        _RECEIVERS.append(receiver)
+        name = model._meta.label
+        post_save.connect(receiver, sender=model, dispatch_uid=f"team-home-list-save-{name}")
+        post_delete.connect(receiver, sender=model, dispatch_uid=f"team-home-list-delete-{name}")
+    _watched.update(labels)
+    post_save.connect(_on_user, sender=User, dispatch_uid="team-home-user")
     events.connection_health_stored.connect(_on_health, dispatch_uid="team-home-health")
     events.month_spend_stored.connect(_on_month_spend, dispatch_uid="team-home-spend")
     events.run_stored.connect(_on_run_stored, dispatch_uid="team-home-run")

@@ -13,6 +13,7 @@ checks still run is the task consumer's heartbeat, read from the task queue (no 
 """
 
 import datetime
+import functools
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -20,6 +21,7 @@ from typing import Any
 from django.db.models import Case, Count, IntegerField, Q, Sum, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
@@ -175,8 +177,12 @@ class RunsPart:
 
 @dataclass(frozen=True)
 class SpendPart:
+    """This month's spend for the summary. The spend of each connection (as many as the team
+    has admin keys) is kept apart ("spend_rows"), read only to render the connections table:
+    reading it on every page made the page's cost grow with the team."""
+
     admin_key_count: int
-    by_connection: dict[Any, MonthSpend]
+    known_count: int
     totals: dict[str, Decimal]
 
 
@@ -270,19 +276,23 @@ def _connections_part(team: Team) -> ConnectionsPart:
     )
 
 
-def _spend_part(team: Team, now: datetime.datetime) -> SpendPart:
+def _spend_of_connections(team: Team, now: datetime.datetime) -> dict[Any, MonthSpend]:
     keyed = Connection.objects.filter(team=team).exclude(admin_key_encrypted="")
     # Only the rows whose stored spend is this month's are read (the rest count as not
     # known anyway): a team of thousands of admin keys is not decoded row by row.
     fetched = keyed.filter(month_spend__month=f"{utc_today(now):%Y-%m}").only(
         "pk", "admin_key_encrypted", "month_spend"
     )
-    by_connection = month_spend_known(connections=fetched, now=now)
+    return month_spend_known(connections=fetched, now=now)
+
+
+def _spend_part(team: Team, by_connection: dict[Any, MonthSpend]) -> SpendPart:
     totals: dict[str, Decimal] = {}
     for known in by_connection.values():
         for currency, amount in known.amounts.items():
             totals[currency] = totals.get(currency, Decimal(0)) + amount
-    return SpendPart(admin_key_count=keyed.count(), by_connection=by_connection, totals=totals)
+    admin_key_count = Connection.objects.filter(team=team).exclude(admin_key_encrypted="").count()
+    return SpendPart(admin_key_count=admin_key_count, known_count=len(by_connection), totals=totals)
 
 
 def _runs_part(team: Team, now: datetime.datetime) -> RunsPart:
@@ -375,8 +385,12 @@ def team_overview(
             lambda: calls_since(team=team, since=_day_start(now), user=gateway_user),
         ),
     }
+    month = f"{utc_today(now):%Y-%m}"
+    # Each connection's spend, once per page at most (the summary's totals and the table's
+    # rows are kept apart: the table, when kept as HTML, needs no rows).
+    spend_of_connections = functools.cache(lambda: _spend_of_connections(team, now))
     if with_costs:
-        wanted[Part.SPEND] = (f"{utc_today(now):%Y-%m}", lambda: _spend_part(team, now))
+        wanted[Part.SPEND] = (month, lambda: _spend_part(team, spend_of_connections()))
     parts = parts_get(team.pk, wanted)
 
     connections: ConnectionsPart = parts[Part.CONNECTIONS]
@@ -393,21 +407,28 @@ def team_overview(
         errors=parts[Part.ERRORS],
         gateway_today=parts[Part.GATEWAY],
     )
-    spend: dict[Any, MonthSpend] = {}
     if with_costs:
         spend_part: SpendPart = parts[Part.SPEND]
-        spend = spend_part.by_connection
         overview.admin_key_count = spend_part.admin_key_count
-        overview.spend_known = len(spend)
+        overview.spend_known = spend_part.known_count
         overview.spend_month = spend_part.totals
-    overview.connections = [
-        ConnectionRow(connection=connection, spend=spend.get(connection.pk))
-        for connection in connections.connections
-    ]
+
+    def rows() -> list[ConnectionRow]:
+        spend: dict[Any, MonthSpend] = {}
+        if with_costs and overview.spend_known:
+            spend = parts_get(team.pk, {Part.SPEND: (f"{month}:rows", spend_of_connections)})[
+                Part.SPEND
+            ]
+        return [
+            ConnectionRow(connection=connection, spend=spend.get(connection.pk))
+            for connection in connections.connections
+        ]
+
+    overview.connections = SimpleLazyObject(rows)  # type: ignore[assignment]
     overview.next_steps = [
-        NextStep(connection=row.connection)
-        for row in overview.connections
-        if row.connection.health in NEXT_STEPS
+        NextStep(connection=connection)
+        for connection in connections.connections
+        if connection.health in NEXT_STEPS
     ][:NEXT_STEPS_SHOWN]
     overview.heartbeat = heartbeat_known()
     return overview

@@ -4,6 +4,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.functional import SimpleLazyObject
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST, require_safe
 
@@ -12,6 +13,7 @@ from accounts.models import Role
 from connections import tasks as connection_tasks
 from connections.models import Connection, Health
 from dashboard.checklist import checklist_dismiss, team_checklist
+from dashboard.home_fragments import admin_names, home_sections
 from dashboard.overview import connection_row, team_overview
 from lib.progress import progress_active
 
@@ -26,7 +28,19 @@ def team_home(request: HttpRequest, team_id: UUID) -> HttpResponse:
         with_costs=access.is_admin,
         gateway_user=None if access.is_admin else request.user,
     )
-    context = {"overview": overview, "checklist": team_checklist(access=access)}
+    # Whom a reader is told to ask, from the cache (the page and its kept sections name them).
+    admins = SimpleLazyObject(lambda: admin_names(team=access.team))
+    sections = home_sections(
+        request=request,
+        access=access,
+        context=lambda: {"overview": overview, "team_admins": admins},
+    )
+    context = {
+        "overview": overview,
+        "checklist": team_checklist(access=access),
+        "sections": sections,
+        "team_admins": admins,
+    }
     return render(request, "dashboard/team_home.html", context)
 
 

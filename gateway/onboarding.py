@@ -19,5 +19,6 @@ def register_step() -> None:
             min_role="viewer",
             done=lambda team: Exists(ApiToken.objects.filter(team=team)),
             url=lambda team: reverse("gateway:tokens", args=[team.pk]),
+            watch=("gateway.ApiToken",),
         )
     )

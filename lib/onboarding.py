@@ -14,11 +14,15 @@ The team home (dashboard) shows the checklist; each app that owns a step registe
         min_role="member",
         done=lambda team: Exists(Token.objects.filter(team=team)),
         url=lambda team: reverse("gateway:tokens", args=[team.pk]),
+        watch=("gateway.ApiToken",),
     ))
 
 `done` returns a boolean database expression (an `Exists`, or a `Q` of several) about the
-team's rows: the dashboard evaluates every step in one query. Registering a key again replaces
-the step (ready() may run more than once in tests).
+team's rows: the dashboard evaluates every step in one query. `watch` names the models
+("app_label.Model") whose saved or deleted rows can change it: the dashboard keeps the
+checklist cached until one of them changes (with a step that names none, it reads the steps on
+every page). Registering a key again replaces the step (ready() may run more than once in
+tests).
 """
 
 from collections.abc import Callable
@@ -35,6 +39,7 @@ class Step:
     min_role: str  # the lowest role that can do it: "viewer", "member", "admin" or "owner"
     done: Callable[[Any], Any]  # team -> boolean expression (Exists or Q)
     url: Callable[[Any], str]  # team -> where to do it
+    watch: tuple[str, ...] = ()  # the models whose rows `done` reads ("app_label.Model")
 
 
 _steps: dict[str, Step] = {}

@@ -122,3 +122,128 @@ def test_the_cache_holds_no_words_each_reader_gets_their_language(admin_client_,
     body = _page(admin_client_, team)
     assert "No credit left on Broke" not in body
     assert "Broke" in section(body, "needs-attention")
+
+
+# --- the sections kept as HTML (dashboard.home_fragments) ----------------------------------
+
+
+def _world_with_an_error(team, member):
+    connection = make_connection(team, name="Production", health=Health.NO_QUOTA)
+    services.error_event_record(
+        connection=connection,
+        error=ProviderError(ErrorKind.QUOTA_EXHAUSTED, "You exceeded your current quota"),
+        operation=ErrorOperation.MODELS_LIST,
+        user=member,
+    )
+    assistant = make_assistant(team, connection, name="Math Tutor")
+    make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member)
+    return connection
+
+
+def _admin_only(body: str) -> list[str]:
+    """What of an admin's sections shows in this page."""
+    shown = "".join(
+        section(body, name) for name in ("needs-attention", "connections", "latest-errors")
+    )
+    return [
+        text
+        for text in (
+            "add credit",
+            "Test again",
+            "csrfmiddlewaretoken",
+            "You exceeded your current quota",
+        )
+        if text in shown
+    ]
+
+
+def test_a_viewer_never_gets_the_admins_kept_sections(admin_client_, viewer_client, team, member):
+    _world_with_an_error(team, member)
+    admin_body = _page(admin_client_, team)  # rendered for an admin first, and kept
+    assert _admin_only(admin_body) == [
+        "add credit",
+        "Test again",
+        "csrfmiddlewaretoken",
+        "You exceeded your current quota",
+    ]
+    for _n in range(2):  # rendered for a viewer, then from the cache
+        viewer_body = _page(viewer_client, team)
+        assert _admin_only(viewer_body) == []
+        assert "Math Tutor" in section(viewer_body, "active-runs")
+    assert _admin_only(_page(admin_client_, team)) == _admin_only(admin_body)
+
+
+def test_each_admin_gets_their_own_csrf_token_in_the_kept_rows(
+    owner, admin_user, team, fake_upstream
+):
+    from django.test import Client
+
+    connection = make_connection(team, name="Production", base_url=fake_upstream.base_url)
+    url = reverse("dashboard:connection_test", args=[team.pk, connection.pk])
+    tokens = []
+    for user in (owner, admin_user):  # the second page comes from the cache
+        client = Client(enforce_csrf_checks=True)
+        client.force_login(user)
+        row = section(_page(client, team), "connections")
+        token = row.split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+        tokens.append(token)
+        assert client.post(url, {"csrfmiddlewaretoken": token}).status_code == 302
+    assert tokens[0] != tokens[1]
+
+
+def test_spanish_and_english_readers_each_get_their_language(
+    admin_client_, viewer_client, team, member
+):
+    _world_with_an_error(team, member)
+    for client in (admin_client_, viewer_client):
+        english = _page(client, team)
+        assert "What went wrong lately" in english and "Runs in progress" in english
+        client.cookies["django_language"] = "es"
+        spanish = _page(client, team)
+        assert "Qué falló recientemente" in spanish
+        assert "What went wrong lately" not in spanish and "Runs in progress" not in spanish
+        client.cookies["django_language"] = "en"
+        assert "What went wrong lately" in _page(client, team)
+
+
+def test_a_reader_is_told_the_admins_new_name(viewer_client, team, member, admin_user):
+    connection = _world_with_an_error(team, member)
+    assistant = make_assistant(team, connection, name="Writer")
+    make_run(assistant, status=RunStatus.FAILED, last_error_kind="quota_exhausted")
+    assert admin_user.email in section(_page(viewer_client, team), "latest-errors")
+    admin_user.name = "Ada Admin"
+    admin_user.save()
+    body = _page(viewer_client, team)
+    assert "Ada Admin" in section(body, "latest-errors")
+    assert "Ada Admin" in section(body, "needs-attention")
+
+
+def test_times_said_in_words_are_at_most_half_a_minute_old(viewer_client, team):
+    import time_machine
+
+    from dashboard.home_fragments import FRESH_SECONDS
+
+    start = timezone.now().replace(second=0, microsecond=0) + timedelta(minutes=1)
+    with time_machine.travel(start, tick=False) as traveller:
+        make_connection(team, name="Production", health=Health.OK, last_checked_at=start)
+        assert "now" in section(_page(viewer_client, team), "connections")
+        traveller.shift(timedelta(minutes=5))
+        assert "5\xa0minutes ago" in section(_page(viewer_client, team), "connections")
+        traveller.shift(timedelta(seconds=FRESH_SECONDS - 1))  # the same slice: kept
+        assert "5\xa0minutes ago" in section(_page(viewer_client, team), "connections")
+
+
+def test_the_checklist_ticks_a_step_at_once(owner_client, team, owner):
+    from tests.gateway.tokenhelpers import make_token, token_connection
+
+    def checklist() -> str:
+        return section(_page(owner_client, team), "checklist")
+
+    assert "0 of 6 done" in checklist()
+    assert "0 of 6 done" in checklist()  # kept
+    connection = token_connection(team)
+    assert "1 of 6 done" in checklist()
+    make_assistant(team, connection)
+    assert "2 of 6 done" in checklist()
+    make_token(team, owner, connection=connection)  # a step another app registered
+    assert "3 of 6 done" in checklist()
