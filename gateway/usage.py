@@ -14,24 +14,29 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import connection as db_connection
 from django.db.models import (
     Aggregate,
+    Case,
     CharField,
     Count,
     F,
     FloatField,
+    Func,
+    OuterRef,
     Q,
     QuerySet,
+    Subquery,
     Sum,
     Value,
+    When,
     Window,
 )
-from django.db.models.functions import Cast, Coalesce, Concat, RowNumber, TruncDate
+from django.db.models.functions import Cast, Coalesce, Collate, Concat, RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -39,7 +44,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Team, User
 from connections import charts
-from gateway.models import ApiToken, GatewayCall
+from gateway.models import ApiToken, GatewayCall, ModelPrice
 from gateway.prices import Money, PriceBook
 from gateway.scopes import Scope
 
@@ -192,9 +197,18 @@ class UsageReport:
     since: datetime.date
     until: datetime.date
     totals: UsageRow
-    rows: list[UsageRow]
-    # Per day (every day of the range), tokens per group key.
-    per_day: list[tuple[datetime.date, dict[Any, int]]]
+    # The groups' sums (one dict per group: key, requests, errors, input, cached, output,
+    # tokens), ordered as the page lists them, not yet read: a page slices it in the database
+    # and `usage_rows` turns that slice into labelled, priced rows.
+    grouped: QuerySet[GatewayCall]
+    calls: QuerySet[GatewayCall] = field(repr=False)
+    book: PriceBook = field(repr=False)
+    # Per day (every day of the range): the tokens of the largest groups the chart draws on
+    # their own, the rest under charts.OTHER_SERIES.
+    per_day: list[tuple[datetime.date, dict[Any, int]]] = field(default_factory=list)
+    # The chart's name of each group it draws, and how many groups there are.
+    chart_labels: dict[Any, str] = field(default_factory=dict)
+    count: int = 0
 
     @property
     def empty(self) -> bool:
@@ -265,6 +279,257 @@ def _model_of(key: str) -> str:
     return key.split(MEMBER_MODEL_SEPARATOR, 1)[1]
 
 
+def _sort_label(group: str) -> Any:
+    """The label `_labels` gives a group, as the database computes it, to order by; in code
+    point order as Python sorts strings (PostgreSQL's "C" collation; SQLite's default)."""
+    if group in ("member", "member_model"):
+        label = Case(
+            When(user_id__isnull=True, then=Value(_("No member (service tokens)"))),
+            When(user__name="", then=F("user__email")),
+            default=F("user__name"),
+            output_field=CharField(),
+        )
+    elif group == "token":
+        label = Case(
+            When(token_id__isnull=True, then=Value(_("Deleted token"))),
+            default=F("token__name"),
+            output_field=CharField(),
+        )
+    elif group == "model":
+        label = Case(
+            When(model="", then=Value(_("(no model)"))),
+            default=F("model"),
+            output_field=CharField(),
+        )
+    else:
+        label = Case(
+            *(When(family=value, then=Value(str(name))) for value, name in Scope.choices),
+            default=F("family"),
+            output_field=CharField(),
+        )
+    return Collate(label, "C") if db_connection.vendor == "postgresql" else label
+
+
+class _WindowSum(Func):
+    """SUM(...) as a window over the groups of an aggregated query (the sum of sums)."""
+
+    function = "SUM"
+    window_compatible = True
+
+
+def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
+    """The sums per key of `group`, in the page's order: by day the latest first; by member
+    and model each member's models together, the member with most tokens first; otherwise
+    the most tokens first."""
+    fields = ("key", "user_id", "model") if group == "member_model" else ("key",)
+    grouped = (
+        calls.annotate(key=_key_expression(group))
+        .values(*fields)
+        .annotate(**_sums())
+        .annotate(tokens=F("input") + F("output"))
+    )
+    if group == "day":
+        return grouped.order_by("-key")
+    grouped = grouped.annotate(sort_label=_sort_label(group))
+    if group == "member_model":
+        return grouped.annotate(
+            spent=Window(_WindowSum(F("tokens")), partition_by=[F("user_id")])
+        ).order_by("-spent", "sort_label", "user_id", "-tokens", "model")
+    return grouped.order_by("-tokens", "-requests", "sort_label", "key")
+
+
+def _with_price(calls: QuerySet[GatewayCall]) -> QuerySet[GatewayCall]:
+    """`calls` with `price_id`: the team's price in force for the call's model on its day
+    (None: no price), as gateway.prices chooses it."""
+    return calls.annotate(call_day=TruncDate("created_at")).annotate(price_id=_price_in_force())
+
+
+def _price_in_force() -> Subquery:
+    return Subquery(
+        ModelPrice.objects.filter(
+            team=OuterRef("team_id"),
+            model=OuterRef("model"),
+            effective_from__lte=OuterRef("call_day"),
+        )
+        .order_by("-effective_from")
+        .values("pk")[:1]
+    )
+
+
+def _priced(book: PriceBook, found: Iterable[dict[str, Any]]) -> dict[Any, Money]:
+    """Money per key from sums per (key, price id)."""
+    money: dict[Any, Money] = {}
+    for values in found:
+        price = book.get(values["price_id"]) if values["price_id"] is not None else None
+        cost = book.cost_at(
+            price, input=values["input"], cached=values["cached"], output=values["output"]
+        )
+        money.setdefault(values["key"], Money()).merge(cost)
+    return money
+
+
+def _totals(calls: QuerySet[GatewayCall], book: PriceBook) -> UsageRow:
+    """Every call's sums and money: one query, one row per price in force (and no price)."""
+    totals = UsageRow(key=None, label=_("All calls"))
+    found = [
+        {**values, "key": None}
+        for values in _with_price(calls).values("price_id").annotate(**_sums()).order_by()
+    ]
+    for values in found:
+        totals.add(values)
+    totals.money = _priced(book, found).get(None, Money())
+    return totals
+
+
+def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
+    """The rows of `found` (a slice of `report.grouped`), labelled and priced: one query for
+    the money, one more for the names of members or tokens."""
+    group = report.group
+    rows = []
+    for values in found:
+        row = UsageRow(key=values["key"], label="")
+        row.add(values)
+        rows.append(row)
+    keys = [row.key for row in rows]
+    labels = _labels(group, keys)
+    money = (
+        _priced(
+            report.book,
+            _with_price(report.calls.annotate(key=_key_expression(group)))
+            .filter(_in_keys(keys))
+            .values("key", "price_id")
+            .annotate(**_sums())
+            .order_by(),
+        )
+        if keys
+        else {}
+    )
+    for row in rows:
+        row.label, row.detail, row.gone = labels[row.key]
+        if group == "member_model":
+            row.model = _model_of(row.key) or _("(no model)")
+        row.money = money.get(row.key, Money())
+    return rows
+
+
+def usage_row_batches(report: UsageReport, *, size: int = 500) -> Iterator[list[UsageRow]]:
+    """Every row of the report, in order, a batch at a time (for an export): the groups are
+    read from one cursor, and each batch is labelled and priced on its own."""
+    batch: list[dict[str, Any]] = []
+    for values in report.grouped.iterator(chunk_size=size):
+        batch.append(values)
+        if len(batch) == size:
+            yield usage_rows(report, batch)
+            batch = []
+    if batch:
+        yield usage_rows(report, batch)
+
+
+def _chart_data(
+    report: UsageReport, max_series: int
+) -> tuple[dict[Any, str], dict[datetime.date, dict[Any, int]]]:
+    """The chart's labels of the largest groups and the tokens per day of those groups (the
+    rest under charts.OTHER_SERIES): a handful of queries whatever the number of groups."""
+    calls, group = report.calls, report.group
+    day_totals = {
+        values["day"]: values["input"] + values["output"]
+        for values in calls.annotate(day=TruncDate("created_at"))
+        .values("day")
+        .annotate(**_sums())
+        .order_by()
+    }
+    if group == "day":
+        return {}, {day: {"": tokens} for day, tokens in day_totals.items()}
+    drawn = max_series if report.count <= max_series else max_series - 1
+    top = list(
+        calls.annotate(key=_key_expression(group))
+        .values("key")
+        .annotate(**_sums())
+        .annotate(tokens=F("input") + F("output"))
+        .order_by("-tokens", "key")[:drawn]
+    )
+    labels = {}
+    for row in usage_rows_unpriced(group, top):
+        labels[row.key] = f"{row.label} · {row.model}" if row.model else row.label
+    per_day: dict[datetime.date, dict[Any, int]] = {day: {} for day in day_totals}
+    per_key_day = (
+        calls.annotate(key=_key_expression(group), day=TruncDate("created_at"))
+        .filter(_in_keys(list(labels)))
+        .values("key", "day")
+        .annotate(**_sums())
+        .order_by()
+    )
+    for values in per_key_day:
+        per_day[values["day"]][values["key"]] = values["input"] + values["output"]
+    if report.count > drawn:
+        for day, tokens in per_day.items():
+            tokens[charts.OTHER_SERIES] = day_totals[day] - sum(tokens.values())
+    return labels, per_day
+
+
+def usage_rows_unpriced(group: str, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
+    """The rows of `found`, labelled but not priced (one query for members or tokens)."""
+    labels = _labels(group, [values["key"] for values in found])
+    rows = []
+    for values in found:
+        row = UsageRow(key=values["key"], label="")
+        row.add(values)
+        row.label, row.detail, row.gone = labels[row.key]
+        if group == "member_model":
+            row.model = _model_of(row.key) or _("(no model)")
+        rows.append(row)
+    return rows
+
+
+def usage_report(
+    *,
+    team: Team,
+    group: str,
+    since: datetime.date,
+    until: datetime.date,
+    user_id: Any = None,
+    chart: bool = True,
+) -> UsageReport:
+    """The usage of `team` (or of one member) from `since` to `until`, broken down by `group`:
+    the totals and the number of groups (read now), and the groups' sums to page through
+    (`report.grouped`, read by the caller). With `chart`, also the tokens per day of the
+    largest groups. Latency is left out: `usage_latency_fill` adds it to the rows shown."""
+    calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
+    book = PriceBook.for_team(team)
+    report = UsageReport(
+        group=group,
+        since=since,
+        until=until,
+        totals=_totals(calls, book),
+        grouped=_grouped(calls, group),
+        calls=calls,
+        book=book,
+    )
+    if not chart:
+        return report
+    report.count = report.grouped.count()
+    labels, by_day = _chart_data(report, charts.MAX_SERIES)
+    report.chart_labels = labels
+    day = since
+    while day <= until:
+        report.per_day.append((day, by_day.get(day, {})))
+        day += datetime.timedelta(days=1)
+    return report
+
+
+def token_usage_this_month(
+    *, team: Team, token_ids: Iterable[Any], today: datetime.date | None = None
+) -> dict[Any, UsageRow]:
+    """Each token's use this month (requests, errors, tokens, money where priced), for the
+    token list; tokens without a call are left out. Two queries whatever the number."""
+    token_ids = list(token_ids)
+    if not token_ids:
+        return {}
+    since, until = period_range("this_month", today=today or timezone.localdate())
+    calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
+    return usage_by(calls, group="token", book=PriceBook.for_team(team))
+
+
 def _aggregate(
     calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
 ) -> tuple[dict[Any, UsageRow], UsageRow, dict[datetime.date, dict[Any, int]]]:
@@ -299,65 +564,6 @@ def _aggregate(
         rows[key].money.merge(money)
         totals.money.merge(money)
     return rows, totals, by_day
-
-
-def usage_report(
-    *,
-    team: Team,
-    group: str,
-    since: datetime.date,
-    until: datetime.date,
-    user_id: Any = None,
-) -> UsageReport:
-    """The usage of `team` (or of one member) from `since` to `until`, broken down by `group`.
-    Latency is left out: `usage_latency_fill` adds it to the rows a page shows."""
-    calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
-    rows, totals, by_day = _aggregate(calls, group=group, book=PriceBook.for_team(team))
-    for key, (label, detail, gone) in _labels(group, rows).items():
-        rows[key].label, rows[key].detail, rows[key].gone = label, detail, gone
-        if group == "member_model":
-            rows[key].model = _model_of(key) or _("(no model)")
-    if group == "day":
-        ordered = sorted(rows.values(), key=lambda row: row.key, reverse=True)
-    elif group == "member_model":  # each member's models together, most tokens first
-        spent: dict[Any, int] = {}
-        for row in rows.values():
-            member = _member_of(row.key)
-            spent[member] = spent.get(member, 0) + row.tokens
-        ordered = sorted(
-            rows.values(),
-            key=lambda row: (
-                -spent[_member_of(row.key)],
-                row.label,
-                str(_member_of(row.key) or ""),
-                -row.tokens,
-                row.model,
-            ),
-        )
-    else:
-        ordered = sorted(rows.values(), key=lambda row: (-row.tokens, -row.requests, row.label))
-
-    per_day = []
-    day = since
-    while day <= until:
-        per_day.append((day, by_day.get(day, {})))
-        day += datetime.timedelta(days=1)
-    return UsageReport(
-        group=group, since=since, until=until, totals=totals, rows=ordered, per_day=per_day
-    )
-
-
-def token_usage_this_month(
-    *, team: Team, token_ids: Iterable[Any], today: datetime.date | None = None
-) -> dict[Any, UsageRow]:
-    """Each token's use this month (requests, errors, tokens, money where priced), for the
-    token list; tokens without a call are left out. Two queries whatever the number."""
-    token_ids = list(token_ids)
-    if not token_ids:
-        return {}
-    since, until = period_range("this_month", today=today or timezone.localdate())
-    calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
-    return usage_by(calls, group="token", book=PriceBook.for_team(team))
 
 
 def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> dict[Any, UsageRow]:
@@ -481,11 +687,8 @@ def usage_totals_latency(
 
 def usage_chart(report: UsageReport, *, chart_id: str = "gateway-usage-chart") -> charts.BarChart:
     """Tokens per day, stacked by the report's group (one bar a day when grouped by day)."""
-    labels = {
-        str(row.key): f"{row.label} · {row.model}" if row.model else row.label
-        for row in report.rows
-    }
-    stacked = report.group != "day" and len(labels) > 1
+    labels = {str(key): label for key, label in report.chart_labels.items()}
+    stacked = report.group != "day" and report.count > 1
     columns = []
     for day, tokens in report.per_day:
         total = sum(tokens.values())
