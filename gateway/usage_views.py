@@ -29,7 +29,7 @@ from gateway.models import ModelPrice
 from gateway.price_forms import ModelPriceForm
 from lib.csvexport import csv_response
 from lib.forms import posted
-from lib.pagination import paginate
+from lib.pagination import Counted, paginate
 
 USAGE_PAGE_SIZE = 25
 
@@ -134,7 +134,9 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
     report = usage.usage_report(
         team=access.team, group=group, since=since, until=until, user_id=user_id
     )
-    pages = paginate(request, report.grouped, default_size=USAGE_PAGE_SIZE)
+    # The groups were counted for the chart: the page is sliced without counting them again.
+    grouped = Counted(report.grouped, report.count)
+    pages = paginate(request, grouped, default_size=USAGE_PAGE_SIZE)
     page = pages.page
     page.object_list = usage.usage_rows(report, page.object_list)
     usage.usage_latency_fill(
