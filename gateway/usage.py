@@ -1,12 +1,14 @@
 """Who used the gateway for what: requests, errors, tokens, money and latency per member,
 token, model, endpoint family or day.
 
-Read from the `GatewayCall` rows, aggregated in the database by (group, model, day) in one
-query; the prices (one query) turn those sums into money in Python, so each call is priced at
-the price in force on its date. Latency percentiles come from the database too: PostgreSQL's
-`percentile_cont`, or elsewhere (SQLite) the same interpolation over a bounded sample of the
-most recent calls of each group. A fixed handful of queries whatever the number of calls.
-Days are days in the server's time zone (TIME_ZONE).
+Read from the `GatewayCall` rows. The sums per group are ordered and paged by the database
+(`UsageReport.grouped`); only the rows a page shows (or an export's batch) are labelled and
+priced (`usage_rows`). Each call is priced at the price in force on its date, chosen in the
+database as `PriceBook.price_on` chooses it, so the totals are one query grouped by price. The
+chart reads the tokens per day of the largest groups only. Latency percentiles come from the
+database too: PostgreSQL's `percentile_cont`, or elsewhere (SQLite) the same interpolation over
+a bounded sample of the most recent calls of each group. A fixed handful of queries whatever
+the number of calls or groups. Days are days in the server's time zone (TIME_ZONE).
 """
 
 from __future__ import annotations
@@ -51,6 +53,8 @@ from gateway.scopes import Scope
 # Latencies read per group where the database cannot compute percentiles itself.
 LATENCY_SAMPLE = 1000
 PERCENTILES = (0.5, 0.95, 0.99)
+# How many rows an export labels, prices and times at a time.
+EXPORT_BATCH = 500
 # The longest custom range a page or an export covers.
 MAX_RANGE_DAYS = 366
 
@@ -412,9 +416,10 @@ def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[Usa
     return rows
 
 
-def usage_row_batches(report: UsageReport, *, size: int = 500) -> Iterator[list[UsageRow]]:
-    """Every row of the report, in order, a batch at a time (for an export): the groups are
-    read from one cursor, and each batch is labelled and priced on its own."""
+def usage_row_batches(report: UsageReport) -> Iterator[list[UsageRow]]:
+    """Every row of the report, in order, EXPORT_BATCH at a time (for an export): the groups
+    are read from one cursor, and each batch is labelled and priced on its own."""
+    size = EXPORT_BATCH
     batch: list[dict[str, Any]] = []
     for values in report.grouped.iterator(chunk_size=size):
         batch.append(values)
