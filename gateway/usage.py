@@ -18,6 +18,7 @@ import math
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection as db_connection
@@ -29,10 +30,8 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    OuterRef,
     Q,
     QuerySet,
-    Subquery,
     Sum,
     Value,
     When,
@@ -47,7 +46,7 @@ from django.utils.translation import gettext_lazy, ngettext
 from accounts.models import Team, User
 from connections import charts
 from gateway.models import ApiToken, GatewayCall, ModelPrice
-from gateway.prices import Money, PriceBook
+from gateway.prices import MILLION, Money, PriceBook
 from gateway.scopes import Scope
 
 # Latencies read per group where the database cannot compute percentiles itself.
@@ -206,7 +205,7 @@ class UsageReport:
     # and `usage_rows` turns that slice into labelled, priced rows.
     grouped: QuerySet[GatewayCall]
     calls: QuerySet[GatewayCall] = field(repr=False)
-    book: PriceBook = field(repr=False)
+    team: Team = field(repr=False)
     # Per day (every day of the range): the tokens of the largest groups the chart draws on
     # their own, the rest under charts.OTHER_SERIES.
     per_day: list[tuple[datetime.date, dict[Any, int]]] = field(default_factory=list)
@@ -342,46 +341,71 @@ def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
     return grouped.order_by("-tokens", "-requests", "sort_label", "key")
 
 
-def _with_price(calls: QuerySet[GatewayCall]) -> QuerySet[GatewayCall]:
-    """`calls` with `price_id`: the team's price in force for the call's model on its day
-    (None: no price), as gateway.prices chooses it."""
-    return calls.annotate(call_day=TruncDate("created_at")).annotate(price_id=_price_in_force())
-
-
-def _price_in_force() -> Subquery:
-    return Subquery(
-        ModelPrice.objects.filter(
-            team=OuterRef("team_id"),
-            model=OuterRef("model"),
-            effective_from__lte=OuterRef("call_day"),
+def _money(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, Money]:
+    """Money per `key` of `calls`, each call at the price in force on its day (as
+    `PriceBook.price_on` chooses it): one query whose rows are one per key and currency. The
+    calls are summed per key, model and day, each such sum is joined to the team's latest
+    price of the model on that day, and the amounts are summed in the database, in whole
+    millionths of the price (the prices have six decimals), so as exactly as PriceBook.cost_at
+    does it."""
+    inner = (
+        calls.annotate(key=key, day=TruncDate("created_at"))
+        .values("key", "model", "day")
+        .annotate(
+            input=Coalesce(Sum("input_tokens"), Value(0)),
+            cached=Coalesce(Sum("cached_tokens"), Value(0)),
+            output=Coalesce(Sum("output_tokens"), Value(0)),
         )
-        .order_by("-effective_from")
-        .values("pk")[:1]
+        .order_by()
     )
-
-
-def _priced(book: PriceBook, found: Iterable[dict[str, Any]]) -> dict[Any, Money]:
-    """Money per key from sums per (key, price id)."""
+    key_field = inner.query.annotations["key"].output_field
+    inner_sql, inner_params = inner.query.sql_with_params()
+    prices = ModelPrice._meta.db_table
+    team_id = ModelPrice._meta.get_field("team").get_db_prep_value(team.pk, db_connection)
+    if db_connection.vendor == "postgresql":
+        least, units = "LEAST", "ROUND({} * 1000000)"
+    else:  # SQLite: whole numbers, so that the sums are exact
+        least, units = "MIN", "CAST(ROUND({} * 1000000) AS INTEGER)"
+    cached = f'{least}(g."cached", g."input")'
+    input_rate = units.format('p."input_per_million"')
+    cached_rate = units.format('COALESCE(p."cached_input_per_million", p."input_per_million")')
+    output_rate = units.format('p."output_per_million"')
+    sql = f"""
+        SELECT g."key", p."currency", SUM(g."input" + g."output"),
+            SUM((g."input" - {cached}) * {input_rate} + {cached} * {cached_rate}
+                + g."output" * {output_rate})
+        FROM (
+            SELECT g0.*, (
+                SELECT p0."id" FROM "{prices}" p0
+                WHERE p0."team_id" = %s AND p0."model" = g0."model"
+                    AND p0."effective_from" <= g0."day"
+                ORDER BY p0."effective_from" DESC LIMIT 1
+            ) AS "price_id"
+            FROM ({inner_sql}) g0
+        ) g
+        LEFT JOIN "{prices}" p ON p."id" = g."price_id"
+        GROUP BY g."key", p."currency"
+    """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
     money: dict[Any, Money] = {}
-    for values in found:
-        price = book.get(values["price_id"]) if values["price_id"] is not None else None
-        cost = book.cost_at(
-            price, input=values["input"], cached=values["cached"], output=values["output"]
-        )
-        money.setdefault(values["key"], Money()).merge(cost)
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, [team_id, *inner_params])
+        for raw_key, currency, tokens, amount in cursor.fetchall():
+            found = money.setdefault(key_field.to_python(raw_key), Money())
+            if not tokens:
+                continue
+            if currency is None:
+                found.unpriced_tokens += int(tokens)
+            else:
+                found.add(currency, Decimal(amount) / MILLION / MILLION)
     return money
 
 
-def _totals(calls: QuerySet[GatewayCall], book: PriceBook) -> UsageRow:
-    """Every call's sums and money: one query, one row per price in force (and no price)."""
+def _totals(calls: QuerySet[GatewayCall], *, team: Team) -> UsageRow:
+    """Every call's sums (one query) and their money (one more)."""
     totals = UsageRow(key=None, label=_("All calls"))
-    found = [
-        {**values, "key": None}
-        for values in _with_price(calls).values("price_id").annotate(**_sums()).order_by()
-    ]
-    for values in found:
-        totals.add(values)
-    totals.money = _priced(book, found).get(None, Money())
+    totals.add(calls.aggregate(**_sums()))
+    money = _money(calls, team=team, key=Value("", output_field=CharField()))
+    totals.money = money.get("", Money())
     return totals
 
 
@@ -397,13 +421,12 @@ def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[Usa
     keys = [row.key for row in rows]
     labels = _labels(group, keys)
     money = (
-        _priced(
-            report.book,
-            _with_price(report.calls.annotate(key=_key_expression(group)))
-            .filter(_in_keys(keys))
-            .values("key", "price_id")
-            .annotate(**_sums())
-            .order_by(),
+        _money(
+            report.calls.annotate(row_key=_key_expression(group)).filter(
+                _in_keys(keys, name="row_key")
+            ),
+            team=report.team,
+            key=_key_expression(group),
         )
         if keys
         else {}
@@ -500,15 +523,14 @@ def usage_report(
     (`report.grouped`, read by the caller). With `chart`, also the tokens per day of the
     largest groups. Latency is left out: `usage_latency_fill` adds it to the rows shown."""
     calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
-    book = PriceBook.for_team(team)
     report = UsageReport(
         group=group,
         since=since,
         until=until,
-        totals=_totals(calls, book),
+        totals=_totals(calls, team=team),
         grouped=_grouped(calls, group),
         calls=calls,
-        book=book,
+        team=team,
     )
     if not chart:
         return report
@@ -610,11 +632,11 @@ def percentile_cont(values: Sequence[float], fraction: float) -> float | None:
     return float(values[low] + (values[high] - values[low]) * (position - low))
 
 
-def _in_keys(keys: Sequence[Any]) -> Q:
+def _in_keys(keys: Sequence[Any], *, name: str = "key") -> Q:
     present = [key for key in keys if key is not None]
-    condition = Q(key__in=present)
+    condition = Q(**{f"{name}__in": present})
     if len(present) != len(keys):
-        condition |= Q(key__isnull=True)
+        condition |= Q(**{f"{name}__isnull": True})
     return condition
 
 
