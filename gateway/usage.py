@@ -209,6 +209,8 @@ class UsageReport:
     # Per day (every day of the range): the tokens of the largest groups the chart draws on
     # their own, the rest under charts.OTHER_SERIES.
     per_day: list[tuple[datetime.date, dict[Any, int]]] = field(default_factory=list)
+    # The sums per day (the days with calls).
+    days: list[dict[str, Any]] = field(default_factory=list)
     # The chart's name of each group it draws, and how many groups there are.
     chart_labels: dict[Any, str] = field(default_factory=dict)
     count: int = 0
@@ -400,10 +402,13 @@ def _money(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, M
     return money
 
 
-def _totals(calls: QuerySet[GatewayCall], *, team: Team) -> UsageRow:
-    """Every call's sums (one query) and their money (one more)."""
+def _totals(
+    calls: QuerySet[GatewayCall], *, team: Team, days: Iterable[dict[str, Any]]
+) -> UsageRow:
+    """Every call's sums (from `days`, the sums per day) and their money (one query)."""
     totals = UsageRow(key=None, label=_("All calls"))
-    totals.add(calls.aggregate(**_sums()))
+    for values in days:
+        totals.add(values)
     money = _money(calls, team=team, key=Value("", output_field=CharField()))
     totals.money = money.get("", Money())
     return totals
@@ -459,13 +464,7 @@ def _chart_data(
     """The chart's labels of the largest groups and the tokens per day of those groups (the
     rest under charts.OTHER_SERIES): a handful of queries whatever the number of groups."""
     calls, group = report.calls, report.group
-    day_totals = {
-        values["day"]: values["input"] + values["output"]
-        for values in calls.annotate(day=TruncDate("created_at"))
-        .values("day")
-        .annotate(**_sums())
-        .order_by()
-    }
+    day_totals = {values["day"]: values["input"] + values["output"] for values in report.days}
     if group == "day":
         return {}, {day: {"": tokens} for day, tokens in day_totals.items()}
     drawn = max_series if report.count <= max_series else max_series - 1
@@ -516,24 +515,29 @@ def usage_report(
     since: datetime.date,
     until: datetime.date,
     user_id: Any = None,
-    chart: bool = True,
+    summary: bool = True,
 ) -> UsageReport:
     """The usage of `team` (or of one member) from `since` to `until`, broken down by `group`:
-    the totals and the number of groups (read now), and the groups' sums to page through
-    (`report.grouped`, read by the caller). With `chart`, also the tokens per day of the
-    largest groups. Latency is left out: `usage_latency_fill` adds it to the rows shown."""
+    the groups' sums to page through (`report.grouped`, read by the caller) and, with
+    `summary` (what a page shows above the table; an export needs none of it), the totals,
+    the number of groups and the tokens per day of the largest groups for the chart. Latency
+    is left out: `usage_latency_fill` adds it to the rows shown."""
     calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
     report = UsageReport(
         group=group,
         since=since,
         until=until,
-        totals=_totals(calls, team=team),
+        totals=UsageRow(key=None, label=_("All calls")),
         grouped=_grouped(calls, group),
         calls=calls,
         team=team,
     )
-    if not chart:
+    if not summary:
         return report
+    report.days = list(
+        calls.annotate(day=TruncDate("created_at")).values("day").annotate(**_sums()).order_by()
+    )
+    report.totals = _totals(calls, team=team, days=report.days)
     report.count = report.grouped.count()
     labels, by_day = _chart_data(report, charts.MAX_SERIES)
     report.chart_labels = labels

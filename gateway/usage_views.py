@@ -248,7 +248,7 @@ def usage_export(request: HttpRequest, team_id: UUID) -> HttpResponse:
     group, _period, since, until = form.choice()
     user_id = _scope(request, access)
     report = usage.usage_report(
-        team=access.team, group=group, since=since, until=until, user_id=user_id, chart=False
+        team=access.team, group=group, since=since, until=until, user_id=user_id, summary=False
     )
 
     def batches() -> Iterator[list[usage.UsageRow]]:
