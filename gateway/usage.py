@@ -418,13 +418,8 @@ def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[Usa
     """The rows of `found` (a slice of `report.grouped`), labelled and priced: one query for
     the money, one more for the names of members or tokens."""
     group = report.group
-    rows = []
-    for values in found:
-        row = UsageRow(key=values["key"], label="")
-        row.add(values)
-        rows.append(row)
+    rows = _labelled_rows(group, found)
     keys = [row.key for row in rows]
-    labels = _labels(group, keys)
     money = (
         _money(
             report.calls.annotate(row_key=_key_expression(group)).filter(
@@ -437,9 +432,6 @@ def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[Usa
         else {}
     )
     for row in rows:
-        row.label, row.detail, row.gone = labels[row.key]
-        if group == "member_model":
-            row.model = _model_of(row.key) or _("(no model)")
         row.money = money.get(row.key, Money())
     return rows
 
@@ -476,7 +468,7 @@ def _chart_data(
         .order_by("-tokens", "key")[:drawn]
     )
     labels = {}
-    for row in usage_rows_unpriced(group, top):
+    for row in _labelled_rows(group, top):
         labels[row.key] = f"{row.label} · {row.model}" if row.model else row.label
     per_day: dict[datetime.date, dict[Any, int]] = {day: {} for day in day_totals}
     per_key_day = (
@@ -494,7 +486,7 @@ def _chart_data(
     return labels, per_day
 
 
-def usage_rows_unpriced(group: str, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
+def _labelled_rows(group: str, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
     """The rows of `found`, labelled but not priced (one query for members or tokens)."""
     labels = _labels(group, [values["key"] for values in found])
     rows = []
