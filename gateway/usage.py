@@ -30,6 +30,7 @@ from django.db.models import (
     F,
     FloatField,
     Func,
+    IntegerField,
     Q,
     QuerySet,
     Sum,
@@ -322,6 +323,13 @@ class _WindowSum(Func):
     window_compatible = True
 
 
+class _WindowCount(Func):
+    """COUNT(*) as a window over the groups of an aggregated query (how many groups)."""
+
+    template = "COUNT(*)"
+    window_compatible = True
+
+
 def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
     """The sums per key of `group`, in the page's order: by day the latest first; by member
     and model each member's models together, the member with most tokens first; otherwise
@@ -454,19 +462,26 @@ def _chart_data(
     report: UsageReport, max_series: int
 ) -> tuple[dict[Any, str], dict[datetime.date, dict[Any, int]]]:
     """The chart's labels of the largest groups and the tokens per day of those groups (the
-    rest under charts.OTHER_SERIES): a handful of queries whatever the number of groups."""
+    rest under charts.OTHER_SERIES), and the number of groups: a handful of queries whatever
+    the number of groups."""
     calls, group = report.calls, report.group
     day_totals = {values["day"]: values["input"] + values["output"] for values in report.days}
     if group == "day":
+        report.count = len(day_totals)
         return {}, {day: {"": tokens} for day, tokens in day_totals.items()}
-    drawn = max_series if report.count <= max_series else max_series - 1
     top = list(
         calls.annotate(key=_key_expression(group))
         .values("key")
         .annotate(**_sums())
-        .annotate(tokens=F("input") + F("output"))
-        .order_by("-tokens", "key")[:drawn]
+        .annotate(
+            tokens=F("input") + F("output"),
+            groups=Window(_WindowCount(), output_field=IntegerField()),
+        )
+        .order_by("-tokens", "key")[:max_series]
     )
+    report.count = top[0]["groups"] if top else 0
+    drawn = max_series if report.count <= max_series else max_series - 1
+    top = top[:drawn]
     labels = {}
     for row in _labelled_rows(group, top):
         labels[row.key] = f"{row.label} · {row.model}" if row.model else row.label
@@ -530,7 +545,6 @@ def usage_report(
         calls.annotate(day=TruncDate("created_at")).values("day").annotate(**_sums()).order_by()
     )
     report.totals = _totals(calls, team=team, days=report.days)
-    report.count = report.grouped.count()
     labels, by_day = _chart_data(report, charts.MAX_SERIES)
     report.chart_labels = labels
     day = since
