@@ -211,7 +211,7 @@ class UsageReport:
     # their own, the rest under charts.OTHER_SERIES.
     per_day: list[tuple[datetime.date, dict[Any, int]]] = field(default_factory=list)
     # The sums per day (the days with calls).
-    days: list[dict[str, Any]] = field(default_factory=list)
+    days: dict[datetime.date, UsageRow] = field(default_factory=dict)
     # The chart's name of each group it draws, and how many groups there are.
     chart_labels: dict[Any, str] = field(default_factory=dict)
     count: int = 0
@@ -351,21 +351,17 @@ def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
     return grouped.order_by("-tokens", "-requests", "sort_label", "key")
 
 
-def _money(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, Money]:
-    """Money per `key` of `calls`, each call at the price in force on its day (as
-    `PriceBook.price_on` chooses it): one query whose rows are one per key and currency. The
-    calls are summed per key, model and day, each such sum is joined to the team's latest
-    price of the model on that day, and the amounts are summed in the database, in whole
-    millionths of the price (the prices have six decimals), so as exactly as PriceBook.cost_at
-    does it."""
+def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, UsageRow]:
+    """The sums and money per `key` of `calls` (unlabelled rows), each call at the price in
+    force on its day (as `PriceBook.price_on` chooses it): one query, a row per key and
+    currency. The calls are summed per key, model and day, each such sum is joined to the
+    team's latest price of the model on that day, and the amounts are summed in the database
+    in whole millionths of the price (the prices have six decimals): as exact as
+    PriceBook.cost_at."""
     inner = (
         calls.annotate(key=key, day=TruncDate("created_at"))
         .values("key", "model", "day")
-        .annotate(
-            input=Coalesce(Sum("input_tokens"), Value(0)),
-            cached=Coalesce(Sum("cached_tokens"), Value(0)),
-            output=Coalesce(Sum("output_tokens"), Value(0)),
-        )
+        .annotate(**_sums())
         .order_by()
     )
     key_field = inner.query.annotations["key"].output_field
@@ -381,7 +377,8 @@ def _money(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, M
     cached_rate = units.format('COALESCE(p."cached_input_per_million", p."input_per_million")')
     output_rate = units.format('p."output_per_million"')
     sql = f"""
-        SELECT g."key", p."currency", SUM(g."input" + g."output"),
+        SELECT g."key", p."currency", SUM(g."requests"), SUM(g."errors"), SUM(g."input"),
+            SUM(g."cached"), SUM(g."output"),
             SUM((g."input" - {cached}) * {input_rate} + {cached} * {cached_rate}
                 + g."output" * {output_rate})
         FROM (
@@ -396,30 +393,28 @@ def _money(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, M
         LEFT JOIN "{prices}" p ON p."id" = g."price_id"
         GROUP BY g."key", p."currency"
     """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
-    money: dict[Any, Money] = {}
+    rows: dict[Any, UsageRow] = {}
+    names = ("requests", "errors", "input", "cached", "output")
     with db_connection.cursor() as cursor:
         cursor.execute(sql, [team_id, *inner_params])
-        for raw_key, currency, tokens, amount in cursor.fetchall():
-            found = money.setdefault(key_field.to_python(raw_key), Money())
+        for raw_key, currency, *sums, amount in cursor.fetchall():
+            key_value = key_field.to_python(raw_key)
+            row = rows.setdefault(key_value, UsageRow(key=key_value, label=""))
+            values = dict(zip(names, (int(value) for value in sums), strict=True))
+            row.add(values)
+            tokens = values["input"] + values["output"]
             if not tokens:
                 continue
             if currency is None:
-                found.unpriced_tokens += int(tokens)
+                row.money.unpriced_tokens += tokens
             else:
-                found.add(currency, Decimal(amount) / MILLION / MILLION)
-    return money
+                row.money.add(currency, Decimal(amount) / MILLION / MILLION)
+    return rows
 
 
-def _totals(
-    calls: QuerySet[GatewayCall], *, team: Team, days: Iterable[dict[str, Any]]
-) -> UsageRow:
-    """Every call's sums (from `days`, the sums per day) and their money (one query)."""
-    totals = UsageRow(key=None, label=_("All calls"))
-    for values in days:
-        totals.add(values)
-    money = _money(calls, team=team, key=Value("", output_field=CharField()))
-    totals.money = money.get("", Money())
-    return totals
+def _days(calls: QuerySet[GatewayCall], *, team: Team) -> dict[datetime.date, UsageRow]:
+    """The sums and money of each day with calls (one query)."""
+    return _priced(calls, team=team, key=TruncDate("created_at"))
 
 
 def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
@@ -429,7 +424,7 @@ def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[Usa
     rows = _labelled_rows(group, found)
     keys = [row.key for row in rows]
     money = (
-        _money(
+        _priced(
             report.calls.annotate(row_key=_key_expression(group)).filter(
                 _in_keys(keys, name="row_key")
             ),
@@ -440,7 +435,7 @@ def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[Usa
         else {}
     )
     for row in rows:
-        row.money = money.get(row.key, Money())
+        row.money = money[row.key].money if row.key in money else Money()
     return rows
 
 
@@ -465,7 +460,7 @@ def _chart_data(
     rest under charts.OTHER_SERIES), and the number of groups: a handful of queries whatever
     the number of groups."""
     calls, group = report.calls, report.group
-    day_totals = {values["day"]: values["input"] + values["output"] for values in report.days}
+    day_totals = {day: row.tokens for day, row in report.days.items()}
     if group == "day":
         report.count = len(day_totals)
         return {}, {day: {"": tokens} for day, tokens in day_totals.items()}
@@ -541,10 +536,10 @@ def usage_report(
     )
     if not summary:
         return report
-    report.days = list(
-        calls.annotate(day=TruncDate("created_at")).values("day").annotate(**_sums()).order_by()
-    )
-    report.totals = _totals(calls, team=team, days=report.days)
+    report.days = _days(calls, team=team)
+    for row in report.days.values():
+        report.totals.add(row.__dict__)
+        report.totals.money.merge(row.money)
     labels, by_day = _chart_data(report, charts.MAX_SERIES)
     report.chart_labels = labels
     day = since
