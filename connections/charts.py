@@ -32,6 +32,8 @@ Number = int | float | Decimal
 PALETTE = ("#6366f1", "#10b981", "#f59e0b", "#ef4444", "#06b6d4", "#a855f7", "#84cc16")
 OTHER_FILL = "#98a2b3"
 OTHER_SERIES = "__other__"
+# The most series a stacked chart draws; beyond, all but the largest are drawn as "Other".
+MAX_SERIES = len(PALETTE) + 1
 
 WIDTH = 720
 PLOT_HEIGHT = 220
@@ -130,15 +132,18 @@ def nice_ceiling(value: float, *, integer: bool = False) -> float:
 
 
 def _series_order(columns: Sequence[Column], max_series: int) -> tuple[list[str], set[str]]:
-    """The series drawn on their own (largest first) and those folded into "other"."""
+    """The series drawn on their own (largest first) and those folded into "other". A column
+    may bring its own OTHER_SERIES value (the rest, already summed): it is folded too."""
     totals: dict[str, float] = {}
     for column in columns:
         for key, value in column.values.items():
             totals[key] = totals.get(key, 0.0) + float(value)
+    given_other = totals.pop(OTHER_SERIES, None) is not None
     ordered = sorted(totals, key=lambda key: (-totals[key], key))
-    if len(ordered) <= max_series:
+    if len(ordered) <= max_series and not given_other:
         return ordered, set()
-    return ordered[: max_series - 1], set(ordered[max_series - 1 :])
+    drawn = ordered[: max_series - 1]
+    return drawn, {*ordered[len(drawn) :], *([OTHER_SERIES] if given_other else [])}
 
 
 def _shorten(text: str, limit: int) -> str:
@@ -331,7 +336,7 @@ def bar_chart(
     format_tick: Callable[[Number], str] | None = None,
     y_axis_label: str = "",
     series_labels: Mapping[str, str] | None = None,
-    max_series: int = len(PALETTE) + 1,
+    max_series: int = MAX_SERIES,
     integer: bool = False,
 ) -> BarChart:
     """A bar chart of `columns`; stacked when `series_labels` names more than one series.

@@ -1,12 +1,14 @@
 """Who used the gateway for what: requests, errors, tokens, money and latency per member,
 token, model, endpoint family or day.
 
-Read from the `GatewayCall` rows, aggregated in the database by (group, model, day) in one
-query; the prices (one query) turn those sums into money in Python, so each call is priced at
-the price in force on its date. Latency percentiles come from the database too: PostgreSQL's
-`percentile_cont`, or elsewhere (SQLite) the same interpolation over a bounded sample of the
-most recent calls of each group. A fixed handful of queries whatever the number of calls.
-Days are days in the server's time zone (TIME_ZONE).
+Read from the `GatewayCall` rows. The sums per group are ordered and paged by the database
+(`UsageReport.grouped`); only the rows a page shows (or an export's batch) are labelled and
+priced (`usage_rows`). Each call is priced at the price in force on its date, chosen in the
+database as `PriceBook.price_on` chooses it, so the totals are one query grouped by price. The
+chart reads the tokens per day of the largest groups only. Latency percentiles come from the
+database too: PostgreSQL's `percentile_cont`, or elsewhere (SQLite) the same interpolation over
+a bounded sample of the most recent calls of each group. A fixed handful of queries whatever
+the number of calls or groups. Days are days in the server's time zone (TIME_ZONE).
 """
 
 from __future__ import annotations
@@ -14,24 +16,29 @@ from __future__ import annotations
 import datetime
 import math
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from django.db import connection as db_connection
 from django.db.models import (
     Aggregate,
+    Case,
     CharField,
     Count,
     F,
     FloatField,
+    Func,
+    IntegerField,
     Q,
     QuerySet,
     Sum,
     Value,
+    When,
     Window,
 )
-from django.db.models.functions import Cast, Coalesce, Concat, RowNumber, TruncDate
+from django.db.models.functions import Cast, Coalesce, Collate, Concat, RowNumber, TruncDate
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import gettext as _
@@ -39,13 +46,15 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Team, User
 from connections import charts
-from gateway.models import ApiToken, GatewayCall
-from gateway.prices import Money, PriceBook
+from gateway.models import ApiToken, GatewayCall, ModelPrice
+from gateway.prices import MILLION, Money, PriceBook
 from gateway.scopes import Scope
 
 # Latencies read per group where the database cannot compute percentiles itself.
 LATENCY_SAMPLE = 1000
 PERCENTILES = (0.5, 0.95, 0.99)
+# How many rows an export labels, prices and times at a time.
+EXPORT_BATCH = 500
 # The longest custom range a page or an export covers.
 MAX_RANGE_DAYS = 366
 
@@ -192,9 +201,20 @@ class UsageReport:
     since: datetime.date
     until: datetime.date
     totals: UsageRow
-    rows: list[UsageRow]
-    # Per day (every day of the range), tokens per group key.
-    per_day: list[tuple[datetime.date, dict[Any, int]]]
+    # The groups' sums (one dict per group: key, requests, errors, input, cached, output,
+    # tokens), ordered as the page lists them, not yet read: a page slices it in the database
+    # and `usage_rows` turns that slice into labelled, priced rows.
+    grouped: QuerySet[GatewayCall]
+    calls: QuerySet[GatewayCall] = field(repr=False)
+    team: Team = field(repr=False)
+    # Per day (every day of the range): the tokens of the largest groups the chart draws on
+    # their own, the rest under charts.OTHER_SERIES.
+    per_day: list[tuple[datetime.date, dict[Any, int]]] = field(default_factory=list)
+    # The sums per day (the days with calls).
+    days: dict[datetime.date, UsageRow] = field(default_factory=dict)
+    # The chart's name of each group it draws, and how many groups there are.
+    chart_labels: dict[Any, str] = field(default_factory=dict)
+    count: int = 0
 
     @property
     def empty(self) -> bool:
@@ -265,6 +285,283 @@ def _model_of(key: str) -> str:
     return key.split(MEMBER_MODEL_SEPARATOR, 1)[1]
 
 
+def _sort_label(group: str) -> Any:
+    """The label `_labels` gives a group, as the database computes it, to order by; in code
+    point order as Python sorts strings (PostgreSQL's "C" collation; SQLite's default)."""
+    if group in ("member", "member_model"):
+        label = Case(
+            When(user_id__isnull=True, then=Value(_("No member (service tokens)"))),
+            When(user__name="", then=F("user__email")),
+            default=F("user__name"),
+            output_field=CharField(),
+        )
+    elif group == "token":
+        label = Case(
+            When(token_id__isnull=True, then=Value(_("Deleted token"))),
+            default=F("token__name"),
+            output_field=CharField(),
+        )
+    elif group == "model":
+        label = Case(
+            When(model="", then=Value(_("(no model)"))),
+            default=F("model"),
+            output_field=CharField(),
+        )
+    else:
+        label = Case(
+            *(When(family=value, then=Value(str(name))) for value, name in Scope.choices),
+            default=F("family"),
+            output_field=CharField(),
+        )
+    return Collate(label, "C") if db_connection.vendor == "postgresql" else label
+
+
+class _WindowSum(Func):
+    """SUM(...) as a window over the groups of an aggregated query (the sum of sums)."""
+
+    function = "SUM"
+    window_compatible = True
+
+
+class _WindowCount(Func):
+    """COUNT(*) as a window over the groups of an aggregated query (how many groups)."""
+
+    template = "COUNT(*)"
+    window_compatible = True
+
+
+def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
+    """The sums per key of `group`, in the page's order: by day the latest first; by member
+    and model each member's models together, the member with most tokens first; otherwise
+    the most tokens first."""
+    fields = ("key", "user_id", "model") if group == "member_model" else ("key",)
+    grouped = (
+        calls.annotate(key=_key_expression(group))
+        .values(*fields)
+        .annotate(**_sums())
+        .annotate(tokens=F("input") + F("output"))
+    )
+    if group == "day":
+        return grouped.order_by("-key")
+    grouped = grouped.annotate(sort_label=_sort_label(group))
+    if group == "member_model":
+        return grouped.annotate(
+            spent=Window(_WindowSum(F("tokens")), partition_by=[F("user_id")])
+        ).order_by("-spent", "sort_label", "user_id", "-tokens", "model")
+    return grouped.order_by("-tokens", "-requests", "sort_label", "key")
+
+
+def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, UsageRow]:
+    """The sums and money per `key` of `calls` (unlabelled rows), each call at the price in
+    force on its day (as `PriceBook.price_on` chooses it): one query, a row per key and
+    currency. The calls are summed per key, model and day, each such sum is joined to the
+    team's latest price of the model on that day, and the amounts are summed in the database
+    in whole millionths of the price (the prices have six decimals): as exact as
+    PriceBook.cost_at."""
+    inner = (
+        calls.annotate(key=key, day=TruncDate("created_at"))
+        .values("key", "model", "day")
+        .annotate(**_sums())
+        .order_by()
+    )
+    key_field = inner.query.annotations["key"].output_field
+    inner_sql, inner_params = inner.query.sql_with_params()
+    prices = ModelPrice._meta.db_table
+    team_id = ModelPrice._meta.get_field("team").get_db_prep_value(team.pk, db_connection)
+    if db_connection.vendor == "postgresql":
+        least, units = "LEAST", "ROUND({} * 1000000)"
+    else:  # SQLite: whole numbers, so that the sums are exact
+        least, units = "MIN", "CAST(ROUND({} * 1000000) AS INTEGER)"
+    cached = f'{least}(g."cached", g."input")'
+    input_rate = units.format('p."input_per_million"')
+    cached_rate = units.format('COALESCE(p."cached_input_per_million", p."input_per_million")')
+    output_rate = units.format('p."output_per_million"')
+    sql = f"""
+        SELECT g."key", p."currency", SUM(g."requests"), SUM(g."errors"), SUM(g."input"),
+            SUM(g."cached"), SUM(g."output"),
+            SUM((g."input" - {cached}) * {input_rate} + {cached} * {cached_rate}
+                + g."output" * {output_rate})
+        FROM (
+            SELECT g0.*, (
+                SELECT p0."id" FROM "{prices}" p0
+                WHERE p0."team_id" = %s AND p0."model" = g0."model"
+                    AND p0."effective_from" <= g0."day"
+                ORDER BY p0."effective_from" DESC LIMIT 1
+            ) AS "price_id"
+            FROM ({inner_sql}) g0
+        ) g
+        LEFT JOIN "{prices}" p ON p."id" = g."price_id"
+        GROUP BY g."key", p."currency"
+    """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
+    rows: dict[Any, UsageRow] = {}
+    names = ("requests", "errors", "input", "cached", "output")
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, [team_id, *inner_params])
+        for raw_key, currency, *sums, amount in cursor.fetchall():
+            key_value = key_field.to_python(raw_key)
+            row = rows.setdefault(key_value, UsageRow(key=key_value, label=""))
+            values = dict(zip(names, (int(value) for value in sums), strict=True))
+            row.add(values)
+            tokens = values["input"] + values["output"]
+            if not tokens:
+                continue
+            if currency is None:
+                row.money.unpriced_tokens += tokens
+            else:
+                row.money.add(currency, Decimal(amount) / MILLION / MILLION)
+    return rows
+
+
+def _days(calls: QuerySet[GatewayCall], *, team: Team) -> dict[datetime.date, UsageRow]:
+    """The sums and money of each day with calls (one query)."""
+    return _priced(calls, team=team, key=TruncDate("created_at"))
+
+
+def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
+    """The rows of `found` (a slice of `report.grouped`), labelled and priced: one query for
+    the money, one more for the names of members or tokens."""
+    group = report.group
+    rows = _labelled_rows(group, found)
+    keys = [row.key for row in rows]
+    money = (
+        _priced(
+            report.calls.annotate(row_key=_key_expression(group)).filter(
+                _in_keys(keys, name="row_key")
+            ),
+            team=report.team,
+            key=_key_expression(group),
+        )
+        if keys
+        else {}
+    )
+    for row in rows:
+        row.money = money[row.key].money if row.key in money else Money()
+    return rows
+
+
+def usage_row_batches(report: UsageReport) -> Iterator[list[UsageRow]]:
+    """Every row of the report, in order, EXPORT_BATCH at a time (for an export): the groups
+    are read from one cursor, and each batch is labelled and priced on its own."""
+    size = EXPORT_BATCH
+    batch: list[dict[str, Any]] = []
+    for values in report.grouped.iterator(chunk_size=size):
+        batch.append(values)
+        if len(batch) == size:
+            yield usage_rows(report, batch)
+            batch = []
+    if batch:
+        yield usage_rows(report, batch)
+
+
+def _chart_data(
+    report: UsageReport, max_series: int
+) -> tuple[dict[Any, str], dict[datetime.date, dict[Any, int]]]:
+    """The chart's labels of the largest groups and the tokens per day of those groups (the
+    rest under charts.OTHER_SERIES), and the number of groups: a handful of queries whatever
+    the number of groups."""
+    calls, group = report.calls, report.group
+    day_totals = {day: row.tokens for day, row in report.days.items()}
+    if group == "day":
+        report.count = len(day_totals)
+        return {}, {day: {"": tokens} for day, tokens in day_totals.items()}
+    top = list(
+        calls.annotate(key=_key_expression(group))
+        .values("key")
+        .annotate(**_sums())
+        .annotate(
+            tokens=F("input") + F("output"),
+            groups=Window(_WindowCount(), output_field=IntegerField()),
+        )
+        .order_by("-tokens", "key")[:max_series]
+    )
+    report.count = top[0]["groups"] if top else 0
+    drawn = max_series if report.count <= max_series else max_series - 1
+    top = top[:drawn]
+    labels = {}
+    for row in _labelled_rows(group, top):
+        labels[row.key] = f"{row.label} · {row.model}" if row.model else row.label
+    per_day: dict[datetime.date, dict[Any, int]] = {day: {} for day in day_totals}
+    per_key_day = (
+        calls.annotate(key=_key_expression(group), day=TruncDate("created_at"))
+        .filter(_in_keys(list(labels)))
+        .values("key", "day")
+        .annotate(**_sums())
+        .order_by()
+    )
+    for values in per_key_day:
+        per_day[values["day"]][values["key"]] = values["input"] + values["output"]
+    if report.count > drawn:
+        for day, tokens in per_day.items():
+            tokens[charts.OTHER_SERIES] = day_totals[day] - sum(tokens.values())
+    return labels, per_day
+
+
+def _labelled_rows(group: str, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
+    """The rows of `found`, labelled but not priced (one query for members or tokens)."""
+    labels = _labels(group, [values["key"] for values in found])
+    rows = []
+    for values in found:
+        row = UsageRow(key=values["key"], label="")
+        row.add(values)
+        row.label, row.detail, row.gone = labels[row.key]
+        if group == "member_model":
+            row.model = _model_of(row.key) or _("(no model)")
+        rows.append(row)
+    return rows
+
+
+def usage_report(
+    *,
+    team: Team,
+    group: str,
+    since: datetime.date,
+    until: datetime.date,
+    user_id: Any = None,
+    summary: bool = True,
+) -> UsageReport:
+    """The usage of `team` (or of one member) from `since` to `until`, broken down by `group`:
+    the groups' sums to page through (`report.grouped`, read by the caller) and, with
+    `summary` (what a page shows above the table; an export needs none of it), the totals,
+    the number of groups and the tokens per day of the largest groups for the chart. Latency
+    is left out: `usage_latency_fill` adds it to the rows shown."""
+    calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
+    report = UsageReport(
+        group=group,
+        since=since,
+        until=until,
+        totals=UsageRow(key=None, label=_("All calls")),
+        grouped=_grouped(calls, group),
+        calls=calls,
+        team=team,
+    )
+    if not summary:
+        return report
+    report.days = _days(calls, team=team)
+    for row in report.days.values():
+        report.totals.add(row.__dict__)
+        report.totals.money.merge(row.money)
+    labels, by_day = _chart_data(report, charts.MAX_SERIES)
+    report.chart_labels = labels
+    day = since
+    while day <= until:
+        report.per_day.append((day, by_day.get(day, {})))
+        day += datetime.timedelta(days=1)
+    return report
+
+
+def token_usage_this_month(
+    *, team: Team, token_ids: Iterable[Any], today: datetime.date | None = None
+) -> dict[Any, UsageRow]:
+    """Each token's use this month (requests, errors, tokens, money where priced), for the
+    token list; tokens without a call are left out. Two queries whatever the number."""
+    token_ids = list(token_ids)
+    if not token_ids:
+        return {}
+    since, until = period_range("this_month", today=today or timezone.localdate())
+    calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
+    return usage_by(calls, group="token", book=PriceBook.for_team(team))
+
+
 def _aggregate(
     calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
 ) -> tuple[dict[Any, UsageRow], UsageRow, dict[datetime.date, dict[Any, int]]]:
@@ -299,65 +596,6 @@ def _aggregate(
         rows[key].money.merge(money)
         totals.money.merge(money)
     return rows, totals, by_day
-
-
-def usage_report(
-    *,
-    team: Team,
-    group: str,
-    since: datetime.date,
-    until: datetime.date,
-    user_id: Any = None,
-) -> UsageReport:
-    """The usage of `team` (or of one member) from `since` to `until`, broken down by `group`.
-    Latency is left out: `usage_latency_fill` adds it to the rows a page shows."""
-    calls = usage_calls(team=team, since=since, until=until, user_id=user_id)
-    rows, totals, by_day = _aggregate(calls, group=group, book=PriceBook.for_team(team))
-    for key, (label, detail, gone) in _labels(group, rows).items():
-        rows[key].label, rows[key].detail, rows[key].gone = label, detail, gone
-        if group == "member_model":
-            rows[key].model = _model_of(key) or _("(no model)")
-    if group == "day":
-        ordered = sorted(rows.values(), key=lambda row: row.key, reverse=True)
-    elif group == "member_model":  # each member's models together, most tokens first
-        spent: dict[Any, int] = {}
-        for row in rows.values():
-            member = _member_of(row.key)
-            spent[member] = spent.get(member, 0) + row.tokens
-        ordered = sorted(
-            rows.values(),
-            key=lambda row: (
-                -spent[_member_of(row.key)],
-                row.label,
-                str(_member_of(row.key) or ""),
-                -row.tokens,
-                row.model,
-            ),
-        )
-    else:
-        ordered = sorted(rows.values(), key=lambda row: (-row.tokens, -row.requests, row.label))
-
-    per_day = []
-    day = since
-    while day <= until:
-        per_day.append((day, by_day.get(day, {})))
-        day += datetime.timedelta(days=1)
-    return UsageReport(
-        group=group, since=since, until=until, totals=totals, rows=ordered, per_day=per_day
-    )
-
-
-def token_usage_this_month(
-    *, team: Team, token_ids: Iterable[Any], today: datetime.date | None = None
-) -> dict[Any, UsageRow]:
-    """Each token's use this month (requests, errors, tokens, money where priced), for the
-    token list; tokens without a call are left out. Two queries whatever the number."""
-    token_ids = list(token_ids)
-    if not token_ids:
-        return {}
-    since, until = period_range("this_month", today=today or timezone.localdate())
-    calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
-    return usage_by(calls, group="token", book=PriceBook.for_team(team))
 
 
 def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> dict[Any, UsageRow]:
@@ -399,11 +637,11 @@ def percentile_cont(values: Sequence[float], fraction: float) -> float | None:
     return float(values[low] + (values[high] - values[low]) * (position - low))
 
 
-def _in_keys(keys: Sequence[Any]) -> Q:
+def _in_keys(keys: Sequence[Any], *, name: str = "key") -> Q:
     present = [key for key in keys if key is not None]
-    condition = Q(key__in=present)
+    condition = Q(**{f"{name}__in": present})
     if len(present) != len(keys):
-        condition |= Q(key__isnull=True)
+        condition |= Q(**{f"{name}__isnull": True})
     return condition
 
 
@@ -481,11 +719,8 @@ def usage_totals_latency(
 
 def usage_chart(report: UsageReport, *, chart_id: str = "gateway-usage-chart") -> charts.BarChart:
     """Tokens per day, stacked by the report's group (one bar a day when grouped by day)."""
-    labels = {
-        str(row.key): f"{row.label} · {row.model}" if row.model else row.label
-        for row in report.rows
-    }
-    stacked = report.group != "day" and len(labels) > 1
+    labels = {str(key): label for key, label in report.chart_labels.items()}
+    stacked = report.group != "day" and report.count > 1
     columns = []
     for day, tokens in report.per_day:
         total = sum(tokens.values())

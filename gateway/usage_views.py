@@ -5,6 +5,7 @@ A member sees their own calls; an admin or the owner everyone's. Prices are kept
 """
 
 import datetime
+import itertools
 from collections.abc import Iterator
 from functools import partial
 from typing import Any
@@ -28,7 +29,7 @@ from gateway.models import ModelPrice
 from gateway.price_forms import ModelPriceForm
 from lib.csvexport import csv_response
 from lib.forms import posted
-from lib.pagination import paginate
+from lib.pagination import Counted, paginate
 
 USAGE_PAGE_SIZE = 25
 
@@ -133,8 +134,11 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
     report = usage.usage_report(
         team=access.team, group=group, since=since, until=until, user_id=user_id
     )
-    pages = paginate(request, report.rows, default_size=USAGE_PAGE_SIZE)
+    # The groups were counted for the chart: the page is sliced without counting them again.
+    grouped = Counted(report.grouped, report.count)
+    pages = paginate(request, grouped, default_size=USAGE_PAGE_SIZE)
     page = pages.page
+    page.object_list = usage.usage_rows(report, page.object_list)
     usage.usage_latency_fill(
         page.object_list, team=access.team, group=group, since=since, until=until, user_id=user_id
     )
@@ -177,7 +181,7 @@ def _number(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}"
 
 
-def _usage_rows(report: usage.UsageReport, group: str) -> Iterator[list[object]]:
+def _usage_rows(rows: Iterator[list[usage.UsageRow]], group: str) -> Iterator[list[object]]:
     by_model = group == "member_model"
     with_budgets = group in BUDGET_GROUPS
     yield [
@@ -201,7 +205,7 @@ def _usage_rows(report: usage.UsageReport, group: str) -> Iterator[list[object]]
             else []
         ),
     ]
-    for row in report.rows:
+    for row in itertools.chain.from_iterable(rows):
         amount, currency = row.money.csv()
         latency = row.latency or usage.Latency()
         label = row.key.isoformat() if group == "day" else row.label
@@ -244,14 +248,20 @@ def usage_export(request: HttpRequest, team_id: UUID) -> HttpResponse:
     group, _period, since, until = form.choice()
     user_id = _scope(request, access)
     report = usage.usage_report(
-        team=access.team, group=group, since=since, until=until, user_id=user_id
+        team=access.team, group=group, since=since, until=until, user_id=user_id, summary=False
     )
-    usage.usage_latency_fill(
-        report.rows, team=access.team, group=group, since=since, until=until, user_id=user_id
-    )
-    _attach_budgets(report.rows, group=group, access=access)
+
+    def batches() -> Iterator[list[usage.UsageRow]]:
+        # Read as the download streams: a batch of rows at a time, never all of them.
+        for batch in usage.usage_row_batches(report):
+            usage.usage_latency_fill(
+                batch, team=access.team, group=group, since=since, until=until, user_id=user_id
+            )
+            _attach_budgets(batch, group=group, access=access)
+            yield batch
+
     filename = f"tablero-gateway-usage-{group}-{since:%Y-%m-%d}-{until:%Y-%m-%d}.csv"
-    return csv_response(_usage_rows(report, group), filename=filename)
+    return csv_response(_usage_rows(batches(), group), filename=filename)
 
 
 # --- prices -------------------------------------------------------------------------------------

@@ -89,3 +89,20 @@ class Mapped:
 
     def __iter__(self) -> Iterator[Any]:
         return (self.convert(row) for row in self.queryset)
+
+
+class Counted:
+    """A queryset whose size is already known (counted once for something else): Paginator
+    slices it in the database and does not count it again."""
+
+    def __init__(self, queryset: Any, count: int) -> None:
+        self.queryset, self._count = queryset, count
+
+    def count(self) -> int:
+        return self._count
+
+    def __len__(self) -> int:
+        return self._count
+
+    def __getitem__(self, index: int | slice) -> Any:
+        return self.queryset[index]

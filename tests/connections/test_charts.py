@@ -9,6 +9,7 @@ from django.utils import timezone, translation
 
 from connections.charts import (
     OTHER_FILL,
+    OTHER_SERIES,
     Column,
     bar_chart,
     duration_seconds,
@@ -79,6 +80,29 @@ def test_stacked_chart_orders_series_by_size_and_folds_the_rest():
     assert len(segments) == 4
     assert segments[0].title == "Day 0 · Series 9: 10"
     assert segments[-1].title == "Day 0 · Other: 28"  # 1 + 2 + ... + 7
+
+
+def test_a_rest_already_summed_is_drawn_as_other_like_the_series_it_stands_for():
+    """A caller that reads only the largest series gives the rest as OTHER_SERIES: the chart
+    is the one drawn from every series."""
+    every = [
+        Column(str(n), f"Day {n}", {f"s{i}": Decimal(i + 1) for i in range(10)}) for n in range(3)
+    ]
+    labels = {f"s{i}": f"Series {i}" for i in range(10)}
+    largest = [
+        Column(
+            str(n),
+            f"Day {n}",
+            {**{f"s{i}": Decimal(i + 1) for i in (7, 8, 9)}, OTHER_SERIES: Decimal(28)},
+        )
+        for n in range(3)
+    ]
+    whole = _chart(every, series_labels=labels, max_series=4)
+    summed = _chart(
+        largest, series_labels={f"s{i}": labels[f"s{i}"] for i in (7, 8, 9)}, max_series=4
+    )
+    assert summed.legend == whole.legend
+    assert summed.bars == whole.bars
 
 
 def test_long_legend_labels_are_shortened_with_the_full_text_kept():

@@ -229,6 +229,24 @@ def test_csv_export(admin_client_, team, member_token, service_token):
     assert body["'=HYPERLINK(1)"][7:10] == ["", "", "1500"]
 
 
+def test_the_csv_lists_every_row_in_the_pages_order_a_batch_at_a_time(
+    admin_client_, team, member_token, monkeypatch
+):
+    monkeypatch.setattr(usage, "EXPORT_BATCH", 2)
+    make_price(team, model="model-1", input="1", cached=None, output="0")
+    for index in range(5):
+        make_call(
+            member_token, when=_at(20), model=f"model-{index}", input_tokens=1_000_000 * index
+        )
+    page = admin_client_.get(_url(team, by="model"))
+    shown = [(row.label, row.money.display()) for row in page.context["page_obj"]]
+    rows = _export(admin_client_, team, by="model")
+    assert [row[0] for row in rows[1:]] == [label for label, _money in shown]
+    assert [label for label, _money in shown] == [f"model-{n}" for n in (4, 3, 2, 1, 0)]
+    assert dict(shown)["model-1"] == "1.00 USD"
+    assert {row[0]: row[7] for row in rows[1:]}["model-1"] == "1.00"
+
+
 def test_latency_percentiles_match_postgresql_interpolation(admin_client_, team, member_token):
     for latency in range(10, 101, 10):  # 10, 20, ... 100
         make_call(member_token, when=_at(20), latency_ms=latency)
