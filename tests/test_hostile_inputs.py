@@ -140,7 +140,6 @@ def _post_only_urls(team, conn, assistant, objects) -> list[str]:
     return [
         team_url("accounts:member_invite", team),
         team_url("accounts:member_role", team, objects["membership"].pk),
-        team_url("accounts:member_remove", team, objects["membership"].pk),
         team_url("accounts:invitation_revoke", team, objects["invitation"].pk),
         team_url("connections:test", team, conn.pk),
         team_url("connections:models_refresh", team, conn.pk),
@@ -149,8 +148,15 @@ def _post_only_urls(team, conn, assistant, objects) -> list[str]:
         team_url("assistants:sync", team, assistant.pk),
         team_url("assistants:import", team, conn.pk),
         team_url("assistants:run_start", team, assistant.pk),
-        team_url("assistants:run_cancel", team, objects["run"].pk),
         reverse("accounts:logout"),
+    ]
+
+
+def _confirmed_urls(team, objects) -> list[str]:
+    """Destructive actions whose GET is a confirmation page, and only POST acts."""
+    return [
+        team_url("accounts:member_remove", team, objects["membership"].pk),
+        team_url("assistants:run_cancel", team, objects["run"].pk),
     ]
 
 
@@ -162,6 +168,10 @@ def test_get_on_post_only_urls_is_405_and_changes_nothing(
         for method in ("get", "put", "delete"):
             response = getattr(client, method)(url)
             assert response.status_code == 405, (method, url)
+    for url in _confirmed_urls(team, objects):
+        assert client.get(url).status_code in (200, 302), url  # asks first (or nothing to do)
+        for method in ("put", "delete"):
+            assert getattr(client, method)(url).status_code == 405, (method, url)
     assert Membership.objects.filter(team=team, user=member).exists()
     assert Invitation.objects.get(pk=objects["invitation"].pk).revoked_at is None
     assert Run.objects.get(pk=objects["run"].pk).status == RunStatus.COMPLETED

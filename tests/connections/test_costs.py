@@ -252,14 +252,14 @@ def test_failed_refresh_keeps_the_figures_with_an_explanation(
 def test_a_refresh_not_done_yet_says_fetching(admin_client_, connection, fake_upstream):
     response = admin_client_.post(_refresh_url(connection), {"group": "line_item"}, follow=True)
     body = response.content.decode()
-    assert "Fetching…" in body and 'hx-trigger="every 2s"' in body
+    assert "<strong>Fetching…</strong>" in body and 'hx-trigger="every 2s"' in body
     assert "Costs refreshed." not in body
     assert fake_upstream.requests_to(COSTS_PATH) == []
 
     run_queued()
 
     body = admin_client_.get(_url(connection)).content.decode()
-    assert "Fetching…" not in body and "every 2s" not in body
+    assert "<strong>Fetching…</strong>" not in body and "every 2s" not in body
     assert body.count('class="bar-group"') == 31
 
 

@@ -28,7 +28,7 @@ def test_test_now_answers_checking_and_a_task_checks(admin_client_, team, fake_u
 
     page = response.content.decode()
     assert response.status_code == 200
-    assert "Checking…" in page
+    assert "<strong>Checking…</strong>" in page
     detail = page_url("connections:detail", connection)
     assert f'hx-get="{detail}"' in page
     assert 'hx-select="#connection-health"' in page
@@ -40,7 +40,7 @@ def test_test_now_answers_checking_and_a_task_checks(admin_client_, team, fake_u
     connection.refresh_from_db()
     assert connection.health == Health.INVALID_KEY
     page = admin_client_.get(detail).content.decode()  # what htmx (or a reload) fetches
-    assert "Checking…" not in page
+    assert "<strong>Checking…</strong>" not in page
     assert "hx-get" not in page
     assert "Invalid authentication (401)" in page
     (sent,) = fake_upstream.requests_to("/v1/models")
@@ -70,7 +70,7 @@ def test_a_check_asked_for_twice_while_queued_shows_checking_once(
     connection.refresh_from_db()
     assert connection.health == Health.OK
     page = admin_client_.get(page_url("connections:detail", connection)).content.decode()
-    assert "Checking…" not in page
+    assert "<strong>Checking…</strong>" not in page
     assert "The key worked at the last check." in page
 
 
@@ -99,4 +99,4 @@ def test_a_viewer_sees_the_check_under_way(admin_client_, viewer_client, team, f
 
     page = viewer_client.get(page_url("connections:detail", connection)).content.decode()
 
-    assert "Checking…" in page
+    assert "<strong>Checking…</strong>" in page
