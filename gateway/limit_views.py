@@ -5,6 +5,7 @@ Admins and owners set and remove limits. Anyone else sees their own: their membe
 their tokens' limits and the team default, read-only (a POST is refused, 403).
 """
 
+from datetime import timedelta
 from typing import Any
 from uuid import UUID
 
@@ -14,6 +15,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -94,6 +96,10 @@ def _cleared(request: HttpRequest, limit: UsageLimit | None, back_url: str) -> H
     return redirect(back_url)
 
 
+# The overview says how many calls the limits refused in this last while, and which limits.
+REFUSED_LATELY = timedelta(hours=1)
+
+
 # --- the overview -------------------------------------------------------------------------------
 
 
@@ -110,7 +116,14 @@ def limit_overview(request: HttpRequest, team_id: UUID) -> HttpResponse:
     member_use = budgets.budgets_of(
         team=team, group="member", keys=[m.user_id for m in memberships]
     )
-    members = [{"membership": m, "use": member_use[m.user_id]} for m in memberships]
+    since = timezone.now() - REFUSED_LATELY
+    member_refused = selectors.limit_refusals(
+        team=team, group="member", keys=[m.user_id for m in memberships], since=since
+    )
+    members = [
+        {"membership": m, "use": member_use[m.user_id], "refused": member_refused.get(m.user_id)}
+        for m in memberships
+    ]
     limited_tokens = list(
         selectors.visible_tokens(access)
         .filter(limits__isnull=False, revoked_at__isnull=True)
@@ -120,7 +133,13 @@ def limit_overview(request: HttpRequest, team_id: UUID) -> HttpResponse:
     token_use = budgets.budgets_of(
         team=team, group="token", keys=[token.pk for token in limited_tokens]
     )
-    tokens = [{"token": token, "use": token_use[token.pk]} for token in limited_tokens]
+    token_refused = selectors.limit_refusals(
+        team=team, group="token", keys=[token.pk for token in limited_tokens], since=since
+    )
+    tokens = [
+        {"token": token, "use": token_use[token.pk], "refused": token_refused.get(token.pk)}
+        for token in limited_tokens
+    ]
     return render(
         request,
         "gateway/limits/overview.html",

@@ -109,6 +109,16 @@ _WHOSE = {
     LimitSource.MEMBER: "this member's limit (over all their tokens in the team)",
     LimitSource.TEAM_DEFAULT: "the team's default limit (for tokens without their own)",
 }
+# A refusal's kind, as its record says it (gateway.models.Refusal): a call larger than the
+# tokens per minute is refused by that limit.
+_REFUSAL_KINDS = {
+    "requests": "rpm",
+    "tokens": "tpm",
+    "too_large": "tpm",
+    "concurrent": "concurrent",
+    "budget_tokens": "month_tokens",
+    "budget_money": "month_money",
+}
 _RAISE = "A team admin can raise it on the team's limits page in Tablero."
 
 
@@ -255,6 +265,11 @@ class Refusal:
     @property
     def quota(self) -> bool:
         return self.kind in ("budget_tokens", "budget_money")
+
+    @property
+    def refusal(self) -> str:
+        """Which limit, and whose, as the call's record keeps it (a gateway.models.Refusal)."""
+        return f"limit_{self.limit.source}_{_REFUSAL_KINDS[self.kind]}"
 
     @property
     def code(self) -> str:

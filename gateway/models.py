@@ -128,9 +128,36 @@ class Refusal(models.TextChoices):
 
     FAIR_SHARE_REQUESTS = "fair_share_requests", _("Fair share of the provider's request limit")
     FAIR_SHARE_TOKENS = "fair_share_tokens", _("Fair share of the provider's token limit")
+    # Tablero's own limits (gateway.limits): "limit_<whose>_<which>", as limits.Refusal says.
+    TOKEN_RPM = "limit_token_rpm", _("Requests per minute (the token's limit)")
+    TOKEN_TPM = "limit_token_tpm", _("Tokens per minute (the token's limit)")
+    TOKEN_CONCURRENT = "limit_token_concurrent", _("Concurrent requests (the token's limit)")
+    TOKEN_MONTH_TOKENS = "limit_token_month_tokens", _("Monthly token budget (the token's)")
+    TOKEN_MONTH_MONEY = "limit_token_month_money", _("Monthly money budget (the token's)")
+    MEMBER_RPM = "limit_member_rpm", _("Requests per minute (the member's limit)")
+    MEMBER_TPM = "limit_member_tpm", _("Tokens per minute (the member's limit)")
+    MEMBER_CONCURRENT = "limit_member_concurrent", _("Concurrent requests (the member's limit)")
+    MEMBER_MONTH_TOKENS = "limit_member_month_tokens", _("Monthly token budget (the member's)")
+    MEMBER_MONTH_MONEY = "limit_member_month_money", _("Monthly money budget (the member's)")
+    TEAM_DEFAULT_RPM = "limit_team_default_rpm", _("Requests per minute (the team default)")
+    TEAM_DEFAULT_TPM = "limit_team_default_tpm", _("Tokens per minute (the team default)")
+    TEAM_DEFAULT_CONCURRENT = (
+        "limit_team_default_concurrent",
+        _("Concurrent requests (the team default)"),
+    )
+    TEAM_DEFAULT_MONTH_TOKENS = (
+        "limit_team_default_month_tokens",
+        _("Monthly token budget (the team default)"),
+    )
+    TEAM_DEFAULT_MONTH_MONEY = (
+        "limit_team_default_month_money",
+        _("Monthly money budget (the team default)"),
+    )
 
 
 FAIR_SHARE_REFUSALS = (Refusal.FAIR_SHARE_REQUESTS, Refusal.FAIR_SHARE_TOKENS)
+# Tablero's own limits refused these (a 429 rate_limit_exceeded or insufficient_quota).
+LIMIT_REFUSALS = tuple(r for r in Refusal if r.startswith("limit_"))
 
 
 class GatewayCall(models.Model):
@@ -158,7 +185,8 @@ class GatewayCall(models.Model):
     status = models.PositiveSmallIntegerField(_("status"))
     # Whether Tablero refused it (True) or the provider answered (False).
     refused = models.BooleanField(_("refused by Tablero"), default=False)
-    # Why, for the refusals a page counts (the fair share of the provider's limit).
+    # Why, for the refusals a page counts (the fair share of the provider's limit, and
+    # Tablero's own limits: which one, and whose).
     refusal = models.CharField(
         _("refusal"), max_length=32, choices=Refusal.choices, blank=True, default=""
     )
@@ -184,6 +212,12 @@ class GatewayCall(models.Model):
                 fields=["-created_at"],
                 condition=models.Q(status__gte=400) | models.Q(refused=True),
                 name="gateway_call_errors_when",
+            ),
+            # The refusals that say why, per team (the limits overview's last hour): small.
+            models.Index(
+                fields=["team", "-created_at"],
+                condition=~models.Q(refusal=""),
+                name="gateway_call_refusal_when",
             ),
         ]
 

@@ -577,6 +577,7 @@ class Gateway:
             ticket = await limits.acquire(grant.limits, demand, prices=grant.prices)
             if isinstance(ticket, limits.Refusal):
                 call.status = 429
+                call.refusal = ticket.refusal
                 await _refuse(
                     send,
                     429,

@@ -16,13 +16,21 @@ from accounts.access import TeamAccess
 from accounts.models import Team
 from connections.models import Connection
 from gateway import budgets, usage
-from gateway.models import FAIR_SHARE_REFUSALS, ApiToken, GatewayCall, Refusal
+from gateway.models import (
+    FAIR_SHARE_REFUSALS,
+    LIMIT_REFUSALS,
+    ApiToken,
+    GatewayCall,
+    Refusal,
+)
 
 __all__ = [
     "HeldBack",
+    "RefusedLately",
     "TokenListing",
     "cached_model_ids",
     "held_back",
+    "limit_refusals",
     "model_choices",
     "month_start",
     "token_get",
@@ -189,3 +197,37 @@ def held_back(*, connection: Connection, since: datetime, user: Any = None) -> l
         )
         for row in rows
     ]
+
+
+@dataclass
+class RefusedLately:
+    """How many calls Tablero's own limits refused lately, and which limits (most first)."""
+
+    total: int = 0
+    by: list[tuple[Refusal, int]] | None = None
+
+
+def limit_refusals(
+    *, team: Team, group: str, keys: Iterable[Any], since: datetime
+) -> dict[Any, RefusedLately]:
+    """The calls of `team` refused by Tablero's own limits since `since`, per member ("member":
+    `keys` are user ids) or per token ("token": token ids): one grouped read, served by the
+    small index of the refusals (gateway_call_refusal_when). Keys without any are left out."""
+    column = {"member": "user", "token": "token"}[group]
+    rows = (
+        GatewayCall.objects.filter(
+            team=team,
+            created_at__gte=since,
+            refusal__in=LIMIT_REFUSALS,
+            **{f"{column}__in": list(keys)},
+        )
+        .values(column, "refusal")
+        .annotate(refusals=Count("pk"))
+        .order_by(column, "-refusals", "refusal")
+    )
+    found: dict[Any, RefusedLately] = {}
+    for row in rows:
+        lately = found.setdefault(row[column], RefusedLately(by=[]))
+        lately.total += row["refusals"]
+        lately.by.append((Refusal(row["refusal"]), row["refusals"]))
+    return found

@@ -16,7 +16,7 @@ from django.urls import reverse
 
 from accounts.models import AuditAction, AuditEvent, Membership, Role
 from gateway import limit_services
-from gateway.models import LimitTarget, UsageLimit
+from gateway.models import GatewayCall, LimitTarget, Refusal, UsageLimit
 from tests.conftest import client_for, make_user
 from tests.connections.helpers import make_connection
 from tests.gateway.usage_helpers import make_call, make_price, make_token
@@ -267,6 +267,46 @@ def test_the_overview_shows_everyone_to_an_admin_and_ones_own_to_a_member(
     assert "Your limits" in mine
     assert member_token.display_prefix in mine
     assert owner_token.display_prefix not in mine and "99,000" not in mine
+
+
+def test_the_overview_says_what_the_limits_refused_in_the_last_hour(
+    admin_client_, member_client, team, member, member_token, owner_token
+):
+    limit_services.usage_limit_set(team=team, actor=None, token=member_token, concurrent_requests=3)
+    limit_services.usage_limit_set(team=team, actor=None, token=owner_token, concurrent_requests=7)
+    now = datetime.datetime.now(datetime.UTC)
+    refusals = [
+        (now - datetime.timedelta(minutes=5), Refusal.TOKEN_RPM),
+        (now - datetime.timedelta(minutes=50), Refusal.TOKEN_RPM),
+        (now - datetime.timedelta(minutes=20), Refusal.MEMBER_MONTH_MONEY),
+        # Neither counts: too long ago, and the provider's fair share (not Tablero's limits).
+        (now - datetime.timedelta(minutes=70), Refusal.TOKEN_RPM),
+        (now - datetime.timedelta(minutes=1), Refusal.FAIR_SHARE_REQUESTS),
+    ]
+    for when, refusal in refusals:
+        call = make_call(member_token, when=when, status=429, refused=True)
+        GatewayCall.objects.filter(pk=call.pk).update(refusal=refusal)
+    make_call(member_token)  # answered: not a refusal
+
+    page = admin_client_.get(_overview_url(team)).content.decode()
+    said = (
+        "Refused in the last hour: 3 (Requests per minute (the token&#x27;s limit): 2; "
+        "Monthly money budget (the member&#x27;s): 1)"
+    )
+    assert page.count(said) == 2  # the member's row and their token's
+    assert page.count("Refused in the last hour") == 2  # nothing on the owner or their token
+    assert said in member_client.get(_overview_url(team)).content.decode()
+
+    spanish = admin_client_.get(_overview_url(team), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+    assert "Rechazadas en la última hora: 3" in spanish
+
+
+def test_the_overview_reads_the_refusals_in_one_query_per_table(admin_client_, team, member_token):
+    limit_services.usage_limit_set(team=team, actor=None, token=member_token, concurrent_requests=3)
+    with CaptureQueriesContext(db_connection) as queries:
+        admin_client_.get(_overview_url(team))
+    refusal_reads = [q["sql"] for q in queries if "limit_token_rpm" in q["sql"]]
+    assert len(refusal_reads) == 2  # the members', the tokens'
 
 
 def test_the_tokens_members_and_usage_pages_link_to_the_limits(

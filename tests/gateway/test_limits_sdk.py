@@ -16,7 +16,7 @@ import pytest
 import time_machine
 
 from gateway import limits, tokens
-from gateway.models import ApiToken, LimitTarget, UsageLimit
+from gateway.models import ApiToken, LimitTarget, Refusal, UsageLimit
 from tests.gateway.conftest import settle
 from tests.gateway.usage_helpers import make_price
 
@@ -71,7 +71,12 @@ def test_requests_per_minute_refused_in_the_provider_shape(
     assert headers["x-ratelimit-reset-requests"].endswith("s")
     # Refused before anything was forwarded, and recorded as Tablero's refusal.
     assert len(fake_upstream.requests_to("/v1/chat/completions", "POST")) == 2
-    assert [(c.status, c.refused) for c in written()] == [(200, False), (200, False), (429, True)]
+    # Which limit refused it, and whose, for the limits page.
+    assert [(c.status, c.refused, c.refusal) for c in written()] == [
+        (200, False, ""),
+        (200, False, ""),
+        (429, True, Refusal.TOKEN_RPM),
+    ]
 
 
 def test_the_sdk_waits_for_the_next_minute_and_retries(sdk, make_token, team, fake_upstream):
@@ -89,7 +94,7 @@ def test_the_sdk_waits_for_the_next_minute_and_retries(sdk, make_token, team, fa
     assert len(fake_upstream.requests_to("/v1/chat/completions", "POST")) == 2
 
 
-def test_tokens_per_minute_reserved_and_settled(sdk, make_token, team, fake_upstream):
+def test_tokens_per_minute_reserved_and_settled(sdk, make_token, team, fake_upstream, written):
     value = make_token()
     # Each call reserves 50 tokens plus its body's bytes / 4 (about 20), and uses 14: three
     # pass in a minute only because each is settled from its usage.
@@ -114,6 +119,8 @@ def test_tokens_per_minute_reserved_and_settled(sdk, make_token, team, fake_upst
     assert "this call alone would reserve more than this token's limit" in error.body["message"]
     assert error.response.headers["x-should-retry"] == "false"
     assert error.response.headers["x-ratelimit-limit-tokens"] == "160"
+    # Too large for the tokens per minute: that limit refused it.
+    assert [c.refusal for c in written()] == [""] * 3 + [Refusal.TOKEN_TPM]
 
 
 def test_concurrency_slot_given_back_when_the_client_goes(sdk, make_token, team, fake_upstream):
@@ -157,6 +164,7 @@ def test_token_budget_spent_is_insufficient_quota_not_retried(
     calls = written()
     # The SDK did not retry the refusal; the spend stayed within the budget.
     assert [c.status for c in calls] == [200] * passed + [429]
+    assert calls[-1].refusal == Refusal.TOKEN_MONTH_TOKENS
     spent = sum(c.input_tokens + c.output_tokens for c in calls[:-1])
     assert spent == passed * CALL_TOKENS
     sent = fake_upstream.requests_to("/v1/chat/completions", "POST")[-1]
@@ -184,7 +192,7 @@ def test_money_budget_counts_priced_models_only(sdk, make_token, team, fake_upst
 
 
 def test_team_default_member_limit_and_changes_take_effect(
-    sdk, make_token, team, member, fake_upstream
+    sdk, make_token, team, member, fake_upstream, written
 ):
     default = UsageLimit.objects.create(
         team=team, target=LimitTarget.TEAM_DEFAULT, requests_per_minute=1
@@ -211,6 +219,11 @@ def test_team_default_member_limit_and_changes_take_effect(
     default.delete()
     for _ in range(2):
         _chat(sdk(plain))
+    # Each refusal is recorded with the limit that refused it, and whose.
+    assert [c.refusal for c in written() if c.refused] == [
+        Refusal.TEAM_DEFAULT_RPM,
+        Refusal.MEMBER_CONCURRENT,
+    ]
 
 
 def test_limits_answer_plain_http_too(gateway, make_token, team):
