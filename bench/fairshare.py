@@ -37,8 +37,26 @@ def _setup(redis_url: str | None) -> None:
 
 def _run(calls: int, remaining: int) -> list[float]:
     from gateway import fairshare
-    from tests.gateway.fairshare_helpers import call as make_call
-    from tests.gateway.fairshare_helpers import headers
+    from gateway.recorder import Call
+
+    def headers(limit: str, remaining: str, reset: str, kind: str = "requests") -> list:
+        return [
+            (f"x-ratelimit-{name}-{kind}".encode(), value.encode())
+            for name, value in (("limit", limit), ("remaining", remaining), ("reset", reset))
+        ]
+
+    def make_call(connection_id: uuid.UUID, token_id: uuid.UUID) -> Call:
+        found = Call.begin(
+            team_id=connection_id,
+            token_id=token_id,
+            user_id=None,
+            connection_id=connection_id,
+            method="POST",
+            path="chat/completions",
+            address=None,
+        )
+        found.family, found.model, found.refused = "inference", "gpt-4o", False
+        return found
 
     fairshare.forget_local()
     connection = uuid.uuid4()

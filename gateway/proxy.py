@@ -49,7 +49,6 @@ import logging
 import re
 import time
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -474,25 +473,13 @@ class Gateway:
             )
             return
 
-        call = recorder.Call(
+        call = recorder.Call.begin(
             team_id=grant.team_id,
             token_id=grant.token_id,
             user_id=grant.user_id,
             connection_id=grant.connection_id,
-            family="",
             method=method,
             path=path,
-            model="",
-            status=0,
-            refused=True,
-            request_id="",
-            streamed=False,
-            latency_ms=None,
-            first_byte_ms=None,
-            input_tokens=None,
-            cached_tokens=None,
-            output_tokens=None,
-            created_at=datetime.now(UTC),
             address=address if address != "unknown" else None,
         )
         try:

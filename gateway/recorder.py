@@ -16,7 +16,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from uuid import UUID
 
 from django.db import close_old_connections, connection, transaction
@@ -56,6 +56,42 @@ class Call:
     created_at: datetime
     address: str | None
     refusal: str = ""  # gateway.models.Refusal, when one of those refused it
+
+    @classmethod
+    def begin(
+        cls,
+        *,
+        team_id: UUID,
+        token_id: UUID | None,
+        user_id: UUID | None,
+        connection_id: UUID | None,
+        method: str,
+        path: str,
+        address: str | None,
+    ) -> Call:
+        """A call as the gateway starts it, now: refused until it is forwarded, nothing known
+        of its family, model or answer yet."""
+        return cls(
+            team_id=team_id,
+            token_id=token_id,
+            user_id=user_id,
+            connection_id=connection_id,
+            family="",
+            method=method,
+            path=path,
+            model="",
+            status=0,
+            refused=True,
+            request_id="",
+            streamed=False,
+            latency_ms=None,
+            first_byte_ms=None,
+            input_tokens=None,
+            cached_tokens=None,
+            output_tokens=None,
+            created_at=datetime.now(UTC),
+            address=address,
+        )
 
 
 _pending: list[Call] = []

@@ -1,8 +1,7 @@
-"""What the fair-share tests and bench/fairshare.py build: the provider's rate-limit headers of
+"""What the fair-share tests build: the provider's rate-limit headers of
 an answer, and a gateway call as `gateway.proxy` hands it to `gateway.fairshare`."""
 
 import uuid
-from datetime import UTC, datetime
 
 from gateway.recorder import Call
 
@@ -17,24 +16,15 @@ def headers(limit="1000", remaining="50", reset="30s", kind="requests", **extra)
 
 
 def call(connection_id, token_id) -> Call:
-    return Call(
+    """A chat call of `token_id` on `connection_id`, let through, as the proxy hands it on."""
+    found = Call.begin(
         team_id=uuid.uuid4(),
         token_id=token_id,
         user_id=None,
         connection_id=connection_id,
-        family="inference",
         method="POST",
         path="chat/completions",
-        model="gpt-4o",
-        status=0,
-        refused=False,
-        request_id="",
-        streamed=False,
-        latency_ms=None,
-        first_byte_ms=None,
-        input_tokens=None,
-        cached_tokens=None,
-        output_tokens=None,
-        created_at=datetime.now(UTC),
         address=None,
     )
+    found.family, found.model, found.refused = "inference", "gpt-4o", False
+    return found
