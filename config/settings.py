@@ -189,9 +189,10 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://tablero")}
 # django-environ maps redis:// to django-redis whenever that package happens to be installed;
-# Tablero always uses Django's own Redis backend.
+# Tablero always uses Django's own Redis backend, with its connection pools shared by the whole
+# process (lib/rediscache.py: Django's own opened a connection per request under ASGI).
 if CACHES["default"]["BACKEND"].endswith(".RedisCache"):
-    CACHES["default"]["BACKEND"] = "django.core.cache.backends.redis.RedisCache"
+    CACHES["default"]["BACKEND"] = "lib.rediscache.RedisCache"
     # Every signed-in page reads its session: from Redis, shared by every process, instead of
     # a database query (written through to the database, which stays the record). Not with
     # the per-process memory cache, where one process would keep a session another ended.

@@ -151,14 +151,14 @@ def test_proxy_ssl_header_is_trusted_only_when_enabled():
     assert behind_proxy == {"SECURE_PROXY_SSL_HEADER": "('HTTP_X_FORWARDED_PROTO', 'https')"}
 
 
-def test_cache_url_selects_djangos_own_redis_backend():
+def test_cache_url_selects_djangos_own_redis_backend_with_shared_pools():
     env = production_env(CACHE_URL=f"rediscache://{REDIS_HOST}:{REDIS_PORT}/1")
     script = "import json; from django.conf import settings; print(json.dumps(settings.CACHES))"
     result = run(["-c", script], env)
 
     assert result.returncode == 0, result.stderr
     cache = json.loads(result.stdout)["default"]
-    assert cache["BACKEND"] == "django.core.cache.backends.redis.RedisCache"
+    assert cache["BACKEND"] == "lib.rediscache.RedisCache"
     assert cache["LOCATION"] == f"redis://{REDIS_HOST}:{REDIS_PORT}/1"
 
 
