@@ -135,8 +135,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
-    # django-axes must come last.
+    # django-axes must come last of those that act on a request.
     "axes.middleware.AxesMiddleware",
+    # Keeps the stack above synchronous under ASGI: one thread per page, not a thread round
+    # trip per middleware (config/middleware.py).
+    "config.middleware.SynchronousStack",
 ]
 
 ROOT_URLCONF = "config.urls"
