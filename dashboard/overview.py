@@ -158,13 +158,18 @@ class ErrorItem:
     run: Run | None = None
 
 
+# The parts keep numbers only. The rows the page lists (connections, runs in progress, errors)
+# are kept apart, under the same generations, and read only when a section of the page must
+# be rendered again (dashboard.home_fragments keeps the sections' HTML): unpickling some forty
+# model instances on every page was a tenth of a cached page's time.
 @dataclass(frozen=True)
 class ConnectionsPart:
     connection_count: int
     ok_count: int
     problem_count: int
     unchecked_count: int
-    connections: list[Connection]
+    next_step_count: int  # connections the "Needs attention" banner lists
+    next_steps_need_admin: bool  # one of them only an admin can fix
 
 
 @dataclass(frozen=True)
@@ -172,7 +177,6 @@ class RunsPart:
     runs_today: int
     tokens_month: int
     active_count: int
-    active_runs: list[Run]
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,8 @@ class Overview:
     active_count: int = 0
     active_runs: list[Run] = field(default_factory=list)
     errors: list[ErrorItem] = field(default_factory=list)
+    next_step_count: int = 0
+    next_steps_need_admin: bool = False
     # Spend (admins only): None when costs were not asked for.
     spend_month: dict[str, Decimal] | None = None
     spend_known: int = 0
@@ -215,7 +221,7 @@ class Overview:
     @property
     def needs_attention(self) -> bool:
         """Whether the page's one banner has something to list."""
-        return bool(self.next_steps) or self.background_stopped
+        return bool(self.next_step_count) or self.background_stopped
 
     @property
     def more_connections(self) -> int:
@@ -227,11 +233,7 @@ class Overview:
 
     @property
     def more_next_steps(self) -> int:
-        return max(0, self.problem_count - len(self.next_steps))
-
-    @property
-    def next_steps_need_admin(self) -> bool:
-        return any(step.needs_admin for step in self.next_steps)
+        return max(0, self.problem_count - self.next_step_count)
 
     @property
     def spend_display(self) -> str:
@@ -261,19 +263,33 @@ def _connections_part(team: Team) -> ConnectionsPart:
             counts["unchecked"] += row["n"]
         else:
             counts["problem"] += row["n"]
-    connections = list(
-        Connection.objects.filter(team=team)
-        .defer("models_cache")
-        .annotate(problem_rank=_problem_rank())
-        .order_by("problem_rank", "name")[:CONNECTIONS_SHOWN]
-    )
+    steps = _next_steps(_connections_shown(team))
     return ConnectionsPart(
         connection_count=counts["all"],
         ok_count=counts["ok"],
         problem_count=counts["problem"],
         unchecked_count=counts["unchecked"],
-        connections=connections,
+        next_step_count=len(steps),
+        next_steps_need_admin=any(step.needs_admin for step in steps),
     )
+
+
+def _connections_shown(team: Team) -> list[Connection]:
+    """The connections the table shows: those that need attention first."""
+    return list(
+        Connection.objects.filter(team=team)
+        .defer("models_cache")
+        .annotate(problem_rank=_problem_rank())
+        .order_by("problem_rank", "name")[:CONNECTIONS_SHOWN]
+    )
+
+
+def _next_steps(connections: list[Connection]) -> list[NextStep]:
+    return [
+        NextStep(connection=connection)
+        for connection in connections
+        if connection.health in NEXT_STEPS
+    ][:NEXT_STEPS_SHOWN]
 
 
 def _spend_of_connections(team: Team, now: datetime.datetime) -> dict[Any, MonthSpend]:
@@ -313,18 +329,20 @@ def _runs_part(team: Team, now: datetime.datetime) -> RunsPart:
             active=Count("pk", filter=active),
         )
     )
-    active_runs = list(
+    return RunsPart(
+        runs_today=stats["runs_today"],
+        tokens_month=stats["tokens_month"],
+        active_count=stats["active"],
+    )
+
+
+def _active_runs(team: Team) -> list[Run]:
+    return list(
         Run.objects.filter(team=team, status__in=ACTIVE_STATUSES)
         .exclude(run_overdue_q())
         .select_related("connection", "started_by")
         .defer("connection__models_cache", "connection__rate_limit", "input", "output_text")
         .order_by("-created_at")[:RUNS_SHOWN]
-    )
-    return RunsPart(
-        runs_today=stats["runs_today"],
-        tokens_month=stats["tokens_month"],
-        active_count=stats["active"],
-        active_runs=active_runs,
     )
 
 
@@ -376,10 +394,6 @@ def team_overview(
     wanted: dict[Part, tuple[str, Any]] = {
         Part.CONNECTIONS: ("", lambda: _connections_part(team)),
         Part.RUNS: (day, lambda: _runs_part(team, now)),
-        Part.ERRORS: (
-            "admin" if with_errors_of_connections else "reader",
-            lambda: _errors_part(team, now, with_connection_errors=with_errors_of_connections),
-        ),
         Part.GATEWAY: (
             f"{day}:{gateway_user.pk if gateway_user is not None else 'team'}",
             lambda: calls_since(team=team, since=_day_start(now), user=gateway_user),
@@ -400,11 +414,11 @@ def team_overview(
         ok_count=connections.ok_count,
         problem_count=connections.problem_count,
         unchecked_count=connections.unchecked_count,
+        next_step_count=connections.next_step_count,
+        next_steps_need_admin=connections.next_steps_need_admin,
         runs_today=runs.runs_today,
         tokens_month=runs.tokens_month,
         active_count=runs.active_count,
-        active_runs=runs.active_runs,
-        errors=parts[Part.ERRORS],
         gateway_today=parts[Part.GATEWAY],
     )
     if with_costs:
@@ -412,6 +426,15 @@ def team_overview(
         overview.admin_key_count = spend_part.admin_key_count
         overview.spend_known = spend_part.known_count
         overview.spend_month = spend_part.totals
+
+    # The rows, read (or computed) only when a section that lists them is rendered.
+    def kept(part: Part, name: str, variant: str, compute: Any) -> Any:
+        def value() -> Any:
+            return parts_get(team.pk, {part: (f"{name}:{variant}", compute)})[part]
+
+        return SimpleLazyObject(value)
+
+    shown = kept(Part.CONNECTIONS, "rows", "", lambda: _connections_shown(team))
 
     def rows() -> list[ConnectionRow]:
         spend: dict[Any, MonthSpend] = {}
@@ -421,15 +444,18 @@ def team_overview(
             ]
         return [
             ConnectionRow(connection=connection, spend=spend.get(connection.pk))
-            for connection in connections.connections
+            for connection in shown
         ]
 
     overview.connections = SimpleLazyObject(rows)  # type: ignore[assignment]
-    overview.next_steps = [
-        NextStep(connection=connection)
-        for connection in connections.connections
-        if connection.health in NEXT_STEPS
-    ][:NEXT_STEPS_SHOWN]
+    overview.next_steps = SimpleLazyObject(lambda: _next_steps(shown))  # type: ignore[assignment]
+    overview.active_runs = kept(Part.RUNS, "active", "", lambda: _active_runs(team))
+    overview.errors = kept(
+        Part.ERRORS,
+        "items",
+        "admin" if with_errors_of_connections else "reader",
+        lambda: _errors_part(team, now, with_connection_errors=with_errors_of_connections),
+    )
     overview.heartbeat = heartbeat_known()
     return overview
 

@@ -15,22 +15,30 @@ import threading
 
 from django.core.cache.backends import redis
 
-_pools: dict[tuple, object] = {}
+_pools: dict[tuple, tuple[object, object]] = {}  # (pool, client)
 _pools_lock = threading.Lock()
 
 
 class SharedPoolRedisCacheClient(redis.RedisCacheClient):
-    def _get_connection_pool(self, write):
+    def _shared(self, write):
         server = self._servers[self._get_connection_pool_index(write)]
         key = (self._pool_class, server, repr(sorted(self._pool_options.items())))
-        pool = _pools.get(key)
-        if pool is None:
+        shared = _pools.get(key)
+        if shared is None:
             with _pools_lock:
-                pool = _pools.get(key)
-                if pool is None:
+                shared = _pools.get(key)
+                if shared is None:
                     pool = self._pool_class.from_url(server, **self._pool_options)
-                    _pools[key] = pool
-        return pool
+                    # A redis-py client is thread-safe (each command takes a connection from
+                    # the pool): kept too, where Django made one per cache call.
+                    shared = _pools[key] = (pool, self._client(connection_pool=pool))
+        return shared
+
+    def _get_connection_pool(self, write):
+        return self._shared(write)[0]
+
+    def get_client(self, key=None, *, write=False):
+        return self._shared(write)[1]
 
 
 class RedisCache(redis.RedisCache):
