@@ -18,15 +18,22 @@ answered. Prints per target the requests per second, the median and 99th percent
 the errors (an answer other than 200, or none), and each worker's memory (RSS) before the
 first request and after the last.
 
-The client is asyncio with httpx (already a dependency): it shares the machine's cores with
-the server, so it prints how much of one core it used; on a 2-core machine read the figures
-as a floor. Nothing leaves loopback; the server is stopped at the end.
+The client is wrk when the machine has it (`apt-get install wrk`; --client wrk or httpx to
+choose), else asyncio with httpx (already a dependency), which needs about 4 ms of CPU per
+request itself and so measures itself more than the server beyond ~250 requests a second.
+Either shares the machine's cores with the server: it prints how much of one core the client
+used, and the CPU time the workers spent per request (utime + stime from /proc), which a
+busy machine inflates far less than the rates. Nothing leaves loopback; the server is stopped
+at the end.
 """
 
 import argparse
 import asyncio
 import os
+import re
+import resource
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -52,6 +59,7 @@ def _arguments() -> argparse.Namespace:
     parser.add_argument("--concurrency", default="10,50", help="comma-separated client counts")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--port", type=int, default=9810)
+    parser.add_argument("--client", choices=["auto", "wrk", "httpx"], default="auto")
     return parser.parse_args()
 
 
@@ -146,6 +154,56 @@ async def _drive(site: str, path: str, cookies, concurrency: int, duration: floa
     }
 
 
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def _wrk_ms(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s)", text).groups()
+    return float(number) * _UNITS[unit]
+
+
+def _wrk(site: str, path: str, cookies, concurrency: int, duration: float) -> dict:
+    """One wrk run (one thread, `concurrency` keep-alive connections); the same figures as
+    `_drive`. Errors: answers other than 2xx/3xx, and socket errors (timeouts included)."""
+    command = ["wrk", "-t1", f"-c{concurrency}", f"-d{duration:g}s", "--latency"]
+    command += ["--timeout", "60s"]
+    if cookies:
+        command += ["-H", "Cookie: " + "; ".join(f"{k}={v}" for k, v in cookies.items())]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    output = subprocess.run(
+        [*command, site + path], capture_output=True, text=True, check=True
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    requests = int(re.search(r"(\d+) requests in", output).group(1))
+    elapsed_match = re.search(r"requests in ([\d.]+)(ms|s|m)", output)
+    elapsed = float(elapsed_match.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[elapsed_match.group(2)]
+    percentile = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", output, re.MULTILINE))
+    errors = sum(int(n) for n in re.findall(r"Non-2xx or 3xx responses: (\d+)", output))
+    socket = re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output
+    )
+    errors += sum(int(n) for n in socket.groups()) if socket else 0
+    return {
+        "requests": requests,
+        "rate": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
+        "p50": _wrk_ms(percentile["50"]) if "50" in percentile else 0.0,
+        "p99": _wrk_ms(percentile["99"]) if "99" in percentile else 0.0,
+        "errors": errors,
+        "client_cpu": cpu / elapsed if elapsed else 0.0,
+    }
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    """utime + stime of the processes, in seconds."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for pid in pids:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / ticks
+
+
 def _say_why(log: Path) -> None:
     """The server's errors, each kind once with how often (their last line)."""
     found: dict[str, int] = {}
@@ -163,6 +221,11 @@ def _say_why(log: Path) -> None:
 def main() -> None:
     arguments = _arguments()
     counts = [int(part) for part in arguments.concurrency.split(",")]
+    client = arguments.client
+    if client == "auto":
+        client = "wrk" if shutil.which("wrk") else "httpx"
+    elif client == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed (apt-get install wrk)")
     folder = Path(tempfile.mkdtemp(prefix="tablero-load-"))
     env = _environment(folder, arguments)
     os.environ.update(env)
@@ -212,20 +275,28 @@ def main() -> None:
         cache = "Redis" if arguments.redis_url else "per-worker memory"
         print(
             f"\nuvicorn --workers {arguments.workers} (DEBUG off), {database}, cache {cache}; "
-            f"{arguments.duration:g} s per target; load {os.getloadavg()[0]:.1f} on "
-            f"{os.cpu_count()} cores before the first run"
+            f"client {client}; {arguments.duration:g} s per target; load "
+            f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores before the first run"
         )
         header = f"{'target':<18} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8}"
-        print(header + f" {'errors':>7} {'requests':>9} {'client CPU':>10}")
+        print(header + f" {'errors':>7} {'requests':>9} {'client CPU':>10} {'server CPU/req':>14}")
         total = 0
         for concurrency in counts:
             for name, path, cookies in targets:
-                found = asyncio.run(_drive(site, path, cookies, concurrency, arguments.duration))
+                cpu = _cpu_seconds(workers)
+                if client == "wrk":
+                    found = _wrk(site, path, cookies, concurrency, arguments.duration)
+                else:
+                    found = asyncio.run(
+                        _drive(site, path, cookies, concurrency, arguments.duration)
+                    )
+                cpu = _cpu_seconds(workers) - cpu
                 total += found["requests"]
+                per_request = 1000 * cpu / found["requests"] if found["requests"] else 0.0
                 print(
                     f"{name:<18} {concurrency:>7} {found['rate']:>8.0f} {found['p50']:>8.1f} "
                     f"{found['p99']:>8.1f} {found['errors']:>7} {found['requests']:>9} "
-                    f"{found['client_cpu']:>9.0%}",
+                    f"{found['client_cpu']:>9.0%} {per_request:>11.2f} ms",
                     flush=True,
                 )
         print(f"\nworker memory (RSS, MB) when started and after {total} requests:")
@@ -240,8 +311,6 @@ def main() -> None:
             web.kill()
             web.wait()
         logs.close()
-        import shutil
-
         shutil.rmtree(folder, ignore_errors=True)
 
 
