@@ -16,6 +16,7 @@ A generation is set at once and again when the transaction commits: a page compu
 the two, which could still see the old rows, is not kept.
 """
 
+import hashlib
 import uuid
 from collections.abc import Callable, Iterable
 from enum import StrEnum
@@ -95,9 +96,19 @@ def values_get(
     and language, the time). Two cache round trips, whatever the number of values."""
     needed = {part for parts, *_rest in wanted.values() for part in parts}
     generations = _generations(team_id, needed)
+    # The generations and the variant, hashed: a value of every part would make a key longer
+    # than a cache may take.
     keys = {
         name: ":".join(
-            [PREFIX, str(team_id), name, *(generations[part] for part in parts), variant]
+            [
+                PREFIX,
+                str(team_id),
+                name,
+                hashlib.blake2b(
+                    ":".join([*(generations[part] for part in parts), variant]).encode(),
+                    digest_size=16,
+                ).hexdigest(),
+            ]
         )
         for name, (parts, variant, _compute, _timeout) in wanted.items()
     }

@@ -1,3 +1,4 @@
+from typing import Any
 from uuid import UUID
 
 from django.contrib import messages
@@ -13,7 +14,7 @@ from accounts.models import Role
 from connections import tasks as connection_tasks
 from connections.models import Connection, Health
 from dashboard.checklist import checklist_dismiss, team_checklist
-from dashboard.home_fragments import admin_names, home_sections
+from dashboard.home_fragments import admin_names, home_sections, kept_page
 from dashboard.overview import connection_row, team_overview
 from lib.progress import progress_active
 
@@ -22,6 +23,12 @@ from lib.progress import progress_active
 @require_safe
 def team_home(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
+    return kept_page(
+        request=request, access=access, render=lambda extra: _team_home(request, access, extra)
+    )
+
+
+def _team_home(request: HttpRequest, access: TeamAccess, extra: dict[str, Any]) -> HttpResponse:
     overview = team_overview(
         team=access.team,
         with_errors_of_connections=access.is_admin,
@@ -40,6 +47,7 @@ def team_home(request: HttpRequest, team_id: UUID) -> HttpResponse:
         "checklist": team_checklist(access=access),
         "sections": sections,
         "team_admins": admins,
+        **extra,
     }
     return render(request, "dashboard/team_home.html", context)
 
