@@ -15,10 +15,10 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from accounts.models import Team
 from connections import charts
+from gateway.limits import month_range
 from gateway.models import GatewayCall, LimitTarget, UsageLimit
 from gateway.prices import Money, PriceBook
 from gateway.usage import UsageRow, usage_by
@@ -28,9 +28,8 @@ THRESHOLDS = (80, 100)
 
 
 def month_start(now: datetime.datetime | None = None) -> datetime.datetime:
-    """The first moment of the current calendar month in UTC."""
-    now = (now or timezone.now()).astimezone(datetime.UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    """The first moment of the budget month (the calendar month in UTC, `limits.month_range`)."""
+    return month_range(now)[0]
 
 
 # --- the limits ---------------------------------------------------------------------------------
@@ -148,7 +147,8 @@ def month_use(
     keys = [key for key in keys if key is not None]
     if not keys:
         return {}
-    calls = GatewayCall.objects.filter(team=team, created_at__gte=month_start(now))
+    start, end = month_range(now)
+    calls = GatewayCall.objects.filter(team=team, created_at__gte=start, created_at__lt=end)
     field = {"token": "token_id", "member": "user_id"}[group]
     calls = calls.filter(**{f"{field}__in": keys})
     return usage_by(calls, group=group, book=book or PriceBook.for_team(team))

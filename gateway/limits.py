@@ -74,6 +74,7 @@ __all__ = [
     "demand_of",
     "month_bounds",
     "month_of",
+    "month_range",
     "settle",
     "settle_soon",
     "with_headers",
@@ -193,6 +194,15 @@ def month_bounds(month: str) -> tuple[datetime.datetime, datetime.datetime]:
     start = datetime.datetime(year, number, 1, tzinfo=datetime.UTC)
     end = datetime.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=datetime.UTC)
     return start, end
+
+
+def month_range(
+    now: datetime.datetime | None = None,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The budget month holding `now` (this moment by default): its start and the next
+    month's, in UTC. Every "this month" that a page compares with a budget is this one, the
+    month the budgets are enforced in, whatever the site's time zone (TIME_ZONE)."""
+    return month_bounds(month_of(now or datetime.datetime.now(datetime.UTC)))
 
 
 # -- prices --------------------------------------------------------------------------------

@@ -46,6 +46,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Team, User
 from connections import charts
+from gateway.limits import month_range
 from gateway.models import ApiToken, GatewayCall, ModelPrice
 from gateway.prices import MILLION, Money, PriceBook
 from gateway.scopes import Scope
@@ -550,15 +551,19 @@ def usage_report(
 
 
 def token_usage_this_month(
-    *, team: Team, token_ids: Iterable[Any], today: datetime.date | None = None
+    *, team: Team, token_ids: Iterable[Any], now: datetime.datetime | None = None
 ) -> dict[Any, UsageRow]:
     """Each token's use this month (requests, errors, tokens, money where priced), for the
-    token list; tokens without a call are left out. Two queries whatever the number."""
+    token list, where it stands beside the token's budget: so the month is the budget month
+    (calendar month in UTC, `limits.month_range`), not the site's. Tokens without a call are
+    left out. Two queries whatever the number."""
     token_ids = list(token_ids)
     if not token_ids:
         return {}
-    since, until = period_range("this_month", today=today or timezone.localdate())
-    calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
+    start, end = month_range(now)
+    calls = GatewayCall.objects.filter(
+        team=team, token_id__in=token_ids, created_at__gte=start, created_at__lt=end
+    )
     return usage_by(calls, group="token", book=PriceBook.for_team(team))
 
 
