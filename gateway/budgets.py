@@ -3,7 +3,8 @@ list, the limits and usage pages and the budget alerts show. Nothing here writes
 
 The month is the calendar month in UTC, as the gateway counts it when it enforces a budget.
 Tokens are input plus output tokens; money counts only calls to models the team has a price
-for, in the budget's currency (`gateway.prices`).
+for, in the budget's currency (`gateway.prices`), each at the price of its day in UTC, as the
+gateway counts it too.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from connections import charts
 from gateway.limits import month_range
 from gateway.models import GatewayCall, LimitTarget, UsageLimit
 from gateway.prices import Money, PriceBook
-from gateway.usage import UsageRow, usage_by
+from gateway.usage import UsageRow, usage_by_utc_day
 
 # The shares of a budget at which its member and the admins are alerted.
 THRESHOLDS = (80, 100)
@@ -151,7 +152,7 @@ def month_use(
     calls = GatewayCall.objects.filter(team=team, created_at__gte=start, created_at__lt=end)
     field = {"token": "token_id", "member": "user_id"}[group]
     calls = calls.filter(**{f"{field}__in": keys})
-    return usage_by(calls, group=group, book=book or PriceBook.for_team(team))
+    return usage_by_utc_day(calls, group=group, book=book or PriceBook.for_team(team))
 
 
 def budget_use(

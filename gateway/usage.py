@@ -564,7 +564,7 @@ def token_usage_this_month(
     calls = GatewayCall.objects.filter(
         team=team, token_id__in=token_ids, created_at__gte=start, created_at__lt=end
     )
-    return usage_by(calls, group="token", book=PriceBook.for_team(team))
+    return usage_by_utc_day(calls, group="token", book=PriceBook.for_team(team))
 
 
 def _aggregate(
@@ -608,6 +608,16 @@ def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> di
     One query."""
     rows, _totals, _by_day = _aggregate(calls, group=group, book=book)
     return rows
+
+
+def usage_by_utc_day(
+    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
+) -> dict[Any, UsageRow]:
+    """`usage_by`, each call priced at the price of its day in UTC rather than in the site's
+    time zone: what is set against a budget, priced as the gateway prices it when it enforces
+    the budget (`gateway.limits`), so that a price dated from a day changes both alike."""
+    with timezone.override(datetime.UTC):
+        return usage_by(calls, group=group, book=book)
 
 
 # --- latency percentiles -----------------------------------------------------------------------
