@@ -391,3 +391,40 @@ def test_the_pages_price_a_budgets_calls_on_their_utc_day_as_the_gateway(
     )
     shown = budgets.budgets_of(team=team, group="token", keys=[token.pk])[token.pk]
     assert shown.money_spent_text == "3.00 USD"
+
+
+def test_two_seeders_racing_count_the_month_once(backend, token, pinned, monkeypatch):
+    """Two calls (two processes, in effect) find the month's counter missing at once and both
+    read the month's spend from the records: only one seed counts, and what was settled in
+    between is kept (the seed sets what is absent, in one step; it never adds nor overwrites)."""
+    import threading
+
+    make_call(token, input_tokens=1000, output_tokens=500)  # 1,500 tokens spent this month
+    limit = _limit(token, monthly_token_budget=2000)
+    both_read = threading.Barrier(2, timeout=10)
+    read = limits.month_spent
+
+    def month_spent(*args):
+        found = read(*args)
+        both_read.wait()  # neither seeds before the other has read the records
+        return found
+
+    monkeypatch.setattr(limits, "month_spent", month_spent)
+
+    async def scenario():
+        return await asyncio.gather(
+            limits.acquire([limit], Demand(tokens=100, model="")),
+            limits.acquire([limit], Demand(tokens=100, model="")),
+        )
+
+    first, second = _run(scenario())
+    assert isinstance(first, Ticket) and isinstance(second, Ticket)
+    for ticket in (first, second):
+        _run(limits.settle(ticket, _Call(input=100, output=0)))
+    # 1,500 + 200: 300 left, not 2000 - 3,200 (seeded twice).
+    assert isinstance(_run(limits.acquire([limit], Demand(tokens=300, model=""))), Ticket)
+    refused = _run(limits.acquire([limit], Demand(tokens=1, model="")))
+    assert (refused.kind, refused.remaining) == ("budget_tokens", 0)
+    # A seed arriving late (a third reader of older records) changes nothing either.
+    _run(limits.counters().seed(limit, "2026-11", 0, 0))
+    assert _run(limits.acquire([limit], Demand(tokens=1, model=""))).kind == "budget_tokens"
