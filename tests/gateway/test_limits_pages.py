@@ -491,6 +491,9 @@ def across_the_months_edge(settings, pinned_clock):
     pinned_clock.move_to(datetime.datetime(2026, 12, 1, 3, 0, tzinfo=datetime.UTC))
 
 
+# Transactional: `limits.month_spent` (what the gateway reads) closes a connection left in a
+# transaction, as the test's own would be.
+@pytest.mark.django_db(transaction=True)
 def test_every_use_shown_against_a_budget_is_the_enforced_utc_month(
     across_the_months_edge, admin_client_, member_client, team, member, member_token
 ):
