@@ -15,7 +15,7 @@ from django.utils.timesince import timesince
 from django.utils.translation import gettext_lazy as _
 
 from assistants.models import Run, RunStatus
-from assistants.services.runs import START_LOST_CODE
+from assistants.services.runs import START_LOST_CODE, THREAD_BUSY_CODE
 from connections.explanations import explain
 from connections.models import RunApi
 from lib.severity import Severity
@@ -91,6 +91,20 @@ ENDINGS: dict[tuple[RunStatus, str | None], _Words] = {
         _(
             "Start it again from the assistant's page. The provider may have run it once "
             "already: its usage page shows whether it did."
+        ),
+        Severity.WARN,
+    ),
+    (RunStatus.FAILED, THREAD_BUSY_CODE): _Words(
+        _("The provider is still busy with the previous turn"),
+        _(
+            "On the Assistants API a conversation takes no new message while one of its runs "
+            "is still going on at the provider, and the previous turn still was, even if "
+            "Tablero had stopped waiting for it. Tablero asks the provider to cancel a turn it "
+            "stopped waiting for before it sends the next one, but cancelling can take a moment."
+        ),
+        _(
+            "Wait a minute, then use “Retry this message” below. If it keeps failing, start a "
+            "new conversation from the assistant's page."
         ),
         Severity.WARN,
     ),

@@ -3,7 +3,8 @@ list, the limits and usage pages and the budget alerts show. Nothing here writes
 
 The month is the calendar month in UTC, as the gateway counts it when it enforces a budget.
 Tokens are input plus output tokens; money counts only calls to models the team has a price
-for, in the budget's currency (`gateway.prices`).
+for, in the budget's currency (`gateway.prices`), each at the price of its day in UTC, as the
+gateway counts it too.
 """
 
 from __future__ import annotations
@@ -15,22 +16,21 @@ from decimal import Decimal
 from typing import Any
 
 from django.db.models import Q, QuerySet
-from django.utils import timezone
 
 from accounts.models import Team
 from connections import charts
+from gateway.limits import month_range
 from gateway.models import GatewayCall, LimitTarget, UsageLimit
 from gateway.prices import Money, PriceBook
-from gateway.usage import UsageRow, usage_by
+from gateway.usage import UsageRow, usage_by_utc_day
 
 # The shares of a budget at which its member and the admins are alerted.
 THRESHOLDS = (80, 100)
 
 
 def month_start(now: datetime.datetime | None = None) -> datetime.datetime:
-    """The first moment of the current calendar month in UTC."""
-    now = (now or timezone.now()).astimezone(datetime.UTC)
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    """The first moment of the budget month (the calendar month in UTC, `limits.month_range`)."""
+    return month_range(now)[0]
 
 
 # --- the limits ---------------------------------------------------------------------------------
@@ -148,10 +148,11 @@ def month_use(
     keys = [key for key in keys if key is not None]
     if not keys:
         return {}
-    calls = GatewayCall.objects.filter(team=team, created_at__gte=month_start(now))
+    start, end = month_range(now)
+    calls = GatewayCall.objects.filter(team=team, created_at__gte=start, created_at__lt=end)
     field = {"token": "token_id", "member": "user_id"}[group]
     calls = calls.filter(**{f"{field}__in": keys})
-    return usage_by(calls, group=group, book=book or PriceBook.for_team(team))
+    return usage_by_utc_day(calls, group=group, book=book or PriceBook.for_team(team))
 
 
 def budget_use(

@@ -16,7 +16,11 @@ tokens in the team. Each row may set:
   in the limit's currency: an unpriced model costs nothing Tablero knows of, so a money budget
   does not hold it back). The month is the calendar month in UTC. The month's spend is read
   from the database (the recorded calls' usage) the first time the month's counter is needed
-  and then kept in the counter, which each answer's usage increments.
+  and then kept in the counter, which each answer's usage increments. A call costs the team's
+  price for its model on its day (UTC), the price the pages show it at: when a price is set,
+  changed or removed, the month's money counters of the team are dropped
+  (`forget_team_money`) and the next call counts them again from the records at the new
+  prices, so that the gateway and the pages agree on what was spent.
 
 A call reserves, before it is forwarded: one request; its tokens, estimated as its largest
 answer (`max_tokens`, `max_completion_tokens` or `max_output_tokens` of a JSON body; else
@@ -72,8 +76,10 @@ __all__ = [
     "acquire",
     "counters",
     "demand_of",
+    "forget_team_money",
     "month_bounds",
     "month_of",
+    "month_range",
     "settle",
     "settle_soon",
     "with_headers",
@@ -193,6 +199,15 @@ def month_bounds(month: str) -> tuple[datetime.datetime, datetime.datetime]:
     start = datetime.datetime(year, number, 1, tzinfo=datetime.UTC)
     end = datetime.datetime(year + number // 12, number % 12 + 1, 1, tzinfo=datetime.UTC)
     return start, end
+
+
+def month_range(
+    now: datetime.datetime | None = None,
+) -> tuple[datetime.datetime, datetime.datetime]:
+    """The budget month holding `now` (this moment by default): its start and the next
+    month's, in UTC. Every "this month" that a page compares with a budget is this one, the
+    month the budgets are enforced in, whatever the site's time zone (TIME_ZONE)."""
+    return month_bounds(month_of(now or datetime.datetime.now(datetime.UTC)))
 
 
 # -- prices --------------------------------------------------------------------------------
@@ -369,6 +384,9 @@ def _window_headers(
 # settle(member, window, reserved, used, used money per limit, -1 unknown): remove the call
 #   from those in flight (and what it held, if it had not lapsed); correct the window's tokens
 #   if the window is the same; add what was used to the month's spend if the counter exists.
+# forget money(team, month): drop the money fields of the team's K:spent:<month> (the tokens
+#   stay), so that the next acquire asks for a seed and the money is counted again from the
+#   records at the prices in force now.
 
 _ACQUIRE = """
 local t = redis.call('TIME')
@@ -486,6 +504,14 @@ redis.call('PEXPIREAT', KEYS[1], ARGV[4])
 return 1
 """
 
+# Every field of a month's spend but the tokens: the money per currency.
+_FORGET_MONEY = """
+for _, name in ipairs(redis.call('HKEYS', KEYS[1])) do
+  if name ~= 'tok' then redis.call('HDEL', KEYS[1], name) end
+end
+return 1
+"""
+
 _PREFIX = "tablero:limits:"
 
 
@@ -583,6 +609,20 @@ class RedisCounters:
         currency = limit.budget_currency if limit.money_budget_micro is not None else ""
         await script(keys=[_keys(limit, month)[2]], args=[tokens, currency, money, expires])
 
+    def forget_money(self, team_id: UUID, month: str) -> None:
+        """Drop the money spent in `month` from the counters of `team_id`'s limits (blocking:
+        a price change is rare, and made on a page, not on the gateway's path)."""
+        import redis
+
+        client = redis.Redis.from_url(self.url, socket_timeout=2)
+        try:
+            forget = client.register_script(_FORGET_MONEY)
+            pattern = f"{_PREFIX}{{{team_id.hex}}}:*:spent:{month}"
+            for key in client.scan_iter(match=pattern, count=1000):
+                forget(keys=[key])
+        finally:
+            client.close()
+
     def clear(self) -> None:
         """Drop every counter (tests)."""
         import redis
@@ -613,6 +653,7 @@ class MemoryCounters:
         self._lock = threading.Lock()
         self._states: dict[str, _State] = {}
         self._spent: dict[tuple[str, str], dict[str, int]] = {}
+        self._teams: dict[str, UUID] = {}  # each limit key's team, for forget_money
 
     async def acquire(
         self, limits: Sequence[Limit], money: Sequence[int], *, member: str, tokens: int, month: str
@@ -701,15 +742,24 @@ class MemoryCounters:
 
     async def seed(self, limit: Limit, month: str, tokens: int, money: int) -> None:
         with self._lock:
+            self._teams[limit.key] = limit.team_id
             counter = self._spent.setdefault((limit.key, month), {})
             counter.setdefault("tok", tokens)
             if limit.money_budget_micro is not None:
                 counter.setdefault(limit.budget_currency, money)
 
+    def forget_money(self, team_id: UUID, month: str) -> None:
+        with self._lock:
+            for (key, counted), counter in self._spent.items():
+                if counted == month and self._teams.get(key) == team_id:
+                    for name in [name for name in counter if name != "tok"]:
+                        del counter[name]
+
     def clear(self) -> None:
         with self._lock:
             self._states.clear()
             self._spent.clear()
+            self._teams.clear()
 
 
 _counters: RedisCounters | MemoryCounters | None = None
@@ -737,6 +787,18 @@ def counters() -> RedisCounters | MemoryCounters:
         _counters = RedisCounters(url) if url else MemoryCounters()
         _counters_for = url
     return _counters
+
+
+def forget_team_money(team_id: UUID, *, store: Any = None) -> None:
+    """The team's prices changed: drop this month's money spent from its limits' counters, to
+    be counted again from the records at the new prices by the next call (`acquire` seeds
+    what is missing). The tokens spent do not depend on prices and stay. A failure is logged,
+    as the counters' failures are on the gateway's path."""
+    store = store or counters()
+    try:
+        store.forget_money(team_id, month_of(datetime.datetime.now(datetime.UTC)))
+    except Exception as error:
+        logger.warning("Gateway limits: the counters failed (%s).", type(error).__name__)
 
 
 # -- the month's spend from the database ----------------------------------------------------
@@ -935,7 +997,9 @@ async def settle(ticket: Ticket, call: Any) -> None:
         spent = tuple(held if used else min(held, 0) for held in ticket.money)
     else:
         used = (input or 0) + (output or 0)
-        day = datetime.datetime.now(datetime.UTC).date()
+        # The call's day (UTC), as the seed from the records and the pages price it.
+        began = getattr(call, "created_at", None) or datetime.datetime.now(datetime.UTC)
+        day = began.astimezone(datetime.UTC).date()
         spent = tuple(
             spent_money(
                 limit,

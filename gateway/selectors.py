@@ -16,6 +16,7 @@ from accounts.access import TeamAccess
 from accounts.models import Team
 from connections.models import Connection
 from gateway import budgets, usage
+from gateway.budgets import month_start
 from gateway.models import (
     FAIR_SHARE_REFUSALS,
     LIMIT_REFUSALS,
@@ -41,12 +42,6 @@ __all__ = [
 
 # Revoked and expired tokens stay on the page this long, then only in the audit log.
 RECENTLY_ENDED = timedelta(days=30)
-
-
-def month_start(now: datetime | None = None) -> datetime:
-    """The first moment of the current month, in the site's time zone."""
-    local = timezone.localtime(now or timezone.now())
-    return local.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
 
 
 def visible_tokens(access: TeamAccess) -> QuerySet[ApiToken]:
@@ -110,9 +105,7 @@ def token_month_use(
     ids = [token.pk for token in listed]
     if not ids:
         return listed
-    month = usage.token_usage_this_month(
-        team=access.team, token_ids=ids, today=timezone.localdate(now)
-    )
+    month = usage.token_usage_this_month(team=access.team, token_ids=ids, now=now)
     uses = budgets.budget_use(budgets.token_limits(team=access.team, token_ids=ids), month, ids)
     for token in listed:
         token.month = month.get(token.pk)

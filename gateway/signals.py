@@ -2,7 +2,9 @@
 or changes role, a user deactivated, a connection removed or pointed elsewhere (its key, base
 URL, organization or project), a token revoked or deleted, a usage limit or a model price
 set, changed or removed (a grant holds the limits that apply to it and, for money budgets,
-the team's prices; one limit can cover many tokens, so the whole team's grants go). Each
+the team's prices; one limit can cover many tokens, so the whole team's grants go). A price
+change also drops this month's money counted against the team's budgets
+(`gateway.limits.forget_team_money`), counted again at the new prices. Each
 tells every process, once the transaction commits, through `gateway.grants.forget` / `forget_team`.
 
 Connections are saved often for their health alone; those saves change nothing a grant holds
@@ -19,7 +21,7 @@ from django.db.models.signals import post_delete, post_save
 
 from accounts.models import Membership, User
 from connections.models import Connection
-from gateway import grants
+from gateway import grants, limits
 from gateway.models import ApiToken, ModelPrice, UsageLimit
 
 # What a grant holds of its connection.
@@ -71,6 +73,12 @@ def _team_rule_changed(sender: type, instance: UsageLimit | ModelPrice, **kwargs
     _team_changed(instance.team_id)
 
 
+def _price_changed(sender: type, instance: ModelPrice, **kwargs: Any) -> None:
+    """The month's money spent was counted at the old prices: counted again at the new."""
+    _team_changed(instance.team_id)
+    transaction.on_commit(partial(limits.forget_team_money, instance.team_id))
+
+
 def connect() -> None:
     post_save.connect(_membership_changed, sender=Membership, dispatch_uid="gateway-membership")
     post_delete.connect(_membership_changed, sender=Membership, dispatch_uid="gateway-member-gone")
@@ -81,5 +89,5 @@ def connect() -> None:
     post_delete.connect(_token_changed, sender=ApiToken, dispatch_uid="gateway-token-gone")
     post_save.connect(_team_rule_changed, sender=UsageLimit, dispatch_uid="gateway-limit")
     post_delete.connect(_team_rule_changed, sender=UsageLimit, dispatch_uid="gateway-limit-gone")
-    post_save.connect(_team_rule_changed, sender=ModelPrice, dispatch_uid="gateway-price")
-    post_delete.connect(_team_rule_changed, sender=ModelPrice, dispatch_uid="gateway-price-gone")
+    post_save.connect(_price_changed, sender=ModelPrice, dispatch_uid="gateway-price")
+    post_delete.connect(_price_changed, sender=ModelPrice, dispatch_uid="gateway-price-gone")

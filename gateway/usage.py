@@ -46,6 +46,7 @@ from django.utils.translation import gettext_lazy, ngettext
 
 from accounts.models import Team, User
 from connections import charts
+from gateway.limits import month_range
 from gateway.models import ApiToken, GatewayCall, ModelPrice
 from gateway.prices import MILLION, Money, PriceBook
 from gateway.scopes import Scope
@@ -550,16 +551,20 @@ def usage_report(
 
 
 def token_usage_this_month(
-    *, team: Team, token_ids: Iterable[Any], today: datetime.date | None = None
+    *, team: Team, token_ids: Iterable[Any], now: datetime.datetime | None = None
 ) -> dict[Any, UsageRow]:
     """Each token's use this month (requests, errors, tokens, money where priced), for the
-    token list; tokens without a call are left out. Two queries whatever the number."""
+    token list, where it stands beside the token's budget: so the month is the budget month
+    (calendar month in UTC, `limits.month_range`), not the site's. Tokens without a call are
+    left out. Two queries whatever the number."""
     token_ids = list(token_ids)
     if not token_ids:
         return {}
-    since, until = period_range("this_month", today=today or timezone.localdate())
-    calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
-    return usage_by(calls, group="token", book=PriceBook.for_team(team))
+    start, end = month_range(now)
+    calls = GatewayCall.objects.filter(
+        team=team, token_id__in=token_ids, created_at__gte=start, created_at__lt=end
+    )
+    return usage_by_utc_day(calls, group="token", book=PriceBook.for_team(team))
 
 
 def _aggregate(
@@ -603,6 +608,16 @@ def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> di
     One query."""
     rows, _totals, _by_day = _aggregate(calls, group=group, book=book)
     return rows
+
+
+def usage_by_utc_day(
+    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
+) -> dict[Any, UsageRow]:
+    """`usage_by`, each call priced at the price of its day in UTC rather than in the site's
+    time zone: what is set against a budget, priced as the gateway prices it when it enforces
+    the budget (`gateway.limits`), so that a price dated from a day changes both alike."""
+    with timezone.override(datetime.UTC):
+        return usage_by(calls, group=group, book=book)
 
 
 # --- latency percentiles -----------------------------------------------------------------------

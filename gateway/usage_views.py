@@ -99,9 +99,14 @@ def _filter_form(request: HttpRequest, access: TeamAccess) -> UsageFilterForm:
 BUDGET_GROUPS = ("member", "token")
 
 
-def _attach_budgets(rows: list[usage.UsageRow], *, group: str, access: TeamAccess) -> bool:
-    """Give each row of a member or token its monthly budget (`row.budget`, a BudgetUse of the
-    row's use in the period) when one is set. One query. Whether any row has one."""
+def _attach_budgets(
+    rows: list[usage.UsageRow], *, group: str, access: TeamAccess, this_month: bool = False
+) -> bool:
+    """Give each row of a member or token its monthly budget (`row.budget`) when one is set.
+    One query; with `this_month` (the page shows the use against the budget) two more: the
+    use is then the budget month's (the calendar month in UTC, as enforced), which near the
+    month's edge differs from the period's days in the site's time zone. Whether any row has
+    a budget."""
     if group not in BUDGET_GROUPS:
         return False
     keys = [row.key for row in rows if row.key is not None]
@@ -109,14 +114,20 @@ def _attach_budgets(rows: list[usage.UsageRow], *, group: str, access: TeamAcces
         limits = budgets.member_limits(team=access.team, user_ids=keys)
     else:
         limits = budgets.token_limits(team=access.team, token_ids=keys)
-    found = False
+    budgeted = [
+        key
+        for key, limit in limits.items()
+        if limit.monthly_token_budget or limit.monthly_money_budget
+    ]
+    month = (
+        budgets.month_use(team=access.team, group=group, keys=budgeted)
+        if this_month and budgeted
+        else {}
+    )
+    uses = budgets.budget_use(limits, month, budgeted)
     for row in rows:
-        limit = limits.get(row.key)
-        row.budget = None
-        if limit is not None and (limit.monthly_token_budget or limit.monthly_money_budget):
-            row.budget = budgets.BudgetUse(limit=limit, tokens=row.tokens, money=row.money)
-            found = True
-    return found
+        row.budget = uses.get(row.key)
+    return bool(uses)
 
 
 def _scope(request: HttpRequest, access: TeamAccess) -> int | None:
@@ -142,7 +153,9 @@ def usage_page(request: HttpRequest, team_id: UUID) -> HttpResponse:
     usage.usage_latency_fill(
         page.object_list, team=access.team, group=group, since=since, until=until, user_id=user_id
     )
-    with_budgets = _attach_budgets(page.object_list, group=group, access=access)
+    with_budgets = _attach_budgets(
+        page.object_list, group=group, access=access, this_month=period == "this_month"
+    )
     totals_latency = usage.usage_totals_latency(
         team=access.team, since=since, until=until, user_id=user_id
     )

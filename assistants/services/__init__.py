@@ -56,6 +56,7 @@ from assistants.services.importing import ImportResult, assistant_import
 from assistants.services.runs import (
     POLL_INTERVAL,
     START_LOST_CODE,
+    THREAD_BUSY_CODE,
     FollowUpRefused,
     assistant_needs_push,
     conversation_latest,
@@ -76,6 +77,7 @@ __all__ = [
     "DELETE_ATTEMPTS",
     "POLL_INTERVAL",
     "START_LOST_CODE",
+    "THREAD_BUSY_CODE",
     "UNCERTAIN_CREATE_KINDS",
     "AlreadySubmitted",
     "FollowUpRefused",

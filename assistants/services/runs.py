@@ -1,6 +1,7 @@
 """Starting, refreshing (polling) and cancelling runs, and continuing a run's conversation
 (a follow-up or a retry is a new run, the conversation's next turn: see assistants.models)."""
 
+import contextlib
 import uuid
 from datetime import datetime, timedelta
 
@@ -27,6 +28,10 @@ POLL_INTERVAL = timedelta(seconds=1)
 # `Run.last_error_code` of a run whose start was sent and never answered (its consumer was
 # killed while it waited): Tablero's own code, explained by assistants.explanations.
 START_LOST_CODE = "tablero_start_lost"
+# `Run.last_error_code` of a turn the provider refused because the conversation's thread still
+# had a run going (typically a turn Tablero had stopped waiting for): Tablero's own code, so
+# that the page explains it plainly (assistants.explanations) rather than as a bad request.
+THREAD_BUSY_CODE = "tablero_thread_busy"
 
 
 class StartAlreadySent(Exception):
@@ -126,6 +131,60 @@ def _run_fail(run: Run, error: ProviderError) -> None:
             ]
         )
     events.run_failed.send(Run, run_id=run.pk)
+
+
+def _thread_busy(error: ProviderError) -> bool:
+    """The provider refused a new run on a thread because another run is still going on there
+    ("Thread … already has an active run …"; "Can't add messages to thread … while a run … is
+    active"): a 400 that only says the thread is not free yet."""
+    message = (error.message or "").lower()
+    return error.kind == ErrorKind.BAD_REQUEST and (
+        "active run" in message or ("while a run" in message and "is active" in message)
+    )
+
+
+def _run_fail_thread_busy(run: Run, error: ProviderError) -> None:
+    """The turn could not start: its thread still had a run going. Explained as such (its own
+    code, no catalogue kind); the provider's message is kept beside it."""
+    run.status = RunStatus.FAILED
+    run.last_error_kind = ""
+    run.last_error_code = THREAD_BUSY_CODE
+    run.last_error_message = (error.message or "")[:2000]
+    run.completed_at = timezone.now()
+    with transaction.atomic():
+        run.save(
+            update_fields=[
+                "status",
+                "last_error_kind",
+                "last_error_code",
+                "last_error_message",
+                "completed_at",
+                "updated_at",
+            ]
+        )
+    events.run_failed.send(Run, run_id=run.pk)
+
+
+def _cancel_given_up(run: Run, backend: RunBackend, thread_id: str) -> None:
+    """Before a later turn goes on in `thread_id`: the provider takes no new run on a thread
+    while one is going on there, and the thread's newest run may be one Tablero gave up on
+    (`Run.stopped_checking`: it stopped asking while the provider still said it was going on).
+    Then ask the provider to cancel it. Best effort, and nothing stored (the given-up turn
+    keeps what the provider said when Tablero stopped asking): the start that follows tells
+    whether the thread is free (a cancel can take a moment)."""
+    newest = (
+        Run.objects.filter(
+            conversation_id=run.conversation_id, turn__lt=run.turn, thread_id=thread_id
+        )
+        .exclude(remote_run_id="")
+        .order_by("-turn")
+        .first()
+    )
+    if newest is None or not newest.stopped_checking:
+        return
+    # Refused when it already ended or is being cancelled: the start says whether it is free.
+    with contextlib.suppress(ProviderError):
+        backend.cancel_run(newest)
 
 
 def _run_note_poll_error(run: Run, error: ProviderError) -> None:
@@ -279,6 +338,8 @@ def run_begin(*, run: Run, user: User | None, claim: datetime | None = None) -> 
         if not noted and not note_start_sent(run):
             raise StartAlreadySent
         noted = True
+        if context.thread_id:
+            _cancel_given_up(run, backend, context.thread_id)
         return backend.start_run(assistant, run.input, context=context)
 
     # A later turn goes on where its conversation is (its thread, or its last response): on
@@ -291,6 +352,10 @@ def run_begin(*, run: Run, user: User | None, claim: datetime | None = None) -> 
         run.refresh_from_db()
         return Outcome(value=run)
     except ProviderError as error:
+        if context.thread_id and _thread_busy(error):
+            # Not the connection's fault: the conversation's previous run is still going on.
+            _run_fail_thread_busy(run, error)
+            return Outcome(value=run, error=error)
         shared.record_error(connection, error, operation=ErrorOperation.RUN_START, user=user)
         _run_fail(run, error)
         if (

@@ -141,3 +141,23 @@ def test_unknown_run_is_404(team, owner_client):
         reverse("assistants:run_detail", kwargs={"team_id": team.pk, "run_id": uuid.uuid4()})
     )
     assert response.status_code == 404
+
+
+def test_the_title_names_the_assistant_and_when_the_run_started(
+    assistant, member, viewer_client, pinned_clock
+):
+    from django.utils import timezone
+
+    run = make_run(assistant, started_by=member, created_at=timezone.now())
+
+    english = viewer_client.get(url(run)).content.decode()
+    spanish = viewer_client.get(url(run), HTTP_ACCEPT_LANGUAGE="es").content.decode()
+
+    assert "<h1>“Math Tutor” run, started Nov. 30, 2026, noon</h1>" in english
+    assert "<title>“Math Tutor” run, Nov. 30, 2026, noon · Acme" in english
+    assert (
+        "<h1>Ejecución de «Math Tutor», iniciada el 30 de noviembre de 2026 a las 12:00</h1>"
+        in spanish
+    )
+    assert "<title>Ejecución de «Math Tutor», 30 de noviembre de 2026 a las 12:00 · Acme" in spanish
+    assert "Run of" not in english

@@ -247,3 +247,36 @@ def test_the_checklist_ticks_a_step_at_once(owner_client, team, owner):
     assert "2 of 6 done" in checklist()
     make_token(team, owner, connection=connection)  # a step another app registered
     assert "3 of 6 done" in checklist()
+
+
+def test_deleting_an_assistant_or_a_connection_shows_at_once(owner_client, team, owner, member):
+    """The two deletes a person can make that touch what the home shows. An assistant's runs
+    stay (they keep its name) and only the checklist changes; a connection takes its
+    assistants and runs with it."""
+
+    def home() -> tuple[str, str, str]:
+        body = _page(owner_client, team)
+        return section(body, "summary"), section(body, "active-runs"), section(body, "checklist")
+
+    connection = make_connection(team, name="Production")
+    assistant = make_assistant(team, connection, name="Math Tutor", sync_state="pending")
+    running = make_run(assistant, status=RunStatus.IN_PROGRESS, started_by=member)
+    make_run(assistant, started_by=member, total_tokens=1234)
+    url = reverse("assistants:run_detail", args=[team.pk, running.pk])
+    summary, active, checklist = home()
+    assert '<p class="stat">2</p>' in summary and '<p class="stat">1,234</p>' in summary
+    assert url in active and "Math Tutor" in active
+    assert "4 of 6 done" in checklist  # connection, assistant, run, someone invited
+
+    deleted = owner_client.post(reverse("assistants:delete", args=[team.pk, assistant.pk]))
+    assert deleted.status_code == 302
+    summary, active, checklist = home()
+    assert '<p class="stat">2</p>' in summary and '<p class="stat">1,234</p>' in summary
+    assert url in active and "Math Tutor" in active
+    assert "3 of 6 done" in checklist  # no assistant any more
+
+    services.connection_delete(connection=connection, user=owner)
+    summary, active, checklist = home()
+    assert '<p class="stat">0</p>' in summary and "1,234" not in summary
+    assert url not in active
+    assert "1 of 6 done" in checklist  # someone invited, nothing else

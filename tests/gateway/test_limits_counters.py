@@ -4,6 +4,7 @@ usage, seeded from the recorded calls of the month (calendar month, UTC)."""
 
 import asyncio
 import datetime
+import os
 from decimal import Decimal
 
 import pytest
@@ -16,7 +17,8 @@ from tests.connections.helpers import make_connection
 from tests.gateway.test_proxy_processes import _redis_answers
 from tests.gateway.usage_helpers import make_call, make_price, make_token
 
-REDIS_URL = "redis://127.0.0.1:6379/8"
+# A database of its own (TABLERO_TEST_LIMITS_REDIS_URL: one per person sharing the machine).
+REDIS_URL = os.environ.get("TABLERO_TEST_LIMITS_REDIS_URL", "redis://127.0.0.1:6379/8")
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -303,3 +305,126 @@ def test_a_call_reserves_its_largest_answer_and_its_input(path, body, output):
 def test_a_call_without_a_json_body_reserves_no_tokens():
     assert limits.demand_of("GET", "models", b"", b"", "").tokens == 0
     assert limits.demand_of("POST", "files", b"multipart/form-data", b"x" * 400, "").tokens == 0
+
+
+def test_a_price_change_counts_the_months_money_again_as_the_pages_show_it(
+    backend, team, token, pinned, django_capture_on_commit_callbacks
+):
+    """The month's money counter was counted at the prices of its seed; a price changed since
+    then must not leave the gateway and the pages apart."""
+    from gateway import budgets, limit_services, price_services
+
+    price = make_price(team, model="gpt-4o-mini", input="1.00", output="1.00", cached=None)
+    make_call(token, input_tokens=2_000_000, cached_tokens=0, output_tokens=0)  # 2.00 USD
+    limit_services.usage_limit_set(
+        team=team,
+        actor=None,
+        token=token,
+        monthly_token_budget=100_000_000,
+        monthly_money_budget=Decimal("10"),
+        budget_currency="USD",
+    )
+    limit = _limit(
+        token,
+        monthly_token_budget=100_000_000,
+        monthly_money_budget=Decimal("10"),
+        budget_currency="USD",
+    )
+
+    def call(tokens: int):
+        demand = Demand(tokens, "gpt-4o-mini")
+        return _run(limits.acquire([limit], demand, prices=PriceBook.for_team(team)))
+
+    first = call(1000)  # the counter is seeded: 2.00 USD spent
+    assert isinstance(first, Ticket)
+    _run(limits.settle(first, _Call(input=0, cached=0, output=0)))
+
+    # The admin finds the price was 5.00 per million all along: 10.00 USD spent.
+    with django_capture_on_commit_callbacks(execute=True):
+        price_services.model_price_update(
+            price=price,
+            actor=None,
+            model="gpt-4o-mini",
+            currency="USD",
+            input_per_million=Decimal("5.00"),
+            cached_input_per_million=None,
+            output_per_million=Decimal("5.00"),
+            effective_from=price.effective_from,
+        )
+    shown = budgets.budgets_of(team=team, group="token", keys=[token.pk])[token.pk]
+    assert (shown.money_spent_text, shown.money_percent) == ("10.00 USD", 100)
+    refused = call(1000)
+    assert isinstance(refused, Refusal)
+    assert (refused.kind, refused.ceiling, refused.remaining) == ("budget_money", 10**7, 0)
+    # The tokens spent do not depend on the price: kept, not counted twice (1 token left).
+    tight = _limit(token, monthly_token_budget=2_000_001)
+    assert isinstance(_run(limits.acquire([tight], Demand(1, ""))), Ticket)
+    assert isinstance(_run(limits.acquire([tight], Demand(1, ""))), Refusal)
+
+
+def test_the_pages_price_a_budgets_calls_on_their_utc_day_as_the_gateway(
+    team, token, pinned, settings
+):
+    """A price dated from 1 December: a call at 03:00 UTC that day is still 30 November in
+    Mexico City (TIME_ZONE), yet a budget counts UTC days, on the page as at the gateway."""
+    from gateway import budgets, limit_services
+
+    settings.TIME_ZONE = "America/Mexico_City"
+    pinned.move_to(datetime.datetime(2026, 12, 1, 4, 0, tzinfo=datetime.UTC))
+    make_price(team, input="1.00", output="1.00", cached=None, day=datetime.date(2026, 11, 1))
+    make_price(team, input="3.00", output="3.00", cached=None, day=datetime.date(2026, 12, 1))
+    make_call(
+        token,
+        when=datetime.datetime(2026, 12, 1, 3, 0, tzinfo=datetime.UTC),
+        input_tokens=1_000_000,
+        cached_tokens=0,
+        output_tokens=0,
+    )
+    limit = _limit(token, monthly_money_budget=Decimal("10"), budget_currency="USD")
+    assert limits.month_spent(limit, "2026-12", PriceBook.for_team(team)) == (1_000_000, 3 * 10**6)
+    limit_services.usage_limit_set(
+        team=team,
+        actor=None,
+        token=token,
+        monthly_money_budget=Decimal("10"),
+        budget_currency="USD",
+    )
+    shown = budgets.budgets_of(team=team, group="token", keys=[token.pk])[token.pk]
+    assert shown.money_spent_text == "3.00 USD"
+
+
+def test_two_seeders_racing_count_the_month_once(backend, token, pinned, monkeypatch):
+    """Two calls (two processes, in effect) find the month's counter missing at once and both
+    read the month's spend from the records: only one seed counts, and what was settled in
+    between is kept (the seed sets what is absent, in one step; it never adds nor overwrites)."""
+    import threading
+
+    make_call(token, input_tokens=1000, output_tokens=500)  # 1,500 tokens spent this month
+    limit = _limit(token, monthly_token_budget=2000)
+    both_read = threading.Barrier(2, timeout=10)
+    read = limits.month_spent
+
+    def month_spent(*args):
+        found = read(*args)
+        both_read.wait()  # neither seeds before the other has read the records
+        return found
+
+    monkeypatch.setattr(limits, "month_spent", month_spent)
+
+    async def scenario():
+        return await asyncio.gather(
+            limits.acquire([limit], Demand(tokens=100, model="")),
+            limits.acquire([limit], Demand(tokens=100, model="")),
+        )
+
+    first, second = _run(scenario())
+    assert isinstance(first, Ticket) and isinstance(second, Ticket)
+    for ticket in (first, second):
+        _run(limits.settle(ticket, _Call(input=100, output=0)))
+    # 1,500 + 200: 300 left, not 2000 - 3,200 (seeded twice).
+    assert isinstance(_run(limits.acquire([limit], Demand(tokens=300, model=""))), Ticket)
+    refused = _run(limits.acquire([limit], Demand(tokens=1, model="")))
+    assert (refused.kind, refused.remaining) == ("budget_tokens", 0)
+    # A seed arriving late (a third reader of older records) changes nothing either.
+    _run(limits.counters().seed(limit, "2026-11", 0, 0))
+    assert _run(limits.acquire([limit], Demand(tokens=1, model=""))).kind == "budget_tokens"

@@ -478,3 +478,71 @@ def test_the_usage_page_shows_budgets_beside_members_and_tokens(
         "Budget currency",
     ]
     assert rows[1][0] == "member@example.com" and rows[1][-3:] == ["1000", "", ""]
+
+
+# --- the month next to a budget is the month the budget is enforced in ----------------------------
+
+
+@pytest.fixture
+def across_the_months_edge(settings, pinned_clock):
+    """Mexico City (UTC-6 all year) on 30 November at 21:00: already December in UTC, the
+    month the budgets are counted in."""
+    settings.TIME_ZONE = "America/Mexico_City"
+    pinned_clock.move_to(datetime.datetime(2026, 12, 1, 3, 0, tzinfo=datetime.UTC))
+
+
+# Transactional: `limits.month_spent` (what the gateway reads) closes a connection left in a
+# transaction, as the test's own would be.
+@pytest.mark.django_db(transaction=True)
+def test_every_use_shown_against_a_budget_is_the_enforced_utc_month(
+    across_the_months_edge, admin_client_, member_client, team, member, member_token
+):
+    from gateway import limits
+    from gateway.prices import PriceBook
+
+    make_price(team, input="1", cached=None, output="1")  # 1 USD per million tokens
+    limit_services.usage_limit_set(
+        team=team,
+        actor=None,
+        token=member_token,
+        monthly_token_budget=10_000_000,
+        monthly_money_budget=Decimal("10"),
+        budget_currency="USD",
+    )
+    # 1 December 01:00 UTC, 30 November 19:00 in Mexico City: this budget month.
+    make_call(
+        member_token,
+        when=datetime.datetime(2026, 12, 1, 1, tzinfo=datetime.UTC),
+        input_tokens=1_000_000,
+        output_tokens=0,
+    )
+    # 30 November 10:00 UTC: the site's month (November there), not the budget's.
+    make_call(member_token, when=_at(30), input_tokens=5_000_000, output_tokens=0)
+
+    # What the gateway enforces: 1,000,000 tokens spent this month, 1 USD.
+    limit = limits.Limit(
+        source=limits.LimitSource.TOKEN,
+        key=f"t:{member_token.pk.hex}",
+        team_id=team.pk,
+        token_id=member_token.pk,
+        user_id=None,
+        monthly_token_budget=10_000_000,
+        monthly_money_budget=Decimal("10"),
+        budget_currency="USD",
+    )
+    month = limits.month_of(datetime.datetime.now(datetime.UTC))
+    assert month == "2026-12"
+    assert limits.month_spent(limit, month, PriceBook.for_team(team)) == (1_000_000, 1_000_000)
+
+    page = _tokens_page(member_client, team)
+    row = page[page.index(member_token.display_prefix) :]
+    row = row[: row.index("</tr>")]
+    assert "1,000,000" in row and "of 10,000,000" in row and "10 %" in row
+    assert "1.00 USD" in row and "of 10.00 USD" in row
+
+    url = reverse("gateway_usage:summary", kwargs={"team_id": team.pk})
+    page = admin_client_.get(f"{url}?by=token").content.decode()
+    assert "of 10,000,000" in page and "10 %" in page and "60 %" not in page
+
+    page = admin_client_.get(_token_url(team, member_token)).content.decode()
+    assert "1,000,000" in page and "10 %" in page

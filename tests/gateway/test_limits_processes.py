@@ -7,6 +7,7 @@ test_proxy_processes.py explains the set-up); skipped when no Redis answers. The
 provider's usage is deterministic (prompt: the message's words + 3; completion: the words of
 "Hello from the fake provider. You said: …"): 23 + 27 = 50 tokens a call here."""
 
+import os
 import sqlite3
 import threading
 
@@ -23,7 +24,7 @@ from tests.gateway.test_proxy_processes import (
 )
 from tests.gateway.test_proxy_processes import env as _shared_env  # noqa: F401
 
-REDIS_URL = "redis://127.0.0.1:6379/8"
+REDIS_URL = os.environ.get("TABLERO_TEST_LIMITS_REDIS_URL", "redis://127.0.0.1:6379/8")
 BUDGET = 1000
 CALLERS = 50
 MAX_TOKENS = 40
