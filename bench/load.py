@@ -67,10 +67,7 @@ def _environment(folder: Path, arguments: argparse.Namespace) -> dict[str, str]:
     env = slow_provider._environment(folder)  # DEBUG unset: off, as `make run` has it
     env.update(SECURE_HSTS_SECONDS="0", TASK_QUEUE_IMMEDIATE="false")
     if arguments.database_url:
-        env["DATABASE_URL"] = arguments.database_url
-        # Pages only (no gateway): a pool per worker, or two workers at 50 clients open more
-        # connections than PostgreSQL allows.
-        env.setdefault("DATABASE_POOL_SIZE", os.environ.get("DATABASE_POOL_SIZE", "10"))
+        env["DATABASE_URL"] = arguments.database_url  # each worker pools its connections
     if arguments.redis_url:
         host_and_db = arguments.redis_url.split("://", 1)[1]
         env["CACHE_URL"] = f"rediscache://{host_and_db}"

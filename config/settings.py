@@ -172,12 +172,12 @@ DATABASES["default"].setdefault("CONN_HEALTH_CHECKS", True)
 # Under ASGI (uvicorn) each request runs its database work in a thread of its own, and a
 # persistent connection stays with the thread that opened it: two workers at 50 requests in
 # flight opened more connections than PostgreSQL allows (100 by default), and pages failed.
-# On PostgreSQL a process may keep a pool of at most DATABASE_POOL_SIZE connections instead
-# (psycopg's pool; a request waits up to 30 s for a free one). Off (0) by default for now: the
-# gateway's threads (asyncio.to_thread's, the call recorder's, the grants refresher's) each keep
-# the connection they opened, and in a long test session they held the whole pool while the
-# pages waited 30 s and failed. Give it a size once those threads hand their connection back.
-_pool_size = env.int("DATABASE_POOL_SIZE", default=0)
+# On PostgreSQL each process keeps a pool of at most DATABASE_POOL_SIZE connections instead
+# (psycopg's pool; a request waits up to 30 s for a free one); 0 turns it off. A page hands its
+# connection back when it ends; work outside a request (the gateway's threads, a task-queue
+# signal handler) hands it back after each unit of work (lib/dbwork.py), or it would hold a
+# pool slot for good.
+_pool_size = env.int("DATABASE_POOL_SIZE", default=10)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and _pool_size > 0:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool keeps the connections
     DATABASES["default"].setdefault("OPTIONS", {}).setdefault(

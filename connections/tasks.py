@@ -35,6 +35,7 @@ from accounts.models import User
 from connections import costs
 from connections.models import Connection, ConnectionErrorEvent, Health, TaskFailure
 from connections.services import ConnectionChanged, connection_test, models_refresh
+from lib.dbwork import db_work
 from lib.progress import progress_active, progress_clear, progress_mark
 from lib.taskqueue import (
     FAILURE_SIGNALS,
@@ -389,10 +390,12 @@ def error_events_prune(*, before: datetime) -> int:
 def task_failure_record(signal: str, task, exc: BaseException | None = None) -> None:
     """Note any task that failed (raised, timed out, expired, interrupted) for the admin
     site, with ids only and keys masked (lib.taskqueue.failure_note). Never raises: failing
-    to note a failure must not stop the consumer."""
+    to note a failure must not stop the consumer. Huey calls it outside the task's own
+    `db_task` wrapper: it hands its connection back itself (`lib.dbwork`)."""
     try:
-        note = failure_note(signal, task, exc)
-        TaskFailure.objects.create(**dataclasses.asdict(note))
+        with db_work():
+            note = failure_note(signal, task, exc)
+            TaskFailure.objects.create(**dataclasses.asdict(note))
     except Exception:
         logger.exception("Could not note the failure of task %s.", getattr(task, "id", "?"))
 

@@ -47,6 +47,7 @@ from django.core.cache.backends.redis import RedisCache
 
 from gateway.models import Refusal
 from gateway.recorder import Call
+from lib.dbwork import db_work
 from provider.answer import duration_seconds, header_int
 
 __all__ = [
@@ -373,7 +374,8 @@ def _write_unwritten() -> None:
             if not taken:
                 _writing = False
                 return
-        _set_snapshots(taken)
+        with db_work():  # a database-backed cache: its connection goes back
+            _set_snapshots(taken)
 
 
 def _set_snapshots(snapshots: list[tuple[str, dict[str, Any], int]]) -> None:

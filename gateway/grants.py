@@ -33,7 +33,6 @@ from typing import Any
 from uuid import UUID
 
 from django.core.cache import cache
-from django.db import close_old_connections
 from django.db.models import Q
 from django.utils import timezone
 
@@ -44,6 +43,7 @@ from gateway.limits import Limit, LimitSource
 from gateway.models import ApiToken, LimitTarget, ModelPrice, TokenKind, UsageLimit
 from gateway.prices import PriceBook
 from gateway.scopes import READ_ONLY_SCOPES, Scope
+from lib.dbwork import db_work
 from provider.endpoint import Endpoint
 
 __all__ = ["Grant", "cached", "forget", "forget_team", "load", "refresh", "resolve"]
@@ -257,13 +257,13 @@ def cached(value: str) -> Grant | _Miss | None:
 
 def load(value: str) -> Grant | None:
     """The grant of a presented token, from the database (and the shared generations), kept
-    in this process for the next calls. Blocking: the pass-through runs it in a thread."""
+    in this process for the next calls. Blocking: the pass-through runs it in a thread
+    (`lib.dbwork.to_thread`, which hands the thread's connection back)."""
     parts = tokens.split(value)
     if parts is None:
         return None
     prefix, secret = parts
     _ensure_refresher()
-    close_old_connections()
     entry = _entries.get(prefix)
     now = time.monotonic()
     if entry is not None and now - entry.loaded_at <= TTL_SECONDS:
@@ -340,7 +340,8 @@ def _refresh_forever() -> None:
     while True:
         time.sleep(REFRESH_SECONDS)
         try:
-            refresh()
+            with db_work():  # a database-backed cache: its connection goes back each time
+                refresh()
         except Exception as error:  # never let the thread die; the hot path checks inline
             logger.warning("Gateway: refreshing grants failed (%s).", type(error).__name__)
 

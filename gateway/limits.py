@@ -65,6 +65,8 @@ from uuid import UUID
 
 from django.conf import settings
 
+from lib import dbwork
+
 __all__ = [
     "DEFAULT_OUTPUT_TOKENS",
     "SLOT_SECONDS",
@@ -806,14 +808,13 @@ def forget_team_money(team_id: UUID, *, store: Any = None) -> None:
 
 def month_spent(limit: Limit, month: str, prices: Any) -> tuple[int, int]:
     """What `limit`'s calls spent in `month` as the database has them: (tokens, money in
-    millionths of its currency, priced models only). Blocking (a thread runs it)."""
-    from django.db import close_old_connections
+    millionths of its currency, priced models only). Blocking (a thread runs it,
+    `lib.dbwork.to_thread`)."""
     from django.db.models import Sum
     from django.db.models.functions import Coalesce, TruncDate
 
     from gateway.models import GatewayCall
 
-    close_old_connections()
     start, end = month_bounds(month)
     calls = GatewayCall.objects.filter(
         team_id=limit.team_id, created_at__gte=start, created_at__lt=end
@@ -878,7 +879,7 @@ async def acquire(
             if answer[0] != "seed":
                 break
             limit = limits[int(answer[1]) - 1]
-            tokens, spent = await asyncio.to_thread(month_spent, limit, month, prices)
+            tokens, spent = await dbwork.to_thread(month_spent, limit, month, prices)
             await store.seed(limit, month, tokens, spent)
         else:
             return None

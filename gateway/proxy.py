@@ -60,6 +60,7 @@ from connections.guard import url_guard
 from gateway import fairshare, grants, limits, recorder, upstream
 from gateway.grants import Grant
 from gateway.scopes import clean_segments, family_of
+from lib import dbwork
 from provider.endpoint import request_headers
 from provider.errors import ProviderError
 from provider.secrets import mask_text
@@ -360,7 +361,7 @@ class Gateway:
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.aclose()
-                await asyncio.to_thread(recorder.stop)
+                await dbwork.to_thread(recorder.stop)
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
@@ -403,9 +404,9 @@ class Gateway:
         if isinstance(found, Grant):
             return found
         if found is None:
-            await asyncio.to_thread(self._failed, address)
+            await dbwork.to_thread(self._failed, address)
             return None
-        return await asyncio.to_thread(self._load, token, address)
+        return await dbwork.to_thread(self._load, token, address)
 
     # -- one request
 

@@ -19,11 +19,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.db.models import Q
 
 from gateway.models import ApiToken, GatewayCall
 from lib import events
+from lib.dbwork import db_work
 
 __all__ = ["Call", "flush", "record", "start", "stop"]
 
@@ -211,19 +212,19 @@ def flush() -> int:
         calls = _take()
         if not calls:
             return 0
-        try:
-            close_old_connections()
-            _write(calls)
-        except Exception as error:  # any database failure: say so, drop the batch
-            logger.error(
-                "Gateway: %d call records could not be written (%s).",
-                len(calls),
-                type(error).__name__,
+        with db_work():  # the connection goes back (to the pool) after each batch
+            try:
+                _write(calls)
+            except Exception as error:  # any database failure: say so, drop the batch
+                logger.error(
+                    "Gateway: %d call records could not be written (%s).",
+                    len(calls),
+                    type(error).__name__,
+                )
+                return 0
+            events.gateway_calls_stored.send(
+                GatewayCall, team_ids=frozenset(call.team_id for call in calls)
             )
-            return 0
-        events.gateway_calls_stored.send(
-            GatewayCall, team_ids=frozenset(call.team_id for call in calls)
-        )
         return len(calls)
 
 

@@ -175,11 +175,16 @@ def test_sessions_are_read_from_redis_when_the_cache_is_redis():
 
 def test_postgresql_connections_come_from_a_pool_of_the_configured_size():
     url = "postgres://tablero@127.0.0.1:5432/tablero"
+    default = settings_under(production_env(DATABASE_URL=url), "DATABASES")
+    assert "'pool': {'min_size': 1, 'max_size': 10, 'timeout': 30}" in default["DATABASES"]
+    assert "'CONN_MAX_AGE': 0" in default["DATABASES"]
     pooled = settings_under(production_env(DATABASE_URL=url, DATABASE_POOL_SIZE="4"), "DATABASES")
     assert "'pool': {'min_size': 1, 'max_size': 4, 'timeout': 30}" in pooled["DATABASES"]
     assert "'CONN_MAX_AGE': 0" in pooled["DATABASES"]
     plain = settings_under(production_env(DATABASE_URL=url, DATABASE_POOL_SIZE="0"), "DATABASES")
     assert "'pool'" not in plain["DATABASES"] and "'CONN_MAX_AGE': 60" in plain["DATABASES"]
+    sqlite = settings_under(production_env(DATABASE_POOL_SIZE="4"), "DATABASES")
+    assert "'pool'" not in sqlite["DATABASES"] and "'CONN_MAX_AGE': 60" in sqlite["DATABASES"]
 
 
 def test_default_cache_is_local_memory():
