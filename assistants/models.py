@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from connections.models import Connection, RunApi
+from lib.choices import choice_label
 from lib.severity import Severity
 
 
@@ -236,6 +237,9 @@ class Assistant(models.Model):
                 {"connection": _("This connection belongs to another team than the assistant.")}
             )
 
+    def get_sync_state_display(self) -> object:  # on every row of the list (lib.choices)
+        return choice_label(SyncState, self.sync_state)
+
     @property
     def sync_severity(self) -> Severity:
         return SYNC_SEVERITY.get(SyncState(self.sync_state), Severity.MUTED)
@@ -428,6 +432,9 @@ class Run(models.Model):
     def is_overdue(self) -> bool:
         """Not ended, and past the time Tablero stops checking it: the next check is its last."""
         return not self.is_terminal and timezone.now() >= self.poll_deadline
+
+    def get_backend_display(self) -> object:  # on every row of the runs list (lib.choices)
+        return choice_label(RunApi, self.backend)
 
     @property
     def shown_status(self) -> RunStatus:

@@ -15,6 +15,7 @@ the live part follows the newest turn, and a member continues the conversation t
 follow-up (or retries a failed turn), each a new run started by the same task.
 """
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -49,6 +50,7 @@ from connections.selectors import model_warning
 from lib.forms import posted
 from lib.pagination import paginate
 from lib.progress import progress_active
+from lib.urls import row_query, row_url
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from provider.runapi import RESPONSES
 
@@ -107,7 +109,11 @@ def _list_context(
         ),
     )
     assistants = list(pages.page)
+    detail = row_url("assistants:detail", access.team.pk)
+    only_connection = row_query(request, "connection")
     for assistant in assistants:
+        assistant.url = detail(assistant.pk)
+        assistant.connection_url = only_connection(assistant.connection_id)
         assistant.deleting = progress_active(tasks.delete_key(assistant.pk))
         assistant.syncing = not assistant.deleting and progress_active(tasks.push_key(assistant.pk))
     import_query = request.GET.get("import_q", "").strip()[:100]
@@ -228,11 +234,27 @@ def _model_context(connection: Connection, choices: selectors.ModelChoices) -> d
     )
 
 
+def _link_runs(runs: Iterable[Run], team_id: UUID, request: HttpRequest | None = None) -> None:
+    """The links of each row of a table of conversations (partials/run_table.html), made once
+    per table rather than reversed per row; with `request`, the row's "only these" filter."""
+    detail = row_url("assistants:run_detail", team_id)
+    assistant_detail = row_url("assistants:detail", team_id)
+    only_assistant = row_query(request, "assistant") if request is not None else None
+    for run in runs:
+        run.url = detail(run.pk)
+        if run.assistant_id is not None:
+            run.assistant_url = assistant_detail(run.assistant_id)
+            if only_assistant is not None:
+                run.only_assistant_url = only_assistant(run.assistant_id)
+
+
 def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm | None) -> dict:
     run_api = run_api_for(assistant.connection)
+    runs = selectors.run_recent(assistant=assistant)
+    _link_runs(runs, access.team.pk)
     return dict(
         assistant=assistant,
-        runs=selectors.run_recent(assistant=assistant),
+        runs=runs,
         run_form=run_form,
         run_api=run_api,
         deleting=progress_active(tasks.delete_key(assistant.pk)),
@@ -446,6 +468,7 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
         query=query,
     )
     pages = paginate(request, runs)
+    _link_runs(pages.page, access.team.pk, request)
     return render(
         request,
         "assistants/runs.html",

@@ -47,6 +47,7 @@ from lib import panels
 from lib.forms import posted
 from lib.pagination import paginate
 from lib.progress import progress_active
+from lib.urls import row_url
 from provider.errors import ErrorKind, ProviderError
 
 
@@ -61,6 +62,9 @@ def _failed(request: HttpRequest, error: ProviderError, text: str) -> None:
 def connection_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
     access = get_team_for_user(request, team_id)
     pages = paginate(request, selectors.connection_list(team=access.team))
+    detail = row_url("connections:detail", access.team.pk)
+    for connection in pages.page:
+        connection.url = detail(connection.pk)
     return render(
         request,
         "connections/list.html",

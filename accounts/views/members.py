@@ -24,6 +24,7 @@ from accounts.models import Invitation, Membership, Role, User
 from accounts.tokens import invitation_token
 from accounts.views.common import error_text
 from lib.pagination import paginate
+from lib.urls import row_url
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +40,19 @@ class MemberRow:
     manageable: bool
     # Is this the team's only owner (who can be neither demoted nor removed)?
     last_owner: bool
+    # The row's links, made once per page (lib.urls) rather than reversed per row.
+    limits_url: str
+    role_url: str
+    remove_url: str
 
 
 def _member_rows(
     access: TeamAccess, memberships: list[Membership], user: User, owners: int
 ) -> list[MemberRow]:
+    team_id = access.team.pk
+    limits = row_url("gateway_limits:member", team_id)
+    role = row_url("accounts:member_role", team_id)
+    remove = row_url("accounts:member_remove", team_id)
     rows = []
     for m in memberships:
         last_owner = m.role == Role.OWNER and owners == 1
@@ -54,6 +63,9 @@ def _member_rows(
                 is_self=m.user_id == user.pk,
                 manageable=manageable and not last_owner,
                 last_owner=last_owner,
+                limits_url=limits(m.pk),
+                role_url=role(m.pk),
+                remove_url=remove(m.pk),
             )
         )
     return rows
@@ -82,8 +94,12 @@ def _members_page(
         )
         new_id = request.session.pop(_NEW_INVITATION_KEY, None)
         new = selectors.invitation_pending_get(team=team, pk=new_id) if new_id else None
+        revoke = row_url("accounts:invitation_revoke", team.pk)
         context.update(
-            invitations=[(i, services.can_manage(access.role, i.role)) for i in invitations.page],
+            invitations=[
+                (i, services.can_manage(access.role, i.role), revoke(i.pk))
+                for i in invitations.page
+            ],
             invitation_pages=invitations,
             new_invitation=new,
             new_invitation_link=_invitation_link(request, new) if new else "",
