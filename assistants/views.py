@@ -49,7 +49,7 @@ from connections.models import Connection, ErrorOperation
 from connections.selectors import model_warning
 from lib.forms import posted
 from lib.pagination import paginate
-from lib.progress import progress_active
+from lib.progress import progress_active, progress_active_many
 from lib.urls import row_query, row_url
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from provider.runapi import RESPONSES
@@ -111,18 +111,26 @@ def _list_context(
     assistants = list(pages.page)
     detail = row_url("assistants:detail", access.team.pk)
     only_connection = row_query(request, "connection")
+    # What tasks are doing to the page's assistants: one read of the queue for all of them.
+    marked = progress_active_many(
+        [key for a in assistants for key in (tasks.delete_key(a.pk), tasks.push_key(a.pk))]
+    )
     for assistant in assistants:
         assistant.url = detail(assistant.pk)
         assistant.connection_url = only_connection(assistant.connection_id)
-        assistant.deleting = progress_active(tasks.delete_key(assistant.pk))
-        assistant.syncing = not assistant.deleting and progress_active(tasks.push_key(assistant.pk))
+        assistant.deleting = tasks.delete_key(assistant.pk) in marked
+        assistant.syncing = not assistant.deleting and tasks.push_key(assistant.pk) in marked
     import_query = request.GET.get("import_q", "").strip()[:100]
     connections = list(
         selectors.team_connections(team=access.team, query=import_query)[: IMPORT_SHOWN + 1]
     )
     more_connections = len(connections) > IMPORT_SHOWN
     connections = connections[:IMPORT_SHOWN]
-    importing = [c for c in connections if progress_active(tasks.import_key(c.pk))]
+    import_url = row_url("assistants:import", access.team.pk)
+    for c in connections:
+        c.import_url = import_url(c.pk)
+    imports = progress_active_many(tasks.import_key(c.pk) for c in connections)
+    importing = [c for c in connections if tasks.import_key(c.pk) in imports]
     import_failed = []
     for c in connections:
         found = tasks.import_result(c.pk)
@@ -246,6 +254,11 @@ def _link_runs(runs: Iterable[Run], team_id: UUID, request: HttpRequest | None =
             run.assistant_url = assistant_detail(run.assistant_id)
             if only_assistant is not None:
                 run.only_assistant_url = only_assistant(run.assistant_id)
+                # The template's own msgid, filled here: a {% blocktranslate %} per row costs
+                # more than the rest of the cell.
+                run.only_assistant_label = _("Only the runs of %(name)s") % {
+                    "name": run.assistant.name
+                }
 
 
 def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm | None) -> dict:

@@ -13,8 +13,9 @@ from django.utils.html import format_html
 
 from assistants.explanations import run_explanation
 from assistants.markdown import render_markdown
-from assistants.models import Assistant, Run
+from assistants.models import STATUS_SEVERITY, Assistant, Run
 from connections.templatetags.connections_tags import ask_admins
+from lib.severity import Severity
 
 register = template.Library()
 
@@ -23,7 +24,8 @@ register = template.Library()
 @register.simple_tag
 def run_badge(run: Run) -> str:
     status = run.shown_status
-    return format_html('<span class="badge badge-{}">{}</span>', run.status_severity, status.label)
+    severity = STATUS_SEVERITY.get(status, Severity.MUTED)  # Run.status_severity, computed once
+    return format_html('<span class="badge badge-{}">{}</span>', severity, status.label)
 
 
 @register.simple_tag
