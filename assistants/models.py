@@ -197,6 +197,12 @@ class Assistant(models.Model):
             models.Index(fields=["team", "-created_at"], name="assistants_team_recent"),
             # The assistants list: the team's, by name (a page of it without a sort).
             models.Index(fields=["team", "name", "created_at"], name="assistants_team_name"),
+            # The list filtered by a connection (?connection=, the rows' connection links), by
+            # name: one connection's page without sorting all its assistants, whatever its
+            # share of the team (the team index above serves it only when most are on it).
+            models.Index(
+                fields=["connection", "name", "created_at"], name="assistants_connection_name"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
