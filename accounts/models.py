@@ -8,6 +8,8 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from lib.choices import choice_label
+
 
 class UserManager(BaseUserManager):
     use_in_migrations = True
@@ -160,6 +162,9 @@ class Membership(models.Model):
     def role_enum(self) -> Role:
         return Role(self.role)
 
+    def get_role_display(self) -> object:  # on every row of the members page (lib.choices)
+        return choice_label(Role, self.role)
+
 
 class InvitationQuerySet(models.QuerySet):
     def pending(self, *, now: datetime | None = None) -> "InvitationQuerySet":
@@ -217,6 +222,9 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.email} → {self.team} ({self.role})"
+
+    def get_role_display(self) -> object:  # on every row of the members page (lib.choices)
+        return choice_label(Role, self.role)
 
     @property
     def is_pending(self) -> bool:

@@ -39,6 +39,11 @@ def switcher_forget(*, user_ids: list[UUID]) -> None:
     cache.delete_many([_switcher_key(user_id) for user_id in user_ids])
 
 
+# What a list of members shows: the membership and who it is (not the password hash and the
+# rest of the user's row).
+MEMBER_COLUMNS = ("id", "team_id", "user", "role", "created_at", "user__name", "user__email")
+
+
 class MemberListing:
     """The team's memberships, owners first, then admins, members and viewers, each by email;
     for lib.pagination, which counts it and reads one slice (a page) of it.
@@ -88,6 +93,7 @@ class MemberListing:
                 rows.extend(
                     Membership.objects.filter(team=self.team, role=role)
                     .select_related("user")
+                    .only(*MEMBER_COLUMNS)
                     .order_by("user__email")[low:high]
                 )
             offset += n
@@ -127,11 +133,17 @@ def team_user_list(*, team: Team) -> QuerySet[User]:
     return User.objects.filter(Q(pk__in=members) | Q(pk__in=actors)).order_by("email")
 
 
+# Of who invited, the pending invitations show the email; their password hash and the rest of
+# their row stay behind (the invitation's own columns are all small and all shown or checked).
+INVITER_DEFERRED = ("password", "last_login", "is_superuser", "is_staff", "date_joined")
+
+
 def invitation_pending_list(*, team: Team) -> QuerySet[Invitation]:
     return (
         Invitation.objects.pending()
         .filter(team=team)
         .select_related("invited_by")
+        .defer(*(f"invited_by__{name}" for name in INVITER_DEFERRED))
         .order_by("-created_at")
     )
 

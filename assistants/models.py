@@ -34,6 +34,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from connections.models import Connection, RunApi
+from lib.choices import choice_label
 from lib.severity import Severity
 
 
@@ -196,6 +197,12 @@ class Assistant(models.Model):
             models.Index(fields=["team", "-created_at"], name="assistants_team_recent"),
             # The assistants list: the team's, by name (a page of it without a sort).
             models.Index(fields=["team", "name", "created_at"], name="assistants_team_name"),
+            # The list filtered by a connection (?connection=, the rows' connection links), by
+            # name: one connection's page without sorting all its assistants, whatever its
+            # share of the team (the team index above serves it only when most are on it).
+            models.Index(
+                fields=["connection", "name", "created_at"], name="assistants_connection_name"
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -235,6 +242,9 @@ class Assistant(models.Model):
             raise ValidationError(
                 {"connection": _("This connection belongs to another team than the assistant.")}
             )
+
+    def get_sync_state_display(self) -> object:  # on every row of the list (lib.choices)
+        return choice_label(SyncState, self.sync_state)
 
     @property
     def sync_severity(self) -> Severity:
@@ -428,6 +438,9 @@ class Run(models.Model):
     def is_overdue(self) -> bool:
         """Not ended, and past the time Tablero stops checking it: the next check is its last."""
         return not self.is_terminal and timezone.now() >= self.poll_deadline
+
+    def get_backend_display(self) -> object:  # on every row of the runs list (lib.choices)
+        return choice_label(RunApi, self.backend)
 
     @property
     def shown_status(self) -> RunStatus:

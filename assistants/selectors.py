@@ -6,6 +6,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.db.models import OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Substr
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
@@ -73,10 +74,37 @@ def assistant_get(*, team: Team, pk: UUID) -> Assistant:
     )
 
 
+# What a table of conversations shows (assistants/partials/run_table.html): of the newest turn
+# its status (and whether it is overdue), API and number; of the first turn when and by whom it
+# was started; the assistant. The answers, the provider's ids and the errors stay behind.
+CONVERSATION_COLUMNS = (
+    "id",
+    "team_id",
+    "assistant",
+    "assistant_name",
+    "conversation",
+    "turn",
+    "status",
+    "backend",
+    "created_at",
+    "poll_until",
+    "conversation__created_at",
+    "conversation__started_by",
+    "conversation__started_by__name",
+    "conversation__started_by__email",
+    "assistant__name",
+)
+# Of the opening message, the table shows 80 characters: fetch a few more than that (combining
+# marks do not count towards the 80), never the whole message (up to 32,000).
+OPENING_CHARS = 320
+
+
 def as_conversations(runs: QuerySet[Run]) -> QuerySet[Run]:
     """`runs` as conversations: the newest turn of each (its status is the conversation's),
-    with its first turn (`conversation`, whose message opened it) and the tokens of all its
-    turns (`conversation_tokens`, None while no turn reported any)."""
+    with its first turn (`conversation`: when and by whom it was started), the start of the
+    message that opened it (`opening`) and the tokens of all its turns
+    (`conversation_tokens`, None while no turn reported any); only what a table of them
+    shows."""
     tokens = (
         Run.objects.filter(conversation_id=OuterRef("conversation_id"))
         .order_by()
@@ -86,8 +114,12 @@ def as_conversations(runs: QuerySet[Run]) -> QuerySet[Run]:
     )
     return (
         runs.filter(is_latest=True)
-        .select_related("conversation", "conversation__started_by")
-        .annotate(conversation_tokens=Subquery(tokens))
+        .select_related("assistant", "conversation", "conversation__started_by")
+        .only(*CONVERSATION_COLUMNS)
+        .annotate(
+            conversation_tokens=Subquery(tokens),
+            opening=Substr("conversation__input", 1, OPENING_CHARS),
+        )
     )
 
 
@@ -97,7 +129,7 @@ def run_list(
     """The team's conversations (`as_conversations`), the most recently continued first;
     `status` is their newest turn's; `query` searches the assistant's name (current, or the
     one a deleted assistant's runs kept)."""
-    runs = as_conversations(Run.objects.filter(team=team)).select_related("assistant", "started_by")
+    runs = as_conversations(Run.objects.filter(team=team))
     if assistant_id is not None:
         runs = runs.filter(assistant_id=assistant_id)
     query = query.strip()
@@ -121,9 +153,9 @@ def run_overdue_q() -> Q:
 def run_recent(*, assistant: Assistant, limit: int = RECENT_RUNS) -> list[Run]:
     """The assistant's latest conversations (`as_conversations`)."""
     return list(
-        as_conversations(Run.objects.filter(team=assistant.team, assistant=assistant))
-        .select_related("started_by")
-        .order_by("-created_at")[:limit]
+        as_conversations(Run.objects.filter(team=assistant.team, assistant=assistant)).order_by(
+            "-created_at"
+        )[:limit]
     )
 
 

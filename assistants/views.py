@@ -15,6 +15,7 @@ the live part follows the newest turn, and a member continues the conversation t
 follow-up (or retries a failed turn), each a new run started by the same task.
 """
 
+from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
@@ -48,7 +49,8 @@ from connections.models import Connection, ErrorOperation
 from connections.selectors import model_warning
 from lib.forms import posted
 from lib.pagination import paginate
-from lib.progress import progress_active
+from lib.progress import progress_active, progress_active_many
+from lib.urls import row_query, row_url
 from provider.errors import TRANSIENT_KINDS, ErrorKind, ProviderError
 from provider.runapi import RESPONSES
 
@@ -107,16 +109,28 @@ def _list_context(
         ),
     )
     assistants = list(pages.page)
+    detail = row_url("assistants:detail", access.team.pk)
+    only_connection = row_query(request, "connection")
+    # What tasks are doing to the page's assistants: one read of the queue for all of them.
+    marked = progress_active_many(
+        [key for a in assistants for key in (tasks.delete_key(a.pk), tasks.push_key(a.pk))]
+    )
     for assistant in assistants:
-        assistant.deleting = progress_active(tasks.delete_key(assistant.pk))
-        assistant.syncing = not assistant.deleting and progress_active(tasks.push_key(assistant.pk))
+        assistant.url = detail(assistant.pk)
+        assistant.connection_url = only_connection(assistant.connection_id)
+        assistant.deleting = tasks.delete_key(assistant.pk) in marked
+        assistant.syncing = not assistant.deleting and tasks.push_key(assistant.pk) in marked
     import_query = request.GET.get("import_q", "").strip()[:100]
     connections = list(
         selectors.team_connections(team=access.team, query=import_query)[: IMPORT_SHOWN + 1]
     )
     more_connections = len(connections) > IMPORT_SHOWN
     connections = connections[:IMPORT_SHOWN]
-    importing = [c for c in connections if progress_active(tasks.import_key(c.pk))]
+    import_url = row_url("assistants:import", access.team.pk)
+    for c in connections:
+        c.import_url = import_url(c.pk)
+    imports = progress_active_many(tasks.import_key(c.pk) for c in connections)
+    importing = [c for c in connections if tasks.import_key(c.pk) in imports]
     import_failed = []
     for c in connections:
         found = tasks.import_result(c.pk)
@@ -228,11 +242,32 @@ def _model_context(connection: Connection, choices: selectors.ModelChoices) -> d
     )
 
 
+def _link_runs(runs: Iterable[Run], team_id: UUID, request: HttpRequest | None = None) -> None:
+    """The links of each row of a table of conversations (partials/run_table.html), made once
+    per table rather than reversed per row; with `request`, the row's "only these" filter."""
+    detail = row_url("assistants:run_detail", team_id)
+    assistant_detail = row_url("assistants:detail", team_id)
+    only_assistant = row_query(request, "assistant") if request is not None else None
+    for run in runs:
+        run.url = detail(run.pk)
+        if run.assistant_id is not None:
+            run.assistant_url = assistant_detail(run.assistant_id)
+            if only_assistant is not None:
+                run.only_assistant_url = only_assistant(run.assistant_id)
+                # The template's own msgid, filled here: a {% blocktranslate %} per row costs
+                # more than the rest of the cell.
+                run.only_assistant_label = _("Only the runs of %(name)s") % {
+                    "name": run.assistant.name
+                }
+
+
 def _detail_context(access: TeamAccess, assistant: Assistant, run_form: RunForm | None) -> dict:
     run_api = run_api_for(assistant.connection)
+    runs = selectors.run_recent(assistant=assistant)
+    _link_runs(runs, access.team.pk)
     return dict(
         assistant=assistant,
-        runs=selectors.run_recent(assistant=assistant),
+        runs=runs,
         run_form=run_form,
         run_api=run_api,
         deleting=progress_active(tasks.delete_key(assistant.pk)),
@@ -446,6 +481,7 @@ def run_list(request: HttpRequest, team_id: UUID) -> HttpResponse:
         query=query,
     )
     pages = paginate(request, runs)
+    _link_runs(pages.page, access.team.pk, request)
     return render(
         request,
         "assistants/runs.html",

@@ -14,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts.models import Team
 from connections import crypto
+from lib.choices import choice_label
 from lib.severity import Severity
 from provider.endpoint import Endpoint
 from provider.errors import ErrorKind
@@ -276,6 +277,13 @@ class Connection(models.Model):
         # OpenAI's admin keys all start "sk-admin-": showing it says which kind is stored.
         self.admin_key_prefix = "sk-admin-" if key.startswith("sk-admin-") else _prefix_of(key)
         self.admin_key_last4 = last_four(key)
+
+    # Lists show these on every row (lib.choices: cheaper than Django's own).
+    def get_provider_display(self) -> object:
+        return choice_label(Provider, self.provider)
+
+    def get_health_display(self) -> object:
+        return choice_label(Health, self.health)
 
     @property
     def masked_key(self) -> str:

@@ -11,6 +11,7 @@ nothing, so a GET may show it.
 """
 
 import time
+from collections.abc import Iterable
 
 from huey.contrib.djhuey import HUEY
 
@@ -30,6 +31,27 @@ def progress_active(key: str) -> bool:
     except Exception:
         return False
     return isinstance(until, int | float) and until > time.time()
+
+
+def progress_active_many(keys: Iterable[str]) -> set[str]:
+    """Which of `keys` name work under way (`progress_active` of each), in one read of the
+    queue's storage: a list page asks about each of its rows, and one read per row is a round
+    trip per row to Redis or SQLite. An unreachable queue reads as nothing under way."""
+    keys = list(keys)
+    if not keys:
+        return set()
+    try:
+        found = HUEY.storage.peek_many([PREFIX + key for key in keys])
+        now = time.time()
+        active = set()
+        for key in keys:
+            raw = found.get(PREFIX + key)
+            until = None if raw is None else HUEY.serializer.deserialize(raw)
+            if isinstance(until, int | float) and until > now:
+                active.add(key)
+    except Exception:
+        return set()
+    return active
 
 
 def progress_clear(key: str) -> None:

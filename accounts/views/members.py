@@ -14,6 +14,9 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
@@ -24,6 +27,7 @@ from accounts.models import Invitation, Membership, Role, User
 from accounts.tokens import invitation_token
 from accounts.views.common import error_text
 from lib.pagination import paginate
+from lib.urls import row_url
 
 logger = logging.getLogger(__name__)
 
@@ -39,11 +43,36 @@ class MemberRow:
     manageable: bool
     # Is this the team's only owner (who can be neither demoted nor removed)?
     last_owner: bool
+    # The row's links, made once per page (lib.urls) rather than reversed per row.
+    limits_url: str
+    role_url: str
+    remove_url: str
+    # The role form of a manageable row: its label and its select's options, made in Python
+    # (a {% blocktranslate %} and a loop of options per row cost more than the rest of it).
+    role_label: str = ""
+    role_options: str = ""
+
+
+def _role_options(roles: list[Role]) -> dict[str, str]:
+    """The role select's options with each role selected in turn, made once per page."""
+    return {
+        current.value: format_html_join(
+            "",
+            '<option value="{}"{}>{}</option>',
+            ((r.value, mark_safe(" selected") if r == current else "", r.label) for r in roles),
+        )
+        for current in Role
+    }
 
 
 def _member_rows(
-    access: TeamAccess, memberships: list[Membership], user: User, owners: int
+    access: TeamAccess, memberships: list[Membership], user: User, owners: int, roles: list[Role]
 ) -> list[MemberRow]:
+    team_id = access.team.pk
+    limits = row_url("gateway_limits:member", team_id)
+    role = row_url("accounts:member_role", team_id)
+    remove = row_url("accounts:member_remove", team_id)
+    options = _role_options(roles)
     rows = []
     for m in memberships:
         last_owner = m.role == Role.OWNER and owners == 1
@@ -54,6 +83,13 @@ def _member_rows(
                 is_self=m.user_id == user.pk,
                 manageable=manageable and not last_owner,
                 last_owner=last_owner,
+                limits_url=limits(m.pk),
+                role_url=role(m.pk),
+                remove_url=remove(m.pk),
+                role_label=gettext("Role of %(email)s") % {"email": m.user.email}
+                if manageable and not last_owner
+                else "",
+                role_options=options[m.role] if manageable and not last_owner else "",
             )
         )
     return rows
@@ -71,10 +107,11 @@ def _members_page(
     members = selectors.member_list(team=team)
     pages = paginate(request, members)
     owners = members.owners
+    roles = services.assignable_roles(access.role)
     context = {
-        "rows": _member_rows(access, list(pages.page), request.user, owners),
+        "rows": _member_rows(access, list(pages.page), request.user, owners, roles),
         "pages": pages,
-        "roles": services.assignable_roles(access.role),
+        "roles": roles,
     }
     if access.is_admin:
         invitations = paginate(
@@ -82,8 +119,12 @@ def _members_page(
         )
         new_id = request.session.pop(_NEW_INVITATION_KEY, None)
         new = selectors.invitation_pending_get(team=team, pk=new_id) if new_id else None
+        revoke = row_url("accounts:invitation_revoke", team.pk)
         context.update(
-            invitations=[(i, services.can_manage(access.role, i.role)) for i in invitations.page],
+            invitations=[
+                (i, services.can_manage(access.role, i.role), revoke(i.pk))
+                for i in invitations.page
+            ],
             invitation_pages=invitations,
             new_invitation=new,
             new_invitation_link=_invitation_link(request, new) if new else "",

@@ -9,23 +9,32 @@
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 from assistants.explanations import run_explanation
 from assistants.markdown import render_markdown
-from assistants.models import Assistant, Run
+from assistants.models import STATUS_SEVERITY, Assistant, Run
 from connections.templatetags.connections_tags import ask_admins
+from lib.severity import Severity
 
 register = template.Library()
 
 
-@register.inclusion_tag("assistants/partials/run_badge.html")
-def run_badge(run: Run) -> dict[str, Any]:
-    return {"run": run}
+# The badges are on every row of the lists: formatted strings, not templates of their own.
+@register.simple_tag
+def run_badge(run: Run) -> str:
+    status = run.shown_status
+    severity = STATUS_SEVERITY.get(status, Severity.MUTED)  # Run.status_severity, computed once
+    return format_html('<span class="badge badge-{}">{}</span>', severity, status.label)
 
 
-@register.inclusion_tag("assistants/partials/sync_badge.html")
-def sync_badge(assistant: Assistant) -> dict[str, Any]:
-    return {"assistant": assistant}
+@register.simple_tag
+def sync_badge(assistant: Assistant) -> str:
+    return format_html(
+        '<span class="badge badge-{}">{}</span>',
+        assistant.sync_severity,
+        assistant.get_sync_state_display(),
+    )
 
 
 @register.inclusion_tag("connections/partials/error_explanation.html", takes_context=True)

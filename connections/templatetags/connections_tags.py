@@ -11,6 +11,7 @@ access helper found the viewer to be an admin of the team (`request.team_access`
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
 
 from connections.explanations import explain, needs_admin
 from provider.errors import ErrorKind, ProviderError
@@ -79,6 +80,11 @@ def error_title(kind: str) -> str:
         return ""
 
 
-@register.inclusion_tag("connections/partials/health_badge.html")
-def health_badge(connection) -> dict[str, Any]:
-    return {"connection": connection}
+@register.simple_tag
+def health_badge(connection) -> str:
+    # On every row of the connections list: a formatted string, not a template of its own.
+    return format_html(
+        '<span class="badge badge-{}">{}</span>',
+        connection.health_severity,
+        connection.get_health_display(),
+    )
