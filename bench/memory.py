@@ -27,6 +27,7 @@ import asyncio
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -90,6 +91,9 @@ async def _send(site: str, path: str, cookie: str, count: int, concurrency: int)
 
 def main() -> None:
     arguments = _arguments()
+    # Stopped with a signal (kill, or Ctrl-C where a background job ignores it), it still
+    # stops the server and removes its folder.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     folder = Path(tempfile.mkdtemp(prefix="tablero-memory-"))
     # bench/load.py's environment wants its own arguments; the ones it reads are the same.
     env = load._environment(folder, arguments)
