@@ -13,8 +13,9 @@ the environment `make run` gives it) with --workers, signs in as the team's admi
 the connections list, a quarter of the sign-in page (signed out) and a quarter of a static
 file, at --concurrency clients on keep-alive connections. After each round it prints each
 worker's memory (RSS, MB) and the round's errors (an answer other than 200). --server-env sets
-a variable in the server's environment (e.g. MALLOC_ARENA_MAX=8 to see what the Makefile's
-value saves).
+a variable in the server's environment (e.g. MALLOC_ARENA_MAX=16, glibc's default on two
+cores, to see what the Makefile's 2 saves); as in bench/load.py, each worker keeps a pool of
+DATABASE_POOL_SIZE (from this environment, 10 if unset) PostgreSQL connections.
 
 The client is asyncio httpx (as in bench/load.py; wrk cannot stop after a number of requests:
 its main thread always waits out -d). It shares the machine's cores with the server, which
