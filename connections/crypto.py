@@ -24,10 +24,13 @@ import functools
 import hmac
 import json
 import re
+from typing import TYPE_CHECKING
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+if TYPE_CHECKING:
+    from cryptography.fernet import Fernet, MultiFernet
 
 __all__ = [
     "DecryptionError",
@@ -94,6 +97,10 @@ def configuration_errors() -> list[str]:
 
 @functools.lru_cache(maxsize=8)
 def _keyring_for(keys: tuple[str, ...]) -> tuple[MultiFernet, Fernet]:
+    # Imported on first use: cryptography (its Rust extension and OpenSSL) adds about 6 MB to
+    # every server process, and most requests (every page that shows no key) never decrypt.
+    from cryptography.fernet import Fernet, MultiFernet
+
     fernets = [Fernet(key.encode("ascii")) for key in keys]
     return MultiFernet(fernets), fernets[0]
 
@@ -122,6 +129,8 @@ def encrypt(plaintext: str, *, context: str) -> str:
 
 
 def _open(fernet: Fernet | MultiFernet, token: str, context: str) -> str:
+    from cryptography.fernet import InvalidToken
+
     if not isinstance(token, str) or not token:
         raise DecryptionError("There is no encrypted value.")
     try:

@@ -12,7 +12,6 @@ from django import template
 from django.utils.html import format_html
 
 from assistants.explanations import run_explanation
-from assistants.markdown import render_markdown
 from assistants.models import STATUS_SEVERITY, Assistant, Run
 from connections.templatetags.connections_tags import ask_admins
 from lib.severity import Severity
@@ -62,4 +61,8 @@ def run_outcome(context, run: Run) -> dict[str, Any]:
 def markdown(text: str) -> str:
     """The model's answer as safe HTML (assistants.markdown: no HTML from the model, links to
     http, https and mailto only)."""
+    # Imported on first use: Django loads every tag library on the first page it renders, and
+    # only run pages show an answer; markdown-it stays out of the other workers' memory.
+    from assistants.markdown import render_markdown
+
     return render_markdown(text or "")
