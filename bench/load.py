@@ -66,6 +66,7 @@ def _arguments() -> argparse.Namespace:
 def _environment(folder: Path, arguments: argparse.Namespace) -> dict[str, str]:
     env = slow_provider._environment(folder)  # DEBUG unset: off, as `make run` has it
     env.update(SECURE_HSTS_SECONDS="0", TASK_QUEUE_IMMEDIATE="false")
+    env.setdefault("MALLOC_ARENA_MAX", "2")  # as `make run` and the README's server set it
     if arguments.database_url:
         env["DATABASE_URL"] = arguments.database_url  # each worker pools its connections
     if arguments.redis_url:
