@@ -309,6 +309,14 @@ class AuditEvent(models.Model):
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"
 
+    def get_action_display(self) -> str:
+        """The action's label. Django's own reads the choices through make_hashable, which
+        translates every action's lazy label to hash it: milliseconds a row on the audit log."""
+        try:
+            return AuditAction(self.action).label
+        except ValueError:
+            return self.action
+
     def details(self) -> list[tuple[str, str]]:
         """The data in words, in the reader's language (accounts.audit_words)."""
         from accounts.audit_words import audit_details  # it reads Role from this module

@@ -355,8 +355,9 @@ def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, 
     """The sums and money per `key` of `calls` (unlabelled rows), each call at the price in
     force on its day (as `PriceBook.price_on` chooses it): one query, a row per key and
     currency. The calls are summed per key, model and day, each such sum is joined to the
-    team's latest price of the model on that day, and the amounts are summed in the database
-    in whole millionths of the price (the prices have six decimals): as exact as
+    price of the model in force that day (each price holds from its date until the model's
+    next one: one hash join, not a lookup per sum), and the amounts are summed in the
+    database in whole millionths of the price (the prices have six decimals): as exact as
     PriceBook.cost_at."""
     inner = (
         calls.annotate(key=key, day=TruncDate("created_at"))
@@ -381,22 +382,21 @@ def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, 
             SUM(g."cached"), SUM(g."output"),
             SUM((g."input" - {cached}) * {input_rate} + {cached} * {cached_rate}
                 + g."output" * {output_rate})
-        FROM (
-            SELECT g0.*, (
-                SELECT p0."id" FROM "{prices}" p0
-                WHERE p0."team_id" = %s AND p0."model" = g0."model"
-                    AND p0."effective_from" <= g0."day"
-                ORDER BY p0."effective_from" DESC LIMIT 1
-            ) AS "price_id"
-            FROM ({inner_sql}) g0
-        ) g
-        LEFT JOIN "{prices}" p ON p."id" = g."price_id"
+        FROM ({inner_sql}) g
+        LEFT JOIN (
+            SELECT p0.*, LEAD(p0."effective_from") OVER (
+                PARTITION BY p0."model" ORDER BY p0."effective_from"
+            ) AS "until"
+            FROM "{prices}" p0
+            WHERE p0."team_id" = %s
+        ) p ON p."model" = g."model" AND p."effective_from" <= g."day"
+            AND (p."until" IS NULL OR g."day" < p."until")
         GROUP BY g."key", p."currency"
     """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
     rows: dict[Any, UsageRow] = {}
     names = ("requests", "errors", "input", "cached", "output")
     with db_connection.cursor() as cursor:
-        cursor.execute(sql, [team_id, *inner_params])
+        cursor.execute(sql, [*inner_params, team_id])
         for raw_key, currency, *sums, amount in cursor.fetchall():
             key_value = key_field.to_python(raw_key)
             row = rows.setdefault(key_value, UsageRow(key=key_value, label=""))
@@ -559,19 +559,23 @@ def token_usage_this_month(
         return {}
     since, until = period_range("this_month", today=today or timezone.localdate())
     calls = usage_calls(team=team, since=since, until=until).filter(token_id__in=token_ids)
-    return usage_by(calls, group="token", book=PriceBook.for_team(team))
+    return usage_by(calls, group="token", team=team)
 
 
 def _aggregate(
-    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
+    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook | None, team: Team | None
 ) -> tuple[dict[Any, UsageRow], UsageRow, dict[datetime.date, dict[Any, int]]]:
-    """Rows per key of `group`, their totals and the tokens per day and key: one query."""
-    aggregated = (
+    """Rows per key of `group`, their totals and the tokens per day and key: one query, and
+    without `book` one more for the prices of the models called (not the whole table)."""
+    aggregated = list(
         calls.annotate(key=_key_expression(group), day=TruncDate("created_at"))
         .values("key", "model", "day")
         .annotate(**_sums())
         .order_by()
     )
+    if book is None:
+        models = {values["model"] for values in aggregated}
+        book = PriceBook.for_team(team, models=models) if models else PriceBook([])
     rows: dict[Any, UsageRow] = {}
     totals = UsageRow(key=None, label=_("All calls"))
     by_day: dict[datetime.date, dict[Any, int]] = {}
@@ -598,10 +602,19 @@ def _aggregate(
     return rows, totals, by_day
 
 
-def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> dict[Any, UsageRow]:
+def usage_by(
+    calls: QuerySet[GatewayCall],
+    *,
+    group: str,
+    book: PriceBook | None = None,
+    team: Team | None = None,
+) -> dict[Any, UsageRow]:
     """The use of `calls` per key of `group` (requests, errors, tokens, money), unlabelled.
-    One query."""
-    rows, _totals, _by_day = _aggregate(calls, group=group, book=book)
+    One query, and one more for the prices of the models called unless `book` (the prices)
+    is given; `team` (whose prices) is needed then."""
+    if book is None and team is None:
+        raise TypeError("usage_by needs the prices (book) or whose they are (team)")
+    rows, _totals, _by_day = _aggregate(calls, group=group, book=book, team=team)
     return rows
 
 
