@@ -296,7 +296,9 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["team", "-created_at"], name="accounts_audit_team_when"),
+            # The log's order, newest first and the id between events of the same moment:
+            # a page is read from the index in order, whatever the size of the log.
+            models.Index(fields=["team", "-created_at", "-id"], name="accounts_audit_team_newest"),
             # The audit filters, each newest first: by member, by action, by connection.
             models.Index(fields=["team", "actor", "-created_at"], name="accounts_audit_actor"),
             models.Index(fields=["team", "action", "-created_at"], name="accounts_audit_action"),
