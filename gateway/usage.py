@@ -4,10 +4,11 @@ token, model, endpoint family or day.
 Read from the `GatewayCall` rows. The sums per group are ordered and paged by the database
 (`UsageReport.grouped`); only the rows a page shows (or an export's batch) are labelled and
 priced (`usage_rows`). Each call is priced at the price in force on its date, chosen in the
-database as `PriceBook.price_on` chooses it, so the totals are one query grouped by price. The
-chart reads the tokens per day of the largest groups only. Latency percentiles come from the
-database too: PostgreSQL's `percentile_cont`, or elsewhere (SQLite) the same interpolation over
-a bounded sample of the most recent calls of each group. A fixed handful of queries whatever
+database as `PriceBook.price_on` chooses it. The page's summary (the sums and money per day,
+and so the totals; the number of groups; the tokens per day of the chart's largest groups) is
+one statement that reads the period's calls once (`_summarize`). Latency percentiles come from
+the database too: PostgreSQL's `percentile_cont`, or elsewhere (SQLite) the same interpolation
+over a bounded sample of the most recent calls of each group. A fixed handful of queries whatever
 the number of calls or groups. Days are days in the server's time zone (TIME_ZONE).
 """
 
