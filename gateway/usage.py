@@ -372,10 +372,12 @@ def _priced_join(
     input_rate = units.format('p."input_per_million"')
     cached_rate = units.format('COALESCE(p."cached_input_per_million", p."input_per_million")')
     output_rate = units.format('p."output_per_million"')
-    # Only the prices of the models called are read (not the team's whole table).
+    # Only the prices of the models called are read (not the team's whole table). Both parts
+    # are computed once (MATERIALIZED): where the statistics lag behind a large load the
+    # planner would otherwise redo the prices' part for each sum.
     sql = f"""
-        WITH g AS ({inner_sql}),
-        p AS (
+        WITH g AS MATERIALIZED ({inner_sql}),
+        p AS MATERIALIZED (
             SELECT p0.*, LEAD(p0."effective_from") OVER (
                 PARTITION BY p0."model" ORDER BY p0."effective_from"
             ) AS "until"
