@@ -304,7 +304,9 @@ class AuditEvent(models.Model):
         verbose_name_plural = _("audit events")
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["team", "-created_at"], name="accounts_audit_team_when"),
+            # The log's order, newest first and the id between events of the same moment:
+            # a page is read from the index in order, whatever the size of the log.
+            models.Index(fields=["team", "-created_at", "-id"], name="accounts_audit_team_newest"),
             # The audit filters, each newest first: by member, by action, by connection.
             models.Index(fields=["team", "actor", "-created_at"], name="accounts_audit_actor"),
             models.Index(fields=["team", "action", "-created_at"], name="accounts_audit_action"),
@@ -316,6 +318,14 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor_email} {self.action}"
+
+    def get_action_display(self) -> str:
+        """The action's label. Django's own reads the choices through make_hashable, which
+        translates every action's lazy label to hash it: milliseconds a row on the audit log."""
+        try:
+            return AuditAction(self.action).label
+        except ValueError:
+            return self.action
 
     def details(self) -> list[tuple[str, str]]:
         """The data in words, in the reader's language (accounts.audit_words)."""

@@ -393,7 +393,14 @@ class ConnectionErrorEvent(models.Model):
         verbose_name_plural = _("provider errors")
         ordering = ["-created_at"]
         indexes = [
-            models.Index(fields=["connection", "-created_at"], name="connections_error_recent")
+            models.Index(fields=["connection", "-created_at"], name="connections_error_recent"),
+            # The error history groups a connection's events by operation, kind and code
+            # (count, first and last seen), and then reads each group's latest event: both
+            # from this index alone, without sorting the connection's events.
+            models.Index(
+                fields=["connection", "operation", "kind", "code", "created_at"],
+                name="connections_error_groups",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -144,7 +144,7 @@ def month_use(
     book: PriceBook | None = None,
 ) -> dict[Any, UsageRow]:
     """This UTC month's use of these tokens (`group` "token") or members ("member"), by id:
-    one query, and one more for the prices unless `book` is given."""
+    one query, and one more for the prices of the models called unless `book` is given."""
     keys = [key for key in keys if key is not None]
     if not keys:
         return {}
@@ -152,7 +152,7 @@ def month_use(
     calls = GatewayCall.objects.filter(team=team, created_at__gte=start, created_at__lt=end)
     field = {"token": "token_id", "member": "user_id"}[group]
     calls = calls.filter(**{f"{field}__in": keys})
-    return usage_by_utc_day(calls, group=group, book=book or PriceBook.for_team(team))
+    return usage_by_utc_day(calls, group=group, book=book, team=team)
 
 
 def budget_use(

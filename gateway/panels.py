@@ -14,7 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from connections.models import Connection
 from gateway import fairshare
 from gateway.models import GatewayCall
-from gateway.selectors import calls_since, held_back
+from gateway.selectors import calls_since_each, held_back
 from lib import panels
 
 RECENT_CALLS = 10
@@ -98,9 +98,12 @@ def connection_traffic(request: Any, access: Any, *, connection: Connection) -> 
         "connection": connection,
         "team": access.team,
         "everyone": user is None,
-        "today": calls_since(team=access.team, since=day_start, user=user, connection=connection),
-        "month": calls_since(
-            team=access.team, since=now - timedelta(days=30), user=user, connection=connection
+        # Today's and the month's counts in one read of the month's calls.
+        **calls_since_each(
+            team=access.team,
+            since={"today": day_start, "month": now - timedelta(days=30)},
+            user=user,
+            connection=connection,
         ),
         "recent": recent,
         "provider_limits": _provider_limits(connection),

@@ -105,8 +105,13 @@ class PriceBook:
             self._dates[model] = [row.effective_from for row in rows]
 
     @classmethod
-    def for_team(cls, team: Team) -> PriceBook:
-        return cls(ModelPrice.objects.filter(team=team))
+    def for_team(cls, team: Team, *, models: Iterable[str] | None = None) -> PriceBook:
+        """The team's prices; only those of `models` when given (what a page needs to price
+        the calls it shows, whatever the size of the team's price table)."""
+        prices = ModelPrice.objects.filter(team=team)
+        if models is not None:
+            prices = prices.filter(model__in=sorted(set(models)))
+        return cls(prices)
 
     def price_on(self, model: str, day: datetime.date) -> ModelPrice | None:
         """The price in force for `model` on `day`, or None when the team set none by then."""

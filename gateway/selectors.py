@@ -24,6 +24,7 @@ from gateway.models import (
     GatewayCall,
     Refusal,
 )
+from lib.pagination import Counted
 
 __all__ = [
     "HeldBack",
@@ -70,27 +71,55 @@ def token_get(*, access: TeamAccess, pk: Any) -> ApiToken:
 
 @dataclass(frozen=True)
 class TokenListing:
-    active: QuerySet[ApiToken]
-    ended: QuerySet[ApiToken]  # revoked or expired lately
+    active: Counted  # querysets whose sizes are known (lib.pagination.Counted)
+    ended: Counted  # revoked or expired lately
 
 
 def token_list(*, access: TeamAccess, now: datetime | None = None) -> TokenListing:
     """The tokens this person may see: those in use, then those revoked or expired lately.
-    Querysets, so a page reads one page of each (lib.pagination); `token_month_use` then adds
-    each shown token's use this month and its budgets."""
+    Both are counted in one query, and a page reads one page of each (lib.pagination);
+    `token_month_use` then adds each shown token's use this month and its budgets. Only the
+    columns the list shows are read (not the connection's keys and settings, not the token's
+    digest)."""
     now = now or timezone.now()
+    active_filter = Q(revoked_at__isnull=True, expires_at__gt=now)
+    since = now - RECENTLY_ENDED
+    ended_filter = Q(revoked_at__gte=since) | Q(
+        revoked_at__isnull=True, expires_at__range=(since, now)
+    )
+    counts = (
+        visible_tokens(access)
+        .order_by()
+        .aggregate(active=Count("pk", filter=active_filter), ended=Count("pk", filter=ended_filter))
+    )
     tokens = (
         visible_tokens(access)
-        .select_related("connection", "owner", "created_by")
-        .defer("connection__models_cache")
+        .select_related("connection", "owner")
+        .only(*TOKEN_LIST_FIELDS)
         .order_by("-created_at")
     )
-    active = tokens.filter(revoked_at__isnull=True, expires_at__gt=now)
-    since = now - RECENTLY_ENDED
-    ended = tokens.filter(
-        Q(revoked_at__gte=since) | Q(revoked_at__isnull=True, expires_at__range=(since, now))
+    return TokenListing(
+        active=Counted(tokens.filter(active_filter), counts["active"]),
+        ended=Counted(tokens.filter(ended_filter), counts["ended"]),
     )
-    return TokenListing(active=active, ended=ended)
+
+
+# What the token list shows of each token, its connection and its owner.
+TOKEN_LIST_FIELDS = (
+    "name",
+    "kind",
+    "prefix",
+    "scopes",
+    "allowed_models",
+    "created_at",
+    "expires_at",
+    "revoked_at",
+    "last_used_at",
+    "last_used_ip",
+    "connection__name",
+    "owner__name",
+    "owner__email",
+)
 
 
 def token_month_use(
@@ -144,15 +173,33 @@ def calls_since(
     """How many gateway calls the team made since `since` (only `user`'s, or only through
     `connection`, when given), and how many of them failed (refused by Tablero or answered
     with an error). One aggregate, served by the team-and-time or connection-and-time index."""
-    calls = GatewayCall.objects.filter(team=team, created_at__gte=since)
+    return calls_since_each(team=team, since={"": since}, user=user, connection=connection)[""]
+
+
+def calls_since_each(
+    *,
+    team: Team,
+    since: dict[str, datetime],
+    user: Any = None,
+    connection: Connection | None = None,
+) -> dict[str, CallCounts]:
+    """`calls_since` for several starts at once (named: {"today": ..., "month": ...}): one
+    aggregate over the calls since the earliest, each window counted with a filter."""
+    calls = GatewayCall.objects.filter(team=team, created_at__gte=min(since.values()))
     if user is not None:
         calls = calls.filter(user=user)
     if connection is not None:
         calls = calls.filter(connection=connection)
-    counts = calls.aggregate(
-        requests=Count("pk"), errors=Count("pk", filter=Q(status__gte=400) | Q(refused=True))
-    )
-    return CallCounts(requests=counts["requests"], errors=counts["errors"])
+    failed = Q(status__gte=400) | Q(refused=True)
+    sums = {}
+    for number, start in enumerate(since.values()):
+        sums[f"requests_{number}"] = Count("pk", filter=Q(created_at__gte=start))
+        sums[f"errors_{number}"] = Count("pk", filter=Q(created_at__gte=start) & failed)
+    counts = calls.order_by().aggregate(**sums)
+    return {
+        name: CallCounts(requests=counts[f"requests_{number}"], errors=counts[f"errors_{number}"])
+        for number, name in enumerate(since)
+    }
 
 
 @dataclass(frozen=True)

@@ -4,10 +4,11 @@ token, model, endpoint family or day.
 Read from the `GatewayCall` rows. The sums per group are ordered and paged by the database
 (`UsageReport.grouped`); only the rows a page shows (or an export's batch) are labelled and
 priced (`usage_rows`). Each call is priced at the price in force on its date, chosen in the
-database as `PriceBook.price_on` chooses it, so the totals are one query grouped by price. The
-chart reads the tokens per day of the largest groups only. Latency percentiles come from the
-database too: PostgreSQL's `percentile_cont`, or elsewhere (SQLite) the same interpolation over
-a bounded sample of the most recent calls of each group. A fixed handful of queries whatever
+database as `PriceBook.price_on` chooses it. The page's summary (the sums and money per day,
+and so the totals; the number of groups; the tokens per day of the chart's largest groups) is
+one statement that reads the period's calls once (`_summarize`). Latency percentiles come from
+the database too: PostgreSQL's `percentile_cont`, or elsewhere (SQLite) the same interpolation
+over a bounded sample of the most recent calls of each group. A fixed handful of queries whatever
 the number of calls or groups. Days are days in the server's time zone (TIME_ZONE).
 """
 
@@ -30,7 +31,6 @@ from django.db.models import (
     F,
     FloatField,
     Func,
-    IntegerField,
     Q,
     QuerySet,
     Sum,
@@ -324,13 +324,6 @@ class _WindowSum(Func):
     window_compatible = True
 
 
-class _WindowCount(Func):
-    """COUNT(*) as a window over the groups of an aggregated query (how many groups)."""
-
-    template = "COUNT(*)"
-    window_compatible = True
-
-
 def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
     """The sums per key of `group`, in the page's order: by day the latest first; by member
     and model each member's models together, the member with most tokens first; otherwise
@@ -352,13 +345,15 @@ def _grouped(calls: QuerySet[GatewayCall], group: str) -> QuerySet[GatewayCall]:
     return grouped.order_by("-tokens", "-requests", "sort_label", "key")
 
 
-def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, UsageRow]:
-    """The sums and money per `key` of `calls` (unlabelled rows), each call at the price in
-    force on its day (as `PriceBook.price_on` chooses it): one query, a row per key and
-    currency. The calls are summed per key, model and day, each such sum is joined to the
-    team's latest price of the model on that day, and the amounts are summed in the database
-    in whole millionths of the price (the prices have six decimals): as exact as
-    PriceBook.cost_at."""
+def _priced_join(
+    calls: QuerySet[GatewayCall], *, team: Team, key: Any
+) -> tuple[str, list[Any], Any, Any]:
+    """SQL of the sums of `calls` per `key`, model and day, each with its currency (NULL:
+    no price in force) and its amount in millionths of millionths ("amount"), and its
+    parameters; with the fields that read the key and the day. Each sum is joined to the
+    price of the model in force that day (each price holds from its date until the model's
+    next one: one hash join, not a lookup per sum); the amounts are whole millionths of the
+    price (the prices have six decimals), so their sums are as exact as PriceBook.cost_at."""
     inner = (
         calls.annotate(key=key, day=TruncDate("created_at"))
         .values("key", "model", "day")
@@ -366,6 +361,7 @@ def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, 
         .order_by()
     )
     key_field = inner.query.annotations["key"].output_field
+    day_field = inner.query.annotations["day"].output_field
     inner_sql, inner_params = inner.query.sql_with_params()
     prices = ModelPrice._meta.db_table
     team_id = ModelPrice._meta.get_field("team").get_db_prep_value(team.pk, db_connection)
@@ -377,45 +373,78 @@ def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, 
     input_rate = units.format('p."input_per_million"')
     cached_rate = units.format('COALESCE(p."cached_input_per_million", p."input_per_million")')
     output_rate = units.format('p."output_per_million"')
+    # Only the prices of the models called are read (not the team's whole table). Both parts
+    # are computed once (MATERIALIZED): where the statistics lag behind a large load the
+    # planner would otherwise redo the prices' part for each sum.
     sql = f"""
-        SELECT g."key", p."currency", SUM(g."requests"), SUM(g."errors"), SUM(g."input"),
-            SUM(g."cached"), SUM(g."output"),
-            SUM((g."input" - {cached}) * {input_rate} + {cached} * {cached_rate}
-                + g."output" * {output_rate})
-        FROM (
-            SELECT g0.*, (
-                SELECT p0."id" FROM "{prices}" p0
-                WHERE p0."team_id" = %s AND p0."model" = g0."model"
-                    AND p0."effective_from" <= g0."day"
-                ORDER BY p0."effective_from" DESC LIMIT 1
-            ) AS "price_id"
-            FROM ({inner_sql}) g0
-        ) g
-        LEFT JOIN "{prices}" p ON p."id" = g."price_id"
-        GROUP BY g."key", p."currency"
+        WITH g AS MATERIALIZED ({inner_sql}),
+        p AS MATERIALIZED (
+            SELECT p0.*, LEAD(p0."effective_from") OVER (
+                PARTITION BY p0."model" ORDER BY p0."effective_from"
+            ) AS "until"
+            FROM "{prices}" p0
+            WHERE p0."team_id" = %s AND p0."model" IN (SELECT g."model" FROM g)
+        )
+        SELECT g."key", g."day", p."currency", g."requests", g."errors", g."input",
+            g."cached", g."output",
+            (g."input" - {cached}) * {input_rate} + {cached} * {cached_rate}
+                + g."output" * {output_rate} AS "amount"
+        FROM g
+        LEFT JOIN p ON p."model" = g."model" AND p."effective_from" <= g."day"
+            AND (p."until" IS NULL OR g."day" < p."until")
     """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
-    rows: dict[Any, UsageRow] = {}
-    names = ("requests", "errors", "input", "cached", "output")
+    return sql, [*inner_params, team_id], key_field, day_field
+
+
+def _priced_sums(
+    calls: QuerySet[GatewayCall], *, team: Team, key: Any
+) -> Iterator[tuple[Any, str | None, list[int], int]]:
+    """The sums and money per `key` of `calls`, each call at the price in force on its day
+    (as `PriceBook.price_on` chooses it): one query, a row per key and currency, as (key,
+    currency or None when unpriced, [requests, errors, input, cached, output], amount in
+    millionths of millionths)."""
+    priced, params, key_field, _day_field = _priced_join(calls, team=team, key=key)
+    sql = f"""
+        SELECT f."key", f."currency", SUM(f."requests"), SUM(f."errors"), SUM(f."input"),
+            SUM(f."cached"), SUM(f."output"), SUM(f."amount")
+        FROM ({priced}) f
+        GROUP BY f."key", f."currency"
+    """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
     with db_connection.cursor() as cursor:
-        cursor.execute(sql, [team_id, *inner_params])
+        cursor.execute(sql, params)
         for raw_key, currency, *sums, amount in cursor.fetchall():
-            key_value = key_field.to_python(raw_key)
-            row = rows.setdefault(key_value, UsageRow(key=key_value, label=""))
-            values = dict(zip(names, (int(value) for value in sums), strict=True))
-            row.add(values)
-            tokens = values["input"] + values["output"]
-            if not tokens:
-                continue
-            if currency is None:
-                row.money.unpriced_tokens += tokens
-            else:
-                row.money.add(currency, Decimal(amount) / MILLION / MILLION)
+            yield (
+                key_field.to_python(raw_key),
+                currency,
+                [int(value) for value in sums],
+                int(amount or 0),
+            )
+
+
+_SUM_NAMES = ("requests", "errors", "input", "cached", "output")
+
+
+def _add_priced(row: UsageRow, currency: str | None, sums: list[int], amount: int) -> None:
+    """Add one row of `_priced_sums` to `row`: its sums, and its money (its tokens unpriced
+    when no price was in force)."""
+    values = dict(zip(_SUM_NAMES, sums, strict=True))
+    row.add(values)
+    tokens = values["input"] + values["output"]
+    if not tokens:
+        return
+    if currency is None:
+        row.money.unpriced_tokens += tokens
+    else:
+        row.money.add(currency, Decimal(amount) / MILLION / MILLION)
+
+
+def _priced(calls: QuerySet[GatewayCall], *, team: Team, key: Any) -> dict[Any, UsageRow]:
+    """The sums and money per `key` of `calls` (unlabelled rows), one query (`_priced_sums`)."""
+    rows: dict[Any, UsageRow] = {}
+    for key_value, currency, sums, amount in _priced_sums(calls, team=team, key=key):
+        row = rows.setdefault(key_value, UsageRow(key=key_value, label=""))
+        _add_priced(row, currency, sums, amount)
     return rows
-
-
-def _days(calls: QuerySet[GatewayCall], *, team: Team) -> dict[datetime.date, UsageRow]:
-    """The sums and money of each day with calls (one query)."""
-    return _priced(calls, team=team, key=TruncDate("created_at"))
 
 
 def usage_rows(report: UsageReport, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
@@ -454,47 +483,87 @@ def usage_row_batches(report: UsageReport) -> Iterator[list[UsageRow]]:
         yield usage_rows(report, batch)
 
 
-def _chart_data(
-    report: UsageReport, max_series: int
-) -> tuple[dict[Any, str], dict[datetime.date, dict[Any, int]]]:
-    """The chart's labels of the largest groups and the tokens per day of those groups (the
-    rest under charts.OTHER_SERIES), and the number of groups: a handful of queries whatever
-    the number of groups."""
-    calls, group = report.calls, report.group
+def _summarize(report: UsageReport, max_series: int) -> None:
+    """The page's summary of `report`, in one statement that reads the calls once (the priced
+    sums per group, model and day, `_priced_join`, shared by its two parts): the sums and money
+    of each day (and so of all calls), and for the chart the tokens per day of the largest
+    groups with the number of groups. The chart's groups are labelled (one more query for
+    members or tokens); the rest of the largest groups' tokens fall under
+    charts.OTHER_SERIES."""
+    group = report.group
+    priced, params, key_field, day_field = _priced_join(
+        report.calls, team=report.team, key=_key_expression(group)
+    )
+    by_day_sql = """
+        SELECT 'day', NULL, f."day", f."currency", SUM(f."requests"), SUM(f."errors"),
+            SUM(f."input"), SUM(f."cached"), SUM(f."output"), SUM(f."amount"), NULL
+        FROM f GROUP BY f."day", f."currency"
+    """
+    top_sql = """
+        UNION ALL
+        SELECT 'top', f."key", f."day", NULL, 0, 0, SUM(f."input"), 0, SUM(f."output"), 0,
+            (SELECT MAX(t."groups") FROM t)
+        FROM f
+        WHERE f."key" IN (SELECT t."key" FROM t)
+            OR (f."key" IS NULL AND EXISTS (SELECT 1 FROM t WHERE t."key" IS NULL))
+        GROUP BY f."key", f."day"
+    """
+    sql = f"""
+        WITH f AS ({priced}),
+        t AS (
+            SELECT f."key", SUM(f."input" + f."output") AS "tokens",
+                COUNT(*) OVER () AS "groups"
+            FROM f GROUP BY f."key" ORDER BY "tokens" DESC, f."key" LIMIT %s
+        )
+        {by_day_sql}
+        {top_sql if group != "day" else ""}
+    """  # noqa: S608 (no value is formatted in: the parameters are passed apart)
+    top: dict[Any, dict[datetime.date, int]] = {}
+    with db_connection.cursor() as cursor:
+        cursor.execute(sql, [*params, max_series])
+        for part, raw_key, raw_day, currency, *sums, amount, groups in cursor.fetchall():
+            day = day_field.to_python(raw_day)
+            sums = [int(value) for value in sums]
+            if part == "day":
+                row = report.days.get(day)
+                if row is None:
+                    row = report.days[day] = UsageRow(key=day, label="")
+                _add_priced(row, currency, sums, int(amount or 0))
+            else:
+                top.setdefault(key_field.to_python(raw_key), {})[day] = sums[2] + sums[4]
+                report.count = int(groups)
+    for row in report.days.values():
+        report.totals.add(row.__dict__)
+        report.totals.money.merge(row.money)
     day_totals = {day: row.tokens for day, row in report.days.items()}
     if group == "day":
         report.count = len(day_totals)
-        return {}, {day: {"": tokens} for day, tokens in day_totals.items()}
-    top = list(
-        calls.annotate(key=_key_expression(group))
-        .values("key")
-        .annotate(**_sums())
-        .annotate(
-            tokens=F("input") + F("output"),
-            groups=Window(_WindowCount(), output_field=IntegerField()),
+        by_day = {day: {"": tokens} for day, tokens in day_totals.items()}
+    else:
+        # The largest first (as the statement chose them), ties by key.
+        order = sorted(
+            top,
+            key=lambda key: (-sum(top[key].values()), key is None, key if key else ""),
         )
-        .order_by("-tokens", "key")[:max_series]
-    )
-    report.count = top[0]["groups"] if top else 0
-    drawn = max_series if report.count <= max_series else max_series - 1
-    top = top[:drawn]
-    labels = {}
-    for row in _labelled_rows(group, top):
-        labels[row.key] = f"{row.label} · {row.model}" if row.model else row.label
-    per_day: dict[datetime.date, dict[Any, int]] = {day: {} for day in day_totals}
-    per_key_day = (
-        calls.annotate(key=_key_expression(group), day=TruncDate("created_at"))
-        .filter(_in_keys(list(labels)))
-        .values("key", "day")
-        .annotate(**_sums())
-        .order_by()
-    )
-    for values in per_key_day:
-        per_day[values["day"]][values["key"]] = values["input"] + values["output"]
-    if report.count > drawn:
-        for day, tokens in per_day.items():
-            tokens[charts.OTHER_SERIES] = day_totals[day] - sum(tokens.values())
-    return labels, per_day
+        drawn = max_series if report.count <= max_series else max_series - 1
+        found = [
+            {"key": key, "requests": 0, "errors": 0, "input": 0, "cached": 0, "output": 0}
+            for key in order[:drawn]
+        ]
+        for row in _labelled_rows(group, found):
+            label = f"{row.label} · {row.model}" if row.model else row.label
+            report.chart_labels[row.key] = label
+        by_day = {day: {} for day in day_totals}
+        for key in report.chart_labels:
+            for day, tokens in top[key].items():
+                by_day[day][key] = tokens
+        if report.count > drawn:
+            for day, tokens in by_day.items():
+                tokens[charts.OTHER_SERIES] = day_totals[day] - sum(tokens.values())
+    day = report.since
+    while day <= report.until:
+        report.per_day.append((day, by_day.get(day, {})))
+        day += datetime.timedelta(days=1)
 
 
 def _labelled_rows(group: str, found: Sequence[dict[str, Any]]) -> list[UsageRow]:
@@ -535,18 +604,8 @@ def usage_report(
         calls=calls,
         team=team,
     )
-    if not summary:
-        return report
-    report.days = _days(calls, team=team)
-    for row in report.days.values():
-        report.totals.add(row.__dict__)
-        report.totals.money.merge(row.money)
-    labels, by_day = _chart_data(report, charts.MAX_SERIES)
-    report.chart_labels = labels
-    day = since
-    while day <= until:
-        report.per_day.append((day, by_day.get(day, {})))
-        day += datetime.timedelta(days=1)
+    if summary:
+        _summarize(report, charts.MAX_SERIES)
     return report
 
 
@@ -564,19 +623,23 @@ def token_usage_this_month(
     calls = GatewayCall.objects.filter(
         team=team, token_id__in=token_ids, created_at__gte=start, created_at__lt=end
     )
-    return usage_by_utc_day(calls, group="token", book=PriceBook.for_team(team))
+    return usage_by_utc_day(calls, group="token", team=team)
 
 
 def _aggregate(
-    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
+    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook | None, team: Team | None
 ) -> tuple[dict[Any, UsageRow], UsageRow, dict[datetime.date, dict[Any, int]]]:
-    """Rows per key of `group`, their totals and the tokens per day and key: one query."""
-    aggregated = (
+    """Rows per key of `group`, their totals and the tokens per day and key: one query, and
+    without `book` one more for the prices of the models called (not the whole table)."""
+    aggregated = list(
         calls.annotate(key=_key_expression(group), day=TruncDate("created_at"))
         .values("key", "model", "day")
         .annotate(**_sums())
         .order_by()
     )
+    if book is None:
+        models = {values["model"] for values in aggregated}
+        book = PriceBook.for_team(team, models=models) if models else PriceBook([])
     rows: dict[Any, UsageRow] = {}
     totals = UsageRow(key=None, label=_("All calls"))
     by_day: dict[datetime.date, dict[Any, int]] = {}
@@ -603,21 +666,34 @@ def _aggregate(
     return rows, totals, by_day
 
 
-def usage_by(calls: QuerySet[GatewayCall], *, group: str, book: PriceBook) -> dict[Any, UsageRow]:
+def usage_by(
+    calls: QuerySet[GatewayCall],
+    *,
+    group: str,
+    book: PriceBook | None = None,
+    team: Team | None = None,
+) -> dict[Any, UsageRow]:
     """The use of `calls` per key of `group` (requests, errors, tokens, money), unlabelled.
-    One query."""
-    rows, _totals, _by_day = _aggregate(calls, group=group, book=book)
+    One query, and one more for the prices of the models called unless `book` (the prices)
+    is given; `team` (whose prices) is needed then."""
+    if book is None and team is None:
+        raise TypeError("usage_by needs the prices (book) or whose they are (team)")
+    rows, _totals, _by_day = _aggregate(calls, group=group, book=book, team=team)
     return rows
 
 
 def usage_by_utc_day(
-    calls: QuerySet[GatewayCall], *, group: str, book: PriceBook
+    calls: QuerySet[GatewayCall],
+    *,
+    group: str,
+    book: PriceBook | None = None,
+    team: Team | None = None,
 ) -> dict[Any, UsageRow]:
     """`usage_by`, each call priced at the price of its day in UTC rather than in the site's
     time zone: what is set against a budget, priced as the gateway prices it when it enforces
     the budget (`gateway.limits`), so that a price dated from a day changes both alike."""
     with timezone.override(datetime.UTC):
-        return usage_by(calls, group=group, book=book)
+        return usage_by(calls, group=group, book=book, team=team)
 
 
 # --- latency percentiles -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ from collections.abc import Iterable, Iterator
 from uuid import UUID
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, QueryDict
 from django.shortcuts import render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -37,8 +37,23 @@ def audit(request: HttpRequest, team_id: UUID) -> HttpResponse:
         "page_obj": page,
         "pages": pages,
         "export_query": query.urlencode(),
+        # Each row links to the log filtered by its member, action and connection: the
+        # current filters with that one set, from the first page. Built once a page, not
+        # three times a row.
+        "filter_links": {name: _filter_link(query, name) for name in FILTER_LINKS},
     }
     return render(request, "accounts/audit.html", context)
+
+
+FILTER_LINKS = ("actor", "action", "connection")
+
+
+def _filter_link(query: QueryDict, name: str) -> str:
+    """The current filters (without the page) with `name` last, its value to be appended."""
+    rest = query.copy()
+    rest.pop(name, None)
+    others = rest.urlencode()
+    return f"?{others}&{name}=" if others else f"?{name}="
 
 
 def _scrubbed(event: AuditEvent) -> AuditEvent:
