@@ -96,6 +96,13 @@ def _seed() -> tuple[str, str, str]:
     )
 
 
+def server_command(port: int, workers: int) -> list[str]:
+    """The Makefile's SERVER, on loopback with this port and number of workers."""
+    uvicorn = str(Path(sys.executable).parent / "uvicorn")
+    command = [uvicorn, "config.asgi:application", "--host", "127.0.0.1", "--port", str(port)]
+    return [*command, "--no-server-header", "--workers", str(workers)]
+
+
 def _workers(server_pid: int) -> list[int]:
     """The server's worker processes (uvicorn's supervisor spawns them)."""
     children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
@@ -237,18 +244,7 @@ def main() -> None:
 
     site = f"http://127.0.0.1:{arguments.port}"
     logs = (folder / "server.log").open("w")
-    # The Makefile's SERVER, with the host, port and workers of this run.
-    command = [
-        str(Path(sys.executable).parent / "uvicorn"),
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(arguments.port),
-        "--no-server-header",
-        "--workers",
-        str(arguments.workers),
-    ]
+    command = server_command(arguments.port, arguments.workers)
     web = subprocess.Popen(command, cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT)
     try:
         slow_provider._wait_for(f"{site}/healthz")

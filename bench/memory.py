@@ -111,17 +111,7 @@ def main() -> None:
     server_env.update(item.split("=", 1) for item in arguments.server_env)
     site = f"http://127.0.0.1:{arguments.port}"
     logs = (folder / "server.log").open("w")
-    command = [
-        str(Path(sys.executable).parent / "uvicorn"),
-        "config.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(arguments.port),
-        "--no-server-header",
-        "--workers",
-        str(arguments.workers),
-    ]
+    command = load.server_command(arguments.port, arguments.workers)
     web = subprocess.Popen(command, cwd=ROOT, env=server_env, stdout=logs, stderr=subprocess.STDOUT)
     try:
         slow_provider._wait_for(f"{site}/healthz")

@@ -116,8 +116,13 @@ def _copy_error(run: Run, error: ProviderError) -> None:
 
 def _run_fail(run: Run, error: ProviderError) -> None:
     """A provider call that should have started the run failed: the run ends here."""
-    run.status = RunStatus.FAILED
     _copy_error(run, error)
+    _run_end_failed(run)
+
+
+def _run_end_failed(run: Run) -> None:
+    """The run ends as failed, with the error its fields now hold."""
+    run.status = RunStatus.FAILED
     run.completed_at = timezone.now()
     with transaction.atomic():
         run.save(
@@ -146,23 +151,10 @@ def _thread_busy(error: ProviderError) -> bool:
 def _run_fail_thread_busy(run: Run, error: ProviderError) -> None:
     """The turn could not start: its thread still had a run going. Explained as such (its own
     code, no catalogue kind); the provider's message is kept beside it."""
-    run.status = RunStatus.FAILED
     run.last_error_kind = ""
     run.last_error_code = THREAD_BUSY_CODE
     run.last_error_message = (error.message or "")[:2000]
-    run.completed_at = timezone.now()
-    with transaction.atomic():
-        run.save(
-            update_fields=[
-                "status",
-                "last_error_kind",
-                "last_error_code",
-                "last_error_message",
-                "completed_at",
-                "updated_at",
-            ]
-        )
-    events.run_failed.send(Run, run_id=run.pk)
+    _run_end_failed(run)
 
 
 def _cancel_given_up(run: Run, backend: RunBackend, thread_id: str) -> None:

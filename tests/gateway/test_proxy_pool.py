@@ -13,9 +13,7 @@ PostgreSQL: SQLite has no pool.
 import asyncio
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from django.conf import settings
 from django.db import connection
 
 from gateway.models import GatewayCall
+from tests.gateway.test_proxy_processes import _serve as serve
 
 POOL_SIZE = 2
 CALLS = 24  # each with a token of its own: each is read from the database, in a thread
@@ -33,12 +32,6 @@ START_SECONDS = 60
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the pool is PostgreSQL's (DATABASE_URL)"
 )
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _database_url() -> str:
@@ -61,27 +54,7 @@ def _serve(log: Path) -> tuple[subprocess.Popen, str]:
     }
     for name in ("CACHE_URL", "TASK_QUEUE_URL"):
         env.pop(name, None)
-    port = _free_port()
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "uvicorn",
-            "config.asgi:application",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--no-access-log",
-            "--lifespan",
-            "on",
-        ],
-        cwd=settings.BASE_DIR,
-        env=env,
-        stdout=log.open("w"),
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
+    process, url = serve(env, log)  # the same uvicorn command as the other process tests
     deadline = time.monotonic() + START_SECONDS
     while True:
         assert process.poll() is None, log.read_text()[-3000:]
