@@ -18,6 +18,7 @@ assistants may not use it (a chat model on a compatible server can still be type
 was fetched).
 """
 
+import functools
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -52,7 +53,11 @@ PURPOSE_RULES: list[tuple[str, Purpose, bool]] = [
     (r"codex", Purpose.REASONING, True),
     (r"(gpt-|chatgpt-)", Purpose.CHAT, True),
 ]
-_COMPILED = [(re.compile(pattern), purpose, usable) for pattern, purpose, usable in PURPOSE_RULES]
+# The rules as one expression, each its own named group: the regex engine tries them in order
+# and the first that matches names the rule (one match per id, not one per rule).
+_ANY_RULE = re.compile(
+    "|".join(f"(?P<rule{n}>{pattern})" for n, (pattern, _p, _u) in enumerate(PURPOSE_RULES))
+)
 
 
 def base_id(model_id: str) -> str:
@@ -64,13 +69,14 @@ def base_id(model_id: str) -> str:
     return name
 
 
+@functools.lru_cache(maxsize=4096)  # the same ids come back with every list and page
 def classify(model_id: str) -> tuple[Purpose, bool]:
     """(what the model is for, whether an assistant can use it), by the first rule matching."""
-    name = base_id(model_id)
-    for pattern, purpose, usable in _COMPILED:
-        if pattern.match(name):
-            return purpose, usable
-    return Purpose.OTHER, False
+    found = _ANY_RULE.match(base_id(model_id))
+    if found is None:
+        return Purpose.OTHER, False
+    _pattern, purpose, usable = PURPOSE_RULES[int(found.lastgroup.removeprefix("rule"))]
+    return purpose, usable
 
 
 def fine_tuned_from(model_id: str) -> str:

@@ -7,7 +7,7 @@ a model's page reads its entry there (`model_cached`). `model_get` asks the prov
 stores nothing (no page calls it).
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -160,7 +160,7 @@ class ModelInfo:
 
 @dataclass
 class ModelListing:
-    models: list[ModelInfo]
+    models: Sequence[ModelInfo]
     total: int  # before the search
     count: int  # after the search
     fetched_at: datetime | None
@@ -197,29 +197,43 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _PURPOSE_ORDER = {purpose: n for n, purpose in enumerate(model_catalog.Purpose)}
 
 
-def _matching(models: list[Any], *, official: bool, query: str, purpose: str) -> list[ModelInfo]:
+class _ModelInfos(Sequence[ModelInfo]):
+    """The matching models, sorted, each made a `ModelInfo` only when read: a page of the list
+    reads 50 of what may be thousands."""
+
+    def __init__(self, entries: list[dict[str, Any]], *, official: bool) -> None:
+        self._entries, self._official = entries, official
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __getitem__(self, index: Any) -> Any:
+        if isinstance(index, slice):
+            return [model_info(data, official=self._official) for data in self._entries[index]]
+        return model_info(self._entries[index], official=self._official)
+
+
+def _matching(
+    models: list[Any], *, official: bool, query: str, purpose: str
+) -> Sequence[ModelInfo]:
     """The models whose id contains `query` (any case) and whose purpose is `purpose` (any
     when empty), by purpose, newest first, then by id; entries that are not models are
-    skipped."""
+    skipped. Only what the search and the order need is worked out for every model."""
     query = query.strip().lower()
     found = []
     for data in models:
         if not isinstance(data, dict) or not isinstance(data.get("id"), str):
             continue
-        if query and query not in data["id"].lower():
+        model_id = data["id"]
+        if query and query not in model_id.lower():
             continue
-        info = model_info(data, official=official)
-        if purpose and info.purpose != purpose:
+        model_purpose = model_catalog.classify(model_id)[0]
+        if purpose and model_purpose != purpose:
             continue
-        found.append(info)
-    found.sort(
-        key=lambda info: (
-            _PURPOSE_ORDER[info.purpose],
-            -(info.created or _EPOCH).timestamp(),
-            info.id,
-        )
-    )
-    return found
+        created = _to_datetime(data.get("created")) or _EPOCH
+        found.append(((_PURPOSE_ORDER[model_purpose], -created.timestamp(), model_id), data))
+    found.sort(key=lambda entry: entry[0])
+    return _ModelInfos([data for _key, data in found], official=official)
 
 
 def model_list(*, connection: Connection, query: str = "", purpose: str = "") -> ModelListing:
