@@ -298,14 +298,19 @@ def main() -> None:
             print(f"  worker {pid}: {before[pid]:.0f} -> {_rss_mb(pid):.0f}")
         _say_why(folder / "server.log")
     finally:
-        web.terminate()
-        try:
-            web.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            web.kill()
-            web.wait()
-        logs.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        stop_server(web, logs, folder)
+
+
+def stop_server(web: subprocess.Popen, logs, folder: Path) -> None:
+    """Stops the server (killed if it takes over 30 s), closes its log, removes the folder."""
+    web.terminate()
+    try:
+        web.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        web.kill()
+        web.wait()
+    logs.close()
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -27,7 +27,6 @@ import argparse
 import asyncio
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -162,14 +161,7 @@ def main() -> None:
             )
         load._say_why(folder / "server.log")
     finally:
-        web.terminate()
-        try:
-            web.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            web.kill()
-            web.wait()
-        logs.close()
-        shutil.rmtree(folder, ignore_errors=True)
+        load.stop_server(web, logs, folder)
 
 
 if __name__ == "__main__":

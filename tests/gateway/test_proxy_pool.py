@@ -14,7 +14,6 @@ import asyncio
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -24,10 +23,10 @@ from django.db import connection
 
 from gateway.models import GatewayCall
 from tests.gateway.test_proxy_processes import _serve as serve
+from tests.gateway.test_proxy_processes import _wait_up as wait_up
 
 POOL_SIZE = 2
 CALLS = 24  # each with a token of its own: each is read from the database, in a thread
-START_SECONDS = 60
 
 pytestmark = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="the pool is PostgreSQL's (DATABASE_URL)"
@@ -54,16 +53,10 @@ def _serve(log: Path) -> tuple[subprocess.Popen, str]:
     }
     for name in ("CACHE_URL", "TASK_QUEUE_URL"):
         env.pop(name, None)
-    process, url = serve(env, log)  # the same uvicorn command as the other process tests
-    deadline = time.monotonic() + START_SECONDS
-    while True:
-        assert process.poll() is None, log.read_text()[-3000:]
-        try:
-            httpx.get(f"{url}/v1/models", timeout=2)
-            return process, url
-        except httpx.TransportError:
-            assert time.monotonic() < deadline, f"no server:\n{log.read_text()[-3000:]}"
-            time.sleep(0.2)
+    # The same uvicorn command, and the same wait for it, as the other process tests.
+    process, url = serve(env, log)
+    wait_up(process, url, log)
+    return process, url
 
 
 def _stop(process: subprocess.Popen) -> None:
